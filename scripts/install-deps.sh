@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything mapmint's build and tests need on a Debian bookworm machine:
+# Debian packages (as root), rustup's rust-src component and a pinned bindgen-cli.
+# Does nothing for what is already there.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+DEBIAN_PACKAGES=(
+	linux-source-6.12 clang lld llvm libclang-dev flex bison bc libelf-dev libssl-dev
+	cpio kmod xz-utils make
+	qemu-system-x86 busybox-static iproute2 iptables nftables
+)
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]}; run this script as root (it uses apt-get)"
+	say "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v rustup >/dev/null || die "rustup not found: mapmint builds with the machine's rustup toolchain"
+if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+	say "adding rustup component rust-src"
+	rustup component add rust-src
+fi
+
+if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+	say "installing bindgen-cli $BINDGEN_VERSION"
+	cargo install --locked --quiet "bindgen-cli@$BINDGEN_VERSION"
+fi

@@ -1,0 +1,37 @@
+# Shared settings for mapmint's scripts. Sourced, not run.
+# shellcheck shell=bash
+
+MAPMINT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The kernel build lives outside the checkout so a fresh clone reuses it.
+MAPMINT_CACHE=${MAPMINT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mapmint}
+BINDGEN_VERSION=0.73.2
+KERNEL_FRAGMENT=$MAPMINT_ROOT/scripts/kernel/mapmint.config
+
+# rustup installs cargo binaries (bindgen) here; make sure later steps find them.
+export PATH="$HOME/.cargo/bin:$PATH"
+
+die() { echo "mapmint: $*" >&2; exit 1; }
+say() { echo "mapmint: $*" >&2; }
+
+kernel_source_tarball() {
+	local t
+	t=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n 1)
+	[ -n "$t" ] || die "no /usr/src/linux-source-6.12.tar.*: run scripts/install-deps.sh as root"
+	echo "$t"
+}
+
+# The cache key: the source package's version, our config fragment and the rustc
+# that builds both kernel and module (its .rmeta files are version-locked).
+kernel_cache_dir() {
+	local pkg frag rustv
+	pkg=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null) ||
+		die "linux-source-6.12 is not installed: run scripts/install-deps.sh as root"
+	frag=$(sha256sum "$KERNEL_FRAGMENT" | cut -c1-12)
+	rustv=$(rustc --version | awk '{print $2}')
+	echo "$MAPMINT_CACHE/linux-$pkg-$frag-rustc$rustv"
+}
+
+# KDIR for module builds: the user's own, else our cached build.
+default_kdir() {
+	if [ -n "${KDIR:-}" ]; then echo "$KDIR"; else echo "$(kernel_cache_dir)/linux"; fi
+}
