@@ -33,7 +33,7 @@ fi
 
 kmake() { make -C "$tree" ARCH=x86_64 LLVM=1 "$@"; }
 
-kmake -s rustavailable || die "the Rust toolchain does not pass the kernel's rustavailable check (see above)"
+kmake -s rustavailable >&2 || die "the Rust toolchain does not pass the kernel's rustavailable check (see above)"
 
 cp "$KERNEL_FRAGMENT" "$tree/kernel/configs/mapmint.config"
 kmake -s tinyconfig >/dev/null

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0
+//! mapmint: a MAP-E / MAP-T (RFC 7597, RFC 7599) translator as a virtual netdevice.
+//!
+//! The kernel layer is kept thin: the device and its packet path live in `device`, the
+//! module parameters in `params`, and all MAP arithmetic and packet logic in the MAP core,
+//! compiled in from the same source cargo builds and tests in userspace.
+
+use kernel::c_str;
+use kernel::prelude::*;
+
+mod bindings;
+mod device;
+mod params;
+
+// The MAP core: the kernel builds the very files cargo tests. Not every item is used here yet.
+#[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "mapcore/src/map/mod.rs"]
+mod mapcore;
+
+module! {
+    type: Mapmint,
+    name: "mapmint",
+    author: "mapmint developers",
+    description: "MAP-E/MAP-T (RFC 7597/7599) translator netdevice",
+    license: "GPL",
+}
+
+struct Mapmint {
+    _device: device::Device,
+}
+
+impl kernel::Module for Mapmint {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let params = params::Params::from_module_parameters()?;
+        let device = device::Device::register(c_str!("mapmint"))?;
+        match params.ipv4_address {
+            Some(prefix) => pr_info!("device mapmint registered, IPv4 address {}\n", prefix),
+            None => pr_info!("device mapmint registered, no IPv4 address\n"),
+        }
+        Ok(Mapmint { _device: device })
+    }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Boots the test kernel with the initramfs in QEMU, runs one guest scenario and judges it:
+# exits non-zero if any check failed, if the guest did not finish in time, or if the kernel
+# log shows an oops, BUG, WARNING, KASAN/UBSAN report or panic.
+# Usage: run-guest.sh BZIMAGE INITRAMFS SCENARIO [OUTDIR]
+# MAPMINT_GUEST_TIMEOUT (seconds, default 300) bounds the guest; MAPMINT_VERBOSE=1 shows
+# the guest console live.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ $# -ge 3 ] || die "usage: $0 BZIMAGE INITRAMFS SCENARIO [OUTDIR]"
+kernel=$1 initrd=$2 scenario=$3
+out=${4:-$(mktemp -d)}
+mkdir -p "$out"
+timeout_s=${MAPMINT_GUEST_TIMEOUT:-300}
+
+# boot ACCEL SECONDS: one guest run; the console and the result channel go to files.
+boot() {
+	local accel=$1 limit=$2
+	: >"$out/console.log"
+	: >"$out/results.log"
+	timeout --kill-after=5 "$limit" qemu-system-x86_64 \
+		-accel "$accel" -m 512M -nodefaults -display none -no-reboot \
+		-kernel "$kernel" -initrd "$initrd" \
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=7 mapmint_test=$scenario" \
+		-serial "file:$out/console.log" -serial "file:$out/results.log" \
+		</dev/null >"$out/qemu.log" 2>&1
+}
+
+# KVM hangs on some hosts (nested virtualisation): use it only if a guest really boots
+# with it within seconds; the answer is remembered for this host in the cache.
+pick_accel() {
+	local memo=$MAPMINT_CACHE/accel
+	if [ -n "${MAPMINT_ACCEL:-}" ]; then echo "$MAPMINT_ACCEL"; return; fi
+	if [ ! -w /dev/kvm ]; then echo tcg; return; fi
+	if [ -f "$memo" ]; then cat "$memo"; return; fi
+	local accel=tcg
+	if boot kvm 15 && grep -q MAPMINT-BOOTED "$out/results.log"; then accel=kvm; fi
+	mkdir -p "$MAPMINT_CACHE" && echo "$accel" >"$memo"
+	echo "$accel"
+}
+
+accel=$(pick_accel)
+if [ "${MAPMINT_VERBOSE:-0}" = 1 ]; then
+	touch "$out/console.log"
+	tail -n +1 -F "$out/console.log" 2>/dev/null &
+	tailer=$!
+fi
+start=$(date +%s.%N)
+boot "$accel" "$timeout_s"
+status=$?
+[ -n "${tailer:-}" ] && { sleep 0.3; kill "$tailer" 2>/dev/null; }
+elapsed=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc)")
+
+failed=0
+grep -E '^(PASS|FAIL) ' "$out/results.log" | tr -d '\r' | sed "s/^/[$scenario] /"
+passes=$(grep -c '^PASS ' "$out/results.log")
+failed=$(grep -c '^FAIL ' "$out/results.log")
+
+verdict() { echo "[$scenario] FAIL guest: $*"; failed=$((failed + 1)); }
+if ! grep -q '^MAPMINT-DONE' "$out/results.log"; then
+	if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+		verdict "timed out after ${timeout_s}s (accel $accel)"
+	else
+		verdict "ended before finishing (qemu exit $status)"
+	fi
+fi
+# The console has what the kernel printed live; the dmesg copy has what it logged.
+if grep -nE 'Oops|BUG:|WARNING:|KASAN|UBSAN|Kernel panic|general protection fault|Call Trace|RIP:' \
+	"$out/console.log" "$out/results.log" >"$out/kernel-errors.log"; then
+	verdict "kernel log shows errors: $(head -n 3 "$out/kernel-errors.log" | tr '\n' ' ')"
+fi
+[ "$passes" -gt 0 ] || verdict "ran no check"
+
+echo "[$scenario] $passes passed, $failed failed in ${elapsed}s (accel $accel, logs in $out)"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,40 @@
+# Helpers for guest scenarios (bash). Results go to fd 3, which /init points at the
+# host's result channel; each line is "PASS name" or "FAIL name: why".
+# shellcheck shell=bash
+
+MODULE=/mapmint/mapmint.ko
+
+pass() { echo "PASS $1" >&3; echo "PASS $1"; }
+fail() {
+	local name=$1
+	shift
+	# One line per result: the host reads line by line.
+	echo "FAIL $name: $(echo "$*" | tr '\n' ' ')" >&3
+	echo "FAIL $name: $*"
+}
+
+# check NAME CMD...: passes when CMD exits 0; the failure shows CMD's output.
+check() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "'$*' failed: $out"; fi
+}
+
+# check_fails NAME CMD...: passes when CMD exits non-zero.
+check_fails() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then fail "$name" "'$*' succeeded but should fail: $out"; else pass "$name"; fi
+}
+
+# check_eq NAME EXPECTED ACTUAL
+check_eq() {
+	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
+}
+
+# A value from `ip -s -j link show DEV` style JSON without jq: the number after "KEY":
+# inside the named stats64 direction (rx or tx).
+link_stat() {
+	local dev=$1 dir=$2 key=$3
+	ip -s -j link show dev "$dev" | grep -o "\"$dir\":{[^}]*}" | grep -o "\"$key\":[0-9]*" | cut -d: -f2
+}
