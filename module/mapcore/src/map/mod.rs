@@ -1,4 +1,25 @@
 //! MAP core root. No `std`, no `alloc`, no dependencies: compiled by cargo for userspace and
 //! compiled into the kernel module from this same file.
+//!
+//! - [`prefix`]: IPv4 and IPv6 prefixes.
+//! - [`rule`]: mapping rules, their validation, BMR/FMR/reverse address mapping
+//!   (RFC 7597 §5, RFC 7599 §5).
+//! - [`portset`]: PSIDs and port sets (RFC 7597 §5.1).
+//! - [`rfc6052`]: IPv4-embedded IPv6 addresses for the MAP-T DMR (RFC 6052 §2.2).
+//! - [`table`]: a bounded rule table with longest-prefix match.
+//! - [`text`]: the rule text syntax shared by the config file, `mapminctl rule` and `calc`.
 
+mod bits;
+pub mod portset;
 pub mod prefix;
+pub mod rfc6052;
+pub mod rule;
+pub mod table;
+pub mod text;
+
+pub use portset::{PortRange, PortRanges, PortSet};
+pub use prefix::{Ipv4Prefix, Ipv6Prefix, PrefixError};
+pub use rfc6052::{Rfc6052Error, Rfc6052Prefix};
+pub use rule::{CeMapping, DecodedAddress, MapError, Mode, Rule, RuleError, RuleParams};
+pub use table::{RuleTable, TableError};
+pub use text::{parse_rule, parse_rule_csv, parse_rule_csv_params, parse_rule_params, TextError, TextErrorKind};

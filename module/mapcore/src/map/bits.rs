@@ -1,0 +1,103 @@
+//! Bit helpers shared by the core. Every shift is width-checked, so no input can make one
+//! overflow (and panic in a debug build). IPv6 addresses are handled as two `u64` halves rather
+//! than one `u128`: some kernel architectures lower 128-bit shifts to library calls the kernel
+//! does not provide.
+
+use core::net::Ipv6Addr;
+
+/// A 32-bit netmask of `len` leading ones (`len` above 32 counts as 32).
+pub(super) fn mask32(len: u32) -> u32 {
+    u32::MAX.checked_shl(32u32.saturating_sub(len)).unwrap_or(0)
+}
+
+/// A 64-bit netmask of `len` leading ones (`len` above 64 counts as 64).
+pub(super) fn mask64(len: u32) -> u64 {
+    u64::MAX.checked_shl(64u32.saturating_sub(len)).unwrap_or(0)
+}
+
+/// The `len` low bits set (`len` above 64 counts as 64).
+pub(super) fn low_ones64(len: u32) -> u64 {
+    u64::MAX.checked_shr(64u32.saturating_sub(len)).unwrap_or(0)
+}
+
+/// Bits `start..start + len` of `x`, counted from the most significant bit, right-aligned.
+/// Bits past the end of `x` read as zero.
+pub(super) fn get64(x: u64, start: u32, len: u32) -> u64 {
+    if len == 0 {
+        return 0;
+    }
+    let shifted = x.checked_shl(start).unwrap_or(0);
+    shifted.checked_shr(64u32.saturating_sub(len)).unwrap_or(0)
+}
+
+/// `x` with bits `start..start + len` (from the most significant bit) replaced by the `len`
+/// low bits of `value`. A field that does not fit in 64 bits leaves `x` unchanged.
+pub(super) fn put64(x: u64, start: u32, len: u32, value: u64) -> u64 {
+    let Some(end) = start.checked_add(len) else {
+        return x;
+    };
+    if len == 0 || end > 64 {
+        return x;
+    }
+    let shift = 64 - end;
+    let field = low_ones64(len).checked_shl(shift).unwrap_or(0);
+    (x & !field) | (value.checked_shl(shift).unwrap_or(0) & field)
+}
+
+/// The high and low 64-bit halves of an IPv6 address.
+pub(super) fn ipv6_halves(addr: Ipv6Addr) -> (u64, u64) {
+    let [a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7] = addr.octets();
+    (
+        u64::from_be_bytes([a0, a1, a2, a3, a4, a5, a6, a7]),
+        u64::from_be_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
+    )
+}
+
+/// The IPv6 address made of two 64-bit halves.
+pub(super) fn ipv6_from_halves(hi: u64, lo: u64) -> Ipv6Addr {
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = hi.to_be_bytes();
+    let [b0, b1, b2, b3, b4, b5, b6, b7] = lo.to_be_bytes();
+    Ipv6Addr::from([a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_at_the_edges() {
+        assert_eq!(mask32(0), 0);
+        assert_eq!(mask32(1), 0x8000_0000);
+        assert_eq!(mask32(32), u32::MAX);
+        assert_eq!(mask32(200), u32::MAX);
+        assert_eq!(mask64(0), 0);
+        assert_eq!(mask64(64), u64::MAX);
+        assert_eq!(mask64(65), u64::MAX);
+        assert_eq!(low_ones64(0), 0);
+        assert_eq!(low_ones64(3), 7);
+        assert_eq!(low_ones64(64), u64::MAX);
+    }
+
+    #[test]
+    fn get_and_put_fields() {
+        let x = 0x2001_0db8_0012_3400u64;
+        assert_eq!(get64(x, 40, 16), 0x1234);
+        assert_eq!(get64(x, 0, 64), x);
+        assert_eq!(get64(x, 64, 8), 0);
+        assert_eq!(get64(x, 60, 8), 0);
+        assert_eq!(get64(x, 40, 0), 0);
+        assert_eq!(put64(0x2001_0db8_0000_0000, 40, 16, 0x1234), x);
+        assert_eq!(put64(0, 0, 64, 5), 5);
+        assert_eq!(put64(7, 60, 8, 0xff), 7);
+        assert_eq!(put64(7, u32::MAX, 8, 0xff), 7);
+    }
+
+    #[test]
+    fn halves_round_trip() {
+        let a: Ipv6Addr = "2001:db8:12:3400:0:c000:212:34".parse().unwrap();
+        let (hi, lo) = ipv6_halves(a);
+        assert_eq!(hi, 0x2001_0db8_0012_3400);
+        assert_eq!(lo, 0x0000_c000_0212_0034);
+        assert_eq!(ipv6_from_halves(hi, lo), a);
+    }
+}

@@ -1,0 +1,231 @@
+//! Port sets (RFC 7597 §5.1): the PSID of a port, the ports of a PSID as contiguous ranges.
+//!
+//! A port is split, from its most significant bit, into `a` offset bits (A), `k` PSID bits and
+//! `m = 16 - a - k` contiguous bits (j). The set of PSID P is every port A·2^(16-a) + P·2^m + j;
+//! when a > 0, the ports with A = 0 (0 to 2^(16-a) - 1, the system ports with the default a = 6)
+//! belong to no set, leaving 2^a - 1 ranges of 2^m ports. With k = 0 there is no sharing and
+//! the one set is every port.
+
+use core::fmt;
+
+use super::rule::RuleError;
+
+/// The largest PSID offset (RFC 7598 §4.5: 0 to 15).
+pub const MAX_PSID_OFFSET: u8 = 15;
+
+/// One port set: offset `a`, PSID length `k` and the PSID; always valid once built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PortSet {
+    offset: u8,
+    psid_len: u8,
+    psid: u16,
+}
+
+/// A contiguous range of ports, both ends included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+impl PortSet {
+    /// The set of `psid` for offset `offset` and PSID length `psid_len`.
+    pub fn new(offset: u8, psid_len: u8, psid: u16) -> Result<Self, RuleError> {
+        if offset > MAX_PSID_OFFSET {
+            return Err(RuleError::PsidOffsetTooLarge { offset });
+        }
+        if u32::from(offset) + u32::from(psid_len) > 16 {
+            return Err(RuleError::OffsetPlusPsidLenTooLong { offset, psid_len });
+        }
+        if u32::from(psid) >= 1u32 << psid_len {
+            return Err(RuleError::PsidTooWide { psid, psid_len });
+        }
+        Ok(PortSet { offset, psid_len, psid })
+    }
+
+    /// A set from parameters the caller has already validated; out-of-range values are clamped
+    /// (offset to 15, length to what the offset leaves, PSID to its length) instead of failing.
+    pub(super) fn from_valid(offset: u8, psid_len: u8, psid: u16) -> Self {
+        let offset = offset.min(MAX_PSID_OFFSET);
+        let psid_len = psid_len.min(16 - offset);
+        let psid = (u32::from(psid) & ((1u32 << psid_len) - 1)) as u16;
+        PortSet { offset, psid_len, psid }
+    }
+
+    /// The PSID offset `a`.
+    pub fn offset(&self) -> u8 {
+        self.offset
+    }
+
+    /// The PSID length `k`.
+    pub fn psid_len(&self) -> u8 {
+        self.psid_len
+    }
+
+    /// The PSID.
+    pub fn psid(&self) -> u16 {
+        self.psid
+    }
+
+    /// The number of contiguous bits `m = 16 - a - k`.
+    pub fn contiguous_bits(&self) -> u8 {
+        16 - self.offset - self.psid_len
+    }
+
+    /// Whether the set is the whole port space (no sharing, `k = 0`).
+    pub fn is_whole(&self) -> bool {
+        self.psid_len == 0
+    }
+
+    /// The number of contiguous ranges: 1 without sharing or with `a = 0`, else `2^a - 1`.
+    pub fn range_count(&self) -> u32 {
+        if self.psid_len == 0 || self.offset == 0 {
+            1
+        } else {
+            (1u32 << self.offset) - 1
+        }
+    }
+
+    /// The number of ports in each range, `2^m` (65536 without sharing).
+    pub fn range_size(&self) -> u32 {
+        if self.psid_len == 0 {
+            1 << 16
+        } else {
+            1u32 << self.contiguous_bits()
+        }
+    }
+
+    /// The number of ports in the set.
+    pub fn port_count(&self) -> u32 {
+        self.range_count() * self.range_size()
+    }
+
+    /// The `index`-th range, in increasing port order.
+    pub fn range(&self, index: u32) -> Option<PortRange> {
+        if index >= self.range_count() {
+            return None;
+        }
+        if self.psid_len == 0 {
+            return Some(PortRange { first: 0, last: u16::MAX });
+        }
+        let m = u32::from(self.contiguous_bits());
+        // The first range has A = 1 when a > 0 (A = 0 is excluded), A = 0 when a = 0.
+        let high = if self.offset == 0 { 0 } else { (index + 1) << (16 - u32::from(self.offset)) };
+        let first = high | (u32::from(self.psid) << m);
+        let last = first | ((1u32 << m) - 1);
+        Some(PortRange { first: first as u16, last: last as u16 })
+    }
+
+    /// The ranges in increasing port order.
+    pub fn ranges(&self) -> PortRanges {
+        PortRanges { set: *self, next: 0 }
+    }
+
+    /// Whether `port` belongs to this set.
+    pub fn contains(&self, port: u16) -> bool {
+        if self.psid_len == 0 {
+            return true;
+        }
+        !is_excluded(self.offset, port) && psid_of(self.offset, self.psid_len, port) == self.psid
+    }
+}
+
+/// Whether `port` lies in the block that offset `offset` keeps out of every shared port set
+/// (0 to 2^(16-a) - 1; nothing when a = 0).
+pub fn is_excluded(offset: u8, port: u16) -> bool {
+    offset != 0 && u32::from(port).checked_shr(16u32.saturating_sub(u32::from(offset))).unwrap_or(0) == 0
+}
+
+/// The PSID bits of `port` for offset `offset` and PSID length `psid_len` (0 when `psid_len`
+/// is 0; a nonsensical `offset + psid_len > 16` reads as many bits as fit).
+pub fn psid_of(offset: u8, psid_len: u8, port: u16) -> u16 {
+    let k = u32::from(psid_len).min(16);
+    let m = 16u32.saturating_sub(u32::from(offset)).saturating_sub(k);
+    let shifted = u32::from(port).checked_shr(m).unwrap_or(0);
+    (shifted & ((1u32 << k) - 1)) as u16
+}
+
+/// Iterator over the ranges of a [`PortSet`].
+#[derive(Clone, Debug)]
+pub struct PortRanges {
+    set: PortSet,
+    next: u32,
+}
+
+impl Iterator for PortRanges {
+    type Item = PortRange;
+
+    fn next(&mut self) -> Option<PortRange> {
+        let range = self.set.range(self.next)?;
+        self.next += 1;
+        Some(range)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.set.range_count().saturating_sub(self.next) as usize;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for PortRanges {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_set_without_sharing() {
+        let set = PortSet::new(6, 0, 0).unwrap();
+        assert!(set.is_whole());
+        assert_eq!(set.range_count(), 1);
+        assert_eq!(set.range(0), Some(PortRange { first: 0, last: 65535 }));
+        assert_eq!(set.port_count(), 65536);
+        assert!(set.contains(0) && set.contains(80) && set.contains(65535));
+    }
+
+    #[test]
+    fn offset_zero_gives_one_range() {
+        let set = PortSet::new(0, 5, 27).unwrap();
+        let mut ranges = set.ranges();
+        assert_eq!(ranges.len(), 1);
+        assert_eq!(ranges.next(), Some(PortRange { first: 55296, last: 57343 }));
+        assert_eq!(ranges.next(), None);
+        assert!(set.contains(55296) && set.contains(57343) && !set.contains(57344));
+    }
+
+    #[test]
+    fn offset_plus_length_sixteen_gives_single_ports() {
+        let set = PortSet::new(6, 10, 5).unwrap();
+        assert_eq!(set.range_size(), 1);
+        assert_eq!(set.range(0), Some(PortRange { first: 1029, last: 1029 }));
+        assert_eq!(set.range(62), Some(PortRange { first: 63 * 1024 + 5, last: 63 * 1024 + 5 }));
+        assert_eq!(set.range(63), None);
+    }
+
+    #[test]
+    fn rejects_bad_sets() {
+        assert_eq!(PortSet::new(16, 0, 0), Err(RuleError::PsidOffsetTooLarge { offset: 16 }));
+        assert_eq!(
+            PortSet::new(6, 11, 0),
+            Err(RuleError::OffsetPlusPsidLenTooLong { offset: 6, psid_len: 11 })
+        );
+        assert_eq!(PortSet::new(6, 8, 256), Err(RuleError::PsidTooWide { psid: 256, psid_len: 8 }));
+        assert_eq!(PortSet::new(0, 0, 1), Err(RuleError::PsidTooWide { psid: 1, psid_len: 0 }));
+    }
+
+    #[test]
+    fn excluded_block() {
+        assert!(is_excluded(6, 1023));
+        assert!(!is_excluded(6, 1024));
+        assert!(!is_excluded(0, 0));
+        assert!(is_excluded(15, 1));
+        assert!(!is_excluded(15, 2));
+    }
+
+}

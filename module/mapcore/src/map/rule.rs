@@ -1,0 +1,630 @@
+//! Mapping rules and the address arithmetic of RFC 7597 §5 (MAP-E) and RFC 7599 §5 (MAP-T).
+//!
+//! Notation (RFC 7597 §5.2):
+//! - `n`: length of the Rule IPv6 prefix; `r`: length of the Rule IPv4 prefix;
+//! - `o`: EA-bits length; the End-user IPv6 prefix is the Rule IPv6 prefix followed by the `o`
+//!   EA bits, `n + o <= 64` bits long;
+//! - `p = 32 - r`: IPv4 suffix bits. The EA bits are the IPv4 suffix followed by the PSID
+//!   (`o > p`: shared address, PSID length `k = q = o - p`), exactly the suffix (`o = p`: full
+//!   address) or the first `o` bits of the suffix (`o < p`: the CE gets an IPv4 prefix of
+//!   length `r + o`);
+//! - `a`: PSID offset (default 6), `m = 16 - a - k` contiguous port bits (see `portset`).
+//!
+//! The MAP IPv6 address (RFC 7597 §6) is the End-user IPv6 prefix, a zero subnet ID up to
+//! bit 64, then the interface identifier: 16 zero bits, 32 bits of IPv4 and the PSID
+//! right-aligned in 16 bits. In MAP-E the IPv4 field of a CE given an IPv4 prefix is that
+//! prefix padded with zeros; in MAP-T it is the full IPv4 address of the packet (RFC 7599 §5.2
+//! as corrected by erratum 5225).
+
+use core::fmt;
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+use super::bits::{get64, ipv6_from_halves, ipv6_halves, low_ones64, mask32, mask64, put64};
+use super::portset::{is_excluded, psid_of, PortSet, MAX_PSID_OFFSET};
+use super::prefix::{Ipv4Prefix, Ipv6Prefix};
+
+/// The PSID offset when a rule gives none (RFC 7597 §5.1).
+pub const DEFAULT_PSID_OFFSET: u8 = 6;
+/// The longest EA-bits length (RFC 7597 §5.2, RFC 7598 §4.1).
+pub const MAX_EA_LEN: u8 = 48;
+/// The longest End-user IPv6 prefix (`n + o`): the interface identifier takes the other 64.
+pub const MAX_END_USER_PREFIX_LEN: u8 = 64;
+
+/// Which form of the MAP IPv6 address to build or accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// MAP-E (RFC 7597 §6): the IPv4 field of a CE given an IPv4 prefix is that prefix,
+    /// zero-padded.
+    MapE,
+    /// MAP-T (RFC 7599 §5.2, erratum 5225): the IPv4 field is the full IPv4 address.
+    MapT,
+}
+
+/// The parameters of a rule as written; [`Rule::new`] validates them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleParams {
+    /// The Rule IPv6 prefix.
+    pub ipv6: Ipv6Prefix,
+    /// The Rule IPv4 prefix.
+    pub ipv4: Ipv4Prefix,
+    /// The EA-bits length `o`.
+    pub ea_len: u8,
+    /// The PSID offset `a`; `None` means [`DEFAULT_PSID_OFFSET`].
+    pub psid_offset: Option<u8>,
+    /// An explicit PSID length, for rules whose EA bits carry no PSID (EA length 0, /32 rules).
+    pub psid_len: Option<u8>,
+    /// The explicit PSID that goes with `psid_len`.
+    pub psid: Option<u16>,
+    /// Whether the rule is also a Forwarding Mapping Rule (RFC 7598 F flag).
+    pub forwarding: bool,
+}
+
+impl RuleParams {
+    /// Parameters with the default offset, no explicit PSID and no forwarding flag.
+    pub const fn new(ipv6: Ipv6Prefix, ipv4: Ipv4Prefix, ea_len: u8) -> Self {
+        RuleParams { ipv6, ipv4, ea_len, psid_offset: None, psid_len: None, psid: None, forwarding: false }
+    }
+}
+
+/// A validated mapping rule (BMR, FMR, or a BR's rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    ipv6: Ipv6Prefix,
+    ipv4: Ipv4Prefix,
+    ea_len: u8,
+    psid_offset: u8,
+    psid_len: u8,
+    psid: Option<u16>,
+    forwarding: bool,
+}
+
+/// Why a rule (or a port set) is illegal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleError {
+    /// The Rule IPv6 prefix has bits set past its length.
+    Ipv6PrefixHostBits { prefix: Ipv6Prefix },
+    /// The Rule IPv4 prefix has bits set past its length.
+    Ipv4PrefixHostBits { prefix: Ipv4Prefix },
+    /// EA-bits length above 48.
+    EaLenTooLong { ea_len: u8 },
+    /// Rule IPv6 prefix length plus EA-bits length above 64.
+    EndUserPrefixTooLong { ipv6_len: u8, ea_len: u8 },
+    /// PSID offset above 15.
+    PsidOffsetTooLarge { offset: u8 },
+    /// PSID offset plus PSID length above 16 (`psid_len` is explicit or `o - p`).
+    OffsetPlusPsidLenTooLong { offset: u8, psid_len: u8 },
+    /// A PSID that needs more bits than the PSID length.
+    PsidTooWide { psid: u16, psid_len: u8 },
+    /// An explicit PSID without a PSID length.
+    PsidWithoutPsidLen { psid: u16 },
+    /// An explicit PSID length without a PSID.
+    PsidLenWithoutPsid { psid_len: u8 },
+    /// An explicit PSID while the EA bits already carry `ea_psid_len` PSID bits.
+    PsidLenWithEaPsid { psid_len: u8, ea_psid_len: u8 },
+    /// An explicit nonzero PSID length while the rule gives each CE an IPv4 prefix (`o + r < 32`).
+    PsidOnIpv4Prefix { psid_len: u8, ce_ipv4_len: u8 },
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            RuleError::Ipv6PrefixHostBits { prefix } => write!(
+                f,
+                "IPv6 prefix {prefix} has bits set past its length (the prefix is {})",
+                prefix.truncated()
+            ),
+            RuleError::Ipv4PrefixHostBits { prefix } => write!(
+                f,
+                "IPv4 prefix {prefix} has bits set past its length (the prefix is {})",
+                prefix.truncated()
+            ),
+            RuleError::EaLenTooLong { ea_len } => {
+                write!(f, "EA-bits length {ea_len} is longer than {MAX_EA_LEN}")
+            }
+            RuleError::EndUserPrefixTooLong { ipv6_len, ea_len } => write!(
+                f,
+                "IPv6 prefix length {ipv6_len} + EA-bits length {ea_len} = {} is longer than {MAX_END_USER_PREFIX_LEN}",
+                u32::from(ipv6_len) + u32::from(ea_len)
+            ),
+            RuleError::PsidOffsetTooLarge { offset } => {
+                write!(f, "PSID offset {offset} is larger than {MAX_PSID_OFFSET}")
+            }
+            RuleError::OffsetPlusPsidLenTooLong { offset, psid_len } => write!(
+                f,
+                "PSID offset {offset} + PSID length {psid_len} = {} is longer than 16",
+                u32::from(offset) + u32::from(psid_len)
+            ),
+            RuleError::PsidTooWide { psid, psid_len } => {
+                write!(f, "PSID {psid} does not fit in a PSID length of {psid_len} bits")
+            }
+            RuleError::PsidWithoutPsidLen { psid } => {
+                write!(f, "PSID {psid} is given without a PSID length (psid-len)")
+            }
+            RuleError::PsidLenWithoutPsid { psid_len } => {
+                write!(f, "PSID length {psid_len} is given without a PSID (psid)")
+            }
+            RuleError::PsidLenWithEaPsid { psid_len, ea_psid_len } => write!(
+                f,
+                "explicit PSID length {psid_len}: the EA bits already carry a {ea_psid_len}-bit PSID"
+            ),
+            RuleError::PsidOnIpv4Prefix { psid_len, ce_ipv4_len } => write!(
+                f,
+                "explicit PSID length {psid_len}: the rule gives each CE an IPv4 prefix (/{ce_ipv4_len}), whose ports are not shared"
+            ),
+        }
+    }
+}
+
+/// Why a mapping could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// The IPv6 address or prefix is outside the Rule IPv6 prefix.
+    Ipv6NotInRule { addr: Ipv6Addr, rule: Ipv6Prefix },
+    /// The End-user IPv6 prefix is shorter than `n + o`.
+    EndUserPrefixTooShort { len: u8, needed: u8 },
+    /// The IPv4 address is outside the Rule IPv4 prefix.
+    Ipv4NotInRule { addr: Ipv4Addr, rule: Ipv4Prefix },
+    /// The port lies in the block that the PSID offset keeps out of every port set.
+    ExcludedPort { port: u16, offset: u8 },
+    /// The port is outside the port set of the rule's explicit PSID.
+    PortNotInSet { port: u16, psid: u16 },
+    /// The PSID needs more bits than the rule's PSID length.
+    PsidTooWide { psid: u16, psid_len: u8 },
+    /// The PSID differs from the rule's explicit PSID.
+    PsidNotInRule { psid: u16, expected: u16 },
+    /// The MAP address has nonzero subnet ID bits between its End-user prefix and bit 64.
+    SubnetIdNotZero { addr: Ipv6Addr },
+    /// The interface identifier does not carry the IPv4 address and PSID of the EA bits.
+    IidMismatch { addr: Ipv6Addr },
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            MapError::Ipv6NotInRule { addr, rule } => {
+                write!(f, "{addr} is not inside the rule's IPv6 prefix {rule}")
+            }
+            MapError::EndUserPrefixTooShort { len, needed } => write!(
+                f,
+                "end-user prefix length {len} is shorter than the rule's IPv6 prefix length + EA-bits length ({needed})"
+            ),
+            MapError::Ipv4NotInRule { addr, rule } => {
+                write!(f, "{addr} is not inside the rule's IPv4 prefix {rule}")
+            }
+            MapError::ExcludedPort { port, offset } => write!(
+                f,
+                "port {port} is in 0-{}, which PSID offset {offset} keeps out of every port set",
+                (1u32 << (16 - u32::from(offset.min(MAX_PSID_OFFSET)))) - 1
+            ),
+            MapError::PortNotInSet { port, psid } => {
+                write!(f, "port {port} is not in the port set of the rule's PSID {psid}")
+            }
+            MapError::PsidTooWide { psid, psid_len } => {
+                write!(f, "PSID {psid} does not fit in the rule's PSID length of {psid_len} bits")
+            }
+            MapError::PsidNotInRule { psid, expected } => {
+                write!(f, "PSID {psid} is not the rule's PSID {expected}")
+            }
+            MapError::SubnetIdNotZero { addr } => {
+                write!(f, "{addr} has a nonzero subnet ID, so it is not a MAP address")
+            }
+            MapError::IidMismatch { addr } => write!(
+                f,
+                "the interface identifier of {addr} does not carry the IPv4 address and PSID of its EA bits"
+            ),
+        }
+    }
+}
+
+/// What a CE derives from its BMR and End-user IPv6 prefix (RFC 7597 §5.2, §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CeMapping {
+    /// The Rule IPv6 prefix followed by the EA bits (`n + o` long).
+    pub end_user_prefix: Ipv6Prefix,
+    /// The CE's IPv4 address (`/32`), or its IPv4 prefix when `o + r < 32`.
+    pub ipv4: Ipv4Prefix,
+    /// The CE's ports (the PSID, its length and offset).
+    pub port_set: PortSet,
+    /// The CE's MAP IPv6 address (RFC 7597 §6 form: a CE given an IPv4 prefix embeds it
+    /// zero-padded; see [`Rule::map_address`] with [`Mode::MapT`] for per-host MAP-T addresses).
+    pub map_address: Ipv6Addr,
+}
+
+impl CeMapping {
+    /// The CE's PSID (0 without sharing).
+    pub fn psid(&self) -> u16 {
+        self.port_set.psid()
+    }
+
+    /// The PSID length `k`.
+    pub fn psid_len(&self) -> u8 {
+        self.port_set.psid_len()
+    }
+
+    /// The PSID offset `a`.
+    pub fn psid_offset(&self) -> u8 {
+        self.port_set.offset()
+    }
+}
+
+/// What a MAP IPv6 address says (the reverse mapping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodedAddress {
+    /// The IPv4 address or prefix of the CE that owns the address (from the EA bits).
+    pub ce_ipv4: Ipv4Prefix,
+    /// The IPv4 address in the interface identifier: the host in MAP-T, the CE's address or
+    /// zero-padded prefix in MAP-E.
+    pub ipv4: Ipv4Addr,
+    /// The PSID (0 without sharing).
+    pub psid: u16,
+    /// The PSID length `k`.
+    pub psid_len: u8,
+}
+
+impl Rule {
+    /// Validates `params` (RFC 7597 §5, RFC 7598 §4): every illegal combination gets its own
+    /// [`RuleError`].
+    pub fn new(params: RuleParams) -> Result<Rule, RuleError> {
+        let RuleParams { ipv6, ipv4, ea_len, psid_offset, psid_len, psid, forwarding } = params;
+        if ipv6.len > 128 || ipv6.has_host_bits() {
+            return Err(RuleError::Ipv6PrefixHostBits { prefix: ipv6 });
+        }
+        if ipv4.len > 32 || ipv4.has_host_bits() {
+            return Err(RuleError::Ipv4PrefixHostBits { prefix: ipv4 });
+        }
+        if ea_len > MAX_EA_LEN {
+            return Err(RuleError::EaLenTooLong { ea_len });
+        }
+        if u32::from(ipv6.len) + u32::from(ea_len) > u32::from(MAX_END_USER_PREFIX_LEN) {
+            return Err(RuleError::EndUserPrefixTooLong { ipv6_len: ipv6.len, ea_len });
+        }
+        let offset = psid_offset.unwrap_or(DEFAULT_PSID_OFFSET);
+        if offset > MAX_PSID_OFFSET {
+            return Err(RuleError::PsidOffsetTooLarge { offset });
+        }
+        let suffix_len = 32 - ipv4.len;
+        let (k, explicit) = if ea_len > suffix_len {
+            let ea_psid_len = ea_len - suffix_len;
+            if let Some(psid_len) = psid_len {
+                return Err(RuleError::PsidLenWithEaPsid { psid_len, ea_psid_len });
+            }
+            if let Some(psid) = psid {
+                return Err(RuleError::PsidLenWithEaPsid { psid_len: psid_bits(psid), ea_psid_len });
+            }
+            (ea_psid_len, None)
+        } else {
+            match (psid_len, psid) {
+                (None, None) => (0, None),
+                (Some(psid_len), None) => return Err(RuleError::PsidLenWithoutPsid { psid_len }),
+                (None, Some(psid)) => return Err(RuleError::PsidWithoutPsidLen { psid }),
+                (Some(psid_len), Some(psid)) => {
+                    if ea_len < suffix_len && psid_len > 0 {
+                        return Err(RuleError::PsidOnIpv4Prefix {
+                            psid_len,
+                            ce_ipv4_len: ipv4.len + ea_len,
+                        });
+                    }
+                    (psid_len, Some(psid))
+                }
+            }
+        };
+        if u32::from(offset) + u32::from(k) > 16 {
+            return Err(RuleError::OffsetPlusPsidLenTooLong { offset, psid_len: k });
+        }
+        if let Some(psid) = explicit {
+            if u32::from(psid) >= 1u32 << k {
+                return Err(RuleError::PsidTooWide { psid, psid_len: k });
+            }
+        }
+        Ok(Rule { ipv6, ipv4, ea_len, psid_offset: offset, psid_len: k, psid: explicit, forwarding })
+    }
+
+    /// The parameters this rule was built from (with the offset filled in).
+    pub fn params(&self) -> RuleParams {
+        RuleParams {
+            ipv6: self.ipv6,
+            ipv4: self.ipv4,
+            ea_len: self.ea_len,
+            psid_offset: Some(self.psid_offset),
+            psid_len: self.psid.map(|_| self.psid_len),
+            psid: self.psid,
+            forwarding: self.forwarding,
+        }
+    }
+
+    /// The Rule IPv6 prefix.
+    pub fn ipv6_prefix(&self) -> Ipv6Prefix {
+        self.ipv6
+    }
+
+    /// The Rule IPv4 prefix.
+    pub fn ipv4_prefix(&self) -> Ipv4Prefix {
+        self.ipv4
+    }
+
+    /// The EA-bits length `o`.
+    pub fn ea_len(&self) -> u8 {
+        self.ea_len
+    }
+
+    /// The PSID offset `a`.
+    pub fn psid_offset(&self) -> u8 {
+        self.psid_offset
+    }
+
+    /// The PSID length `k` (from the EA bits, or explicit).
+    pub fn psid_len(&self) -> u8 {
+        self.psid_len
+    }
+
+    /// The explicit PSID, for rules whose EA bits carry none.
+    pub fn explicit_psid(&self) -> Option<u16> {
+        self.psid
+    }
+
+    /// Whether the rule is also a Forwarding Mapping Rule.
+    pub fn forwarding(&self) -> bool {
+        self.forwarding
+    }
+
+    /// The same rule with the forwarding flag set to `forwarding`.
+    pub fn with_forwarding(mut self, forwarding: bool) -> Rule {
+        self.forwarding = forwarding;
+        self
+    }
+
+    /// The IPv4 suffix length `p = 32 - r`.
+    pub fn ipv4_suffix_len(&self) -> u8 {
+        32 - self.ipv4.len
+    }
+
+    /// The number of PSID bits the EA bits carry (`o - p` when positive).
+    pub fn ea_psid_len(&self) -> u8 {
+        self.ea_len.saturating_sub(self.ipv4_suffix_len())
+    }
+
+    /// The End-user IPv6 prefix length `n + o`.
+    pub fn end_user_prefix_len(&self) -> u8 {
+        self.ipv6.len + self.ea_len
+    }
+
+    /// The length of what each CE gets: 32 for an address (shared or not), `r + o` for a prefix.
+    pub fn ce_ipv4_len(&self) -> u8 {
+        (self.ipv4.len + self.ea_len).min(32)
+    }
+
+    /// The number of CEs sharing one IPv4 address, `2^k`.
+    pub fn sharing_ratio(&self) -> u32 {
+        1u32 << self.psid_len
+    }
+
+    /// The port set of `psid` under this rule.
+    pub fn port_set(&self, psid: u16) -> Result<PortSet, MapError> {
+        self.check_psid(psid)?;
+        Ok(PortSet::from_valid(self.psid_offset, self.psid_len, psid))
+    }
+
+    fn check_psid(&self, psid: u16) -> Result<(), MapError> {
+        if u32::from(psid) >= 1u32 << self.psid_len {
+            return Err(MapError::PsidTooWide { psid, psid_len: self.psid_len });
+        }
+        match self.psid {
+            Some(expected) if expected != psid => Err(MapError::PsidNotInRule { psid, expected }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The CE's IPv4 address or prefix and PSID that the EA bits `ea` encode.
+    fn from_ea(&self, ea: u64) -> (Ipv4Prefix, u16) {
+        let p = u32::from(self.ipv4_suffix_len());
+        let o = u32::from(self.ea_len);
+        let base = u32::from(self.ipv4.addr) & mask32(u32::from(self.ipv4.len));
+        let ea = ea & low_ones64(o);
+        if o >= p {
+            let kea = o - p;
+            let suffix = ea.checked_shr(kea).unwrap_or(0) & low_ones64(p);
+            let psid = self.psid.unwrap_or((ea & low_ones64(kea)) as u16);
+            (Ipv4Prefix { addr: Ipv4Addr::from(base | suffix as u32), len: 32 }, psid)
+        } else {
+            let suffix = ea.checked_shl(p - o).unwrap_or(0) & low_ones64(p);
+            let prefix = Ipv4Prefix { addr: Ipv4Addr::from(base | suffix as u32), len: self.ce_ipv4_len() };
+            (prefix, self.psid.unwrap_or(0))
+        }
+    }
+
+    /// The EA bits of `ipv4` (inside the rule) and `psid` (already checked).
+    fn to_ea(&self, ipv4: Ipv4Addr, psid: u16) -> u64 {
+        let p = u32::from(self.ipv4_suffix_len());
+        let o = u32::from(self.ea_len);
+        let suffix = u64::from(u32::from(ipv4) & !mask32(u32::from(self.ipv4.len)));
+        if o >= p {
+            let kea = o - p;
+            let psid_bits = u64::from(psid) & low_ones64(kea);
+            suffix.checked_shl(kea).unwrap_or(0) | psid_bits
+        } else {
+            suffix.checked_shr(p - o).unwrap_or(0)
+        }
+    }
+
+    /// The MAP IPv6 address for EA bits `ea`, IPv4 field `iid_ipv4` and PSID `psid`.
+    fn build_address(&self, ea: u64, iid_ipv4: u32, psid: u16) -> Ipv6Addr {
+        let (rule_hi, _) = ipv6_halves(self.ipv6.addr);
+        let n = u32::from(self.ipv6.len);
+        let hi = put64(rule_hi & mask64(n), n, u32::from(self.ea_len), ea);
+        let psid_field = if self.psid_len == 0 { 0 } else { u64::from(psid) };
+        let lo = (u64::from(iid_ipv4) << 16) | psid_field;
+        ipv6_from_halves(hi, lo)
+    }
+
+    /// Applies the rule as a BMR to the CE's End-user IPv6 prefix (RFC 7597 §5.2): the CE's
+    /// IPv4 address or prefix, port set and MAP IPv6 address.
+    pub fn ce_mapping(&self, end_user: Ipv6Prefix) -> Result<CeMapping, MapError> {
+        if end_user.len < self.ipv6.len || !self.ipv6.contains(end_user.addr) {
+            return Err(MapError::Ipv6NotInRule { addr: end_user.addr, rule: self.ipv6 });
+        }
+        let needed = self.end_user_prefix_len();
+        if end_user.len < needed {
+            return Err(MapError::EndUserPrefixTooShort { len: end_user.len, needed });
+        }
+        let (hi, _) = ipv6_halves(end_user.addr);
+        let ea = get64(hi, u32::from(self.ipv6.len), u32::from(self.ea_len));
+        let (ipv4, psid) = self.from_ea(ea);
+        let map_address = self.build_address(ea, u32::from(ipv4.addr), psid);
+        let end_user_prefix = Ipv6Prefix { addr: map_address, len: needed }.truncated();
+        Ok(CeMapping {
+            end_user_prefix,
+            ipv4,
+            port_set: PortSet::from_valid(self.psid_offset, self.psid_len, psid),
+            map_address,
+        })
+    }
+
+    /// The PSID that owns `port` under this rule (RFC 7597 §5.1), 0 without sharing.
+    pub fn psid_for_port(&self, port: u16) -> Result<u16, MapError> {
+        if self.psid_len == 0 {
+            return Ok(self.psid.unwrap_or(0));
+        }
+        if is_excluded(self.psid_offset, port) {
+            return Err(MapError::ExcludedPort { port, offset: self.psid_offset });
+        }
+        let psid = psid_of(self.psid_offset, self.psid_len, port);
+        match self.psid {
+            Some(own) if own != psid => Err(MapError::PortNotInSet { port, psid: own }),
+            _ => Ok(psid),
+        }
+    }
+
+    /// The MAP IPv6 address of IPv4 address `ipv4` (inside the Rule IPv4 prefix) and `psid`
+    /// (RFC 7597 §5.2 and §6; RFC 7599 §5.2 with erratum 5225 for [`Mode::MapT`]).
+    pub fn map_address(&self, ipv4: Ipv4Addr, psid: u16, mode: Mode) -> Result<Ipv6Addr, MapError> {
+        if !self.ipv4.contains(ipv4) {
+            return Err(MapError::Ipv4NotInRule { addr: ipv4, rule: self.ipv4 });
+        }
+        self.check_psid(psid)?;
+        let ea = self.to_ea(ipv4, psid);
+        let iid_ipv4 = match mode {
+            Mode::MapE => u32::from(ipv4) & mask32(u32::from(self.ce_ipv4_len())),
+            Mode::MapT => u32::from(ipv4),
+        };
+        Ok(self.build_address(ea, iid_ipv4, psid))
+    }
+
+    /// Forward mapping (FMR on a CE, the BR towards a CE): the PSID owning `port` of `ipv4`
+    /// and the MAP IPv6 address of that CE.
+    pub fn map_address_for_port(
+        &self,
+        ipv4: Ipv4Addr,
+        port: u16,
+        mode: Mode,
+    ) -> Result<(u16, Ipv6Addr), MapError> {
+        if !self.ipv4.contains(ipv4) {
+            return Err(MapError::Ipv4NotInRule { addr: ipv4, rule: self.ipv4 });
+        }
+        let psid = self.psid_for_port(port)?;
+        Ok((psid, self.map_address(ipv4, psid, mode)?))
+    }
+
+    /// Reverse mapping: the IPv4 address and PSID a MAP IPv6 address carries. The address
+    /// must be exactly what [`Rule::map_address`] builds (zero subnet ID, interface identifier
+    /// consistent with the EA bits in the given `mode`).
+    pub fn decode(&self, addr: Ipv6Addr, mode: Mode) -> Result<DecodedAddress, MapError> {
+        if !self.ipv6.contains(addr) {
+            return Err(MapError::Ipv6NotInRule { addr, rule: self.ipv6 });
+        }
+        let (hi, lo) = ipv6_halves(addr);
+        let n = u32::from(self.ipv6.len);
+        let eu = u32::from(self.end_user_prefix_len());
+        let ea = get64(hi, n, u32::from(self.ea_len));
+        if get64(hi, eu, 64 - eu) != 0 {
+            return Err(MapError::SubnetIdNotZero { addr });
+        }
+        let (ce_ipv4, psid) = self.from_ea(ea);
+        let iid_ipv4 = Ipv4Addr::from((lo >> 16) as u32);
+        let iid_psid = lo as u16;
+        let expected_psid = if self.psid_len == 0 { 0 } else { psid };
+        let ipv4_ok = match mode {
+            Mode::MapE => iid_ipv4 == ce_ipv4.addr,
+            Mode::MapT => ce_ipv4.contains(iid_ipv4),
+        };
+        if lo >> 48 != 0 || iid_psid != expected_psid || !ipv4_ok {
+            return Err(MapError::IidMismatch { addr });
+        }
+        Ok(DecodedAddress { ce_ipv4, ipv4: iid_ipv4, psid, psid_len: self.psid_len })
+    }
+
+    /// Whether `ipv4`:`port` belongs to the CE whose MAP address is `addr` (the RFC 7597 §8.1
+    /// source check of a BR, and of a CE receiving from a BR or another CE).
+    pub fn owns(&self, addr: Ipv6Addr, ipv4: Ipv4Addr, port: u16, mode: Mode) -> bool {
+        match self.decode(addr, mode) {
+            Ok(d) => {
+                let ipv4_ok = match mode {
+                    Mode::MapE => d.ce_ipv4.contains(ipv4),
+                    Mode::MapT => d.ipv4 == ipv4,
+                };
+                ipv4_ok && PortSet::from_valid(self.psid_offset, self.psid_len, d.psid).contains(port)
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// The number of bits `psid` needs (for error reports).
+fn psid_bits(psid: u16) -> u8 {
+    (16 - psid.leading_zeros()) as u8
+}
+
+impl fmt::Display for Rule {
+    /// The rule in the text syntax `parse_rule` reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} ea-len {} psid-offset {}", self.ipv6, self.ipv4, self.ea_len, self.psid_offset)?;
+        if let Some(psid) = self.psid {
+            write!(f, " psid-len {} psid {}", self.psid_len, psid)?;
+        }
+        if self.forwarding {
+            f.write_str(" forwarding")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v6(s: &str) -> Ipv6Prefix {
+        Ipv6Prefix::parse(s).unwrap()
+    }
+    fn v4(s: &str) -> Ipv4Prefix {
+        Ipv4Prefix::parse(s).unwrap()
+    }
+
+    #[test]
+    fn derived_lengths() {
+        let rule = Rule::new(RuleParams::new(v6("2001:db8::/40"), v4("192.0.2.0/24"), 16)).unwrap();
+        assert_eq!(rule.ipv4_suffix_len(), 8);
+        assert_eq!(rule.psid_len(), 8);
+        assert_eq!(rule.ea_psid_len(), 8);
+        assert_eq!(rule.end_user_prefix_len(), 56);
+        assert_eq!(rule.ce_ipv4_len(), 32);
+        assert_eq!(rule.sharing_ratio(), 256);
+        assert_eq!(rule.psid_offset(), DEFAULT_PSID_OFFSET);
+    }
+
+    #[test]
+    fn prefix_ce_gets_a_prefix() {
+        // o + r < 32: 192.0.2.0/24 with 4 EA bits gives each CE a /28.
+        let rule = Rule::new(RuleParams::new(v6("2001:db8::/40"), v4("192.0.2.0/24"), 4)).unwrap();
+        let ce = rule.ce_mapping(v6("2001:db8:a0::/44")).unwrap();
+        assert_eq!(ce.ipv4, v4("192.0.2.160/28"));
+        assert_eq!(ce.psid_len(), 0);
+        assert_eq!(ce.map_address, "2001:db8:a0:0:0:c000:2a0:0".parse::<Ipv6Addr>().unwrap());
+        // MAP-T embeds the host address; MAP-E the padded prefix.
+        let host = Ipv4Addr::new(192, 0, 2, 165);
+        let t = rule.map_address(host, 0, Mode::MapT).unwrap();
+        assert_eq!(t, "2001:db8:a0:0:0:c000:2a5:0".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(rule.map_address(host, 0, Mode::MapE).unwrap(), ce.map_address);
+        let d = rule.decode(t, Mode::MapT).unwrap();
+        assert_eq!((d.ce_ipv4, d.ipv4), (ce.ipv4, host));
+        assert!(rule.decode(t, Mode::MapE).is_err());
+    }
+}
