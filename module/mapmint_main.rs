@@ -13,7 +13,7 @@ mod device;
 mod params;
 
 // The MAP core: the kernel builds the very files cargo tests. Not every item is used here yet.
-#[allow(dead_code, unreachable_pub, missing_docs)]
+#[allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 #[path = "mapcore/src/map/mod.rs"]
 mod mapcore;
 
