@@ -4,4 +4,5 @@
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
 #include <net/addrconf.h>
+#include <net/rtnetlink.h>
 #include "shim.h"

@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The `mapmint` netdevice: an L3 device without link-layer header that IPv4 and IPv6
-//! routes point at. Until translation exists, every packet handed to it is dropped and
-//! counted in the standard netdev statistics.
+//! The `mapmint` netdevices: L3 devices without link-layer header that IPv4 and IPv6
+//! routes point at. Each one is an instance with its own configuration. They are an
+//! rtnetlink link kind, so `ip link add NAME type mapmint` creates more in any network
+//! namespace, `ip link del` and namespace teardown remove them, and unloading the module
+//! removes them all. Until translation exists, every packet handed to a device is dropped
+//! and counted in the standard netdev statistics.
 
 use crate::bindings;
+use crate::mapcore::prefix::Ipv4Prefix;
+use core::cell::UnsafeCell;
+use core::mem::size_of;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -16,25 +22,51 @@ const MIN_MTU: u32 = 1280;
 /// An IPv4 packet of this size still fits the 16-bit IPv6 payload length after MAP-E.
 const MAX_MTU: u32 = 65535 - 40;
 
-/// A registered mapmint netdevice; unregistered and freed on drop.
-pub(crate) struct Device {
-    ndev: NonNull<bindings::net_device>,
+/// Per-device state, kept in the net_device's private area.
+pub(crate) struct Instance {
+    /// The CE's shared IPv4 address, if one was configured.
+    #[allow(dead_code)] // The translation path will read it.
+    pub(crate) ipv4_address: Option<Ipv4Prefix>,
 }
 
-// SAFETY: the net_device is only reached through kernel APIs that do their own locking
-// (register/unregister take the RTNL); the pointer itself is never shared mutably.
-unsafe impl Send for Device {}
-// SAFETY: `Device` has no `&self` methods touching the net_device.
-unsafe impl Sync for Device {}
+/// The rtnetlink link kind "mapmint". The kernel links it into its list of kinds on
+/// registration, hence the interior mutability.
+struct LinkOps(UnsafeCell<bindings::rtnl_link_ops>);
+// SAFETY: the kernel only writes the ops (its list linkage) under the RTNL while
+// registering and unregistering; Rust code never touches them after construction.
+unsafe impl Sync for LinkOps {}
 
-impl Device {
-    /// Allocates and registers a device called `name` in the initial network namespace.
-    pub(crate) fn register(name: &CStr) -> Result<Self> {
+static LINK_OPS: LinkOps = LinkOps(UnsafeCell::new(bindings::rtnl_link_ops {
+    kind: b"mapmint\0".as_ptr(),
+    priv_size: size_of::<Instance>(),
+    setup: Some(setup),
+    newlink: Some(newlink),
+    // SAFETY: every other field is optional; all-zero means "not used".
+    ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+}));
+
+/// The registered link kind; unregistering it deletes every mapmint device in every
+/// network namespace.
+pub(crate) struct LinkKind(());
+
+impl LinkKind {
+    pub(crate) fn register() -> Result<Self> {
+        // SAFETY: LINK_OPS is a static that outlives the registration, undone in drop.
+        let ret = unsafe { bindings::rtnl_link_register(LINK_OPS.0.get()) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(LinkKind(()))
+    }
+
+    /// Creates the device `name` in the initial network namespace, as `ip link add NAME
+    /// type mapmint` would, with `instance` as its state.
+    pub(crate) fn add_device(&self, name: &CStr, instance: Instance) -> Result {
         // SAFETY: `name` is NUL-terminated and `setup` has the signature the kernel expects;
-        // one TX and one RX queue, no private area.
+        // one TX and one RX queue, the private area sized for an `Instance`.
         let raw = unsafe {
             bindings::alloc_netdev_mqs(
-                0,
+                size_of::<Instance>() as i32,
                 name.as_char_ptr(),
                 bindings::NET_NAME_USER as u8,
                 Some(setup),
@@ -42,36 +74,95 @@ impl Device {
                 1,
             )
         };
-        let ndev = NonNull::new(raw).ok_or(ENOMEM)?;
-        // SAFETY: `ndev` was just allocated and set up, and is not registered yet; the RTNL
-        // keeps anyone from bringing it up before IPv6 autoconfiguration is turned off.
+        let dev = NonNull::new(raw).ok_or(ENOMEM)?;
+        // SAFETY: the device is not registered yet, so its private area is ours alone; setup
+        // put an `Instance` there.
+        unsafe {
+            *instance_of(dev.as_ptr()) = instance;
+            (*dev.as_ptr()).rtnl_link_ops = LINK_OPS.0.get();
+        }
+        // SAFETY: the device is set up and not registered; register_instance needs the RTNL.
         let ret = unsafe {
             bindings::rtnl_lock();
-            let ret = bindings::register_netdevice(ndev.as_ptr());
-            if ret == 0 {
-                disable_ipv6_autoconf(ndev.as_ptr());
-            }
+            let ret = register_instance(dev.as_ptr());
             bindings::rtnl_unlock();
             ret
         };
         if ret < 0 {
             // SAFETY: registration failed, so nothing else holds the device.
-            unsafe { bindings::free_netdev(ndev.as_ptr()) };
+            unsafe { bindings::free_netdev(dev.as_ptr()) };
             return Err(Error::from_errno(ret));
         }
-        Ok(Device { ndev })
+        Ok(())
     }
 }
 
-impl Drop for Device {
+impl Drop for LinkKind {
     fn drop(&mut self) {
-        // SAFETY: the device was registered by `register` and is unregistered only here;
-        // unregister_netdev waits for in-flight transmits and drops routes through it.
-        unsafe {
-            bindings::unregister_netdev(self.ndev.as_ptr());
-            bindings::free_netdev(self.ndev.as_ptr());
-        }
+        // SAFETY: registered in `register`; this deletes all devices of the kind and waits
+        // for their transmits to finish.
+        unsafe { bindings::rtnl_link_unregister(LINK_OPS.0.get()) };
     }
+}
+
+/// The `Instance` in `dev`'s private area.
+///
+/// # Safety
+/// `dev` is a mapmint device (allocated with `Instance`-sized private area).
+unsafe fn instance_of(dev: *mut bindings::net_device) -> *mut Instance {
+    // SAFETY: per the caller, the private area is an `Instance`, suitably aligned
+    // (netdev private areas are NETDEV_ALIGN-aligned).
+    unsafe { bindings::netdev_priv(dev).cast::<Instance>() }
+}
+
+/// Called by alloc_netdev_mqs (for the default device and for `ip link add`) on the new,
+/// not yet visible device.
+unsafe extern "C" fn setup(dev: *mut bindings::net_device) {
+    // SAFETY: alloc_netdev_mqs passes a valid device that nothing else references yet,
+    // with a private area sized for an `Instance`.
+    unsafe {
+        instance_of(dev).write(Instance { ipv4_address: None });
+    }
+    // SAFETY: as above.
+    let dev = unsafe { &mut *dev };
+    dev.netdev_ops = &NETDEV_OPS;
+    dev.type_ = bindings::ARPHRD_NONE as u16;
+    dev.flags = bindings::net_device_flags_IFF_NOARP | bindings::net_device_flags_IFF_POINTOPOINT;
+    dev.hard_header_len = 0;
+    dev.addr_len = 0;
+    dev.mtu = DEFAULT_MTU;
+    dev.min_mtu = MIN_MTU;
+    dev.max_mtu = MAX_MTU;
+    // unregister frees what alloc_netdev_mqs allocated, also for devices that
+    // `ip link add` created.
+    dev.needs_free_netdev = true;
+}
+
+/// rtnl_link_ops.newlink: `ip link add NAME type mapmint`.
+unsafe extern "C" fn newlink(
+    _src_net: *mut bindings::net,
+    dev: *mut bindings::net_device,
+    _tb: *mut *mut bindings::nlattr,
+    _data: *mut *mut bindings::nlattr,
+    _extack: *mut bindings::netlink_ext_ack,
+) -> i32 {
+    // SAFETY: rtnetlink calls newlink under the RTNL with a set-up, unregistered device.
+    unsafe { register_instance(dev) }
+}
+
+/// Registers a set-up mapmint device, the default one and those `ip link add` creates alike.
+///
+/// # Safety
+/// `dev` was allocated with `setup` and is not registered; the caller holds the RTNL, which
+/// also keeps anyone from bringing the device up before IPv6 autoconfiguration is off.
+unsafe fn register_instance(dev: *mut bindings::net_device) -> i32 {
+    // SAFETY: per the caller.
+    let ret = unsafe { bindings::register_netdevice(dev) };
+    if ret == 0 {
+        // SAFETY: registered just now, RTNL held.
+        unsafe { disable_ipv6_autoconf(dev) };
+    }
+    ret
 }
 
 /// A translator has no use for an IPv6 link-local address: with one, the stack would send
@@ -95,20 +186,6 @@ static NETDEV_OPS: bindings::net_device_ops = bindings::net_device_ops {
     // SAFETY: all other operations are optional; all-zero means "not implemented".
     ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
 };
-
-/// Called by alloc_netdev_mqs on the new, not yet visible device.
-unsafe extern "C" fn setup(dev: *mut bindings::net_device) {
-    // SAFETY: alloc_netdev_mqs passes a valid device that nothing else references yet.
-    let dev = unsafe { &mut *dev };
-    dev.netdev_ops = &NETDEV_OPS;
-    dev.type_ = bindings::ARPHRD_NONE as u16;
-    dev.flags = bindings::net_device_flags_IFF_NOARP | bindings::net_device_flags_IFF_POINTOPOINT;
-    dev.hard_header_len = 0;
-    dev.addr_len = 0;
-    dev.mtu = DEFAULT_MTU;
-    dev.min_mtu = MIN_MTU;
-    dev.max_mtu = MAX_MTU;
-}
 
 /// ndo_start_xmit: for now every packet is dropped and counted.
 unsafe extern "C" fn start_xmit(

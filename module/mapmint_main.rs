@@ -26,17 +26,22 @@ module! {
 }
 
 struct Mapmint {
-    _device: device::Device,
+    _link_kind: device::LinkKind,
 }
 
 impl kernel::Module for Mapmint {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let params = params::Params::from_module_parameters()?;
-        let device = device::Device::register(c_str!("mapmint"))?;
+        let link_kind = device::LinkKind::register()?;
+        // On failure, dropping `link_kind` unregisters the kind again.
+        link_kind.add_device(
+            c_str!("mapmint"),
+            device::Instance { ipv4_address: params.ipv4_address },
+        )?;
         match params.ipv4_address {
             Some(prefix) => pr_info!("device mapmint registered, IPv4 address {}\n", prefix),
             None => pr_info!("device mapmint registered, no IPv4 address\n"),
         }
-        Ok(Mapmint { _device: device })
+        Ok(Mapmint { _link_kind: link_kind })
     }
 }
