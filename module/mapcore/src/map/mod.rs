@@ -7,9 +7,11 @@
 //! - [`portset`]: PSIDs and port sets (RFC 7597 §5.1).
 //! - [`rfc6052`]: IPv4-embedded IPv6 addresses for the MAP-T DMR (RFC 6052 §2.2).
 //! - [`table`]: a bounded rule table with longest-prefix match.
+//! - [`config`]: one instance's configuration and its text form (apply, translate).
 //! - [`text`]: the rule text syntax shared by the config file, `mapminctl rule` and `calc`.
 
 mod bits;
+pub mod config;
 pub mod portset;
 pub mod prefix;
 pub mod rfc6052;

@@ -1,0 +1,472 @@
+//! The configuration of one mapmint instance, and its text form: the one syntax shared by
+//! `mapminctl apply`, `mapminctl translate` and provisioning.
+//!
+//! ```text
+//! # one instance
+//! role ce                                   # ce | br
+//! mode t                                    # t (MAP-T) | e (MAP-E)
+//! end-user-prefix 2001:db8:ce:11b::/64      # CE only
+//! bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0
+//! fmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0   # zero or more
+//! dmr 64:ff9b::/96                          # MAP-T
+//! br 2001:db8:6::1                          # MAP-E: the BR's IPv6 address
+//! mtu 1500                                  # optional
+//! ```
+//! Comments start with `#`; each keyword but `fmr` appears at most once. A `bmr` line is
+//! also a `rule add bmr ...` command, so the rule syntax is the one of [`super::text`].
+//!
+//! [`Config`] is built field by field (by netlink commands, one at a time) and may be
+//! incomplete meanwhile; [`Config::check`] refuses what is inconsistent at any time, and
+//! [`Config::missing`] tells what a complete configuration still lacks.
+
+use core::fmt;
+use core::net::Ipv6Addr;
+
+use super::prefix::{Ipv6Prefix, PrefixError};
+use super::rfc6052::{Rfc6052Error, Rfc6052Prefix};
+use super::rule::{CeMapping, MapError, Mode, Rule};
+use super::table::{RuleTable, TableError};
+use super::text::{parse_rule, TextError};
+
+/// How many FMRs an instance holds at most.
+pub const MAX_FMRS: usize = 32;
+/// The smallest MTU an IPv6 link may have (RFC 8200 §5).
+pub const MIN_MTU: u16 = 1280;
+
+/// Which end of the MAP domain an instance is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Customer edge: owns one IPv4 address (or prefix) and port set.
+    Ce,
+    /// Border relay: serves the whole domain towards the IPv4 Internet.
+    Br,
+}
+
+impl Role {
+    /// The keyword of the text form.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Role::Ce => "ce",
+            Role::Br => "br",
+        }
+    }
+}
+
+/// The keyword of a [`Mode`] in the text form.
+pub fn mode_keyword(mode: Mode) -> &'static str {
+    match mode {
+        Mode::MapT => "t",
+        Mode::MapE => "e",
+    }
+}
+
+/// One instance's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub role: Role,
+    pub mode: Mode,
+    /// The CE's End-user IPv6 prefix (the delegated prefix its BMR maps).
+    pub end_user_prefix: Option<Ipv6Prefix>,
+    /// The CE's Basic Mapping Rule.
+    pub bmr: Option<Rule>,
+    /// Forwarding Mapping Rules: the BR's domain rules, a CE's mesh rules.
+    pub fmrs: RuleTable<MAX_FMRS>,
+    /// MAP-T Default Mapping Rule (RFC 6052 prefix of the BR).
+    pub dmr: Option<Rfc6052Prefix>,
+    /// MAP-E: the BR's IPv6 address (a CE's tunnel peer, a BR's own tunnel address).
+    pub br_address: Option<Ipv6Addr>,
+    /// The device MTU to set, if given.
+    pub mtu: Option<u16>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new(Role::Ce, Mode::MapT)
+    }
+}
+
+/// Why a configuration is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The BMR does not map the End-user IPv6 prefix.
+    BmrDoesNotMapEndUserPrefix(MapError),
+    /// A CE-only setting on a BR.
+    CeOnlyOnBr(&'static str),
+    /// A MAP-T-only setting in MAP-E mode, or the other way round.
+    WrongMode(&'static str, Mode),
+    /// The FMR table refused a rule.
+    Fmr(TableError),
+    /// The MTU is below IPv6's minimum.
+    MtuTooSmall(u16),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ConfigError::BmrDoesNotMapEndUserPrefix(e) => {
+                write!(f, "the BMR does not map the end-user prefix: {e}")
+            }
+            ConfigError::CeOnlyOnBr(what) => write!(f, "{what} is for a CE, and this is a BR"),
+            ConfigError::WrongMode(what, mode) => {
+                let name = match mode {
+                    Mode::MapT => "MAP-T",
+                    Mode::MapE => "MAP-E",
+                };
+                write!(f, "{what} does not apply to {name}")
+            }
+            ConfigError::Fmr(e) => write!(f, "fmr: {e}"),
+            ConfigError::MtuTooSmall(mtu) => {
+                write!(f, "mtu {mtu} is below IPv6's minimum of {MIN_MTU}")
+            }
+        }
+    }
+}
+
+impl Config {
+    /// An empty configuration of the given role and mode.
+    pub const fn new(role: Role, mode: Mode) -> Self {
+        Config {
+            role,
+            mode,
+            end_user_prefix: None,
+            bmr: None,
+            fmrs: RuleTable::new(),
+            dmr: None,
+            br_address: None,
+            mtu: None,
+        }
+    }
+
+    /// Refuses settings that contradict each other; an incomplete configuration passes.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.role == Role::Br {
+            if self.end_user_prefix.is_some() {
+                return Err(ConfigError::CeOnlyOnBr("end-user-prefix"));
+            }
+            if self.bmr.is_some() {
+                return Err(ConfigError::CeOnlyOnBr("bmr"));
+            }
+        }
+        match self.mode {
+            Mode::MapT if self.br_address.is_some() => return Err(ConfigError::WrongMode("br", Mode::MapT)),
+            Mode::MapE if self.dmr.is_some() => return Err(ConfigError::WrongMode("dmr", Mode::MapE)),
+            _ => {}
+        }
+        if let Some(mtu) = self.mtu {
+            if mtu < MIN_MTU {
+                return Err(ConfigError::MtuTooSmall(mtu));
+            }
+        }
+        self.ce_mapping().transpose().map(|_| ())
+    }
+
+    /// The CE's own mapping, when both its BMR and End-user prefix are known.
+    pub fn ce_mapping(&self) -> Option<Result<CeMapping, ConfigError>> {
+        match (self.bmr, self.end_user_prefix) {
+            (Some(bmr), Some(prefix)) => {
+                Some(bmr.ce_mapping(prefix).map_err(ConfigError::BmrDoesNotMapEndUserPrefix))
+            }
+            _ => None,
+        }
+    }
+
+    /// The first setting a complete configuration still lacks, if any.
+    pub fn missing(&self) -> Option<&'static str> {
+        if self.role == Role::Ce {
+            if self.end_user_prefix.is_none() {
+                return Some("end-user-prefix");
+            }
+            if self.bmr.is_none() {
+                return Some("bmr");
+            }
+        } else if self.fmrs.is_empty() {
+            return Some("fmr");
+        }
+        match self.mode {
+            Mode::MapT if self.dmr.is_none() => Some("dmr"),
+            Mode::MapE if self.br_address.is_none() => Some("br"),
+            _ => None,
+        }
+    }
+
+    /// Parses the text form. The result is consistent ([`Config::check`]) and complete
+    /// ([`Config::missing`]): a file describes a whole working instance.
+    pub fn parse(text: &str) -> Result<Config, ConfigFileError<'_>> {
+        let mut config = Config::default();
+        let mut seen = Seen::default();
+        let mut last_line = 0;
+        for (index, raw) in text.lines().enumerate() {
+            let number = index + 1;
+            last_line = number;
+            let line = raw.split('#').next().unwrap_or("").trim();
+            let Some((keyword, rest)) = split_keyword(line) else {
+                continue;
+            };
+            let at = |kind| ConfigFileError { line: number, kind };
+            if keyword != "fmr" && !seen.mark(keyword) {
+                return Err(at(FileErrorKind::Duplicate(keyword_name(keyword))));
+            }
+            match keyword {
+                "role" => {
+                    config.role = match rest {
+                        "ce" => Role::Ce,
+                        "br" => Role::Br,
+                        _ => return Err(at(FileErrorKind::BadValue("role", rest, "ce or br"))),
+                    }
+                }
+                "mode" => {
+                    config.mode = match rest {
+                        "t" => Mode::MapT,
+                        "e" => Mode::MapE,
+                        _ => return Err(at(FileErrorKind::BadValue("mode", rest, "t or e"))),
+                    }
+                }
+                "end-user-prefix" => {
+                    let prefix = Ipv6Prefix::parse(rest).map_err(|e| at(FileErrorKind::BadPrefix("end-user-prefix", rest, e)))?;
+                    config.end_user_prefix = Some(prefix);
+                }
+                "bmr" => config.bmr = Some(parse_rule(rest).map_err(|e| at(FileErrorKind::Rule("bmr", e)))?),
+                "fmr" => {
+                    let rule = parse_rule(rest).map_err(|e| at(FileErrorKind::Rule("fmr", e)))?;
+                    config.fmrs.insert(rule).map_err(|e| at(FileErrorKind::Invalid(ConfigError::Fmr(e))))?;
+                }
+                "dmr" => {
+                    let prefix = Ipv6Prefix::parse(rest).map_err(|e| at(FileErrorKind::BadPrefix("dmr", rest, e)))?;
+                    let dmr = Rfc6052Prefix::new(prefix).map_err(|e| at(FileErrorKind::BadDmr(rest, e)))?;
+                    config.dmr = Some(dmr);
+                }
+                "br" => {
+                    let addr = rest
+                        .parse::<Ipv6Addr>()
+                        .map_err(|_| at(FileErrorKind::BadValue("br", rest, "an IPv6 address")))?;
+                    config.br_address = Some(addr);
+                }
+                "mtu" => {
+                    let mtu = parse_decimal_u16(rest)
+                        .ok_or(at(FileErrorKind::BadValue("mtu", rest, "a number from 1280 to 65535")))?;
+                    config.mtu = Some(mtu);
+                }
+                _ => return Err(at(FileErrorKind::UnknownKeyword(keyword))),
+            }
+            config.check().map_err(|e| at(FileErrorKind::Invalid(e)))?;
+        }
+        match config.missing() {
+            Some(what) => Err(ConfigFileError { line: last_line, kind: FileErrorKind::Missing(what) }),
+            None => Ok(config),
+        }
+    }
+}
+
+impl fmt::Display for Config {
+    /// The text form, which [`Config::parse`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "role {}", self.role.keyword())?;
+        writeln!(f, "mode {}", mode_keyword(self.mode))?;
+        if let Some(prefix) = self.end_user_prefix {
+            writeln!(f, "end-user-prefix {prefix}")?;
+        }
+        if let Some(bmr) = self.bmr {
+            writeln!(f, "bmr {bmr}")?;
+        }
+        for fmr in self.fmrs.iter() {
+            writeln!(f, "fmr {fmr}")?;
+        }
+        if let Some(dmr) = self.dmr {
+            writeln!(f, "dmr {}", dmr.prefix())?;
+        }
+        if let Some(br) = self.br_address {
+            writeln!(f, "br {br}")?;
+        }
+        if let Some(mtu) = self.mtu {
+            writeln!(f, "mtu {mtu}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A config file error and the line it is on (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigFileError<'a> {
+    pub line: usize,
+    pub kind: FileErrorKind<'a>,
+}
+
+/// What is wrong with a config file line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileErrorKind<'a> {
+    /// A word that is not a keyword of the syntax.
+    UnknownKeyword(&'a str),
+    /// A keyword other than `fmr` given twice.
+    Duplicate(&'static str),
+    /// A keyword's value: (keyword, value, what was expected).
+    BadValue(&'static str, &'a str, &'static str),
+    /// A prefix that does not parse: (keyword, value, why).
+    BadPrefix(&'static str, &'a str, PrefixError),
+    /// A DMR that is not an RFC 6052 prefix.
+    BadDmr(&'a str, Rfc6052Error),
+    /// A `bmr`/`fmr` rule that does not parse or is illegal.
+    Rule(&'static str, TextError<'a>),
+    /// The settings so far contradict each other.
+    Invalid(ConfigError),
+    /// The file ends without a setting its role and mode need.
+    Missing(&'static str),
+}
+
+impl fmt::Display for ConfigFileError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: ", self.line)?;
+        match self.kind {
+            FileErrorKind::UnknownKeyword(word) => write!(
+                f,
+                "unknown keyword '{word}' (expected role, mode, end-user-prefix, bmr, fmr, dmr, br or mtu)"
+            ),
+            FileErrorKind::Duplicate(keyword) => write!(f, "'{keyword}' is given twice"),
+            FileErrorKind::BadValue(keyword, value, expected) => {
+                write!(f, "bad {keyword} '{value}': expected {expected}")
+            }
+            FileErrorKind::BadPrefix(keyword, value, e) => write!(f, "bad {keyword} '{value}': {e}"),
+            FileErrorKind::BadDmr(value, e) => write!(f, "bad dmr '{value}': {e}"),
+            FileErrorKind::Rule(keyword, e) => write!(f, "{keyword}: {e}"),
+            FileErrorKind::Invalid(e) => write!(f, "{e}"),
+            FileErrorKind::Missing(what) => write!(f, "the configuration has no '{what}', which its role and mode need"),
+        }
+    }
+}
+
+/// The keyword and the rest of a non-empty line.
+fn split_keyword(line: &str) -> Option<(&str, &str)> {
+    if line.is_empty() {
+        return None;
+    }
+    Some(match line.split_once(|c: char| c.is_ascii_whitespace()) {
+        Some((keyword, rest)) => (keyword, rest.trim()),
+        None => (line, ""),
+    })
+}
+
+fn parse_decimal_u16(text: &str) -> Option<u16> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+const SINGLE_KEYWORDS: [&str; 7] = ["role", "mode", "end-user-prefix", "bmr", "dmr", "br", "mtu"];
+
+fn keyword_name(keyword: &str) -> &'static str {
+    SINGLE_KEYWORDS.iter().find(|k| **k == keyword).copied().unwrap_or("keyword")
+}
+
+/// Which single-use keywords a file has given.
+#[derive(Default)]
+struct Seen([bool; SINGLE_KEYWORDS.len()]);
+
+impl Seen {
+    /// Records `keyword`; false if it was seen before. Unknown keywords pass (reported later).
+    fn mark(&mut self, keyword: &str) -> bool {
+        match SINGLE_KEYWORDS.iter().position(|k| *k == keyword).and_then(|i| self.0.get_mut(i)) {
+            Some(seen) => !core::mem::replace(seen, true),
+            None => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+
+    /// The seed's Jool tutorial CE "11b" (MAP-T), as DESIGN.md writes it.
+    const TUTORIAL_CE: &str = "\
+# one instance
+role ce
+mode t
+end-user-prefix 2001:db8:ce:11b::/64
+bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0
+fmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0   # mesh
+dmr 64:ff9b::/96
+mtu 1500
+";
+
+    #[test]
+    fn parses_the_tutorial_ce_and_maps_it() {
+        let config = Config::parse(TUTORIAL_CE).unwrap();
+        assert_eq!(config.role, Role::Ce);
+        assert_eq!(config.mode, Mode::MapT);
+        assert_eq!(config.fmrs.len(), 1);
+        assert_eq!(config.mtu, Some(1500));
+        let mapping = config.ce_mapping().unwrap().unwrap();
+        assert_eq!(mapping.ipv4.to_string(), "192.0.2.8/32");
+        assert_eq!(mapping.psid(), 0x1b);
+        assert_eq!(config.missing(), None);
+    }
+
+    #[test]
+    fn text_form_round_trips() {
+        let config = Config::parse(TUTORIAL_CE).unwrap();
+        let again = Config::parse(&config.to_string()).unwrap();
+        assert_eq!(again.to_string(), config.to_string());
+        assert_eq!(again.bmr, config.bmr);
+        assert_eq!(again.dmr, config.dmr);
+    }
+
+    #[test]
+    fn a_map_e_br() {
+        let config = Config::parse(
+            "role br\nmode e\nfmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\nbr 2001:db8:6::1\n",
+        )
+        .unwrap();
+        assert_eq!(config.role, Role::Br);
+        assert_eq!(config.br_address, Some("2001:db8:6::1".parse().unwrap()));
+    }
+
+    fn error_of(text: &str) -> (usize, std::string::String) {
+        let e = Config::parse(text).unwrap_err();
+        (e.line, e.to_string())
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_value() {
+        let (line, msg) = error_of("role ce\nmode x\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("bad mode 'x'"), "{msg}");
+        let (line, msg) = error_of("role ce\n\n# c\nbmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 99\n");
+        assert_eq!(line, 4);
+        assert!(msg.starts_with("line 4: bmr: bad ea-len") || msg.contains("ea-len"), "{msg}");
+        let (_, msg) = error_of("dmr 64:ff9b::/95\n");
+        assert!(msg.contains("bad dmr '64:ff9b::/95'"), "{msg}");
+        let (_, msg) = error_of("colour blue\n");
+        assert!(msg.contains("unknown keyword 'colour'"), "{msg}");
+        let (line, msg) = error_of("role ce\nrole br\n");
+        assert_eq!((line, msg.contains("'role' is given twice")), (2, true));
+        let (_, msg) = error_of("mtu 1000\n");
+        assert!(msg.contains("below IPv6's minimum"), "{msg}");
+    }
+
+    #[test]
+    fn refuses_contradictions() {
+        let (line, msg) = error_of("role br\nend-user-prefix 2001:db8:ce:11b::/64\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("end-user-prefix is for a CE"), "{msg}");
+        let (_, msg) = error_of("mode e\ndmr 64:ff9b::/96\n");
+        assert!(msg.contains("dmr does not apply to MAP-E"), "{msg}");
+        let (_, msg) = error_of("end-user-prefix 2001:db8:cf::/64\nbmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13\n");
+        assert!(msg.contains("the BMR does not map the end-user prefix"), "{msg}");
+        let fmr = "fmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\n";
+        let (_, msg) = error_of(&[fmr, fmr].concat());
+        assert!(msg.contains("fmr: a rule with the same IPv6 prefix exists"), "{msg}");
+    }
+
+    #[test]
+    fn an_incomplete_file_says_what_is_missing() {
+        let (_, msg) = error_of("role ce\nmode t\nend-user-prefix 2001:db8:ce:11b::/64\n");
+        assert!(msg.contains("no 'bmr'"), "{msg}");
+        let (_, msg) = error_of(
+            "role ce\nmode e\nend-user-prefix 2001:db8:ce:11b::/64\nbmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\n",
+        );
+        assert!(msg.contains("no 'br'"), "{msg}");
+        let (_, msg) = error_of("role br\nmode t\ndmr 64:ff9b::/96\n");
+        assert!(msg.contains("no 'fmr'"), "{msg}");
+    }
+}
