@@ -8,10 +8,12 @@
 //! - [`rfc6052`]: IPv4-embedded IPv6 addresses for the MAP-T DMR (RFC 6052 §2.2).
 //! - [`table`]: a bounded rule table with longest-prefix match.
 //! - [`config`]: one instance's configuration and its text form (apply, translate).
+//! - [`genl`]: the generic netlink protocol between the module and `mapminctl`.
 //! - [`text`]: the rule text syntax shared by the config file, `mapminctl rule` and `calc`.
 
 mod bits;
 pub mod config;
+pub mod genl;
 pub mod portset;
 pub mod prefix;
 pub mod rfc6052;
