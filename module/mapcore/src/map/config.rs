@@ -6,6 +6,7 @@
 //! role ce                                   # ce | br
 //! mode t                                    # t (MAP-T) | e (MAP-E)
 //! end-user-prefix 2001:db8:ce:11b::/64      # CE only
+//! ipv4-address 192.0.2.8/32                 # CE only, optional: must match the BMR's
 //! bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0
 //! fmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0   # zero or more
 //! dmr 64:ff9b::/96                          # MAP-T
@@ -22,7 +23,7 @@
 use core::fmt;
 use core::net::Ipv6Addr;
 
-use super::prefix::{Ipv6Prefix, PrefixError};
+use super::prefix::{Ipv4Prefix, Ipv6Prefix, PrefixError};
 use super::rfc6052::{Rfc6052Error, Rfc6052Prefix};
 use super::rule::{CeMapping, MapError, Mode, Rule};
 use super::table::{RuleTable, TableError};
@@ -67,6 +68,9 @@ pub struct Config {
     pub mode: Mode,
     /// The CE's End-user IPv6 prefix (the delegated prefix its BMR maps).
     pub end_user_prefix: Option<Ipv6Prefix>,
+    /// The CE's IPv4 address as the operator states it (`insmod ipv4_address=`): checked
+    /// against what the BMR maps the End-user prefix to.
+    pub ipv4_address: Option<Ipv4Prefix>,
     /// The CE's Basic Mapping Rule.
     pub bmr: Option<Rule>,
     /// Forwarding Mapping Rules: the BR's domain rules, a CE's mesh rules.
@@ -90,6 +94,8 @@ impl Default for Config {
 pub enum ConfigError {
     /// The BMR does not map the End-user IPv6 prefix.
     BmrDoesNotMapEndUserPrefix(MapError),
+    /// The stated IPv4 address is not the one the BMR gives the CE.
+    Ipv4AddressMismatch { stated: Ipv4Prefix, mapped: Ipv4Prefix },
     /// A CE-only setting on a BR.
     CeOnlyOnBr(&'static str),
     /// A MAP-T-only setting in MAP-E mode, or the other way round.
@@ -106,6 +112,10 @@ impl fmt::Display for ConfigError {
             ConfigError::BmrDoesNotMapEndUserPrefix(e) => {
                 write!(f, "the BMR does not map the end-user prefix: {e}")
             }
+            ConfigError::Ipv4AddressMismatch { stated, mapped } => write!(
+                f,
+                "ipv4-address {stated} is not the CE's address {mapped} that the BMR maps the end-user prefix to"
+            ),
             ConfigError::CeOnlyOnBr(what) => write!(f, "{what} is for a CE, and this is a BR"),
             ConfigError::WrongMode(what, mode) => {
                 let name = match mode {
@@ -129,6 +139,7 @@ impl Config {
             role,
             mode,
             end_user_prefix: None,
+            ipv4_address: None,
             bmr: None,
             fmrs: RuleTable::new(),
             dmr: None,
@@ -146,6 +157,9 @@ impl Config {
             if self.bmr.is_some() {
                 return Err(ConfigError::CeOnlyOnBr("bmr"));
             }
+            if self.ipv4_address.is_some() {
+                return Err(ConfigError::CeOnlyOnBr("ipv4-address"));
+            }
         }
         match self.mode {
             Mode::MapT if self.br_address.is_some() => return Err(ConfigError::WrongMode("br", Mode::MapT)),
@@ -157,7 +171,14 @@ impl Config {
                 return Err(ConfigError::MtuTooSmall(mtu));
             }
         }
-        self.ce_mapping().transpose().map(|_| ())
+        if let Some(mapping) = self.ce_mapping().transpose()? {
+            if let Some(stated) = self.ipv4_address {
+                if stated != mapping.ipv4 {
+                    return Err(ConfigError::Ipv4AddressMismatch { stated, mapped: mapping.ipv4 });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The CE's own mapping, when both its BMR and End-user prefix are known.
@@ -225,6 +246,10 @@ impl Config {
                     let prefix = Ipv6Prefix::parse(rest).map_err(|e| at(FileErrorKind::BadPrefix("end-user-prefix", rest, e)))?;
                     config.end_user_prefix = Some(prefix);
                 }
+                "ipv4-address" => {
+                    let prefix = Ipv4Prefix::parse(rest).map_err(|e| at(FileErrorKind::BadPrefix("ipv4-address", rest, e)))?;
+                    config.ipv4_address = Some(prefix);
+                }
                 "bmr" => config.bmr = Some(parse_rule(rest).map_err(|e| at(FileErrorKind::Rule("bmr", e)))?),
                 "fmr" => {
                     let rule = parse_rule(rest).map_err(|e| at(FileErrorKind::Rule("fmr", e)))?;
@@ -264,6 +289,9 @@ impl fmt::Display for Config {
         writeln!(f, "mode {}", mode_keyword(self.mode))?;
         if let Some(prefix) = self.end_user_prefix {
             writeln!(f, "end-user-prefix {prefix}")?;
+        }
+        if let Some(prefix) = self.ipv4_address {
+            writeln!(f, "ipv4-address {prefix}")?;
         }
         if let Some(bmr) = self.bmr {
             writeln!(f, "bmr {bmr}")?;
@@ -318,7 +346,7 @@ impl fmt::Display for ConfigFileError<'_> {
         match self.kind {
             FileErrorKind::UnknownKeyword(word) => write!(
                 f,
-                "unknown keyword '{word}' (expected role, mode, end-user-prefix, bmr, fmr, dmr, br or mtu)"
+                "unknown keyword '{word}' (expected role, mode, end-user-prefix, ipv4-address, bmr, fmr, dmr, br or mtu)"
             ),
             FileErrorKind::Duplicate(keyword) => write!(f, "'{keyword}' is given twice"),
             FileErrorKind::BadValue(keyword, value, expected) => {
@@ -351,7 +379,7 @@ fn parse_decimal_u16(text: &str) -> Option<u16> {
     text.parse().ok()
 }
 
-const SINGLE_KEYWORDS: [&str; 7] = ["role", "mode", "end-user-prefix", "bmr", "dmr", "br", "mtu"];
+const SINGLE_KEYWORDS: [&str; 8] = ["role", "mode", "end-user-prefix", "ipv4-address", "bmr", "dmr", "br", "mtu"];
 
 fn keyword_name(keyword: &str) -> &'static str {
     SINGLE_KEYWORDS.iter().find(|k| **k == keyword).copied().unwrap_or("keyword")
@@ -383,6 +411,7 @@ mod tests {
 role ce
 mode t
 end-user-prefix 2001:db8:ce:11b::/64
+ipv4-address 192.0.2.8/32
 bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0
 fmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0   # mesh
 dmr 64:ff9b::/96
@@ -442,6 +471,11 @@ mtu 1500
         assert_eq!((line, msg.contains("'role' is given twice")), (2, true));
         let (_, msg) = error_of("mtu 1000\n");
         assert!(msg.contains("below IPv6's minimum"), "{msg}");
+        let (line, msg) = error_of("end-user-prefix 2001:db8:ce:774::/64\nipv4-address 192.0.2.8\nbmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\n");
+        assert_eq!(line, 3);
+        assert!(msg.contains("ipv4-address 192.0.2.8/32 is not the CE's address 192.0.2.59/32"), "{msg}");
+        let (_, msg) = error_of("ipv4-address 192.0.2.300\n");
+        assert!(msg.contains("bad ipv4-address '192.0.2.300'"), "{msg}");
     }
 
     #[test]

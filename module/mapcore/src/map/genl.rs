@@ -8,12 +8,12 @@
 //! | command | request attributes | reply |
 //! |---|---|---|
 //! | `DEV_GET` (do/dump) | `IFINDEX` (do) | one `DEV_*` message per instance |
-//! | `DEV_SET` | `IFINDEX`, any of `ROLE MODE END_USER_PREFIX DMR BR_ADDRESS MTU`, `CLEAR` | |
+//! | `DEV_SET` | `IFINDEX`, any of `ROLE MODE END_USER_PREFIX IPV4_ADDRESS DMR BR_ADDRESS MTU`, `CLEAR` | |
 //! | `RULE_ADD` | `IFINDEX`, `RULE_KIND`, `RULE` | |
 //! | `RULE_DEL` | `IFINDEX`, `RULE_KIND`, `RULE` (its IPv6 prefix is enough) | |
 //! | `RULE_GET` (dump) | `IFINDEX` | one message per rule: `RULE_KIND`, `RULE` |
 //! | `RULE_FLUSH` | `IFINDEX`, optional `RULE_KIND` | |
-//! | `CONFIG_SET` | `IFINDEX`, `ROLE MODE`, `END_USER_PREFIX BMR FMR* DMR BR_ADDRESS MTU` | |
+//! | `CONFIG_SET` | `IFINDEX`, `ROLE MODE`, `END_USER_PREFIX IPV4_ADDRESS BMR FMR* DMR BR_ADDRESS MTU` | |
 //! | `STATS_GET` | `IFINDEX` | `IFINDEX`, `STATS` |
 //!
 //! `CONFIG_SET` replaces the whole configuration at once, so it must be complete; the other
@@ -88,8 +88,11 @@ pub mod attr {
     pub const FMR_COUNT: u16 = 19;
     /// u8: [`super::CLEAR_END_USER_PREFIX`] etc. bits: settings `DEV_SET` removes.
     pub const CLEAR: u16 = 20;
+    /// [`super::IPV4_PREFIX_LEN`] bytes: the CE's IPv4 address as configured (checked
+    /// against the BMR).
+    pub const IPV4_ADDRESS: u16 = 21;
     /// The highest attribute number.
-    pub const MAX: u16 = CLEAR;
+    pub const MAX: u16 = IPV4_ADDRESS;
 }
 
 /// Attributes inside `BMR`, `FMR` and `RULE`.
@@ -134,7 +137,8 @@ pub const CLEAR_END_USER_PREFIX: u8 = 1 << 0;
 pub const CLEAR_DMR: u8 = 1 << 1;
 pub const CLEAR_BR_ADDRESS: u8 = 1 << 2;
 pub const CLEAR_MTU: u8 = 1 << 3;
-pub const CLEAR_ALL: u8 = CLEAR_END_USER_PREFIX | CLEAR_DMR | CLEAR_BR_ADDRESS | CLEAR_MTU;
+pub const CLEAR_IPV4_ADDRESS: u8 = 1 << 4;
+pub const CLEAR_ALL: u8 = CLEAR_END_USER_PREFIX | CLEAR_DMR | CLEAR_BR_ADDRESS | CLEAR_MTU | CLEAR_IPV4_ADDRESS;
 
 /// An IPv6 prefix in an attribute: 16 address bytes, then the length.
 pub const IPV6_PREFIX_LEN: usize = 17;
