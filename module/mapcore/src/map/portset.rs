@@ -151,6 +151,30 @@ pub fn psid_of(offset: u8, psid_len: u8, port: u16) -> u16 {
     (shifted & ((1u32 << k) - 1)) as u16
 }
 
+/// The PSID carried left-aligned in a 16-bit field, as in the DHCPv6 S46_PORTPARAMS option
+/// (RFC 7598 §4.5: the PSID takes the `psid_len` high bits and the rest must be zero), turned
+/// into the right-aligned value the rest of the core uses. `None` if `psid_len` exceeds 16 or
+/// a bit past the PSID is set.
+pub fn psid_from_left_aligned(field: u16, psid_len: u8) -> Option<u16> {
+    if psid_len > 16 {
+        return None;
+    }
+    let k = u32::from(psid_len);
+    let low_mask = u16::MAX.checked_shr(k).unwrap_or(0);
+    if field & low_mask != 0 {
+        return None;
+    }
+    Some(u32::from(field).checked_shr(16 - k).unwrap_or(0) as u16)
+}
+
+/// The inverse of [`psid_from_left_aligned`]; `None` if `psid` does not fit in `psid_len` bits.
+pub fn psid_to_left_aligned(psid: u16, psid_len: u8) -> Option<u16> {
+    if psid_len > 16 || u32::from(psid) >= 1u32 << psid_len {
+        return None;
+    }
+    Some(u32::from(psid).checked_shl(16 - u32::from(psid_len)).unwrap_or(0) as u16)
+}
+
 /// Iterator over the ranges of a [`PortSet`].
 #[derive(Clone, Debug)]
 pub struct PortRanges {
@@ -217,6 +241,27 @@ mod tests {
         );
         assert_eq!(PortSet::new(6, 8, 256), Err(RuleError::PsidTooWide { psid: 256, psid_len: 8 }));
         assert_eq!(PortSet::new(0, 0, 1), Err(RuleError::PsidTooWide { psid: 1, psid_len: 0 }));
+    }
+
+    #[test]
+    fn left_aligned_psid_of_rfc7598() {
+        // PSID 0x34 with length 8 travels as 0x3400 in S46_PORTPARAMS.
+        assert_eq!(psid_from_left_aligned(0x3400, 8), Some(0x34));
+        assert_eq!(psid_to_left_aligned(0x34, 8), Some(0x3400));
+        assert_eq!(psid_from_left_aligned(0x3401, 8), None);
+        assert_eq!(psid_from_left_aligned(0, 0), Some(0));
+        assert_eq!(psid_from_left_aligned(1, 0), None);
+        assert_eq!(psid_from_left_aligned(0xffff, 16), Some(0xffff));
+        assert_eq!(psid_from_left_aligned(0, 17), None);
+        assert_eq!(psid_to_left_aligned(256, 8), None);
+        assert_eq!(psid_to_left_aligned(1, 1), Some(0x8000));
+        for k in 0..=16u8 {
+            for psid in [0u16, 1, 0x34, 0xffff] {
+                if let Some(field) = psid_to_left_aligned(psid, k) {
+                    assert_eq!(psid_from_left_aligned(field, k), Some(psid));
+                }
+            }
+        }
     }
 
     #[test]

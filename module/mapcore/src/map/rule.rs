@@ -415,7 +415,7 @@ impl Rule {
     }
 
     /// The CE's IPv4 address or prefix and PSID that the EA bits `ea` encode.
-    fn from_ea(&self, ea: u64) -> (Ipv4Prefix, u16) {
+    fn decode_ea(&self, ea: u64) -> (Ipv4Prefix, u16) {
         let p = u32::from(self.ipv4_suffix_len());
         let o = u32::from(self.ea_len);
         let base = u32::from(self.ipv4.addr) & mask32(u32::from(self.ipv4.len));
@@ -433,7 +433,7 @@ impl Rule {
     }
 
     /// The EA bits of `ipv4` (inside the rule) and `psid` (already checked).
-    fn to_ea(&self, ipv4: Ipv4Addr, psid: u16) -> u64 {
+    fn encode_ea(&self, ipv4: Ipv4Addr, psid: u16) -> u64 {
         let p = u32::from(self.ipv4_suffix_len());
         let o = u32::from(self.ea_len);
         let suffix = u64::from(u32::from(ipv4) & !mask32(u32::from(self.ipv4.len)));
@@ -468,7 +468,7 @@ impl Rule {
         }
         let (hi, _) = ipv6_halves(end_user.addr);
         let ea = get64(hi, u32::from(self.ipv6.len), u32::from(self.ea_len));
-        let (ipv4, psid) = self.from_ea(ea);
+        let (ipv4, psid) = self.decode_ea(ea);
         let map_address = self.build_address(ea, u32::from(ipv4.addr), psid);
         let end_user_prefix = Ipv6Prefix { addr: map_address, len: needed }.truncated();
         Ok(CeMapping {
@@ -501,7 +501,7 @@ impl Rule {
             return Err(MapError::Ipv4NotInRule { addr: ipv4, rule: self.ipv4 });
         }
         self.check_psid(psid)?;
-        let ea = self.to_ea(ipv4, psid);
+        let ea = self.encode_ea(ipv4, psid);
         let iid_ipv4 = match mode {
             Mode::MapE => u32::from(ipv4) & mask32(u32::from(self.ce_ipv4_len())),
             Mode::MapT => u32::from(ipv4),
@@ -538,7 +538,7 @@ impl Rule {
         if get64(hi, eu, 64 - eu) != 0 {
             return Err(MapError::SubnetIdNotZero { addr });
         }
-        let (ce_ipv4, psid) = self.from_ea(ea);
+        let (ce_ipv4, psid) = self.decode_ea(ea);
         let iid_ipv4 = Ipv4Addr::from((lo >> 16) as u32);
         let iid_psid = lo as u16;
         let expected_psid = if self.psid_len == 0 { 0 } else { psid };
