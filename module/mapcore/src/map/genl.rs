@@ -271,11 +271,47 @@ pub fn rule_params_from<'a>(get: impl Fn(u16) -> Option<&'a [u8]>) -> Result<Rul
     Ok(RuleParams { ipv6, ipv4, ea_len, psid_offset, psid_len, psid, forwarding })
 }
 
+/// The size of a netlink attribute header (`struct nlattr`).
+pub const NLA_HDRLEN: usize = 4;
+/// Attribute type bits, without NLA_F_NESTED and NLA_F_NET_BYTEORDER.
+pub const NLA_TYPE_MASK: u16 = 0x3fff;
+
+/// Walks the netlink attributes packed in `payload` (the inside of a nested attribute, or a
+/// message's attributes), yielding (type without flag bits, value). It stops at the first
+/// attribute whose header or length does not fit, so it never reads out of bounds.
+pub fn attributes(payload: &[u8]) -> Attributes<'_> {
+    Attributes { rest: payload }
+}
+
+/// The iterator of [`attributes`].
+pub struct Attributes<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = (u16, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let header = self.rest.get(..NLA_HDRLEN)?;
+        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+        let kind = u16::from_ne_bytes([header[2], header[3]]) & NLA_TYPE_MASK;
+        let Some(value) = self.rest.get(NLA_HDRLEN..len.max(NLA_HDRLEN)).filter(|_| len >= NLA_HDRLEN) else {
+            self.rest = &[];
+            return None;
+        };
+        // Attributes are 4-byte aligned; the last one may lack its padding.
+        let aligned = (len + 3) & !3;
+        self.rest = self.rest.get(aligned..).unwrap_or(&[]);
+        Some((kind, value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
     use super::super::text::parse_rule_params;
+    use std::vec;
     use std::vec::Vec;
 
     #[test]
@@ -290,6 +326,37 @@ mod tests {
             rule_attributes(&params, |a, v| attrs.push((a, v.to_vec())));
             let back = rule_params_from(|a| attrs.iter().find(|(k, _)| *k == a).map(|(_, v)| v.as_slice()));
             assert_eq!(back, Ok(params), "{text}");
+        }
+    }
+
+    fn pack(attrs: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (kind, value) in attrs {
+            out.extend_from_slice(&((NLA_HDRLEN + value.len()) as u16).to_ne_bytes());
+            out.extend_from_slice(&kind.to_ne_bytes());
+            out.extend_from_slice(value);
+            while out.len() % 4 != 0 {
+                out.push(0);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn walks_packed_attributes_and_stops_at_malformed_ones() {
+        let packed = pack(&[(1, &[7]), (2, &[1, 2, 3, 4, 5]), (0x8000 | 3, &[])]);
+        let seen: Vec<(u16, Vec<u8>)> = attributes(&packed).map(|(k, v)| (k, v.to_vec())).collect();
+        assert_eq!(seen, [(1, vec![7]), (2, vec![1, 2, 3, 4, 5]), (3, vec![])]);
+        // A length past the end, a length below the header, a truncated header.
+        let mut overlong = pack(&[(1, &[7])]);
+        overlong[0] = 200;
+        assert_eq!(attributes(&overlong).count(), 0);
+        let mut short = pack(&[(1, &[7]), (2, &[8])]);
+        short[8] = 2;
+        assert_eq!(attributes(&short).count(), 1);
+        assert_eq!(attributes(&[5, 0, 1]).count(), 0);
+        for cut in 0..packed.len() {
+            assert!(attributes(&packed[..cut]).count() <= 3);
         }
     }
 
