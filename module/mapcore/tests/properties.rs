@@ -331,6 +331,7 @@ fn every_rule_error_is_reachable() {
         (RuleParams { ipv4: v4("192.0.2.18/32"), ea_len: 0, psid: Some(1), ..base }, RuleError::PsidWithoutPsidLen { psid: 1 }),
         (RuleParams { ipv4: v4("192.0.2.18/32"), ea_len: 0, psid_len: Some(8), ..base }, RuleError::PsidLenWithoutPsid { psid_len: 8 }),
         (RuleParams { psid_len: Some(8), psid: Some(0x34), ..base }, RuleError::PsidLenWithEaPsid { psid_len: 8, ea_psid_len: 8 }),
+        (RuleParams { psid: Some(0x34), ..base }, RuleError::PsidWithEaPsid { psid: 0x34, ea_psid_len: 8 }),
         (RuleParams { ea_len: 4, psid_len: Some(2), psid: Some(1), ..base }, RuleError::PsidOnIpv4Prefix { psid_len: 2, ce_ipv4_len: 28 }),
         (RuleParams { ipv4: v4("192.0.2.18/32"), ea_len: 0, psid_offset: Some(6), psid_len: Some(11), psid: Some(0), ..base }, RuleError::OffsetPlusPsidLenTooLong { offset: 6, psid_len: 11 }),
     ];

@@ -101,6 +101,9 @@ pub enum RuleError {
     PsidLenWithoutPsid { psid_len: u8 },
     /// An explicit PSID while the EA bits already carry `ea_psid_len` PSID bits.
     PsidLenWithEaPsid { psid_len: u8, ea_psid_len: u8 },
+    /// An explicit PSID (without a PSID length) while the EA bits already carry `ea_psid_len`
+    /// PSID bits.
+    PsidWithEaPsid { psid: u16, ea_psid_len: u8 },
     /// An explicit nonzero PSID length while the rule gives each CE an IPv4 prefix (`o + r < 32`).
     PsidOnIpv4Prefix { psid_len: u8, ce_ipv4_len: u8 },
 }
@@ -146,6 +149,10 @@ impl fmt::Display for RuleError {
             RuleError::PsidLenWithEaPsid { psid_len, ea_psid_len } => write!(
                 f,
                 "explicit PSID length {psid_len}: the EA bits already carry a {ea_psid_len}-bit PSID"
+            ),
+            RuleError::PsidWithEaPsid { psid, ea_psid_len } => write!(
+                f,
+                "explicit PSID {psid}: the EA bits already carry a {ea_psid_len}-bit PSID"
             ),
             RuleError::PsidOnIpv4Prefix { psid_len, ce_ipv4_len } => write!(
                 f,
@@ -289,7 +296,7 @@ impl Rule {
                 return Err(RuleError::PsidLenWithEaPsid { psid_len, ea_psid_len });
             }
             if let Some(psid) = psid {
-                return Err(RuleError::PsidLenWithEaPsid { psid_len: psid_bits(psid), ea_psid_len });
+                return Err(RuleError::PsidWithEaPsid { psid, ea_psid_len });
             }
             (ea_psid_len, None)
         } else {
@@ -566,11 +573,6 @@ impl Rule {
             Err(_) => false,
         }
     }
-}
-
-/// The number of bits `psid` needs (for error reports).
-fn psid_bits(psid: u16) -> u8 {
-    (16 - psid.leading_zeros()) as u8
 }
 
 impl fmt::Display for Rule {
