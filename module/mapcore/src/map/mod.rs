@@ -20,6 +20,7 @@ pub mod rfc6052;
 pub mod rule;
 pub mod table;
 pub mod text;
+pub mod xlat;
 
 pub use portset::{PortRange, PortRanges, PortSet};
 pub use prefix::{Ipv4Prefix, Ipv6Prefix, PrefixError};

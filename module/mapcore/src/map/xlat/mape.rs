@@ -1,0 +1,150 @@
+//! MAP-E (RFC 7597): IPv4-in-IPv6 encapsulation (RFC 2473) and decapsulation.
+
+use core::net::Ipv6Addr;
+
+use super::icmp;
+use super::ipv4::{self, Ip4};
+use super::ipv6;
+use super::wire::{self, put, u8_at, Front};
+use super::{packet, proto, DropReason, Flow4, FlowKind, IcmpReply, Options, Verdict};
+
+/// An encapsulated packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encapsulated {
+    /// Index of the outer IPv6 header.
+    pub start: usize,
+    /// Length of the IPv6 packet.
+    pub len: usize,
+    /// The IPv6 packet exceeds [`Options::mtu6`] and the IPv4 packet allowed fragmentation:
+    /// the caller must fragment the *IPv6* packet (RFC 2473 §7.2, RFC 7597 §8.3.1; in Linux,
+    /// `skb->ignore_df` lets the IPv6 output path do it). The peer reassembles before it
+    /// decapsulates, so it still sees the ports for its RFC 7597 §8.1 check, which fragmenting
+    /// the inner IPv4 packet would hide in all but the first fragment.
+    pub fragment: bool,
+}
+
+/// Wraps the IPv4 packet at `buf[start..start + len]` in an IPv6 header (next header 4) from
+/// `src` to `dst` (the CE's MAP address and the BR's, or the FMR-derived CE address), written
+/// into the 40 bytes of headroom before `start`.
+///
+/// The IPv4 packet is validated (version, lengths, header checksum) and otherwise left alone:
+/// its TTL was handled by the IPv4 forwarding that brought it here. The Traffic Class copies
+/// the TOS ([`Options::copy_tos`]), the hop limit is [`Options::encap_hop_limit`], the flow
+/// label is zero. Bytes past the IPv4 total length are dropped.
+///
+/// Tunnel MTU (RFC 7597 §8.3.1): with [`Options::mtu6`] set, a result longer than it gives
+/// [`IcmpReply::FragmentationNeeded`] with `mtu6 - 40` if the IPv4 packet has DF, or is
+/// encapsulated with [`Encapsulated::fragment`] set if not.
+pub fn encapsulate(
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    opts: &Options,
+) -> Result<Encapsulated, Verdict> {
+    let pkt = packet(buf, start, len)?;
+    let ip = ipv4::parse(pkt, true)?;
+    let out_len = ip.total.saturating_add(40);
+    let mut fragment = false;
+    if opts.mtu6 != 0 && out_len > opts.mtu6 as usize {
+        if ip.df {
+            let mtu = u16::try_from(opts.mtu6.saturating_sub(40).max(68)).unwrap_or(u16::MAX);
+            return Err(Verdict::Reply(IcmpReply::FragmentationNeeded { mtu }));
+        }
+        fragment = true;
+    }
+    let payload = u16::try_from(ip.total).map_err(|_| DropReason::BadLength)?;
+    let tc = if opts.copy_tos { ip.tos } else { 0 };
+    let mut front = Front::new();
+    front.push(&ipv6::header(tc, payload, proto::IPV4, opts.encap_hop_limit, src, dst))?;
+    let new_start = front.start_before(start)?;
+    front.place(buf, start)?;
+    Ok(Encapsulated { start: new_start, len: out_len, fragment })
+}
+
+/// A decapsulated packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decapsulated {
+    /// Index of the inner IPv4 header.
+    pub start: usize,
+    /// Length of the IPv4 packet (its total length).
+    pub len: usize,
+    /// The outer source: RFC 7597 §8.1 requires it to match the address the rules derive
+    /// from `inner.src` and `inner.src_port` (or to be the BR's address); the caller checks.
+    pub outer_src: Ipv6Addr,
+    /// The outer destination.
+    pub outer_dst: Ipv6Addr,
+    /// The inner packet's addresses and ports, as [`inspect_v4`] reads them.
+    pub inner: Flow4,
+}
+
+/// Unwraps the IPv4-in-IPv6 packet at `buf[start..start + len]` (RFC 7597 §8, RFC 2473).
+///
+/// Skips Hop-by-Hop, Destination Options (including a Tunnel Encapsulation Limit) and a
+/// Routing header with Segments Left zero; a Fragment header gives
+/// [`DropReason::OuterFragment`] (reassemble first), any upper layer but IPv4
+/// [`DropReason::UnsupportedProtocol`]. The inner IPv4 header is validated. ECN (RFC 6040):
+/// Congestion Experienced on the outer header is copied onto an ECN-capable inner header. The
+/// inner TTL is not touched. No write happens on an error.
+pub fn decapsulate(buf: &mut [u8], start: usize, len: usize) -> Result<Decapsulated, Verdict> {
+    let pkt = packet(buf, start, len)?;
+    let ip6 = ipv6::parse(pkt, true)?;
+    if ip6.frag.is_some() {
+        return Err(DropReason::OuterFragment.into());
+    }
+    if ip6.proto != proto::IPV4 {
+        return Err(DropReason::UnsupportedProtocol.into());
+    }
+    let end = ip6.payload_len.saturating_add(40);
+    let inner_pkt = wire::slice(pkt, ip6.l4_off, end)?;
+    let (ip4, inner) = flow_of(inner_pkt)?;
+    let inner_start = start.checked_add(ip6.l4_off).ok_or(DropReason::BadBuffer)?;
+    if ip6.tc & 3 == 3 && matches!(ip4.tos & 3, 1 | 2) {
+        let tos = ip4.tos | 3;
+        let hdr = wire::slice(inner_pkt, 0, 12)?;
+        let old = u16::from_be_bytes([u8_at(hdr, 0)?, ip4.tos]);
+        let new = u16::from_be_bytes([u8_at(hdr, 0)?, tos]);
+        let ck = wire::adjust(wire::u16_at(hdr, 10)?, u64::from(old), u64::from(new));
+        put(buf, inner_start.saturating_add(1), &[tos])?;
+        wire::put16(buf, inner_start.saturating_add(10), ck)?;
+    }
+    Ok(Decapsulated { start: inner_start, len: ip4.total, outer_src: ip6.src, outer_dst: ip6.dst, inner })
+}
+
+/// Reads the IPv4 packet at `buf[start..start + len]` as the [`super::AddressMap`] would see
+/// it, without changing it: for MAP-E, the caller chooses the outer addresses from this
+/// (e.g. the BR picks the CE by destination address and port). Ports follow [`Flow4`]: for an
+/// ICMP error they come from the embedded packet ([`FlowKind::IcmpError`]).
+pub fn inspect_v4(buf: &[u8], start: usize, len: usize) -> Result<Flow4, DropReason> {
+    let pkt = packet(buf, start, len)?;
+    flow_of(pkt).map(|(_, f)| f)
+}
+
+fn flow_of(pkt: &[u8]) -> Result<(Ip4, Flow4), DropReason> {
+    let ip = ipv4::parse(pkt, true)?;
+    let l4 = wire::slice(pkt, ip.ihl, ip.total)?;
+    let mut flow =
+        Flow4 { src: ip.src, dst: ip.dst, proto: ip.proto, src_port: None, dst_port: None, kind: FlowKind::Packet };
+    if !ip.is_first() {
+        return Ok((ip, flow));
+    }
+    if ip.proto == proto::ICMP && l4.first().is_some_and(|&t| icmp::is_error4(t)) {
+        flow.kind = FlowKind::IcmpError;
+        if let Some(emb) = l4.get(8..) {
+            if let Ok(inner) = ipv4::parse(emb, false) {
+                flow.proto = inner.proto;
+                if inner.is_first() {
+                    let (sp, dp) = ipv4::ports(inner.proto, emb.get(inner.ihl..).unwrap_or(&[]));
+                    flow.src_port = dp;
+                    flow.dst_port = sp;
+                }
+            }
+        }
+        return Ok((ip, flow));
+    }
+    let (sp, dp) = ipv4::ports(ip.proto, l4);
+    flow.src_port = sp;
+    flow.dst_port = dp;
+    Ok((ip, flow))
+}
