@@ -2,7 +2,8 @@
 //!
 //! Run (stable toolchain; cargo-fuzz needs nightly flags, hence RUSTC_BOOTSTRAP):
 //!   cargo install --locked cargo-fuzz
-//!   cd module/mapcore && RUSTC_BOOTSTRAP=1 cargo fuzz run rule_text fuzz/corpus/rule_text fuzz/seeds/rule_text -- \
+//!   cd module/mapcore && mkdir -p fuzz/corpus/rule_text
+//!   RUSTC_BOOTSTRAP=1 cargo fuzz run rule_text fuzz/corpus/rule_text fuzz/seeds/rule_text -- \
 //!       -dict=fuzz/rule_text.dict -max_total_time=60
 #![no_main]
 
