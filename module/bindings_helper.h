@@ -5,4 +5,5 @@
 #include <linux/skbuff.h>
 #include <net/addrconf.h>
 #include <net/rtnetlink.h>
+#include <net/genetlink.h>
 #include "shim.h"

@@ -7,10 +7,12 @@
 //! and counted in the standard netdev statistics.
 
 use crate::bindings;
-use crate::mapcore::prefix::Ipv4Prefix;
+use crate::mapcore::config::Config;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::prelude::*;
 use kernel::str::CStr;
 
@@ -24,9 +26,46 @@ const MAX_MTU: u32 = 65535 - 40;
 
 /// Per-device state, kept in the net_device's private area.
 pub(crate) struct Instance {
-    /// The CE's shared IPv4 address, if one was configured.
-    #[allow(dead_code)] // The translation path will read it.
-    pub(crate) ipv4_address: Option<Ipv4Prefix>,
+    /// The published configuration, or null for a device nobody configured yet. It is
+    /// immutable once published: a change publishes a new one and frees the old one after an
+    /// RCU grace period, so the transmit path (an RCU reader) sees one or the other whole.
+    config: AtomicPtr<Config>,
+}
+
+impl Instance {
+    /// The current configuration, if any.
+    ///
+    /// # Safety
+    /// The caller is an RCU reader, or serialised with configuration changes (the genetlink
+    /// mutex), and keeps the device alive, for as long as it uses the reference.
+    pub(crate) unsafe fn config(&self) -> Option<&Config> {
+        // SAFETY: a published configuration stays valid until a grace period after it is
+        // replaced, which per the caller cannot end while the reference is used.
+        unsafe { self.config.load(Ordering::Acquire).as_ref() }
+    }
+
+    /// Publishes `config`, waits for readers of the previous one, and frees it.
+    ///
+    /// # Safety
+    /// The caller serialises configuration changes (the genetlink mutex) and may sleep.
+    pub(crate) unsafe fn publish(&self, config: KBox<Config>) {
+        let old = self.config.swap(KBox::into_raw(config), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: may sleep per the caller; afterwards no reader can still see `old`.
+            unsafe { bindings::synchronize_rcu() };
+            // SAFETY: `old` came from KBox::into_raw and nobody references it any more.
+            drop(unsafe { KBox::from_raw(old) });
+        }
+    }
+
+    /// Frees the configuration at device teardown (no reader is left then).
+    fn release(&self) {
+        let old = self.config.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from KBox::into_raw; the device has no readers any more.
+            drop(unsafe { KBox::from_raw(old) });
+        }
+    }
 }
 
 /// The rtnetlink link kind "mapmint". The kernel links it into its list of kinds on
@@ -60,8 +99,9 @@ impl LinkKind {
     }
 
     /// Creates the device `name` in the initial network namespace, as `ip link add NAME
-    /// type mapmint` would, with `instance` as its state.
-    pub(crate) fn add_device(&self, name: &CStr, instance: Instance) -> Result {
+    /// type mapmint` would, configured with `config`.
+    pub(crate) fn add_device(&self, name: &CStr, config: Config) -> Result {
+        let config = KBox::new(config, GFP_KERNEL)?;
         // SAFETY: `name` is NUL-terminated and `setup` has the signature the kernel expects;
         // one TX and one RX queue, the private area sized for an `Instance`.
         let raw = unsafe {
@@ -78,7 +118,7 @@ impl LinkKind {
         // SAFETY: the device is not registered yet, so its private area is ours alone; setup
         // put an `Instance` there.
         unsafe {
-            *instance_of(dev.as_ptr()) = instance;
+            (*instance_of(dev.as_ptr())).config.store(KBox::into_raw(config), Ordering::Release);
             (*dev.as_ptr()).rtnl_link_ops = LINK_OPS.0.get();
         }
         // SAFETY: the device is set up and not registered; register_instance needs the RTNL.
@@ -89,8 +129,12 @@ impl LinkKind {
             ret
         };
         if ret < 0 {
-            // SAFETY: registration failed, so nothing else holds the device.
-            unsafe { bindings::free_netdev(dev.as_ptr()) };
+            // SAFETY: registration failed, so nothing else holds the device; release is
+            // idempotent, for the failures where register_netdevice already ran the destructor.
+            unsafe {
+                (*instance_of(dev.as_ptr())).release();
+                bindings::free_netdev(dev.as_ptr());
+            }
             return Err(Error::from_errno(ret));
         }
         Ok(())
@@ -105,11 +149,20 @@ impl Drop for LinkKind {
     }
 }
 
+/// Whether `dev` is a mapmint device.
+///
+/// # Safety
+/// `dev` is a valid net_device.
+pub(crate) unsafe fn is_mapmint(dev: *const bindings::net_device) -> bool {
+    // SAFETY: per the caller.
+    ptr::eq(unsafe { (*dev).netdev_ops }, &NETDEV_OPS)
+}
+
 /// The `Instance` in `dev`'s private area.
 ///
 /// # Safety
 /// `dev` is a mapmint device (allocated with `Instance`-sized private area).
-unsafe fn instance_of(dev: *mut bindings::net_device) -> *mut Instance {
+pub(crate) unsafe fn instance_of(dev: *mut bindings::net_device) -> *mut Instance {
     // SAFETY: per the caller, the private area is an `Instance`, suitably aligned
     // (netdev private areas are NETDEV_ALIGN-aligned).
     unsafe { bindings::netdev_priv(dev).cast::<Instance>() }
@@ -121,7 +174,7 @@ unsafe extern "C" fn setup(dev: *mut bindings::net_device) {
     // SAFETY: alloc_netdev_mqs passes a valid device that nothing else references yet,
     // with a private area sized for an `Instance`.
     unsafe {
-        instance_of(dev).write(Instance { ipv4_address: None });
+        instance_of(dev).write(Instance { config: AtomicPtr::new(ptr::null_mut()) });
     }
     // SAFETY: as above.
     let dev = unsafe { &mut *dev };
@@ -136,6 +189,13 @@ unsafe extern "C" fn setup(dev: *mut bindings::net_device) {
     // unregister frees what alloc_netdev_mqs allocated, also for devices that
     // `ip link add` created.
     dev.needs_free_netdev = true;
+    dev.priv_destructor = Some(destructor);
+}
+
+/// priv_destructor: runs once the last reference to the device is gone.
+unsafe extern "C" fn destructor(dev: *mut bindings::net_device) {
+    // SAFETY: the kernel calls this for a mapmint device whose private area is still valid.
+    unsafe { (*instance_of(dev)).release() };
 }
 
 /// rtnl_link_ops.newlink: `ip link add NAME type mapmint`.

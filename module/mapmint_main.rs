@@ -7,9 +7,11 @@
 
 use kernel::c_str;
 use kernel::prelude::*;
+use mapcore::config::Config;
 
 mod bindings;
 mod device;
+mod netlink;
 mod params;
 
 // The MAP core: the kernel builds the very files cargo tests. Not every item is used here yet.
@@ -26,22 +28,24 @@ module! {
 }
 
 struct Mapmint {
+    // Dropped in this order: the control plane goes first, then every device.
+    _genl: netlink::GenlFamily,
     _link_kind: device::LinkKind,
 }
 
 impl kernel::Module for Mapmint {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         let params = params::Params::from_module_parameters()?;
         let link_kind = device::LinkKind::register()?;
+        let mut config = Config::default();
+        config.ipv4_address = params.ipv4_address;
         // On failure, dropping `link_kind` unregisters the kind again.
-        link_kind.add_device(
-            c_str!("mapmint"),
-            device::Instance { ipv4_address: params.ipv4_address },
-        )?;
+        link_kind.add_device(c_str!("mapmint"), config)?;
+        let genl = netlink::GenlFamily::register(module)?;
         match params.ipv4_address {
             Some(prefix) => pr_info!("device mapmint registered, IPv4 address {}\n", prefix),
             None => pr_info!("device mapmint registered, no IPv4 address\n"),
         }
-        Ok(Mapmint { _link_kind: link_kind })
+        Ok(Mapmint { _genl: genl, _link_kind: link_kind })
     }
 }
