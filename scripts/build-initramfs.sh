@@ -43,7 +43,7 @@ install_libs_of() {
 }
 
 cp /bin/busybox "$root/bin/busybox"
-install_with_libs /bin/bash /usr/bin/kmod /usr/bin/ip /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi /usr/sbin/nft
+install_with_libs /bin/bash /usr/bin/kmod /usr/bin/ip /sbin/genl /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi /usr/sbin/nft
 install_with_libs /usr/lib/x86_64-linux-gnu/xtables/*.so
 install_with_libs "$(readlink -f /lib64/ld-linux-x86-64.so.2)"
 ln -sf "$(readlink -f /lib64/ld-linux-x86-64.so.2)" "$root/lib64/ld-linux-x86-64.so.2"

@@ -36,6 +36,7 @@ bad_param 192.0.2.8/ "prefix length is not a number from 0 to 32"
 
 # --- a good parameter: the device exists with the right type, flags and MTU
 check "insmod ipv4_address=192.0.2.8/32" insmod "$MODULE" ipv4_address=192.0.2.8/32
+check "generic netlink family mapmint is registered" genl ctrl get name mapmint
 if dmesg | grep -qF "mapmint: device mapmint registered, IPv4 address 192.0.2.8/32"; then
 	pass "dmesg names the configured address"
 else
@@ -86,6 +87,7 @@ check "rmmod with routes and traffic" rmmod mapmint
 kill "$pinger" 2>/dev/null
 wait "$pinger" 2>/dev/null
 check_fails "link gone after rmmod" ip link show mapmint
+check_fails "generic netlink family gone after rmmod" genl ctrl get name mapmint
 check_eq "default route gone with the device" "" "$(ip route show default)"
 
 # --- the address parameter is optional (a BR has none); reload and unload again
