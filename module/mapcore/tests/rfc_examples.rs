@@ -80,9 +80,9 @@ fn rfc7597_appendix_a_example_2_br() {
 
 #[test]
 fn rfc7597_appendix_a_example_3_fmr() {
-    // Example 3 applies the Example 1 rule as an FMR on a CE: the CE finds the rule by longest
-    // match on the IPv4 destination and sends straight to the peer CE's MAP address. Checked
-    // with the peer of Examples 1 and 2 (192.0.2.18, port 1232).
+    // Example 3 (Forwarding Mapping Rule): IPv4 destination 192.0.2.18, port 1232, FMR
+    // {2001:db8:0000::/40, 192.0.2.0/24, 16} give PSID 0x34 and the MAP IPv6 address
+    // 2001:db8:0012:3400:0000:c000:0212:0034; the CE finds the rule by longest match.
     let mut fmrs: RuleTable<4> = RuleTable::new();
     fmrs.insert(example1_rule().with_forwarding(true)).unwrap();
     let rule = fmrs.lookup_ipv4_where(v4("192.0.2.18"), Some(1232), Rule::forwarding).unwrap();
