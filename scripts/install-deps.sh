@@ -28,6 +28,12 @@ if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
 	rustup component add rust-src
 fi
 
+# The MAP core is checked to build without std for a bare-metal target, as the kernel needs.
+if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-none; then
+	say "adding rustup target x86_64-unknown-none"
+	rustup target add x86_64-unknown-none
+fi
+
 if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
 	say "installing bindgen-cli $BINDGEN_VERSION"
 	cargo install --locked --quiet "bindgen-cli@$BINDGEN_VERSION"

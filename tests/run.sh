@@ -17,6 +17,8 @@ fi
 
 say "cargo test (workspace)"
 cargo test --workspace --locked
+say "the MAP core builds without std (x86_64-unknown-none)"
+cargo build --locked -p mapcore --target x86_64-unknown-none
 
 say "building kernel (cached), module, mapminctl and initramfs"
 kdir=${KDIR:-$(scripts/build-kernel.sh)}
