@@ -8,11 +8,14 @@
 //! - [`rfc6052`]: IPv4-embedded IPv6 addresses for the MAP-T DMR (RFC 6052 §2.2).
 //! - [`table`]: a bounded rule table with longest-prefix match.
 //! - [`config`]: one instance's configuration and its text form (apply, translate).
+//! - [`domain`]: one instance's view of its MAP domain: addresses and RFC 7597 §8.1 checks
+//!   for the packet engine, for a CE or BR in MAP-T or MAP-E.
 //! - [`genl`]: the generic netlink protocol between the module and `mapminctl`.
 //! - [`text`]: the rule text syntax shared by the config file, `mapminctl rule` and `calc`.
 
 mod bits;
 pub mod config;
+pub mod domain;
 pub mod genl;
 pub mod portset;
 pub mod prefix;

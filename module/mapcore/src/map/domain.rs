@@ -1,0 +1,246 @@
+//! One instance's view of its MAP domain: which addresses a packet gets, and which packets it
+//! refuses (RFC 7597 §8.1), for a CE or a BR, in MAP-T or MAP-E. This is the glue between a
+//! [`Config`] and the packet engine ([`super::xlat`]); the kernel's transmit path and
+//! `mapminctl translate` both call [`Domain::from_v4`] and [`Domain::from_v6`] and nothing else.
+//!
+//! | | IPv4 -> IPv6 | IPv6 -> IPv4 |
+//! |---|---|---|
+//! | CE | source: ours, port in our set; destination: FMR (mesh), else DMR / BR | destination: our MAP address, port in our set; source: DMR / BR, or a CE an FMR derives |
+//! | BR | destination: the CE an FMR derives from address and port; source: DMR | source: the CE an FMR derives, consistent with address and port; destination: DMR |
+//!
+//! A packet whose port cannot be read (a non-first fragment) is accepted where the address
+//! alone decides (the address of a MAP CE already carries its PSID) and refused where the port
+//! must choose the destination (a BR or a meshing CE sending to a shared IPv4 address:
+//! [`DropReason::PortUnknown`]).
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+use core::sync::atomic::{AtomicU16, Ordering};
+
+use super::config::{Config, Role};
+use super::rule::{CeMapping, Mode, Rule};
+use super::xlat::{self, AddressMap, DropReason, Flow4, Flow6, Options, Translated, Verdict};
+
+/// A complete configuration, ready to map packets.
+pub struct Domain<'a> {
+    config: &'a Config,
+    /// The CE's own mapping (None for a BR).
+    ce: Option<CeMapping>,
+    /// IPv4 Identification source for translated packets that need one.
+    ident: &'a AtomicU16,
+}
+
+impl<'a> Domain<'a> {
+    /// The domain of `config`; [`DropReason::NoMapping`] while it is incomplete.
+    pub fn new(config: &'a Config, ident: &'a AtomicU16) -> Result<Self, DropReason> {
+        if config.missing().is_some() {
+            return Err(DropReason::NoMapping);
+        }
+        let ce = match config.role {
+            Role::Ce => Some(config.ce_mapping().and_then(|m| m.ok()).ok_or(DropReason::NoMapping)?),
+            Role::Br => None,
+        };
+        Ok(Domain { config, ce, ident })
+    }
+
+    /// An IPv4 packet routed into the device: translated (MAP-T) or encapsulated (MAP-E) in
+    /// place, see [`xlat::v4_to_v6`] and [`xlat::encapsulate`].
+    pub fn from_v4(&self, buf: &mut [u8], start: usize, len: usize, opts: &Options) -> Result<Translated, Verdict> {
+        match self.config.mode {
+            Mode::MapT => xlat::v4_to_v6(buf, start, len, self, opts),
+            Mode::MapE => {
+                let flow = xlat::inspect_v4(buf, start, len)?;
+                let (src, dst) = self.encap_addresses(&flow)?;
+                let out = xlat::encapsulate(buf, start, len, src, dst, opts)?;
+                Ok(Translated { start: out.start, len: out.len })
+            }
+        }
+    }
+
+    /// An IPv6 packet routed into the device: translated (MAP-T) or decapsulated (MAP-E) in
+    /// place after the RFC 7597 §8.1 checks.
+    pub fn from_v6(&self, buf: &mut [u8], start: usize, len: usize, opts: &Options) -> Result<Translated, Verdict> {
+        match self.config.mode {
+            Mode::MapT => xlat::v6_to_v4(buf, start, len, self, opts),
+            Mode::MapE => {
+                let out = xlat::decapsulate(buf, start, len)?;
+                self.check_decapsulated(out.outer_src, out.outer_dst, &out.inner)?;
+                Ok(Translated { start: out.start, len: out.len })
+            }
+        }
+    }
+
+    /// MAP-E outer (source, destination) for an IPv4 packet (RFC 7597 §7, §8).
+    pub fn encap_addresses(&self, flow: &Flow4) -> Result<(Ipv6Addr, Ipv6Addr), DropReason> {
+        let br = self.config.br_address.ok_or(DropReason::NoMapping)?;
+        match &self.ce {
+            Some(ce) => {
+                self.check_own_source(ce, flow)?;
+                let dst = match self.fmr_for_ipv4(flow.dst) {
+                    Some(rule) => peer_address(rule, flow.dst, flow.dst_port, Mode::MapE)?,
+                    None => br,
+                };
+                Ok((ce.map_address, dst))
+            }
+            None => {
+                let rule = self.config.fmrs.lookup_ipv4(flow.dst, flow.dst_port).ok_or(DropReason::NoMapping)?;
+                Ok((br, peer_address(rule, flow.dst, flow.dst_port, Mode::MapE)?))
+            }
+        }
+    }
+
+    /// RFC 7597 §8.1 for a decapsulated packet: the outer source must be the BR, or the CE the
+    /// rules derive from the inner source address and port; a CE accepts only its own address
+    /// and ports.
+    pub fn check_decapsulated(&self, outer_src: Ipv6Addr, outer_dst: Ipv6Addr, inner: &Flow4) -> Result<(), DropReason> {
+        let br = self.config.br_address.ok_or(DropReason::NoMapping)?;
+        match &self.ce {
+            Some(ce) => {
+                if outer_dst != ce.map_address {
+                    return Err(DropReason::NoMapping);
+                }
+                self.check_own_destination(ce, inner.dst, inner.dst_port)?;
+                if outer_src == br {
+                    return Ok(());
+                }
+                let rule = self.fmr_for_ipv4(inner.src).ok_or(DropReason::SourceMismatch)?;
+                check_source(rule, outer_src, inner.src, inner.src_port, Mode::MapE)
+            }
+            None => {
+                if outer_dst != br {
+                    return Err(DropReason::NoMapping);
+                }
+                let rule = self.config.fmrs.lookup_ipv4(inner.src, inner.src_port).ok_or(DropReason::SourceMismatch)?;
+                check_source(rule, outer_src, inner.src, inner.src_port, Mode::MapE)
+            }
+        }
+    }
+
+    /// The FMR for an IPv4 destination, from a CE's point of view (the BMR counts when it
+    /// has the forwarding flag).
+    fn fmr_for_ipv4(&self, addr: Ipv4Addr) -> Option<&Rule> {
+        self.config
+            .fmrs
+            .lookup_ipv4(addr, None)
+            .or_else(|| self.config.bmr.as_ref().filter(|b| b.forwarding() && b.ipv4_prefix().contains(addr)))
+    }
+
+    fn fmr_for_ipv6(&self, addr: Ipv6Addr) -> Option<&Rule> {
+        self.config
+            .fmrs
+            .lookup_ipv6(addr)
+            .or_else(|| self.config.bmr.as_ref().filter(|b| b.forwarding() && b.ipv6_prefix().contains(addr)))
+    }
+
+    /// A CE sends only from its own address and ports (SNAT put them there).
+    fn check_own_source(&self, ce: &CeMapping, flow: &Flow4) -> Result<(), DropReason> {
+        if !ce.ipv4.contains(flow.src) {
+            return Err(DropReason::SourceMismatch);
+        }
+        match flow.src_port {
+            Some(port) if !ce.port_set.contains(port) => Err(DropReason::PortNotAllowed),
+            _ => Ok(()),
+        }
+    }
+
+    /// A CE receives only for its own address and ports.
+    fn check_own_destination(&self, ce: &CeMapping, dst: Ipv4Addr, port: Option<u16>) -> Result<(), DropReason> {
+        if !ce.ipv4.contains(dst) {
+            return Err(DropReason::NoMapping);
+        }
+        match port {
+            Some(port) if !ce.port_set.contains(port) => Err(DropReason::PortNotAllowed),
+            _ => Ok(()),
+        }
+    }
+
+    fn dmr_embed(&self, addr: Ipv4Addr) -> Result<Ipv6Addr, DropReason> {
+        Ok(self.config.dmr.ok_or(DropReason::NoMapping)?.embed(addr))
+    }
+}
+
+/// The MAP address of the CE that owns `addr` and `port` under `rule`.
+fn peer_address(rule: &Rule, addr: Ipv4Addr, port: Option<u16>, mode: Mode) -> Result<Ipv6Addr, DropReason> {
+    let psid = match port {
+        Some(port) => rule.psid_for_port(port).map_err(|_| DropReason::PortNotAllowed)?,
+        // Without sharing, the address alone names the CE.
+        None if rule.psid_len() == 0 => rule.explicit_psid().unwrap_or(0),
+        None => return Err(DropReason::PortUnknown),
+    };
+    rule.map_address(addr, psid, mode).map_err(|_| DropReason::NoMapping)
+}
+
+/// RFC 7597 §8.1: `src6` must be the address `rule` derives for `src4` and `port`. Without a
+/// port (a non-first fragment) the address must still decode to `src4`.
+fn check_source(rule: &Rule, src6: Ipv6Addr, src4: Ipv4Addr, port: Option<u16>, mode: Mode) -> Result<(), DropReason> {
+    let ok = match port {
+        Some(port) => rule.owns(src6, src4, port, mode),
+        None => rule.decode(src6, mode).is_ok_and(|d| match mode {
+            Mode::MapE => d.ce_ipv4.contains(src4),
+            Mode::MapT => d.ipv4 == src4,
+        }),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(DropReason::SourceMismatch)
+    }
+}
+
+impl AddressMap for Domain<'_> {
+    fn v4_to_v6(&self, flow: &Flow4) -> Result<(Ipv6Addr, Ipv6Addr), DropReason> {
+        match &self.ce {
+            Some(ce) => {
+                self.check_own_source(ce, flow)?;
+                let bmr = self.config.bmr.as_ref().ok_or(DropReason::NoMapping)?;
+                let src = bmr.map_address(flow.src, ce.psid(), Mode::MapT).map_err(|_| DropReason::NoMapping)?;
+                let dst = match self.fmr_for_ipv4(flow.dst) {
+                    Some(rule) => peer_address(rule, flow.dst, flow.dst_port, Mode::MapT)?,
+                    None => self.dmr_embed(flow.dst)?,
+                };
+                Ok((src, dst))
+            }
+            None => {
+                let rule = self.config.fmrs.lookup_ipv4(flow.dst, flow.dst_port).ok_or(DropReason::NoMapping)?;
+                let dst = peer_address(rule, flow.dst, flow.dst_port, Mode::MapT)?;
+                Ok((self.dmr_embed(flow.src)?, dst))
+            }
+        }
+    }
+
+    fn v6_to_v4(&self, flow: &Flow6) -> Result<(Ipv4Addr, Ipv4Addr), DropReason> {
+        let dmr = self.config.dmr.ok_or(DropReason::NoMapping)?;
+        match &self.ce {
+            Some(ce) => {
+                let bmr = self.config.bmr.as_ref().ok_or(DropReason::NoMapping)?;
+                // Our MAP-T address (erratum 5225: the full IPv4 address in the IID).
+                let mine = bmr.decode(flow.dst, Mode::MapT).map_err(|_| DropReason::NoMapping)?;
+                if mine.psid != ce.psid() || !ce.ipv4.contains(mine.ipv4) {
+                    return Err(DropReason::NoMapping);
+                }
+                self.check_own_destination(ce, mine.ipv4, flow.dst_port)?;
+                let src = match dmr.extract(flow.src) {
+                    Ok(src) => src,
+                    Err(_) => {
+                        // A meshing CE: its address must match an FMR and its own port.
+                        let rule = self.fmr_for_ipv6(flow.src).ok_or(DropReason::SourceMismatch)?;
+                        let peer = rule.decode(flow.src, Mode::MapT).map_err(|_| DropReason::SourceMismatch)?;
+                        check_source(rule, flow.src, peer.ipv4, flow.src_port, Mode::MapT)?;
+                        peer.ipv4
+                    }
+                };
+                Ok((src, mine.ipv4))
+            }
+            None => {
+                let dst = dmr.extract(flow.dst).map_err(|_| DropReason::NoMapping)?;
+                let rule = self.config.fmrs.lookup_ipv6(flow.src).ok_or(DropReason::SourceMismatch)?;
+                let peer = rule.decode(flow.src, Mode::MapT).map_err(|_| DropReason::SourceMismatch)?;
+                check_source(rule, flow.src, peer.ipv4, flow.src_port, Mode::MapT)?;
+                Ok((peer.ipv4, dst))
+            }
+        }
+    }
+
+    fn ipv4_identification(&self) -> u16 {
+        self.ident.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,251 @@
+//! The MAP domain glue end to end, on the seed's Jool tutorial topology (BMR/FMR
+//! 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0, DMR 64:ff9b::/96; CE "11b" is
+//! 192.0.2.8 ports 55296-57343, CE "774" is 192.0.2.59 ports 40960-43007; BR 2001:db8:6::1)
+//! and on RFC 7597 Appendix A's rule: packets built and checked with etherparse, through a CE
+//! and a BR, both ways, MAP-T and MAP-E, and every RFC 7597 §8.1 refusal.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::AtomicU16;
+
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use mapcore::config::Config;
+use mapcore::domain::Domain;
+use mapcore::xlat::{DropReason, Options, TtlMode, Verdict};
+
+const HEADROOM: usize = 64;
+
+fn config(text: &str) -> Config {
+    Config::parse(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const RULE: &str = "2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0";
+
+fn ce_t(prefix: &str) -> Config {
+    config(&format!("role ce\nmode t\nend-user-prefix {prefix}\nbmr {RULE}\nfmr {RULE}\ndmr 64:ff9b::/96\n"))
+}
+
+fn br_t() -> Config {
+    config(&format!("role br\nmode t\nfmr {RULE}\ndmr 64:ff9b::/96\n"))
+}
+
+fn ce_e(prefix: &str) -> Config {
+    config(&format!("role ce\nmode e\nend-user-prefix {prefix}\nbmr {RULE}\nfmr {RULE}\nbr 2001:db8:6::1\n"))
+}
+
+fn br_e() -> Config {
+    config(&format!("role br\nmode e\nfmr {RULE}\nbr 2001:db8:6::1\n"))
+}
+
+fn opts() -> Options {
+    Options { ttl: TtlMode::Keep, ..Options::default() }
+}
+
+/// A buffer with headroom holding the packet; returns (buffer, start, len).
+fn framed(packet: &[u8]) -> (Vec<u8>, usize, usize) {
+    let mut buf = vec![0u8; HEADROOM];
+    buf.extend_from_slice(packet);
+    (buf, HEADROOM, packet.len())
+}
+
+fn udp4(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ipv4(src.0.octets(), dst.0.octets(), 64)
+        .udp(src.1, dst.1)
+        .write(&mut out, b"map")
+        .unwrap();
+    out
+}
+
+fn udp6(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16)) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ipv6(src.0.octets(), dst.0.octets(), 64)
+        .udp(src.1, dst.1)
+        .write(&mut out, b"map")
+        .unwrap();
+    out
+}
+
+/// Runs `f` over the framed packet and returns the result's bytes.
+fn run(
+    packet: &[u8],
+    f: impl Fn(&mut [u8], usize, usize) -> Result<mapcore::xlat::Translated, Verdict>,
+) -> Result<Vec<u8>, Verdict> {
+    let (mut buf, start, len) = framed(packet);
+    let out = f(&mut buf, start, len)?;
+    Ok(buf[out.start..out.start + out.len].to_vec())
+}
+
+fn from_v4(config: &Config, packet: &[u8]) -> Result<Vec<u8>, Verdict> {
+    let ident = AtomicU16::new(1);
+    let domain = Domain::new(config, &ident).map_err(Verdict::Drop)?;
+    run(packet, |b, s, l| domain.from_v4(b, s, l, &opts()))
+}
+
+fn from_v6(config: &Config, packet: &[u8]) -> Result<Vec<u8>, Verdict> {
+    let ident = AtomicU16::new(1);
+    let domain = Domain::new(config, &ident).map_err(Verdict::Drop)?;
+    run(packet, |b, s, l| domain.from_v6(b, s, l, &opts()))
+}
+
+/// (source, destination, ports) of a UDP packet, after etherparse checked its checksums
+/// where it can (UDP over both families).
+fn udp_view(packet: &[u8]) -> (String, String, u16, u16) {
+    let sliced = SlicedPacket::from_ip(packet).unwrap();
+    let (src, dst, v6) = match sliced.net.unwrap() {
+        NetSlice::Ipv4(ip) => {
+            let h = ip.header().to_header();
+            assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 header checksum");
+            (Ipv4Addr::from(h.source).to_string(), Ipv4Addr::from(h.destination).to_string(), None)
+        }
+        NetSlice::Ipv6(ip) => {
+            let h = ip.header().to_header();
+            (h.source_addr().to_string(), h.destination_addr().to_string(), Some(h))
+        }
+        other => panic!("not IP: {other:?}"),
+    };
+    let Some(TransportSlice::Udp(udp)) = sliced.transport else { panic!("not UDP") };
+    let header = udp.to_header();
+    match v6 {
+        Some(ip6) => assert_eq!(header.checksum, header.calc_checksum_ipv6(&ip6, udp.payload()).unwrap()),
+        None => {
+            let SlicedPacket { net: Some(NetSlice::Ipv4(ip)), .. } = SlicedPacket::from_ip(packet).unwrap() else {
+                unreachable!()
+            };
+            assert_eq!(header.checksum, header.calc_checksum_ipv4(&ip.header().to_header(), udp.payload()).unwrap());
+        }
+    }
+    (src, dst, header.source_port, header.destination_port)
+}
+
+fn v4(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn v6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+const CE11B: &str = "2001:db8:ce:11b::/64";
+const CE774: &str = "2001:db8:ce:774::/64";
+const CE11B_MAP_T: &str = "2001:db8:ce:11b:0:c000:208:1b";
+const SERVER: &str = "203.0.113.56";
+const SERVER_T: &str = "64:ff9b::cb00:7138";
+
+#[test]
+fn map_t_ce_to_br_and_back() {
+    // CE 11b (after SNAT to 192.0.2.8:55296) to the server, through the BR and back.
+    let out = udp4((v4("192.0.2.8"), 55296), (v4(SERVER), 80));
+    let six = from_v4(&ce_t(CE11B), &out).unwrap();
+    assert_eq!(udp_view(&six), (CE11B_MAP_T.into(), SERVER_T.into(), 55296, 80));
+    let at_server = from_v6(&br_t(), &six).unwrap();
+    assert_eq!(udp_view(&at_server), ("192.0.2.8".into(), SERVER.into(), 55296, 80));
+
+    let reply = udp4((v4(SERVER), 80), (v4("192.0.2.8"), 55296));
+    let six = from_v4(&br_t(), &reply).unwrap();
+    assert_eq!(udp_view(&six), (SERVER_T.into(), CE11B_MAP_T.into(), 80, 55296));
+    let at_ce = from_v6(&ce_t(CE11B), &six).unwrap();
+    assert_eq!(udp_view(&at_ce), (SERVER.into(), "192.0.2.8".into(), 80, 55296));
+}
+
+#[test]
+fn map_t_ce_mesh_goes_straight_to_the_other_ce() {
+    // CE 11b to CE 774 (192.0.2.59, whose BMR gives ports 40960-43007): the FMR picks the
+    // peer's MAP-T address, and the peer accepts the source the FMR derives.
+    let out = udp4((v4("192.0.2.8"), 55300), (v4("192.0.2.59"), 41000));
+    let six = from_v4(&ce_t(CE11B), &out).unwrap();
+    let (src, dst, _, _) = udp_view(&six);
+    assert_eq!(src, CE11B_MAP_T);
+    assert_eq!(dst, "2001:db8:ce:774:0:c000:23b:14");
+    let at_peer = from_v6(&ce_t(CE774), &six).unwrap();
+    assert_eq!(udp_view(&at_peer), ("192.0.2.8".into(), "192.0.2.59".into(), 55300, 41000));
+}
+
+#[test]
+fn map_t_refusals_rfc7597_section_8_1() {
+    let ce = ce_t(CE11B);
+    // A CE sends only from its own ports (55296-57343) ...
+    let bad_port = udp4((v4("192.0.2.8"), 1234), (v4(SERVER), 80));
+    assert_eq!(from_v4(&ce, &bad_port), Err(Verdict::Drop(DropReason::PortNotAllowed)));
+    // ... and its own address.
+    let bad_src = udp4((v4("192.0.2.9"), 55296), (v4(SERVER), 80));
+    assert_eq!(from_v4(&ce, &bad_src), Err(Verdict::Drop(DropReason::SourceMismatch)));
+    // A CE accepts only its own ports ...
+    let to_other_port = udp6((v6(SERVER_T), 80), (v6(CE11B_MAP_T), 40960));
+    assert_eq!(from_v6(&ce, &to_other_port), Err(Verdict::Drop(DropReason::PortNotAllowed)));
+    // ... at its own address ...
+    let to_other_ce = udp6((v6(SERVER_T), 80), (v6("2001:db8:ce:774:0:c000:23b:14"), 41000));
+    assert_eq!(from_v6(&ce, &to_other_ce), Err(Verdict::Drop(DropReason::NoMapping)));
+    // ... from the BR's DMR or a CE whose address matches its port.
+    let spoofed_peer = udp6((v6("2001:db8:ce:774:0:c000:23b:14"), 55296), (v6(CE11B_MAP_T), 55296));
+    assert_eq!(from_v6(&ce, &spoofed_peer), Err(Verdict::Drop(DropReason::SourceMismatch)));
+    let stranger = udp6((v6("2001:db8:bad::1"), 80), (v6(CE11B_MAP_T), 55296));
+    assert_eq!(from_v6(&ce, &stranger), Err(Verdict::Drop(DropReason::SourceMismatch)));
+
+    let br = br_t();
+    // A BR accepts a CE's packet only with a source port in that CE's set.
+    let spoofed = udp6((v6(CE11B_MAP_T), 40960), (v6(SERVER_T), 80));
+    assert_eq!(from_v6(&br, &spoofed), Err(Verdict::Drop(DropReason::SourceMismatch)));
+    // It maps IPv4 destinations only inside the domain, and ports outside the excluded
+    // range only when there is one (offset 0 here: every port has an owner).
+    let outside = udp4((v4(SERVER), 80), (v4("198.51.100.1"), 55296));
+    assert_eq!(from_v4(&br, &outside), Err(Verdict::Drop(DropReason::NoMapping)));
+    // Destinations outside the DMR are not for this BR.
+    let not_dmr = udp6((v6(CE11B_MAP_T), 55296), (v6("2001:db8:1::1"), 80));
+    assert_eq!(from_v6(&br, &not_dmr), Err(Verdict::Drop(DropReason::NoMapping)));
+}
+
+#[test]
+fn map_e_ce_to_br_and_back() {
+    let out = udp4((v4("192.0.2.8"), 55296), (v4(SERVER), 80));
+    let six = from_v4(&ce_e(CE11B), &out).unwrap();
+    let sliced = SlicedPacket::from_ip(&six).unwrap();
+    let Some(NetSlice::Ipv6(ip6)) = sliced.net else { panic!("not IPv6") };
+    let h = ip6.header().to_header();
+    // RFC 7597 §6: the CE's MAP-E address carries its IPv4 address and PSID; the outer
+    // destination is the BR.
+    assert_eq!(h.source_addr(), v6("2001:db8:ce:11b:0:c000:208:1b"));
+    assert_eq!(h.destination_addr(), v6("2001:db8:6::1"));
+    assert_eq!(h.next_header.0, 4);
+    assert_eq!(&six[40..], &out[..], "the inner packet is carried unchanged");
+
+    let inner = from_v6(&br_e(), &six).unwrap();
+    assert_eq!(inner, out);
+
+    let reply = udp4((v4(SERVER), 80), (v4("192.0.2.8"), 55296));
+    let six = from_v4(&br_e(), &reply).unwrap();
+    let sliced = SlicedPacket::from_ip(&six).unwrap();
+    let Some(NetSlice::Ipv6(ip6)) = sliced.net else { panic!("not IPv6") };
+    assert_eq!(ip6.header().to_header().destination_addr(), v6("2001:db8:ce:11b:0:c000:208:1b"));
+    assert_eq!(from_v6(&ce_e(CE11B), &six).unwrap(), reply);
+}
+
+#[test]
+fn map_e_refusals_rfc7597_section_8_1() {
+    let out = udp4((v4("192.0.2.8"), 55296), (v4(SERVER), 80));
+    let mut six = from_v4(&ce_e(CE11B), &out).unwrap();
+    // The BR refuses an outer source that is not the CE the inner source and port map to:
+    // here CE 774's address with CE 11b's inner packet.
+    six[8..24].copy_from_slice(&v6("2001:db8:ce:774:0:c000:23b:14").octets());
+    assert_eq!(from_v6(&br_e(), &six), Err(Verdict::Drop(DropReason::SourceMismatch)));
+    // A CE refuses a packet for a port outside its set, even from the BR.
+    let reply = udp4((v4(SERVER), 80), (v4("192.0.2.8"), 40960));
+    let wrapped = ipv6_wrap(v6("2001:db8:6::1"), v6("2001:db8:ce:11b:0:c000:208:1b"), &reply);
+    assert_eq!(from_v6(&ce_e(CE11B), &wrapped), Err(Verdict::Drop(DropReason::PortNotAllowed)));
+}
+
+fn ipv6_wrap(src: Ipv6Addr, dst: Ipv6Addr, inner: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x60, 0, 0, 0];
+    out.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[4, 64]);
+    out.extend_from_slice(&src.octets());
+    out.extend_from_slice(&dst.octets());
+    out.extend_from_slice(inner);
+    out
+}
+
+#[test]
+fn an_incomplete_configuration_maps_nothing() {
+    let ident = AtomicU16::new(0);
+    let incomplete = Config::default();
+    assert_eq!(Domain::new(&incomplete, &ident).err(), Some(DropReason::NoMapping));
+}
