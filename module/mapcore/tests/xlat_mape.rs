@@ -27,7 +27,7 @@ fn encap(pkt: &[u8], opts: &Options) -> Result<(Vec<u8>, bool), Verdict> {
     }
 }
 
-fn decap(b: &mut Vec<u8>) -> Result<xlat::Decapsulated, Verdict> {
+fn decap(b: &mut [u8]) -> Result<xlat::Decapsulated, Verdict> {
     let n = b.len();
     xlat::decapsulate(b, 0, n)
 }

@@ -184,3 +184,28 @@ proptest! {
         prop_assert_eq!(&pkt[4..], &back[4..]);
     }
 }
+
+/// Writes the seed corpus of the fuzz targets (`fuzz-xlat/seeds/`): each file is the two
+/// option bytes the targets decode (repair checksums, 64 bytes of headroom) and a packet.
+/// Run with `cargo test -p mapcore --test xlat_proptest -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz-xlat/seeds");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut more = seeds();
+    let inner4 = ip4(17, B4, A4, &udp(Pseudo::V4(B4, A4), 53, 1000, b"inner"));
+    let inner6 = ip6(6, b6(), a6(), &tcp(Pseudo::V6(b6(), a6()), 80, 1000, b"inner"));
+    let (rest, body) = echo_body(1, 2, b"x");
+    let echo6 = ip6(58, b6(), a6(), &icmp6(b6(), a6(), 128, 0, rest, &body));
+    more.push(ip4(1, R4, A4, &icmp4(11, 0, [0; 4], &inner4)));
+    more.push(ip6(58, r6(), a6(), &icmp6(r6(), a6(), 1, 4, [0; 4], &inner6)));
+    more.push(ip6(58, r6(), a6(), &icmp6(r6(), a6(), 3, 0, [0; 4], &echo6)));
+    more.push(ip6_raw(43, a6(), b6(), 64, 0, &[17, 0, 0, 0, 0, 0, 0, 0], &udp(Pseudo::V6(a6(), b6()), 1, 2, b"rh")));
+    for (i, p) in more.iter().enumerate() {
+        let sel: u8 = if p[0] >> 4 == 4 { 0x24 } else if p[6] == 4 { 0x44 } else { 0x04 };
+        let mut f = vec![sel, 0xc0];
+        f.extend_from_slice(p);
+        std::fs::write(dir.join(format!("seed-{i:02}")), f).unwrap();
+    }
+}

@@ -224,7 +224,8 @@ fn icmp6_of(out: &[u8]) -> (u8, u8, u32) {
 
 #[test]
 fn rfc7915_4_2_destination_unreachable_codes() {
-    let table: [(u8, Option<(u8, u8, u32)>); 16] = [
+    type Want = Option<(u8, u8, u32)>;
+    let table: [(u8, Want); 16] = [
         (0, Some((1, 0, 0))),
         (1, Some((1, 0, 0))),
         (2, Some((4, 1, 6))),

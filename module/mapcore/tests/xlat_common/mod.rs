@@ -109,7 +109,7 @@ pub fn to4(pkt: &[u8], opts: &Options) -> Result<Vec<u8>, Verdict> {
 /// A raw IPv4 packet with a correct header checksum. `flags_off`: the flags/offset word.
 #[allow(clippy::too_many_arguments)]
 pub fn ip4_raw(proto: u8, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, tos: u8, id: u16, flags_off: u16, options: &[u8], l4: &[u8]) -> Vec<u8> {
-    assert!(options.len() % 4 == 0);
+    assert!(options.len().is_multiple_of(4));
     let ihl = 20 + options.len();
     let total = (ihl + l4.len()) as u16;
     let mut h = vec![0x40 | (ihl / 4) as u8, tos];

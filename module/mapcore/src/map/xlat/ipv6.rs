@@ -61,14 +61,14 @@ pub(super) fn parse(b: &[u8], outer: bool) -> Result<Ip6, Verdict> {
     let mut nh = u8_at(b, 6)?;
     let mut off: usize = 40;
     let mut frag = None;
-    let mut count = 0;
+    let mut count: usize = 0;
     loop {
         match nh {
             proto::HOPOPT | proto::DSTOPTS | proto::ROUTING => {
                 if frag.is_some() {
                     return Err(DropReason::ExtensionHeaderAfterFragment.into());
                 }
-                count += 1;
+                count = count.saturating_add(1);
                 if count > MAX_EXTENSION_HEADERS {
                     return Err(DropReason::TooManyExtensionHeaders.into());
                 }
@@ -83,13 +83,13 @@ pub(super) fn parse(b: &[u8], outer: bool) -> Result<Ip6, Verdict> {
                     }
                 }
                 nh = next;
-                off = off.saturating_add((usize::from(len) + 1) * 8);
+                off = off.saturating_add(usize::from(len).saturating_add(1).saturating_mul(8));
             }
             proto::FRAGMENT => {
                 if frag.is_some() {
                     return Err(DropReason::ExtensionHeaderAfterFragment.into());
                 }
-                count += 1;
+                count = count.saturating_add(1);
                 if count > MAX_EXTENSION_HEADERS {
                     return Err(DropReason::TooManyExtensionHeaders.into());
                 }

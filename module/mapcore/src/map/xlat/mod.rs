@@ -47,6 +47,16 @@
 //! fragment the IPv4 packet to that size and call again per fragment). See
 //! [`encapsulate`] for MAP-E (RFC 7597 §8.3.1).
 
+// Packet data must never panic the kernel: no indexing that can fail, no unwrap, no
+// arithmetic that can overflow (checked, saturating or provably bounded with a wrapping op).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
+
 mod icmp;
 mod ipv4;
 mod ipv6;
@@ -449,4 +459,5 @@ fn packet(buf: &[u8], start: usize, len: usize) -> Result<&[u8], DropReason> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 mod tests;

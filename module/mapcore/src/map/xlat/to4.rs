@@ -198,10 +198,8 @@ fn error<M: AddressMap + ?Sized>(
     if inner_first {
         match inner.proto {
             proto::TCP if inner_l4.len() >= 18 => fix = Fix::Adjust { at: 16, udp: false },
-            proto::UDP if inner_l4.len() >= 8 => {
-                if u16_at(inner_l4, 6)? != 0 {
-                    fix = Fix::Adjust { at: 6, udp: true };
-                }
+            proto::UDP if inner_l4.len() >= 8 && u16_at(inner_l4, 6)? != 0 => {
+                fix = Fix::Adjust { at: 6, udp: true };
             }
             proto::ICMPV6 => match inner_l4.first() {
                 Some(128) => fix = Fix::Echo { ty: 8 },

@@ -109,15 +109,16 @@ fn plain<M: AddressMap + ?Sized>(
     let (s6, d6) = map.v4_to_v6(&flow)?;
 
     let next = if ip.proto == proto::ICMP { proto::ICMPV6 } else { ip.proto };
-    let frag_len: usize = if fragment { 8 } else { 0 };
+    let frag_len: u16 = if fragment { 8 } else { 0 };
+    let frag_len_usize = usize::from(frag_len);
     let l4_len = l4.len();
-    let payload = l4_len.saturating_add(frag_len);
+    let payload = l4_len.saturating_add(frag_len_usize);
     let out_len = payload.saturating_add(40);
     if opts.mtu6 != 0 && out_len > opts.mtu6 as usize {
         // An IPv4 packet of size S (20-byte header) becomes S + 20 (+ 8 with a Fragment header).
         let clamp = |m: u32| u16::try_from(m.max(68)).unwrap_or(u16::MAX);
         return Err(if ip.df {
-            let mtu = opts.mtu6.saturating_sub(20).saturating_sub(frag_len as u32);
+            let mtu = opts.mtu6.saturating_sub(20).saturating_sub(u32::from(frag_len));
             Verdict::Reply(IcmpReply::FragmentationNeeded { mtu: clamp(mtu) })
         } else {
             Verdict::Fragment { mtu: clamp(opts.mtu6.saturating_sub(28)) }
@@ -217,10 +218,8 @@ fn error<M: AddressMap + ?Sized>(
     if inner_first {
         match inner.proto {
             proto::TCP if inner_l4.len() >= 18 => fix = Fix::Adjust { at: 16, udp: false },
-            proto::UDP if inner_l4.len() >= 8 => {
-                if u16_at(inner_l4, 6)? != 0 {
-                    fix = Fix::Adjust { at: 6, udp: true };
-                }
+            proto::UDP if inner_l4.len() >= 8 && u16_at(inner_l4, 6)? != 0 => {
+                fix = Fix::Adjust { at: 6, udp: true };
             }
             proto::ICMP => match inner_l4.first() {
                 Some(8) => fix = Fix::Echo { ty: 128 },
@@ -272,7 +271,7 @@ fn error<M: AddressMap + ?Sized>(
         .and_then(|x| x.checked_add(inner.ihl))
         .ok_or(DropReason::BadBuffer)?;
     let rest_len = inner_l4.len();
-    let header_len = 40 + 8 + 40 + inner_frag_len;
+    let header_len = inner_frag_len.saturating_add(40 + 8 + 40);
     let out_len = header_len.saturating_add(rest_len).min(ICMP6_ERROR_MAX);
     let payload16 = u16::try_from(out_len.saturating_sub(40)).map_err(|_| DropReason::Internal)?;
 

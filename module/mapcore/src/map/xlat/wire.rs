@@ -130,7 +130,7 @@ pub(super) fn fold(mut s: u64) -> u16 {
     while s > 0xffff {
         s = (s & 0xffff).wrapping_add(s >> 16);
     }
-    s as u16
+    u16::try_from(s).unwrap_or(0xffff)
 }
 
 /// The checksum field value for data (and pseudo-header) summing to `s`.
