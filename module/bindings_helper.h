@@ -6,4 +6,6 @@
 #include <net/addrconf.h>
 #include <net/rtnetlink.h>
 #include <net/genetlink.h>
+#include <net/icmp.h>
+#include <linux/icmpv6.h>
 #include "shim.h"

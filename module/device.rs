@@ -7,11 +7,13 @@
 //! and counted in the standard netdev statistics.
 
 use crate::bindings;
+use crate::datapath::{self, Counters, Outcome};
 use crate::mapcore::config::Config;
+use crate::skb::Skb;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU16, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -30,6 +32,10 @@ pub(crate) struct Instance {
     /// immutable once published: a change publishes a new one and frees the old one after an
     /// RCU grace period, so the transmit path (an RCU reader) sees one or the other whole.
     config: AtomicPtr<Config>,
+    /// Translation and drop counters.
+    pub(crate) counters: Counters,
+    /// IPv4 Identification for translated packets that need a fresh one.
+    pub(crate) ipv4_ident: AtomicU16,
 }
 
 impl Instance {
@@ -174,7 +180,11 @@ unsafe extern "C" fn setup(dev: *mut bindings::net_device) {
     // SAFETY: alloc_netdev_mqs passes a valid device that nothing else references yet,
     // with a private area sized for an `Instance`.
     unsafe {
-        instance_of(dev).write(Instance { config: AtomicPtr::new(ptr::null_mut()) });
+        instance_of(dev).write(Instance {
+            config: AtomicPtr::new(ptr::null_mut()),
+            counters: Counters::new(),
+            ipv4_ident: AtomicU16::new(0),
+        });
     }
     // SAFETY: as above.
     let dev = unsafe { &mut *dev };
@@ -186,6 +196,8 @@ unsafe extern "C" fn setup(dev: *mut bindings::net_device) {
     dev.mtu = DEFAULT_MTU;
     dev.min_mtu = MIN_MTU;
     dev.max_mtu = MAX_MTU;
+    // Room for the longer IPv6 header, so locally sent packets need no reallocation.
+    dev.needed_headroom = 40;
     // unregister frees what alloc_netdev_mqs allocated, also for devices that
     // `ip link add` created.
     dev.needs_free_netdev = true;
@@ -243,19 +255,36 @@ unsafe fn disable_ipv6_autoconf(dev: *mut bindings::net_device) {
 
 static NETDEV_OPS: bindings::net_device_ops = bindings::net_device_ops {
     ndo_start_xmit: Some(start_xmit),
+    ndo_get_stats64: Some(get_stats64),
     // SAFETY: all other operations are optional; all-zero means "not implemented".
     ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
 };
 
-/// ndo_start_xmit: for now every packet is dropped and counted.
+/// ndo_start_xmit: translate, or drop and count.
 unsafe extern "C" fn start_xmit(
     skb: *mut bindings::sk_buff,
     dev: *mut bindings::net_device,
 ) -> bindings::netdev_tx_t {
-    // SAFETY: the stack hands us ownership of a valid skb for a valid device.
-    unsafe {
-        bindings::dev_core_stats_tx_dropped_inc(dev);
-        bindings::kfree_skb(skb);
+    // SAFETY: the stack hands us ownership of a valid skb for a valid mapmint device.
+    let (skb, instance) = unsafe { (Skb::from_raw(skb), &*instance_of(dev)) };
+    let Some(skb) = skb else {
+        return bindings::netdev_tx_NETDEV_TX_OK;
+    };
+    if let Outcome::Dropped = datapath::transmit(instance, skb) {
+        // SAFETY: a valid device.
+        unsafe { bindings::dev_core_stats_tx_dropped_inc(dev) };
     }
     bindings::netdev_tx_NETDEV_TX_OK
+}
+
+/// ndo_get_stats64: what entered the device and was translated counts as transmitted, what
+/// came out of the translator as received (the stack adds its own drop counters).
+unsafe extern "C" fn get_stats64(dev: *mut bindings::net_device, stats: *mut bindings::rtnl_link_stats64) {
+    // SAFETY: the stack passes a mapmint device and a zeroed stats structure to fill.
+    let (counters, stats) = unsafe { (&(*instance_of(dev)).counters, &mut *stats) };
+    let translated = counters.translated();
+    stats.tx_packets = translated;
+    stats.tx_bytes = counters.input_bytes.load(Ordering::Relaxed);
+    stats.rx_packets = translated;
+    stats.rx_bytes = counters.translated_bytes();
 }

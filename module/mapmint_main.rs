@@ -10,9 +10,11 @@ use kernel::prelude::*;
 use mapcore::config::Config;
 
 mod bindings;
+mod datapath;
 mod device;
 mod netlink;
 mod params;
+mod skb;
 
 // The MAP core: the kernel builds the very files cargo tests. Not every item is used here yet.
 #[allow(dead_code, unused_imports, unreachable_pub, missing_docs)]

@@ -12,7 +12,7 @@
 use crate::bindings as b;
 use crate::device::{instance_of, is_mapmint};
 use crate::mapcore::config::{Config, MAX_FMRS};
-use crate::mapcore::genl::{self, attr, cmd, rule_attr};
+use crate::mapcore::genl::{self, attr, cmd, rule_attr, stats_attr};
 use crate::mapcore::prefix::Ipv6Prefix;
 use crate::mapcore::rfc6052::Rfc6052Prefix;
 use crate::mapcore::rule::Rule;
@@ -485,16 +485,47 @@ fn fill_dev(reply: &mut Reply, dev: *mut b::net_device) -> Result {
 /// DEV_GET doit: one instance.
 fn dev_get(req: &Request) -> Outcome {
     let dev = req.device()?;
+    send_reply(req, cmd::DEV_GET, |reply| fill_dev(reply, dev.0))
+}
+
+/// STATS_GET doit: the instance's counters.
+fn stats_get(req: &Request) -> Outcome {
+    let dev = req.device()?;
+    send_reply(req, cmd::STATS_GET, |reply| {
+        // SAFETY: a mapmint device, referenced.
+        let counters = unsafe { &(*instance_of(dev.0)).counters };
+        // SAFETY: as above.
+        let ifindex = unsafe { (*dev.0).ifindex } as u32;
+        reply.put(attr::IFINDEX, &ifindex.to_ne_bytes())?;
+        reply.nest(attr::STATS, |reply| {
+            let load = |c: &core::sync::atomic::AtomicU64| c.load(core::sync::atomic::Ordering::Relaxed).to_ne_bytes();
+            reply.put(stats_attr::V4_TO_V6_PACKETS, &load(&counters.v4_to_v6_packets))?;
+            reply.put(stats_attr::V4_TO_V6_BYTES, &load(&counters.v4_to_v6_bytes))?;
+            reply.put(stats_attr::V6_TO_V4_PACKETS, &load(&counters.v6_to_v4_packets))?;
+            reply.put(stats_attr::V6_TO_V4_BYTES, &load(&counters.v6_to_v4_bytes))?;
+            reply.put(stats_attr::ICMP_ERRORS, &load(&counters.icmp_errors))?;
+            reply.nest(stats_attr::DROPS, |reply| {
+                for (index, counter) in counters.drops.iter().enumerate() {
+                    reply.put(index as u16 + 1, &load(counter))?;
+                }
+                Ok(())
+            })
+        })
+    })
+}
+
+/// Builds a reply with `fill` and sends it to the requester.
+fn send_reply(req: &Request, command: u8, fill: impl FnOnce(&mut Reply) -> Result) -> Outcome {
     // SAFETY: genlmsg_new allocates a fresh skb or returns null.
     let skb = unsafe { b::genlmsg_new(REPLY_SIZE, kernel::bindings::GFP_KERNEL) };
     if skb.is_null() {
         return Err(req.refuse(ENOMEM, format_args!("out of memory")));
     }
-    // SAFETY: `info` is valid; `skb` is ours.
+    // SAFETY: `info` is valid during the handler.
     let (portid, seq) = unsafe { ((*req.info).snd_portid, (*req.info).snd_seq) };
     // SAFETY: `skb` is ours.
-    let filled = unsafe { Reply::start(skb, portid, seq, 0, cmd::DEV_GET) }.ok_or_else(emsgsize).and_then(|mut reply| {
-        fill_dev(&mut reply, dev.0)?;
+    let filled = unsafe { Reply::start(skb, portid, seq, 0, command) }.ok_or_else(emsgsize).and_then(|mut reply| {
+        fill(&mut reply)?;
         reply.end();
         Ok(())
     });
@@ -674,6 +705,7 @@ doit!(rule_add_doit, rule_add);
 doit!(rule_del_doit, rule_del);
 doit!(rule_flush_doit, rule_flush);
 doit!(config_set_doit, config_set);
+doit!(stats_get_doit, stats_get);
 
 unsafe extern "C" fn dev_dumpit(skb: *mut b::sk_buff, cb: *mut b::netlink_callback) -> i32 {
     dev_dump(&Dump { skb, cb })
@@ -700,7 +732,7 @@ const fn op(
     }
 }
 
-static OPS: [b::genl_small_ops; 7] = [
+static OPS: [b::genl_small_ops; 8] = [
     op(cmd::DEV_GET, Some(dev_get_doit), Some(dev_dumpit), false),
     op(cmd::DEV_SET, Some(dev_set_doit), None, true),
     op(cmd::RULE_ADD, Some(rule_add_doit), None, true),
@@ -708,6 +740,7 @@ static OPS: [b::genl_small_ops; 7] = [
     op(cmd::RULE_GET, None, Some(rule_dumpit), false),
     op(cmd::RULE_FLUSH, Some(rule_flush_doit), None, true),
     op(cmd::CONFIG_SET, Some(config_set_doit), None, true),
+    op(cmd::STATS_GET, Some(stats_get_doit), None, false),
 ];
 
 /// A policy table: raw pointers inside (nested policies), never written.

@@ -125,8 +125,10 @@ pub mod stats_attr {
     pub const V6_TO_V4_BYTES: u16 = 4;
     /// Nested: one u64 attribute per drop reason, numbered by the reason's code + 1.
     pub const DROPS: u16 = 5;
+    /// ICMP errors sent back instead of a translation.
+    pub const ICMP_ERRORS: u16 = 6;
     /// The highest attribute number.
-    pub const MAX: u16 = DROPS;
+    pub const MAX: u16 = ICMP_ERRORS;
 }
 
 pub const RULE_KIND_BMR: u8 = 0;
