@@ -124,7 +124,7 @@ pub fn repair_icmp(p: &mut [u8]) {
     match p.first().map(|v| v >> 4) {
         Some(4) => {
             let ihl = usize::from(p[0] & 15) * 4;
-            if p.len() >= ihl + 8 && p[9] == 1 && ihl >= 20 {
+            if ihl >= 20 && p.len() >= ihl + 8 && p[9] == 1 {
                 let end = usize::from(u16::from_be_bytes([p[2], p[3]])).clamp(ihl + 8, p.len());
                 p[ihl + 2] = 0;
                 p[ihl + 3] = 0;

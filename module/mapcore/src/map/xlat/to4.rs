@@ -169,6 +169,10 @@ fn error<M: AddressMap + ?Sized>(
     if l4.len() < 8 {
         return Err(DropReason::Truncated.into());
     }
+    if !matches!(u8_at(l4, 0)?, 1..=4) {
+        // Unknown error types (RFC 7915 §5.2: silently dropped).
+        return Err(DropReason::UntranslatableIcmp.into());
+    }
     let check = wire::sum(l4)
         .wrapping_add(wire::sum_v6(ip.src, ip.dst))
         .wrapping_add(wire::sum_len_proto(l4.len(), proto::ICMPV6));

@@ -187,6 +187,10 @@ fn error<M: AddressMap + ?Sized>(
     if l4.len() < 8 {
         return Err(DropReason::Truncated.into());
     }
+    if !matches!(u8_at(l4, 0)?, 3 | 11 | 12) {
+        // Source quench, redirect: errors without a translation (RFC 7915 §4.2).
+        return Err(DropReason::UntranslatableIcmp.into());
+    }
     if wire::fold(wire::sum(l4)) != 0xffff {
         return Err(DropReason::BadChecksum.into());
     }
