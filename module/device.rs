@@ -107,6 +107,11 @@ impl LinkKind {
     /// Creates the device `name` in the initial network namespace, as `ip link add NAME
     /// type mapmint` would, configured with `config`.
     pub(crate) fn add_device(&self, name: &CStr, config: Config) -> Result {
+        let mtu = config.mtu.map(u32::from);
+        if mtu.is_some_and(|mtu| mtu > MAX_MTU) {
+            pr_err!("mtu {} is above the device's maximum of {}\n", mtu.unwrap_or(0), MAX_MTU);
+            return Err(EINVAL);
+        }
         let config = KBox::new(config, GFP_KERNEL)?;
         // SAFETY: `name` is NUL-terminated and `setup` has the signature the kernel expects;
         // one TX and one RX queue, the private area sized for an `Instance`.
@@ -126,6 +131,9 @@ impl LinkKind {
         unsafe {
             (*instance_of(dev.as_ptr())).config.store(KBox::into_raw(config), Ordering::Release);
             (*dev.as_ptr()).rtnl_link_ops = LINK_OPS.0.get();
+            if let Some(mtu) = mtu {
+                (*dev.as_ptr()).mtu = mtu;
+            }
         }
         // SAFETY: the device is set up and not registered; register_instance needs the RTNL.
         let ret = unsafe {

@@ -7,7 +7,6 @@
 
 use kernel::c_str;
 use kernel::prelude::*;
-use mapcore::config::Config;
 
 mod bindings;
 mod datapath;
@@ -37,14 +36,13 @@ struct Mapmint {
 
 impl kernel::Module for Mapmint {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let params = params::Params::from_module_parameters()?;
+        let config = params::default_config()?;
+        let ipv4_address = config.ipv4_address;
         let link_kind = device::LinkKind::register()?;
-        let mut config = Config::default();
-        config.ipv4_address = params.ipv4_address;
         // On failure, dropping `link_kind` unregisters the kind again.
         link_kind.add_device(c_str!("mapmint"), config)?;
         let genl = netlink::GenlFamily::register(module)?;
-        match params.ipv4_address {
+        match ipv4_address {
             Some(prefix) => pr_info!("device mapmint registered, IPv4 address {}\n", prefix),
             None => pr_info!("device mapmint registered, no IPv4 address\n"),
         }

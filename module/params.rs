@@ -1,43 +1,50 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Module parameters (declared in shim.c), parsed with the MAP core.
+//! Module parameters (declared in shim.c): the default device's configuration, in the
+//! configuration file's syntax, parsed and checked by the MAP core.
 
 use crate::bindings;
-use crate::mapcore::prefix::Ipv4Prefix;
+use crate::mapcore::config::Config;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-/// The configuration given on the insmod command line.
-pub(crate) struct Params {
-    /// `ipv4_address=`: the CE's shared IPv4 address (or prefix).
-    pub(crate) ipv4_address: Option<Ipv4Prefix>,
-}
-
-impl Params {
-    /// Reads and validates every parameter; a bad one fails the load with EINVAL and a
-    /// one-line reason in the kernel log.
-    pub(crate) fn from_module_parameters() -> Result<Self> {
-        // SAFETY: the getter only reads the parameter's pointer, which the module loader set
-        // before init and nothing changes afterwards (the parameter is read-only in sysfs).
-        let raw = unsafe { bindings::mapmint_param_ipv4_address() };
-        let ipv4_address = if raw.is_null() {
-            None
-        } else {
-            // SAFETY: a charp module parameter is a NUL-terminated string owned by the module
-            // loader for the module's lifetime.
-            let text = unsafe { CStr::from_char_ptr(raw) };
-            Some(parse_ipv4_address(text)?)
+/// Builds the default device's configuration from the insmod command line. A bad value
+/// fails the load with EINVAL and a one-line reason in the kernel log.
+pub(crate) fn default_config() -> Result<Config> {
+    // SAFETY: the module loader set the parameters before init; nothing changes them after
+    // (they are read-only in sysfs), and the struct lives as long as the module.
+    let p = unsafe { &*bindings::mapmint_module_params() };
+    // (parameter name, configuration keyword, value)
+    let given = [
+        ("role", "role", p.role),
+        ("mode", "mode", p.mode),
+        ("end_user_prefix", "end-user-prefix", p.end_user_prefix),
+        ("ipv4_address", "ipv4-address", p.ipv4_address),
+        ("bmr", "bmr", p.bmr),
+        ("fmr", "fmr", p.fmr),
+        ("dmr", "dmr", p.dmr),
+        ("br", "br", p.br),
+        ("mtu", "mtu", p.mtu),
+    ];
+    let mut config = Config::default();
+    for (param, keyword, raw) in given {
+        if raw.is_null() {
+            continue;
+        }
+        // SAFETY: a charp module parameter is a NUL-terminated string owned by the module
+        // loader for the module's lifetime.
+        let text = unsafe { CStr::from_char_ptr(raw) };
+        let Ok(text) = text.to_str() else {
+            pr_err!("{}: not valid UTF-8\n", param);
+            return Err(EINVAL);
         };
-        Ok(Params { ipv4_address })
+        if let Err(e) = config.set(keyword, text.trim()) {
+            pr_err!("{}=\"{}\": {}\n", param, text, e);
+            return Err(EINVAL);
+        }
     }
-}
-
-fn parse_ipv4_address(text: &CStr) -> Result<Ipv4Prefix> {
-    let Ok(text) = text.to_str() else {
-        pr_err!("ipv4_address: not valid UTF-8, expected an IPv4 prefix such as 192.0.2.8/32\n");
+    if let Err(e) = config.check() {
+        pr_err!("module parameters: {}\n", e);
         return Err(EINVAL);
-    };
-    Ipv4Prefix::parse(text).map_err(|reason| {
-        pr_err!("ipv4_address=\"{}\": {}, expected an IPv4 prefix such as 192.0.2.8/32\n", text, reason);
-        EINVAL
-    })
+    }
+    Ok(config)
 }

@@ -3,11 +3,23 @@
 #include <linux/moduleparam.h>
 #include "shim.h"
 
-static char *ipv4_address;
-module_param(ipv4_address, charp, 0444);
-MODULE_PARM_DESC(ipv4_address, "the CE's IPv4 address or prefix, e.g. 192.0.2.8/32");
+static struct mapmint_params params;
 
-const char *mapmint_param_ipv4_address(void)
+#define MAPMINT_PARAM(name, desc)                               \
+	module_param_named(name, params.name, charp, 0444);     \
+	MODULE_PARM_DESC(name, desc)
+
+MAPMINT_PARAM(ipv4_address, "the CE's IPv4 address or prefix, e.g. 192.0.2.8/32 (checked against the BMR)");
+MAPMINT_PARAM(role, "ce or br");
+MAPMINT_PARAM(mode, "t (MAP-T) or e (MAP-E)");
+MAPMINT_PARAM(end_user_prefix, "the CE's End-user IPv6 prefix, e.g. 2001:db8:ce:11b::/64");
+MAPMINT_PARAM(bmr, "Basic Mapping Rule: \"IPV6-PREFIX IPV4-PREFIX ea-len N [psid-offset A]\"");
+MAPMINT_PARAM(fmr, "one Forwarding Mapping Rule, same syntax as bmr");
+MAPMINT_PARAM(dmr, "MAP-T Default Mapping Rule (RFC 6052 prefix), e.g. 64:ff9b::/96");
+MAPMINT_PARAM(br, "MAP-E: the BR's IPv6 address");
+MAPMINT_PARAM(mtu, "the device MTU");
+
+const struct mapmint_params *mapmint_module_params(void)
 {
-	return ipv4_address;
+	return &params;
 }

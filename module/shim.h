@@ -3,7 +3,22 @@
 #ifndef MAPMINT_SHIM_H
 #define MAPMINT_SHIM_H
 
-/* The ipv4_address= module parameter as given, or NULL when it was not given. */
-const char *mapmint_param_ipv4_address(void);
+/*
+ * The default device's configuration as given to insmod, each NULL when not given. The
+ * values use the configuration file's syntax (parsed by the MAP core in Rust).
+ */
+struct mapmint_params {
+	char *ipv4_address;
+	char *role;
+	char *mode;
+	char *end_user_prefix;
+	char *bmr;
+	char *fmr;
+	char *dmr;
+	char *br;
+	char *mtu;
+};
+
+const struct mapmint_params *mapmint_module_params(void);
 
 #endif

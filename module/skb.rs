@@ -88,8 +88,10 @@ impl Skb {
     pub(crate) fn receive(self) {
         let skb = self.raw();
         core::mem::forget(self);
-        // SAFETY: we own `skb`; netif_rx takes ownership.
+        // SAFETY: we own `skb`; netif_rx takes ownership. A locally sent packet stops being
+        // charged to its socket here, as when a packet crosses a veth.
         unsafe {
+            b::skb_orphan(skb);
             b::skb_scrub_packet(skb, false);
             b::netif_rx(skb);
         }

@@ -26,7 +26,7 @@ bad_param() {
 	*) fail "refuses ipv4_address=$value with EINVAL" "insmod said: $out" ;;
 	esac
 	check_eq "dmesg says once why ipv4_address=$value is bad" 1 \
-		"$(dmesg | grep -cF "mapmint: ipv4_address=\"$value\": $reason")"
+		"$(dmesg | grep -F "mapmint: ipv4_address=\"$value\": " | grep -cF "$reason")"
 	check_fails "no mapmint link after refused ipv4_address=$value" ip link show mapmint
 }
 bad_param garbage "not an IPv4 address"

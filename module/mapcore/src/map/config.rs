@@ -14,7 +14,8 @@
 //! mtu 1500                                  # optional
 //! ```
 //! Comments start with `#`; each keyword but `fmr` appears at most once. A `bmr` line is
-//! also a `rule add bmr ...` command, so the rule syntax is the one of [`super::text`].
+//! also a `rule add bmr ...` command, so the rule syntax is the one of [`super::text`]; the
+//! comma form `IPV6,IPV4,EA-LEN[,OFFSET]` is accepted too.
 //!
 //! [`Config`] is built field by field (by netlink commands, one at a time) and may be
 //! incomplete meanwhile; [`Config::check`] refuses what is inconsistent at any time, and
@@ -27,7 +28,7 @@ use super::prefix::{Ipv4Prefix, Ipv6Prefix, PrefixError};
 use super::rfc6052::{Rfc6052Error, Rfc6052Prefix};
 use super::rule::{CeMapping, MapError, Mode, Rule};
 use super::table::{RuleTable, TableError};
-use super::text::{parse_rule, TextError};
+use super::text::{parse_rule, parse_rule_csv, TextError};
 
 /// How many FMRs an instance holds at most.
 pub const MAX_FMRS: usize = 32;
@@ -210,6 +211,55 @@ impl Config {
         }
     }
 
+    /// Applies one setting of the text form (`keyword value`), as a file line does; `fmr`
+    /// adds a rule. Does not check the result against the other settings ([`Config::check`]).
+    pub fn set<'a>(&mut self, keyword: &'a str, value: &'a str) -> Result<(), FileErrorKind<'a>> {
+        match keyword {
+            "role" => {
+                self.role = match value {
+                    "ce" => Role::Ce,
+                    "br" => Role::Br,
+                    _ => return Err(FileErrorKind::BadValue("role", value, "ce or br")),
+                }
+            }
+            "mode" => {
+                self.mode = match value {
+                    "t" => Mode::MapT,
+                    "e" => Mode::MapE,
+                    _ => return Err(FileErrorKind::BadValue("mode", value, "t or e")),
+                }
+            }
+            "end-user-prefix" => {
+                let prefix = Ipv6Prefix::parse(value).map_err(|e| FileErrorKind::BadPrefix("end-user-prefix", value, e))?;
+                self.end_user_prefix = Some(prefix);
+            }
+            "ipv4-address" => {
+                let prefix = Ipv4Prefix::parse(value).map_err(|e| FileErrorKind::BadPrefix("ipv4-address", value, e))?;
+                self.ipv4_address = Some(prefix);
+            }
+            "bmr" => self.bmr = Some(rule_of(value).map_err(|e| FileErrorKind::Rule("bmr", e))?),
+            "fmr" => {
+                let rule = rule_of(value).map_err(|e| FileErrorKind::Rule("fmr", e))?;
+                self.fmrs.insert(rule).map_err(|e| FileErrorKind::Invalid(ConfigError::Fmr(e)))?;
+            }
+            "dmr" => {
+                let prefix = Ipv6Prefix::parse(value).map_err(|e| FileErrorKind::BadPrefix("dmr", value, e))?;
+                self.dmr = Some(Rfc6052Prefix::new(prefix).map_err(|e| FileErrorKind::BadDmr(value, e))?);
+            }
+            "br" => {
+                let addr = value.parse::<Ipv6Addr>().map_err(|_| FileErrorKind::BadValue("br", value, "an IPv6 address"))?;
+                self.br_address = Some(addr);
+            }
+            "mtu" => {
+                let mtu =
+                    parse_decimal_u16(value).ok_or(FileErrorKind::BadValue("mtu", value, "a number from 1280 to 65535"))?;
+                self.mtu = Some(mtu);
+            }
+            _ => return Err(FileErrorKind::UnknownKeyword(keyword)),
+        }
+        Ok(())
+    }
+
     /// Parses the text form. The result is consistent ([`Config::check`]) and complete
     /// ([`Config::missing`]): a file describes a whole working instance.
     pub fn parse(text: &str) -> Result<Config, ConfigFileError<'_>> {
@@ -227,52 +277,7 @@ impl Config {
             if keyword != "fmr" && !seen.mark(keyword) {
                 return Err(at(FileErrorKind::Duplicate(keyword_name(keyword))));
             }
-            match keyword {
-                "role" => {
-                    config.role = match rest {
-                        "ce" => Role::Ce,
-                        "br" => Role::Br,
-                        _ => return Err(at(FileErrorKind::BadValue("role", rest, "ce or br"))),
-                    }
-                }
-                "mode" => {
-                    config.mode = match rest {
-                        "t" => Mode::MapT,
-                        "e" => Mode::MapE,
-                        _ => return Err(at(FileErrorKind::BadValue("mode", rest, "t or e"))),
-                    }
-                }
-                "end-user-prefix" => {
-                    let prefix = Ipv6Prefix::parse(rest).map_err(|e| at(FileErrorKind::BadPrefix("end-user-prefix", rest, e)))?;
-                    config.end_user_prefix = Some(prefix);
-                }
-                "ipv4-address" => {
-                    let prefix = Ipv4Prefix::parse(rest).map_err(|e| at(FileErrorKind::BadPrefix("ipv4-address", rest, e)))?;
-                    config.ipv4_address = Some(prefix);
-                }
-                "bmr" => config.bmr = Some(parse_rule(rest).map_err(|e| at(FileErrorKind::Rule("bmr", e)))?),
-                "fmr" => {
-                    let rule = parse_rule(rest).map_err(|e| at(FileErrorKind::Rule("fmr", e)))?;
-                    config.fmrs.insert(rule).map_err(|e| at(FileErrorKind::Invalid(ConfigError::Fmr(e))))?;
-                }
-                "dmr" => {
-                    let prefix = Ipv6Prefix::parse(rest).map_err(|e| at(FileErrorKind::BadPrefix("dmr", rest, e)))?;
-                    let dmr = Rfc6052Prefix::new(prefix).map_err(|e| at(FileErrorKind::BadDmr(rest, e)))?;
-                    config.dmr = Some(dmr);
-                }
-                "br" => {
-                    let addr = rest
-                        .parse::<Ipv6Addr>()
-                        .map_err(|_| at(FileErrorKind::BadValue("br", rest, "an IPv6 address")))?;
-                    config.br_address = Some(addr);
-                }
-                "mtu" => {
-                    let mtu = parse_decimal_u16(rest)
-                        .ok_or(at(FileErrorKind::BadValue("mtu", rest, "a number from 1280 to 65535")))?;
-                    config.mtu = Some(mtu);
-                }
-                _ => return Err(at(FileErrorKind::UnknownKeyword(keyword))),
-            }
+            config.set(keyword, rest).map_err(at)?;
             config.check().map_err(|e| at(FileErrorKind::Invalid(e)))?;
         }
         match config.missing() {
@@ -342,8 +347,13 @@ pub enum FileErrorKind<'a> {
 
 impl fmt::Display for ConfigFileError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: ", self.line)?;
-        match self.kind {
+        write!(f, "line {}: {}", self.line, self.kind)
+    }
+}
+
+impl fmt::Display for FileErrorKind<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
             FileErrorKind::UnknownKeyword(word) => write!(
                 f,
                 "unknown keyword '{word}' (expected role, mode, end-user-prefix, ipv4-address, bmr, fmr, dmr, br or mtu)"
@@ -358,6 +368,16 @@ impl fmt::Display for ConfigFileError<'_> {
             FileErrorKind::Invalid(e) => write!(f, "{e}"),
             FileErrorKind::Missing(what) => write!(f, "the configuration has no '{what}', which its role and mode need"),
         }
+    }
+}
+
+/// A rule in the text syntax, or in the comma form `IPV6,IPV4,EA-LEN[,OFFSET]` that needs no
+/// quoting on a command line (`insmod mapmint.ko bmr=2001:db8::/40,192.0.2.0/24,16`).
+fn rule_of(value: &str) -> Result<Rule, TextError<'_>> {
+    if value.contains(',') {
+        parse_rule_csv(value)
+    } else {
+        parse_rule(value)
     }
 }
 
@@ -438,6 +458,16 @@ mtu 1500
         assert_eq!(again.to_string(), config.to_string());
         assert_eq!(again.bmr, config.bmr);
         assert_eq!(again.dmr, config.dmr);
+    }
+
+    #[test]
+    fn rules_also_in_the_comma_form() {
+        let mut config = Config::default();
+        config.set("bmr", "2001:db8:ce::/51,192.0.2.0/24,13,0").unwrap();
+        let mut spaced = Config::default();
+        spaced.set("bmr", "2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0").unwrap();
+        assert_eq!(config.bmr, spaced.bmr);
+        assert!(config.set("fmr", "2001:db8:ce::/51,192.0.2.0/24").is_err());
     }
 
     #[test]
