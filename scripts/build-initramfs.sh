@@ -80,6 +80,7 @@ for f in /etc/protocols /etc/services; do [ -f "$f" ] && cp "$f" "$root/etc/"; d
 cp "$module" "$root/mapmint/mapmint.ko"
 cp "$ctl" "$root/usr/sbin/mapminctl"
 install_libs_of "$ctl"
+(cd "$MAPMINT_ROOT" && cargo build --release --locked -q -p nlprobe); cp "$MAPMINT_ROOT/target/release/nlprobe" "$root/usr/sbin/nlprobe" # test program
 cp "$MAPMINT_ROOT"/tests/guest/*.sh "$root/tests/"
 cp "$MAPMINT_ROOT/tests/guest/init" "$root/init"
 chmod +x "$root/init" "$root"/tests/*.sh

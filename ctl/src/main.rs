@@ -1,6 +1,8 @@
 //! mapminctl: the control tool of the mapmint translator.
 
 mod calc;
+mod control;
+mod nl;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,6 +13,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "mapminctl", version, about, long_about = None)]
 struct Cli {
+    /// Print JSON (every show, and calc).
+    #[arg(short = 'j', long)]
+    json: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -26,6 +31,15 @@ enum Command {
   mapminctl calc --rule 2001:db8::/40,192.0.2.0/24,16 --ipv6 2001:db8:12:3400:0:c000:212:34
   mapminctl calc --dmr 2001:db8:ffff::/64 --ipv4 10.2.3.4 --json")]
     Calc(calc::CalcArgs),
+    /// Instances: dev show [NAME] | add NAME | del NAME | set NAME SETTING...
+    #[command(subcommand)]
+    Dev(control::DevCommand),
+    /// Mapping rules: rule add|del|show|flush [dev NAME] bmr|fmr ...
+    #[command(subcommand)]
+    Rule(control::RuleCommand),
+    /// Replace an instance's whole configuration with a file's, atomically.
+    #[command(after_help = "Example:\n  mapminctl apply --config /etc/mapmint.conf dev mapmint")]
+    Apply(control::ApplyArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,7 +48,7 @@ fn main() -> ExitCode {
         Some(Command::Version) => println!("mapminctl {}", env!("CARGO_PKG_VERSION")),
         Some(Command::Calc(args)) => match calc::calc(&args) {
             Ok(answer) => {
-                let out = if args.json { answer.to_json() + "\n" } else { answer.to_text() };
+                let out = if args.json || cli.json { answer.to_json() + "\n" } else { answer.to_text() };
                 if std::io::stdout().write_all(out.as_bytes()).is_err() {
                     return ExitCode::FAILURE;
                 }
@@ -44,6 +58,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Some(Command::Dev(command)) => return control_output(command.verb(), control::dev(command, cli.json)),
+        Some(Command::Rule(command)) => return control_output(command.verb(), control::rule(command, cli.json)),
+        Some(Command::Apply(args)) => return control_output("apply", control::apply(args)),
         None => {
             use clap::CommandFactory;
             Cli::command().print_help().expect("stdout");
@@ -51,4 +68,20 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Prints a control command's output, or `mapminctl: VERB: why` with exit 1 (failed) or 2 (usage).
+fn control_output(verb: &'static str, outcome: Result<String, control::Failure>) -> ExitCode {
+    match outcome {
+        Ok(out) => {
+            if std::io::stdout().write_all(out.as_bytes()).is_err() {
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            eprintln!("mapminctl: {verb}: {}", failure.message());
+            ExitCode::from(failure.exit_code())
+        }
+    }
 }

@@ -1,0 +1,376 @@
+//! The netlink side of mapminctl: the generic netlink family "mapmint" (commands and
+//! attribute numbers from `mapcore::genl`) and rtnetlink for creating and deleting
+//! instances, both through neli. Refusals carry the kernel's extack message
+//! (NETLINK_EXT_ACK is requested on every socket).
+
+use std::cell::Cell;
+use std::ffi::CString;
+use std::fmt;
+
+use mapcore::genl::{self, FAMILY_NAME, FAMILY_VERSION};
+use neli::consts::genl::{CtrlAttr, CtrlCmd};
+use neli::consts::nl::{GenlId, NlType, NlmF, Nlmsg, NlmsgerrAttr};
+use neli::consts::rtnl::{Ifla, IflaInfo, RtAddrFamily, Rtm};
+use neli::consts::socket::NlFamily;
+use neli::genl::{AttrTypeBuilder, Genlmsghdr, GenlmsghdrBuilder, Nlattr, NlattrBuilder, NoUserHeader};
+use neli::nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder};
+use neli::rtnl::{IfinfomsgBuilder, RtattrBuilder};
+use neli::socket::synchronous::NlSocketHandle;
+use neli::types::{Buffer, GenlBuffer, RtBuffer};
+use neli::utils::Groups;
+use neli::{FromBytesWithInput, Size, ToBytes};
+
+/// A refused or failed netlink operation: the errno (positive) and the kernel's extack
+/// message, if it sent one; or a failure without errno (the message says what).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NlError {
+    pub errno: Option<i32>,
+    pub message: Option<String>,
+}
+
+impl NlError {
+    fn errno(errno: i32, message: Option<String>) -> Self {
+        NlError { errno: Some(errno), message }
+    }
+
+    pub fn other(message: impl Into<String>) -> Self {
+        NlError { errno: None, message: Some(message.into()) }
+    }
+}
+
+impl fmt::Display for NlError {
+    /// `MESSAGE (ENAME)`: the extack text, or the errno's description without one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.errno, &self.message) {
+            (Some(errno), Some(message)) => write!(f, "{message} ({})", errno_name(errno)),
+            (Some(errno), None) => write!(f, "{} ({})", strerror(errno), errno_name(errno)),
+            (None, Some(message)) => f.write_str(message),
+            (None, None) => f.write_str("netlink failure"),
+        }
+    }
+}
+
+/// The symbolic name of an errno, as `errno(1)` prints it.
+pub fn errno_name(errno: i32) -> String {
+    let name = match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::E2BIG => "E2BIG",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::ENODEV => "ENODEV",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::EMFILE => "EMFILE",
+        libc::ENOSPC => "ENOSPC",
+        libc::ERANGE => "ERANGE",
+        libc::EMSGSIZE => "EMSGSIZE",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::ENOBUFS => "ENOBUFS",
+        _ => return format!("errno {errno}"),
+    };
+    name.to_string()
+}
+
+/// The C library's description of an errno, without Rust's " (os error N)".
+pub fn strerror(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// One attribute of a request: a value, or attributes nested inside one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attr {
+    Value(u16, Vec<u8>),
+    Nested(u16, Vec<(u16, Vec<u8>)>),
+}
+
+/// The attributes of one received message: (type without flag bits, value).
+pub type Attrs = Vec<(u16, Vec<u8>)>;
+
+/// The value of the first attribute `kind` in `attrs`.
+pub fn find(attrs: &[(u16, Vec<u8>)], kind: u16) -> Option<&[u8]> {
+    attrs.iter().find(|(k, _)| *k == kind).map(|(_, v)| v.as_slice())
+}
+
+/// The attributes packed inside a nested attribute's value (bounds-checked by the core's walker).
+pub fn nested(value: &[u8]) -> Attrs {
+    genl::attributes(value).map(|(k, v)| (k, v.to_vec())).collect()
+}
+
+/// The kernel's refusal in an error message, with its extack text.
+fn from_nlmsgerr<M>(err: &neli::err::Nlmsgerr<M>) -> NlError {
+    let errno = -*err.error();
+    let message = err
+        .ext_ack()
+        .iter()
+        .find(|a| u16::from(a.nla_type().nla_type()) == u16::from(NlmsgerrAttr::Msg))
+        .map(|a| {
+            let bytes = a.nla_payload().as_ref();
+            let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+            String::from_utf8_lossy(&bytes[..end]).trim().to_string()
+        })
+        .filter(|m| !m.is_empty());
+    NlError::errno(errno, message)
+}
+
+fn socket_error(e: impl fmt::Display) -> NlError {
+    NlError::other(format!("netlink socket: {e}"))
+}
+
+/// A netlink socket with extended acks on. neli's socket, not its router: the router's
+/// conversion of error messages drops their extack attributes (neli 0.7.5).
+struct Socket {
+    handle: NlSocketHandle,
+    seq: Cell<u32>,
+}
+
+impl Socket {
+    fn open(family: NlFamily) -> Result<Self, NlError> {
+        let handle = NlSocketHandle::connect(family, None, Groups::empty()).map_err(socket_error)?;
+        handle.enable_ext_ack(true).map_err(socket_error)?;
+        Ok(Socket { handle, seq: Cell::new(1) })
+    }
+
+    /// Sends one request and collects the payloads of its answers, until the kernel's
+    /// acknowledgement, error, or the end of a dump. Refusals carry the extack message.
+    fn transact<T, P>(&self, nl_type: T, flags: NlmF, payload: P) -> Result<Vec<P>, NlError>
+    where
+        T: NlType + fmt::Debug,
+        P: Size + ToBytes + FromBytesWithInput<Input = usize> + fmt::Debug + Clone,
+    {
+        let seq = self.seq.get();
+        self.seq.set(seq.wrapping_add(1));
+        let request = NlmsghdrBuilder::default()
+            .nl_type(nl_type)
+            .nl_flags(flags | NlmF::REQUEST)
+            .nl_seq(seq)
+            .nl_pid(0)
+            .nl_payload(NlPayload::Payload(payload))
+            .build()
+            .map_err(building)?;
+        self.handle.send(&request).map_err(socket_error)?;
+        let mut out = Vec::new();
+        loop {
+            let (messages, _) = self.handle.recv::<T, P>().map_err(socket_error)?;
+            for message in messages {
+                let message: Nlmsghdr<T, P> = message.map_err(socket_error)?;
+                if *message.nl_seq() != seq {
+                    continue;
+                }
+                let done = *message.nl_type() == T::from(u16::from(Nlmsg::Done));
+                match message.nl_payload() {
+                    NlPayload::Err(e) => return Err(from_nlmsgerr(e)),
+                    NlPayload::DumpExtAck(e) if *e.error() != 0 => return Err(from_nlmsgerr(e)),
+                    NlPayload::Ack(_) | NlPayload::DumpExtAck(_) => return Ok(out),
+                    NlPayload::Payload(_) if done => return Ok(out),
+                    NlPayload::Empty => return Ok(out),
+                    NlPayload::Payload(_) => {}
+                }
+                if let Some(payload) = message.get_payload() {
+                    out.push(payload.clone());
+                }
+                if !message.nl_flags().contains(NlmF::MULTI) && !flags.contains(NlmF::ACK) {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+}
+
+/// A connection to the generic netlink family "mapmint".
+pub struct Genl {
+    socket: Socket,
+    family: u16,
+}
+
+type GenlMsg = Genlmsghdr<u8, u16, NoUserHeader>;
+
+impl Genl {
+    /// Connects and resolves the family; fails with a hint when the module is not loaded.
+    pub fn connect() -> Result<Self, NlError> {
+        let socket = Socket::open(NlFamily::Generic)?;
+        let name = NlattrBuilder::default()
+            .nla_type(AttrTypeBuilder::default().nla_type(CtrlAttr::FamilyName).build().map_err(building)?)
+            .nla_payload(FAMILY_NAME)
+            .build()
+            .map_err(building)?;
+        let request = GenlmsghdrBuilder::<CtrlCmd, CtrlAttr, NoUserHeader>::default()
+            .cmd(CtrlCmd::Getfamily)
+            .version(2)
+            .attrs(std::iter::once(name).collect::<GenlBuffer<_, _>>())
+            .build()
+            .map_err(building)?;
+        let replies = match socket.transact(GenlId::Ctrl, NlmF::ACK, request) {
+            Ok(replies) => replies,
+            Err(e) if e.errno == Some(libc::ENOENT) => {
+                return Err(NlError::other(format!(
+                    "the generic netlink family '{FAMILY_NAME}' is not registered (is the mapmint module loaded?)"
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        let family = replies
+            .iter()
+            .find_map(|reply| reply.attrs().get_attr_handle().get_attr_payload_as::<u16>(CtrlAttr::FamilyId).ok())
+            .ok_or_else(|| NlError::other(format!("the kernel did not say the id of family '{FAMILY_NAME}'")))?;
+        Ok(Genl { socket, family })
+    }
+
+    fn transact(&self, cmd: u8, flags: NlmF, attrs: &[Attr]) -> Result<Vec<Attrs>, NlError> {
+        let msg = GenlmsghdrBuilder::<u8, u16, NoUserHeader>::default()
+            .cmd(cmd)
+            .version(FAMILY_VERSION)
+            .attrs(build_attrs(attrs)?)
+            .build()
+            .map_err(building)?;
+        let replies: Vec<GenlMsg> = self.socket.transact(self.family, flags, msg)?;
+        Ok(replies
+            .iter()
+            .map(|msg| {
+                msg.attrs()
+                    .iter()
+                    .map(|a| (*a.nla_type().nla_type() & genl::NLA_TYPE_MASK, a.nla_payload().as_ref().to_vec()))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// A change: sends the request and waits for the kernel's acknowledgement.
+    pub fn change(&self, cmd: u8, attrs: &[Attr]) -> Result<(), NlError> {
+        self.transact(cmd, NlmF::ACK, attrs).map(|_| ())
+    }
+
+    /// A `do` request with its replies (if any) and acknowledgement.
+    pub fn get(&self, cmd: u8, attrs: &[Attr]) -> Result<Vec<Attrs>, NlError> {
+        self.transact(cmd, NlmF::ACK, attrs)
+    }
+
+    /// A dump request: every reply message, until the kernel's DONE.
+    pub fn dump(&self, cmd: u8, attrs: &[Attr]) -> Result<Vec<Attrs>, NlError> {
+        self.transact(cmd, NlmF::DUMP, attrs)
+    }
+}
+
+fn attr_type(kind: u16, nested: bool) -> Result<neli::genl::AttrType<u16>, NlError> {
+    AttrTypeBuilder::default()
+        .nla_type(kind)
+        .nla_nested(nested)
+        .nla_network_order(false)
+        .build()
+        .map_err(|e| NlError::other(format!("building the request: {e}")))
+}
+
+fn value_attr(kind: u16, value: &[u8]) -> Result<Nlattr<u16, Buffer>, NlError> {
+    NlattrBuilder::default()
+        .nla_type(attr_type(kind, false)?)
+        .nla_payload(Buffer::from(value))
+        .build()
+        .map_err(|e| NlError::other(format!("building the request: {e}")))
+}
+
+fn build_attrs(attrs: &[Attr]) -> Result<GenlBuffer<u16, Buffer>, NlError> {
+    let mut out = GenlBuffer::new();
+    for attr in attrs {
+        let built = match attr {
+            Attr::Value(kind, value) => value_attr(*kind, value)?,
+            Attr::Nested(kind, inner) => {
+                let mut outer = NlattrBuilder::default()
+                    .nla_type(attr_type(*kind, true)?)
+                    .nla_payload(Buffer::new())
+                    .build()
+                    .map_err(|e| NlError::other(format!("building the request: {e}")))?;
+                for (k, v) in inner {
+                    outer = outer
+                        .nest(&value_attr(*k, v)?)
+                        .map_err(|e| NlError::other(format!("building the request: {e}")))?;
+                }
+                outer
+            }
+        };
+        out.push(built);
+    }
+    Ok(out)
+}
+
+/// The interface index of `name` in the caller's network namespace.
+pub fn ifindex(name: &str) -> Result<u32, NlError> {
+    let no_such = || NlError::errno(libc::ENODEV, Some(format!("no interface named '{name}'")));
+    let c_name = CString::new(name).map_err(|_| no_such())?;
+    // SAFETY: `c_name` is a valid NUL-terminated string for the duration of the call.
+    let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
+    if index == 0 {
+        return Err(no_such());
+    }
+    Ok(index)
+}
+
+fn building(e: impl fmt::Display) -> NlError {
+    NlError::other(format!("building the request: {e}"))
+}
+
+/// Creates a mapmint instance `name` (RTM_NEWLINK with IFLA_INFO_KIND "mapmint"), as
+/// `ip link add NAME type mapmint` does.
+pub fn link_add(name: &str) -> Result<(), NlError> {
+    let socket = Socket::open(NlFamily::Route)?;
+    let mut info = RtBuffer::<IflaInfo, Buffer>::new();
+    info.push(RtattrBuilder::default().rta_type(IflaInfo::Kind).rta_payload("mapmint\0").build().map_err(building)?);
+    let mut attrs = RtBuffer::<Ifla, Buffer>::new();
+    attrs.push(RtattrBuilder::default().rta_type(Ifla::Ifname).rta_payload(format!("{name}\0")).build().map_err(building)?);
+    attrs.push(RtattrBuilder::default().rta_type(Ifla::Linkinfo).rta_payload(info).build().map_err(building)?);
+    let msg = IfinfomsgBuilder::default().ifi_family(RtAddrFamily::Unspecified).rtattrs(attrs).build().map_err(building)?;
+    socket.transact(Rtm::Newlink, NlmF::ACK | NlmF::CREATE | NlmF::EXCL, msg).map(|_| ())
+}
+
+/// Deletes the interface with index `index` (RTM_DELLINK).
+pub fn link_del(index: u32) -> Result<(), NlError> {
+    let socket = Socket::open(NlFamily::Route)?;
+    let index = i32::try_from(index).map_err(|_| NlError::errno(libc::ENODEV, None))?;
+    let msg = IfinfomsgBuilder::default()
+        .ifi_family(RtAddrFamily::Unspecified)
+        .ifi_index(index)
+        .build()
+        .map_err(building)?;
+    socket.transact(Rtm::Dellink, NlmF::ACK, msg).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_like_the_issue_asks() {
+        let e = NlError::errno(libc::EINVAL, Some("EA-bits length 99 is longer than 48".into()));
+        assert_eq!(e.to_string(), "EA-bits length 99 is longer than 48 (EINVAL)");
+        let e = NlError::errno(libc::EPERM, None);
+        assert_eq!(e.to_string(), "Operation not permitted (EPERM)");
+        assert_eq!(errno_name(9999), "errno 9999");
+    }
+
+    #[test]
+    fn nested_attributes_are_flagged_and_packed() {
+        let attrs = build_attrs(&[
+            Attr::Value(1, vec![1, 0, 0, 0]),
+            Attr::Nested(12, vec![(3, vec![13]), (7, vec![])]),
+        ])
+        .unwrap();
+        let items: Vec<_> = attrs.iter().collect();
+        assert_eq!(items.len(), 2);
+        assert!(*items[1].nla_type().nla_nested());
+        let inner = nested(items[1].nla_payload().as_ref());
+        assert_eq!(inner, vec![(3, vec![13]), (7, vec![])]);
+    }
+}

@@ -1,0 +1,763 @@
+//! nlprobe: sends the mapmint generic netlink family what a netlink library would not —
+//! wrong attribute types and sizes, truncated and overlong attributes, unknown commands,
+//! wrong nesting, oversize values, broken headers — and checks that each one is refused
+//! with an error (and, where the kernel words one, an extack message), over a raw socket
+//! with every byte packed here on purpose.
+//!
+//! Usage:
+//!   nlprobe malformed IFNAME      the fixed list of malformed requests against IFNAME
+//!   nlprobe fuzz IFNAME [N] [SEED]  N randomly mutated valid requests (default 3000)
+//!
+//! Prints one line per check, `PASS name: ...` or `FAIL name: why` (the guest scenario turns
+//! them into results), and exits 1 if any failed.
+
+use std::io;
+use std::mem::size_of;
+use std::net::Ipv6Addr;
+
+use mapcore::genl::{self, attr, cmd, rule_attr, FAMILY_NAME};
+use mapcore::{parse_rule_params, Ipv4Prefix, Ipv6Prefix};
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const GENL_ID_CTRL: u16 = 0x10;
+const CTRL_CMD_GETFAMILY: u8 = 3;
+const CTRL_ATTR_FAMILY_ID: u16 = 1;
+const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_MULTI: u16 = 2;
+const NLM_F_ACK: u16 = 4;
+const NLM_F_DUMP: u16 = 0x300;
+const NLM_F_CAPPED: u16 = 0x100;
+const NLM_F_ACK_TLVS: u16 = 0x200;
+const NLA_F_NESTED: u16 = 0x8000;
+const NLMSGERR_ATTR_MSG: u16 = 1;
+const SOL_NETLINK: i32 = 270;
+const NETLINK_EXT_ACK: i32 = 11;
+
+// --- packing, by hand on purpose
+
+/// An attribute: header, value, padding to 4 bytes.
+fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + value.len() + 3);
+    out.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(value);
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+    out
+}
+
+/// A nested attribute (NLA_F_NESTED set).
+fn nest(kind: u16, inner: &[Vec<u8>]) -> Vec<u8> {
+    nla(kind | NLA_F_NESTED, &inner.concat())
+}
+
+fn u32_attr(kind: u16, value: u32) -> Vec<u8> {
+    nla(kind, &value.to_ne_bytes())
+}
+
+/// A whole message: nlmsghdr, genlmsghdr, attributes.
+fn message(family: u16, flags: u16, seq: u32, command: u8, attrs: &[Vec<u8>]) -> Vec<u8> {
+    let body = attrs.concat();
+    let len = 16 + 4 + body.len();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&(len as u32).to_ne_bytes());
+    out.extend_from_slice(&family.to_ne_bytes());
+    out.extend_from_slice(&flags.to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    out.extend_from_slice(&[command, genl::FAMILY_VERSION, 0, 0]);
+    out.extend_from_slice(&body);
+    out
+}
+
+fn rule_nest(kind: u16, text: &str) -> Vec<u8> {
+    let params = parse_rule_params(text).expect("a rule text of the probe");
+    let mut inner = Vec::new();
+    genl::rule_attributes(&params, |k, v| inner.push(nla(k, v)));
+    nest(kind, &inner)
+}
+
+fn v6_prefix(text: &str) -> Vec<u8> {
+    genl::encode_ipv6_prefix(Ipv6Prefix::parse(text).unwrap()).to_vec()
+}
+
+// --- the socket
+
+struct Socket {
+    fd: i32,
+}
+
+/// What the kernel answered to one request.
+#[derive(Debug, Default)]
+struct Answer {
+    /// NLMSG_ERROR's code (0: acknowledged) or a dump's DONE code; None: no ack nor done.
+    error: Option<i32>,
+    /// The extack message, if any.
+    extack: Option<String>,
+    /// How many data messages came before it.
+    replies: usize,
+    /// No answer at all within the timeout.
+    silent: bool,
+}
+
+impl Answer {
+    fn describe(&self) -> String {
+        if self.silent {
+            return "no answer".into();
+        }
+        let mut text = match self.error {
+            Some(0) => "acknowledged".to_string(),
+            Some(e) => format!("errno {}", errno_name(-e)),
+            None => "no ack".to_string(),
+        };
+        if self.replies > 0 {
+            text.push_str(&format!(", {} replies", self.replies));
+        }
+        if let Some(m) = &self.extack {
+            text.push_str(&format!(", extack '{m}'"));
+        }
+        text
+    }
+}
+
+fn errno_name(errno: i32) -> String {
+    match errno {
+        libc::EPERM => "EPERM".into(),
+        libc::ENOENT => "ENOENT".into(),
+        libc::ENOMEM => "ENOMEM".into(),
+        libc::EEXIST => "EEXIST".into(),
+        libc::ENODEV => "ENODEV".into(),
+        libc::EINVAL => "EINVAL".into(),
+        libc::ENOSPC => "ENOSPC".into(),
+        libc::ERANGE => "ERANGE".into(),
+        libc::EMSGSIZE => "EMSGSIZE".into(),
+        libc::EOPNOTSUPP => "EOPNOTSUPP".into(),
+        other => format!("{other}"),
+    }
+}
+
+impl Socket {
+    fn open() -> io::Result<Socket> {
+        // SAFETY: plain socket calls on a descriptor this struct owns; every pointer passed
+        // points at a live local of the stated size.
+        unsafe {
+            let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_GENERIC);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let socket = Socket { fd };
+            let one: i32 = 1;
+            if libc::setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, (&one as *const i32).cast(), 4) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let timeout = libc::timeval { tv_sec: 0, tv_usec: 500_000 };
+            if libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                size_of::<libc::timeval>() as u32,
+            ) < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            let big: i32 = 1 << 20;
+            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, (&big as *const i32).cast(), 4);
+            let mut addr: libc::sockaddr_nl = std::mem::zeroed();
+            addr.nl_family = libc::AF_NETLINK as u16;
+            if libc::bind(fd, (&addr as *const libc::sockaddr_nl).cast(), size_of::<libc::sockaddr_nl>() as u32) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(socket)
+        }
+    }
+
+    fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        // SAFETY: the destination is a zeroed sockaddr_nl (the kernel); `bytes` is live.
+        unsafe {
+            let mut addr: libc::sockaddr_nl = std::mem::zeroed();
+            addr.nl_family = libc::AF_NETLINK as u16;
+            let sent = libc::sendto(
+                self.fd,
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                0,
+                (&addr as *const libc::sockaddr_nl).cast(),
+                size_of::<libc::sockaddr_nl>() as u32,
+            );
+            if sent < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
+    /// One datagram, or None after the timeout.
+    fn recv(&self) -> io::Result<Option<Vec<u8>>> {
+        let mut buf = vec![0u8; 1 << 17];
+        // SAFETY: `buf` is live and as long as stated.
+        let n = unsafe { libc::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EAGAIN) => Ok(None),
+                _ => Err(e),
+            };
+        }
+        buf.truncate(n as usize);
+        Ok(Some(buf))
+    }
+
+    /// Sends `bytes` (whose sequence number is `seq`) and collects the answer to it; answers
+    /// to other sequence numbers (earlier requests that timed out) are skipped.
+    fn ask(&self, bytes: &[u8], seq: u32) -> io::Result<(Answer, Vec<Vec<u8>>)> {
+        self.send(bytes)?;
+        let mut answer = Answer::default();
+        let mut payloads = Vec::new();
+        loop {
+            let Some(datagram) = self.recv()? else {
+                answer.silent = answer.replies == 0 && answer.error.is_none();
+                return Ok((answer, payloads));
+            };
+            let mut rest = &datagram[..];
+            while rest.len() >= 16 {
+                let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
+                if len < 16 || len > rest.len() {
+                    break;
+                }
+                let kind = u16::from_ne_bytes(rest[4..6].try_into().unwrap());
+                let flags = u16::from_ne_bytes(rest[6..8].try_into().unwrap());
+                let got_seq = u32::from_ne_bytes(rest[8..12].try_into().unwrap());
+                let msg = &rest[..len];
+                rest = &rest[((len + 3) & !3).min(rest.len())..];
+                if got_seq != seq {
+                    continue;
+                }
+                match kind {
+                    NLMSG_ERROR | NLMSG_DONE => {
+                        let code = msg.get(16..20).map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
+                        answer.error = Some(code);
+                        answer.extack = extack_message(msg, kind, flags);
+                        return Ok((answer, payloads));
+                    }
+                    _ => {
+                        answer.replies += 1;
+                        payloads.push(msg.get(20..).unwrap_or(&[]).to_vec());
+                        if flags & NLM_F_MULTI == 0 && bytes_flags(bytes) & NLM_F_ACK == 0 {
+                            return Ok((answer, payloads));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is ours.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+fn bytes_flags(msg: &[u8]) -> u16 {
+    msg.get(6..8).map_or(0, |b| u16::from_ne_bytes(b.try_into().unwrap()))
+}
+
+/// NLMSGERR_ATTR_MSG of an error or done message.
+fn extack_message(msg: &[u8], kind: u16, flags: u16) -> Option<String> {
+    if flags & NLM_F_ACK_TLVS == 0 {
+        return None;
+    }
+    // After the header and the code: the request (whole, or its header if capped), then TLVs.
+    let mut at = 20;
+    if kind == NLMSG_ERROR {
+        let echoed = msg.get(20..24).map_or(16, |b| u32::from_ne_bytes(b.try_into().unwrap()) as usize);
+        at += if flags & NLM_F_CAPPED != 0 { 16 } else { (echoed + 3) & !3 };
+    }
+    let tlvs = msg.get(at..)?;
+    genl::attributes(tlvs).find(|(k, _)| *k == NLMSGERR_ATTR_MSG).map(|(_, v)| {
+        let end = v.iter().position(|b| *b == 0).unwrap_or(v.len());
+        String::from_utf8_lossy(&v[..end]).into_owned()
+    })
+}
+
+fn family_id(socket: &Socket) -> Result<u16, String> {
+    let mut msg = message(GENL_ID_CTRL, NLM_F_REQUEST | NLM_F_ACK, 1, CTRL_CMD_GETFAMILY, &[]);
+    msg[17] = 2; // the controller's version
+    let name = [FAMILY_NAME.as_bytes(), b"\0"].concat();
+    msg.extend_from_slice(&nla(CTRL_ATTR_FAMILY_NAME, &name));
+    let len = msg.len() as u32;
+    msg[0..4].copy_from_slice(&len.to_ne_bytes());
+    let (answer, payloads) = socket.ask(&msg, 1).map_err(|e| e.to_string())?;
+    for payload in payloads {
+        // The controller's reply, after its genlmsghdr: attributes.
+        if let Some((_, id)) = genl::attributes(&payload).find(|(k, _)| *k == CTRL_ATTR_FAMILY_ID) {
+            if let Ok(id) = <[u8; 2]>::try_from(id) {
+                return Ok(u16::from_ne_bytes(id));
+            }
+        }
+    }
+    Err(format!("no family '{FAMILY_NAME}': {}", answer.describe()))
+}
+
+fn ifindex(name: &str) -> Result<u32, String> {
+    let c_name = std::ffi::CString::new(name).map_err(|_| "bad name".to_string())?;
+    // SAFETY: a valid NUL-terminated string.
+    match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
+        0 => Err(format!("no interface {name}")),
+        i => Ok(i),
+    }
+}
+
+// --- the checks
+
+/// What a malformed request must get.
+enum Expect {
+    /// This errno (positive).
+    Errno(i32),
+    /// Some error, whichever.
+    AnyError,
+    /// The kernel drops it silently or acknowledges it without acting (the scenario checks
+    /// that the configuration did not change).
+    NoEffect,
+}
+
+struct Probe {
+    socket: Socket,
+    family: u16,
+    seq: u32,
+    failures: usize,
+}
+
+impl Probe {
+    fn next_seq(&mut self) -> u32 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn msg(&mut self, flags: u16, command: u8, attrs: &[Vec<u8>]) -> (Vec<u8>, u32) {
+        let seq = self.next_seq();
+        (message(self.family, flags, seq, command, attrs), seq)
+    }
+
+    fn check(&mut self, name: &str, bytes: &[u8], seq: u32, expect: Expect) {
+        let (answer, _) = match self.socket.ask(bytes, seq) {
+            Ok(a) => a,
+            Err(e) => {
+                self.fail(name, &format!("socket: {e}"));
+                return;
+            }
+        };
+        let ok = match expect {
+            Expect::Errno(errno) => answer.error == Some(-errno),
+            Expect::AnyError => matches!(answer.error, Some(e) if e < 0),
+            Expect::NoEffect => answer.silent || answer.error == Some(0) || matches!(answer.error, Some(e) if e < 0),
+        } && (answer.replies == 0);
+        if ok {
+            println!("PASS {name}: {}", answer.describe());
+        } else {
+            let wanted = match expect {
+                Expect::Errno(e) => errno_name(e),
+                Expect::AnyError => "an error".into(),
+                Expect::NoEffect => "no effect".into(),
+            };
+            self.fail(name, &format!("expected {wanted}, got {}", answer.describe()));
+        }
+    }
+
+    /// A request that must work (so that the refusals around it mean something).
+    fn check_ok(&mut self, name: &str, bytes: &[u8], seq: u32, replies: usize) {
+        match self.socket.ask(bytes, seq) {
+            Ok((answer, _)) if answer.error == Some(0) && answer.replies == replies => {
+                println!("PASS {name}: {}", answer.describe())
+            }
+            Ok((answer, _)) => self.fail(name, &format!("expected {replies} replies and success, got {}", answer.describe())),
+            Err(e) => self.fail(name, &format!("socket: {e}")),
+        }
+    }
+
+    fn fail(&mut self, name: &str, why: &str) {
+        self.failures += 1;
+        println!("FAIL {name}: {why}");
+    }
+}
+
+const BMR: &str = "2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0";
+const REQ_ACK: u16 = NLM_F_REQUEST | NLM_F_ACK;
+
+fn malformed(probe: &mut Probe, index: u32) {
+    use Expect::*;
+    let ifx = || u32_attr(attr::IFINDEX, index);
+    let bmr_kind = || nla(attr::RULE_KIND, &[genl::RULE_KIND_BMR]);
+    let fmr_kind = || nla(attr::RULE_KIND, &[genl::RULE_KIND_FMR]);
+
+    // Controls: well-formed requests work, so the packing below is right but for the flaw.
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_GET, &[ifx()]);
+    probe.check_ok("control: well-formed DEV_GET answers", &m, s, 1);
+    let (m, s) = probe.msg(NLM_F_REQUEST | NLM_F_DUMP, cmd::RULE_GET, &[ifx()]);
+    match probe.socket.ask(&m, s) {
+        Ok((a, _)) if a.error == Some(0) => println!("PASS control: well-formed RULE_GET dump answers: {}", a.describe()),
+        Ok((a, _)) => probe.fail("control: well-formed RULE_GET dump answers", &a.describe()),
+        Err(e) => probe.fail("control: well-formed RULE_GET dump answers", &e.to_string()),
+    }
+
+    // Commands.
+    for (name, command) in [("unknown command 99", 99u8), ("command 0", 0), ("the command after the last one", cmd::MAX + 1), ("command 255", 255)] {
+        let (m, s) = probe.msg(REQ_ACK, command, &[ifx()]);
+        probe.check(name, &m, s, Errno(libc::EOPNOTSUPP));
+    }
+    let (m, s) = probe.msg(NLM_F_REQUEST | NLM_F_DUMP, cmd::RULE_ADD, &[ifx()]);
+    probe.check("dump of a do-only command (RULE_ADD)", &m, s, Errno(libc::EOPNOTSUPP));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_GET, &[ifx()]);
+    probe.check("do of a dump-only command (RULE_GET)", &m, s, Errno(libc::EOPNOTSUPP));
+    let (mut m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[ifx()]);
+    m[18] = 1;
+    probe.check("genlmsghdr.reserved set (RULE_FLUSH)", &m, s, Errno(libc::EINVAL));
+    let (mut m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[ifx()]);
+    m[6..8].copy_from_slice(&(REQ_ACK | 0x20).to_ne_bytes());
+    probe.check("reserved nlmsg flag set (RULE_FLUSH)", &m, s, Errno(libc::EINVAL));
+    let (mut m, s) = probe.msg(NLM_F_ACK, cmd::RULE_FLUSH, &[ifx()]);
+    m[6..8].copy_from_slice(&NLM_F_ACK.to_ne_bytes());
+    probe.check("RULE_FLUSH without NLM_F_REQUEST is not run", &m, s, NoEffect);
+
+    // Headers.
+    let (mut m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[]);
+    m.truncate(18);
+    m[0..4].copy_from_slice(&18u32.to_ne_bytes());
+    probe.check("message shorter than the genetlink header", &m, s, Errno(libc::EINVAL));
+    let (mut m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[ifx()]);
+    let long = (m.len() + 64) as u32;
+    m[0..4].copy_from_slice(&long.to_ne_bytes());
+    probe.check("nlmsg_len beyond the datagram", &m, s, NoEffect);
+    let (mut m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[ifx()]);
+    m.extend_from_slice(&[0xab, 0xcd]);
+    let len = m.len() as u32;
+    m[0..4].copy_from_slice(&len.to_ne_bytes());
+    probe.check("2 stray bytes after the attributes", &m, s, Errno(libc::EINVAL));
+
+    // Attribute sizes and types.
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[nla(attr::IFINDEX, &[1, 0])]);
+    probe.check("IFINDEX of 2 bytes", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[nla(attr::IFINDEX, &u64::from(index).to_ne_bytes())]);
+    probe.check("IFINDEX of 8 bytes", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[]);
+    probe.check("RULE_FLUSH without IFINDEX", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_GET, &[]);
+    probe.check("DEV_GET without IFINDEX", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[u32_attr(attr::IFINDEX, 1)]);
+    probe.check("IFINDEX of lo (not a mapmint device)", &m, s, Errno(libc::ENODEV));
+    for bad in [0u32, 0x7fff_ffff, 0x8000_0000, u32::MAX] {
+        let (m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[u32_attr(attr::IFINDEX, bad)]);
+        probe.check(&format!("IFINDEX {bad:#x}"), &m, s, Errno(libc::ENODEV));
+    }
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[ifx(), nla(attr::MAX + 1, &[0; 4])]);
+    probe.check("attribute type above the family's maximum", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[ifx(), nla(0x3fff, &[])]);
+    probe.check("attribute type 0x3fff", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[ifx(), nla(0, &[0; 4])]);
+    probe.check("attribute type 0", &m, s, Errno(libc::EINVAL));
+    for (name, kind, value) in [
+        ("IFNAME (replies only) in a request", attr::IFNAME, b"mapmint\0".to_vec()),
+        ("CE_PSID (replies only) in a request", attr::CE_PSID, vec![0, 0]),
+        ("STATS (replies only) in a request", attr::STATS, vec![]),
+        ("MISSING (replies only) in a request", attr::MISSING, b"x\0".to_vec()),
+    ] {
+        let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(kind, &value)]);
+        probe.check(name, &m, s, Errno(libc::EINVAL));
+    }
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::ROLE, &[2])]);
+    probe.check("ROLE 2 (above its maximum)", &m, s, Errno(libc::ERANGE));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::MODE, &[0xff])]);
+    probe.check("MODE 255", &m, s, Errno(libc::ERANGE));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::CLEAR, &[0xff])]);
+    probe.check("CLEAR with unknown bits", &m, s, Errno(libc::ERANGE));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::ROLE, &[0, 0, 0, 0])]);
+    probe.check("ROLE of 4 bytes", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::ROLE, &[])]);
+    probe.check("ROLE of 0 bytes", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::END_USER_PREFIX, &[0x20; 16])]);
+    probe.check("END_USER_PREFIX of 16 bytes", &m, s, Errno(libc::ERANGE));
+    let mut prefix = v6_prefix("2001:db8:ce:11b::/64");
+    prefix[16] = 129;
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::END_USER_PREFIX, &prefix)]);
+    probe.check("END_USER_PREFIX of length 129", &m, s, Errno(libc::EINVAL));
+    prefix[16] = 255;
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::DMR, &prefix)]);
+    probe.check("DMR of length 255", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::IPV4_ADDRESS, &[192, 0, 2, 8, 33])]);
+    probe.check("IPV4_ADDRESS of length 33", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::BR_ADDRESS, &Ipv6Addr::LOCALHOST.octets()[..15])]);
+    probe.check("BR_ADDRESS of 15 bytes", &m, s, Errno(libc::ERANGE));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), u32_attr(attr::MTU, 70_000)]);
+    probe.check("MTU 70000 (above 65535)", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), u32_attr(attr::MTU, u32::MAX)]);
+    probe.check("MTU 0xffffffff", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::MTU, &[0xdc, 0x05])]);
+    probe.check("MTU of 2 bytes", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::END_USER_PREFIX, &vec![0x55; 65_000])]);
+    probe.check("END_USER_PREFIX of 65000 bytes", &m, s, Errno(libc::ERANGE));
+
+    // Truncated attributes.
+    let mut cut = u32_attr(attr::IFINDEX, index);
+    cut[0..2].copy_from_slice(&40u16.to_ne_bytes());
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[cut]);
+    probe.check("attribute longer than the message", &m, s, Errno(libc::EINVAL));
+    let mut short = u32_attr(attr::IFINDEX, index);
+    short[0..2].copy_from_slice(&2u16.to_ne_bytes());
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[short]);
+    probe.check("attribute length below its header", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_FLUSH, &[ifx(), vec![8, 0, 1]]);
+    probe.check("3-byte attribute header at the end", &m, s, Errno(libc::EINVAL));
+    let rule = rule_nest(attr::RULE, BMR);
+    let mut truncated = rule.clone();
+    truncated.truncate(20);
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), bmr_kind(), truncated]);
+    probe.check("RULE whose length covers more than the message", &m, s, Errno(libc::EINVAL));
+
+    // Nesting.
+    let mut flat = rule.clone();
+    flat[2..4].copy_from_slice(&attr::RULE.to_ne_bytes());
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), bmr_kind(), flat]);
+    probe.check("RULE without NLA_F_NESTED", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), nla(attr::RULE_KIND | NLA_F_NESTED, &[0]), rule.clone()]);
+    probe.check("RULE_KIND flagged as nested", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), nest(attr::RULE_KIND, &[nla(1, &[0])]), rule.clone()]);
+    probe.check("RULE_KIND holding attributes", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), bmr_kind(), nest(attr::RULE, std::slice::from_ref(&rule))]);
+    probe.check("RULE inside RULE", &m, s, Errno(libc::EINVAL));
+    let inner_v6 = nest(rule_attr::IPV6_PREFIX, &[nla(1, &v6_prefix("2001:db8:ce::/51"))]);
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), bmr_kind(), nest(attr::RULE, &[inner_v6])]);
+    probe.check("RULE's IPv6 prefix as a nest", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), bmr_kind(), nest(attr::RULE, &[nla(rule_attr::MAX + 1, &[1])])]);
+    probe.check("unknown attribute inside RULE", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), bmr_kind(), nest(attr::RULE, &[])]);
+    probe.check("empty RULE", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), bmr_kind(), nest(attr::RULE, &[vec![0xde, 0xad]])]);
+    probe.check("RULE holding 2 garbage bytes", &m, s, Errno(libc::ERANGE));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), bmr_kind()]);
+    probe.check("RULE_ADD without RULE", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), rule.clone()]);
+    probe.check("RULE_ADD without RULE_KIND", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), nla(attr::RULE_KIND, &[2]), rule.clone()]);
+    probe.check("RULE_KIND 2", &m, s, Errno(libc::ERANGE));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), bmr_kind(), rule_nest(attr::BMR, BMR)]);
+    probe.check("the rule in BMR instead of RULE", &m, s, Errno(libc::EINVAL));
+
+    // Rule attributes: sizes, missing ones, values.
+    let v6 = || nla(rule_attr::IPV6_PREFIX, &v6_prefix("2001:db8:ce::/51"));
+    let v4 = || nla(rule_attr::IPV4_PREFIX, &genl::encode_ipv4_prefix(Ipv4Prefix::parse("192.0.2.0/24").unwrap()));
+    let ea = || nla(rule_attr::EA_LEN, &[13]);
+    // Sizes the policy checks (NLA_POLICY_EXACT_LEN, NLA_FLAG): ERANGE.
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        ("rule FORWARDING flag with a value", vec![v6(), v4(), ea(), nla(rule_attr::FORWARDING, &[1])]),
+        ("rule IPv4 prefix of 4 bytes", vec![v6(), nla(rule_attr::IPV4_PREFIX, &[192, 0, 2, 0]), ea()]),
+        ("rule IPv6 prefix of 18 bytes", vec![nla(rule_attr::IPV6_PREFIX, &[0; 18]), v4(), ea()]),
+    ];
+    for (name, inner) in cases {
+        let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), fmr_kind(), nest(attr::RULE, &inner)]);
+        probe.check(name, &m, s, Errno(libc::ERANGE));
+    }
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        ("rule without IPv4 prefix", vec![v6(), ea()]),
+        ("rule without IPv6 prefix", vec![v4(), ea()]),
+        ("rule without EA-bits length", vec![v6(), v4()]),
+        ("rule EA_LEN of 2 bytes", vec![v6(), v4(), nla(rule_attr::EA_LEN, &[13, 0])]),
+        ("rule PSID of 1 byte", vec![v6(), v4(), ea(), nla(rule_attr::PSID, &[1])]),
+        ("rule PSID of 4 bytes", vec![v6(), v4(), ea(), nla(rule_attr::PSID, &[1, 0, 0, 0])]),
+        ("rule IPv4 prefix length 40", vec![v6(), nla(rule_attr::IPV4_PREFIX, &[192, 0, 2, 0, 40]), ea()]),
+        ("rule EA-bits length 255", vec![v6(), v4(), nla(rule_attr::EA_LEN, &[255])]),
+        ("rule PSID offset 255", vec![v6(), v4(), ea(), nla(rule_attr::PSID_OFFSET, &[255])]),
+        ("rule PSID 0xffff with PSID length 16", vec![v6(), v4(), nla(rule_attr::EA_LEN, &[8]), nla(rule_attr::PSID_LEN, &[16]), nla(rule_attr::PSID, &0xffffu16.to_ne_bytes())]),
+    ];
+    for (name, inner) in cases {
+        let (m, s) = probe.msg(REQ_ACK, cmd::RULE_ADD, &[ifx(), fmr_kind(), nest(attr::RULE, &inner)]);
+        probe.check(name, &m, s, Errno(libc::EINVAL));
+    }
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_DEL, &[ifx(), fmr_kind(), nest(attr::RULE, &[v4()])]);
+    probe.check("RULE_DEL without the IPv6 prefix", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::RULE_DEL, &[ifx(), fmr_kind(), nest(attr::RULE, &[nla(rule_attr::IPV6_PREFIX, &[0xff; 17])])]);
+    probe.check("RULE_DEL with a malformed IPv6 prefix", &m, s, Errno(libc::EINVAL));
+
+    // CONFIG_SET: incomplete, contradictory, oversize.
+    let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &[ifx(), nla(attr::ROLE, &[0])]);
+    probe.check("CONFIG_SET without MODE", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &[ifx(), nla(attr::ROLE, &[0]), nla(attr::MODE, &[0])]);
+    probe.check("CONFIG_SET incomplete (no end-user prefix)", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &[
+        ifx(),
+        nla(attr::ROLE, &[1]),
+        nla(attr::MODE, &[0]),
+        rule_nest(attr::BMR, BMR),
+        rule_nest(attr::FMR, BMR),
+        nla(attr::DMR, &v6_prefix("64:ff9b::/96")),
+    ]);
+    probe.check("CONFIG_SET of a BR with a BMR", &m, s, Errno(libc::EINVAL));
+    let mut fmrs: Vec<Vec<u8>> = vec![ifx(), nla(attr::ROLE, &[1]), nla(attr::MODE, &[0]), nla(attr::DMR, &v6_prefix("64:ff9b::/96"))];
+    for i in 0..=mapcore::config::MAX_FMRS {
+        fmrs.push(rule_nest(attr::FMR, &format!("2001:db8:{:x}::/48 10.{}.0.0/16 ea-len 16", 0x100 + i, i)));
+    }
+    let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &fmrs);
+    probe.check(&format!("CONFIG_SET with {} FMRs (one too many)", mapcore::config::MAX_FMRS + 1), &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &[
+        ifx(),
+        nla(attr::ROLE, &[1]),
+        nla(attr::MODE, &[0]),
+        nla(attr::FMR, &[1, 2, 3, 4]),
+        nla(attr::DMR, &v6_prefix("64:ff9b::/96")),
+    ]);
+    probe.check("CONFIG_SET with an FMR that is not a nest", &m, s, Errno(libc::EINVAL));
+
+    // Dumps.
+    let (m, s) = probe.msg(NLM_F_REQUEST | NLM_F_DUMP, cmd::RULE_GET, &[]);
+    probe.check("RULE_GET dump without IFINDEX", &m, s, AnyError);
+    let (m, s) = probe.msg(NLM_F_REQUEST | NLM_F_DUMP, cmd::RULE_GET, &[u32_attr(attr::IFINDEX, 1)]);
+    probe.check("RULE_GET dump of lo", &m, s, AnyError);
+    let (m, s) = probe.msg(NLM_F_REQUEST | NLM_F_DUMP, cmd::RULE_GET, &[nla(attr::IFINDEX, &[1])]);
+    probe.check("RULE_GET dump with a 1-byte IFINDEX", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(NLM_F_REQUEST | NLM_F_DUMP, cmd::DEV_GET, &[nla(attr::MAX + 1, &[0; 4])]);
+    probe.check("DEV_GET dump with an unknown attribute", &m, s, Errno(libc::EINVAL));
+}
+
+/// A tiny PRNG (xorshift64*), so a failing seed can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Random mutations of valid requests: every answer must be an error, an ack or a reply,
+/// and the family must still answer afterwards.
+fn fuzz(probe: &mut Probe, index: u32, rounds: usize, seed: u64) {
+    let ifx = u32_attr(attr::IFINDEX, index);
+    let seeds: Vec<(u16, u8, Vec<Vec<u8>>)> = vec![
+        (REQ_ACK, cmd::RULE_ADD, vec![ifx.clone(), nla(attr::RULE_KIND, &[1]), rule_nest(attr::RULE, "2001:db8:12:3400::/56 192.0.2.18/32 ea-len 0 psid-len 8 psid 52 forwarding")]),
+        (REQ_ACK, cmd::RULE_ADD, vec![ifx.clone(), nla(attr::RULE_KIND, &[0]), rule_nest(attr::RULE, BMR)]),
+        (REQ_ACK, cmd::RULE_DEL, vec![ifx.clone(), nla(attr::RULE_KIND, &[1]), nest(attr::RULE, &[nla(rule_attr::IPV6_PREFIX, &v6_prefix("2001:db8:12:3400::/56"))])]),
+        (REQ_ACK, cmd::CONFIG_SET, vec![
+            ifx.clone(),
+            nla(attr::ROLE, &[0]),
+            nla(attr::MODE, &[0]),
+            nla(attr::END_USER_PREFIX, &v6_prefix("2001:db8:ce:11b::/64")),
+            rule_nest(attr::BMR, BMR),
+            rule_nest(attr::FMR, "2001:db8::/40 198.51.100.0/24 ea-len 16"),
+            nla(attr::DMR, &v6_prefix("64:ff9b::/96")),
+            u32_attr(attr::MTU, 1400),
+        ]),
+        (REQ_ACK, cmd::DEV_SET, vec![ifx.clone(), nla(attr::ROLE, &[1]), nla(attr::CLEAR, &[genl::CLEAR_ALL]), u32_attr(attr::MTU, 1300)]),
+        (REQ_ACK, cmd::DEV_GET, vec![ifx.clone()]),
+        (NLM_F_REQUEST | NLM_F_DUMP, cmd::RULE_GET, vec![ifx.clone()]),
+        (NLM_F_REQUEST | NLM_F_DUMP, cmd::DEV_GET, vec![]),
+        (REQ_ACK, cmd::RULE_FLUSH, vec![ifx.clone()]),
+    ];
+    let mut rng = Rng(seed | 1);
+    let (mut errors, mut acks, mut replies, mut silent) = (0usize, 0usize, 0usize, 0usize);
+    for _ in 0..rounds {
+        let (flags, command, attrs) = &seeds[rng.below(seeds.len())];
+        let (mut m, s) = probe.msg(*flags, *command, attrs);
+        let mutations = 1 + rng.below(4);
+        for _ in 0..mutations {
+            if m.len() <= 16 {
+                m.push(rng.next() as u8);
+                continue;
+            }
+            match rng.below(6) {
+                // Flip a byte past the netlink header (keep nlmsg_len and seq mostly sane).
+                0 | 1 => {
+                    let at = 16 + rng.below(m.len() - 16);
+                    m[at] ^= 1 << rng.below(8);
+                }
+                2 => {
+                    let at = 16 + rng.below(m.len() - 16);
+                    m[at] = rng.next() as u8;
+                }
+                // Truncate, keeping nlmsg_len true to the datagram.
+                3 => {
+                    let keep = 16 + rng.below(m.len() - 15);
+                    m.truncate(keep);
+                }
+                // Append garbage.
+                4 => {
+                    for _ in 0..rng.below(9) {
+                        m.push(rng.next() as u8);
+                    }
+                }
+                // Duplicate an attribute-sized chunk.
+                _ => {
+                    let at = 20 + rng.below(m.len().saturating_sub(20).max(1));
+                    let end = (at + 4 + rng.below(24)).min(m.len());
+                    let chunk = m.get(at..end).unwrap_or(&[]).to_vec();
+                    m.extend_from_slice(&chunk);
+                }
+            }
+        }
+        let len = m.len() as u32;
+        m[0..4].copy_from_slice(&len.to_ne_bytes());
+        match probe.socket.ask(&m, s) {
+            Ok((a, _)) => {
+                if a.silent {
+                    silent += 1
+                } else if matches!(a.error, Some(e) if e < 0) {
+                    errors += 1
+                } else if a.replies > 0 {
+                    replies += 1
+                } else {
+                    acks += 1
+                }
+            }
+            Err(e) => {
+                probe.fail("fuzz", &format!("socket: {e}"));
+                return;
+            }
+        }
+    }
+    println!(
+        "PASS fuzz: {rounds} mutated requests (seed {seed}): {errors} refused, {acks} acknowledged, {replies} answered, {silent} dropped"
+    );
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_GET, &[ifx]);
+    probe.check_ok("fuzz: the family still answers DEV_GET", &m, s, 1);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = || -> ! {
+        eprintln!("usage: nlprobe malformed IFNAME | nlprobe fuzz IFNAME [ROUNDS] [SEED]");
+        std::process::exit(2)
+    };
+    let (Some(mode), Some(name)) = (args.get(1), args.get(2)) else { usage() };
+    let index = ifindex(name).unwrap_or_else(|e| {
+        println!("FAIL nlprobe: {e}");
+        std::process::exit(1)
+    });
+    let socket = Socket::open().unwrap_or_else(|e| {
+        println!("FAIL nlprobe: socket: {e}");
+        std::process::exit(1)
+    });
+    let family = family_id(&socket).unwrap_or_else(|e| {
+        println!("FAIL nlprobe: {e}");
+        std::process::exit(1)
+    });
+    let mut probe = Probe { socket, family, seq: 100, failures: 0 };
+    match mode.as_str() {
+        "malformed" => malformed(&mut probe, index),
+        "fuzz" => {
+            let rounds = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(3000);
+            let seed = args.get(4).and_then(|n| n.parse().ok()).unwrap_or(0x006d_6170_6d69_6e74);
+            fuzz(&mut probe, index, rounds, seed);
+        }
+        _ => usage(),
+    }
+    std::process::exit(i32::from(probe.failures > 0));
+}
