@@ -3,6 +3,7 @@
 mod calc;
 mod control;
 mod nl;
+mod translate;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,6 +41,9 @@ enum Command {
     /// Replace an instance's whole configuration with a file's, atomically.
     #[command(after_help = "Example:\n  mapminctl apply --config /etc/mapmint.conf dev mapmint")]
     Apply(control::ApplyArgs),
+    /// Run the MAP core offline on a pcap or raw-IP file: translated packets and one verdict per packet.
+    #[command(after_help = translate::AFTER_HELP)]
+    Translate(translate::TranslateArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Some(Command::Dev(command)) => return control_output(command.verb(), control::dev(command, cli.json)),
         Some(Command::Rule(command)) => return control_output(command.verb(), control::rule(command, cli.json)),
         Some(Command::Apply(args)) => return control_output("apply", control::apply(args)),
+        Some(Command::Translate(args)) => return translate::run(&args, cli.json),
         None => {
             use clap::CommandFactory;
             Cli::command().print_help().expect("stdout");
