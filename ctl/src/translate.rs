@@ -389,7 +389,11 @@ fn pcapng_frames(input: &[u8]) -> Result<(Vec<Frame>, Option<String>), String> {
         rest = tail;
         let (interface, ticks, data) = match block {
             Block::EnhancedPacket(p) => (p.interface_id, Some(p.timestamp.as_nanos()), p.data),
-            Block::SimplePacket(p) => (0, None, p.data),
+            Block::SimplePacket(p) => {
+                // No captured length: the body's padding is not part of the packet.
+                let len = usize::try_from(p.original_len).unwrap_or(usize::MAX).min(p.data.len());
+                (0, None, std::borrow::Cow::Owned(p.data.get(..len).unwrap_or_default().to_vec()))
+            }
             Block::Packet(p) => (u32::from(p.interface_id), Some(u128::from(p.timestamp)), p.data),
             _ => continue,
         };
@@ -888,6 +892,8 @@ mod tests {
                 0xff, 0xff, 0xff, 0, 0, 0, 28,
             ],
         ];
+        let mut seeds = seeds;
+        seeds.push(pcapng_seed());
         let mut state = 0x2545_f491_4f6c_dd1d;
         for seed in &seeds {
             for cut in 0..seed.len() {
@@ -908,6 +914,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A little-endian pcapng: section header, an Ethernet interface with if_tsresol 9, an
+    /// enhanced packet block with a comment option, a simple packet block.
+    fn pcapng_seed() -> Vec<u8> {
+        fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+            let mut body = body.to_vec();
+            while !body.len().is_multiple_of(4) {
+                body.push(0);
+            }
+            let len = (body.len() + 12) as u32;
+            [kind.to_le_bytes().to_vec(), len.to_le_bytes().to_vec(), body, len.to_le_bytes().to_vec()].concat()
+        }
+        let shb = [0x1a2b_3c4du32.to_le_bytes().to_vec(), vec![1, 0, 0, 0], (-1i64).to_le_bytes().to_vec()].concat();
+        let idb =
+            [vec![1, 0, 0, 0], 65535u32.to_le_bytes().to_vec(), vec![9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]].concat();
+        let frame = [vec![0u8; 12], vec![0x08, 0x00], UDP4.to_vec()].concat();
+        let epb = [
+            vec![0; 4],
+            vec![0, 0, 0, 0, 1, 0, 0, 0],
+            (frame.len() as u32).to_le_bytes().to_vec(),
+            (frame.len() as u32).to_le_bytes().to_vec(),
+            frame.clone(),
+            vec![0, 0], // padding to 4
+            vec![1, 0, 3, 0, b'h', b'i', b'!', 0, 0, 0, 0, 0],
+        ]
+        .concat();
+        let spb = [(frame.len() as u32).to_le_bytes().to_vec(), frame].concat();
+        [block(0x0a0d_0d0a, &shb), block(1, &idb), block(6, &epb), block(3, &spb)].concat()
+    }
+
+    #[test]
+    fn pcapng_blocks_are_read() {
+        let (frames, damage) = frames(&pcapng_seed()).unwrap();
+        assert_eq!(damage, None);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].data, FrameData::Ip(UDP4.to_vec()));
+        assert_eq!(frames[0].timestamp, Duration::from_nanos(1), "one tick of if_tsresol 9");
+        assert_eq!(frames[1].data, FrameData::Ip(UDP4.to_vec()));
     }
 
     #[test]
