@@ -52,7 +52,7 @@ Verdict lines (N counts input packets from 1; SUMMARY is 'SRC -> DST PROTO ...',
                    KIND: time-exceeded, fragmentation-needed, source-route-failed,
                    packet-too-big, parameter-problem (sent back in the input's family)
   N fragment mtu M ipv4 SUMMARY-OF-INPUT (LEN bytes)           IPv4 without DF that needs
-                   fragmenting to M bytes before translation (the module does; this does not)
+                   fragmenting to M bytes before translation (only with --mtu6/--mtu4)
   N skipped WHY (LEN bytes)                                    not IP: 'ethertype 0x0806', ...
 With -j, one JSON object per line instead (packet, verdict, direction, reason, input, output...).
 
