@@ -80,7 +80,12 @@ for f in /etc/protocols /etc/services; do [ -f "$f" ] && cp "$f" "$root/etc/"; d
 cp "$module" "$root/mapmint/mapmint.ko"
 cp "$ctl" "$root/usr/sbin/mapminctl"
 install_libs_of "$ctl"
-(cd "$MAPMINT_ROOT" && cargo build --release --locked -q -p nlprobe); cp "$MAPMINT_ROOT/target/release/nlprobe" "$root/usr/sbin/nlprobe" # test program
+# Test programs, built beside mapminctl: traffic endpoints and the netlink abuser.
+for tool in mapmint-probe nlprobe; do
+	[ -x "$(dirname "$ctl")/$tool" ] || die "no $tool beside $ctl (cargo build --release -p $tool)"
+	cp "$(dirname "$ctl")/$tool" "$root/usr/bin/$tool"
+	install_libs_of "$(dirname "$ctl")/$tool"
+done
 cp "$MAPMINT_ROOT"/tests/guest/*.sh "$root/tests/"
 cp "$MAPMINT_ROOT/tests/guest/init" "$root/init"
 chmod +x "$root/init" "$root"/tests/*.sh

@@ -8,7 +8,7 @@ cd "$MAPMINT_ROOT"
 scripts/install-deps.sh
 kdir=${KDIR:-$(scripts/build-kernel.sh)}
 make -s module KDIR="$kdir"
-cargo build --release --locked -p mapminctl
+cargo build --release --locked -p mapminctl -p mapmint-probe -p nlprobe
 scripts/build-initramfs.sh module/mapmint.ko target/release/mapminctl build/initramfs.cpio.gz
 status=0
 scripts/run-guest.sh "$kdir/arch/x86/boot/bzImage" build/initramfs.cpio.gz demo build/guest-demo || status=$?

@@ -23,7 +23,7 @@ cargo build --locked -p mapcore --target x86_64-unknown-none
 say "building kernel (cached), module, mapminctl and initramfs"
 kdir=${KDIR:-$(scripts/build-kernel.sh)}
 make -s module KDIR="$kdir"
-cargo build --release --locked -p mapminctl
+cargo build --release --locked -p mapminctl -p mapmint-probe -p nlprobe
 scripts/build-initramfs.sh module/mapmint.ko target/release/mapminctl build/initramfs.cpio.gz
 
 passed=0 failed=0

@@ -58,6 +58,13 @@ reply=$( (echo "hello over MAP-T"; sleep 1) | nc -w 3 203.0.113.56 7000)
 check_eq "TCP echo through the translator" "hello over MAP-T" "$reply"
 kill $server 2>/dev/null
 
+# UDP both ways (the server answers from the address it is asked at, its DMR address).
+ip netns exec srv mapmint-probe udp-echo "[$SERVER6]:7001" &
+server=$!
+sleep 0.3
+check_eq "UDP echo through the translator" "hello over MAP-T" "$(mapmint-probe udp-ask 203.0.113.56 7001 'hello over MAP-T')"
+kill $server 2>/dev/null
+
 # Without SNAT, a local source port is outside the port set: the translator refuses it.
 nft flush table ip mapmint_nat
 before=$(link_stat mapmint tx dropped)

@@ -1,0 +1,131 @@
+//! Traffic endpoints for mapmint's guest tests, where busybox has no UDP client or server and
+//! nothing that records the peers a server sees. std only.
+//!
+//! ```text
+//! mapmint-probe udp-echo [ADDR:]PORT               # echo datagrams on ADDR:PORT (default [::],
+//!                                                  # which takes IPv4 too); replies leave from
+//!                                                  # the bound address, so bind the one clients
+//!                                                  # expect when the host has several
+//! mapmint-probe udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE
+//!                                                  # send one datagram, print the reply
+//! mapmint-probe tcp-log PORT FILE                  # accept connections, log "ADDR PORT" of each
+//! mapmint-probe tcp-many HOST PORT COUNT           # open and close COUNT connections
+//! ```
+//! Exit status: 0 on success, 1 when the network said no (timeout, refused), 2 on bad usage.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: mapmint-probe udp-echo [ADDR:]PORT | udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE \
+         | tcp-log PORT FILE | tcp-many HOST PORT COUNT"
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match words.as_slice() {
+        ["udp-echo", addr] => listen_addr(addr).ok_or(None).and_then(|a| udp_echo(a).map_err(Some)),
+        ["udp-ask", rest @ ..] => udp_ask(rest),
+        ["tcp-log", port, file] => port.parse().map_err(|_| None).and_then(|p| tcp_log(p, file).map_err(Some)),
+        ["tcp-many", host, port, count] => match (host.parse(), port.parse(), count.parse()) {
+            (Ok(h), Ok(p), Ok(c)) => tcp_many(h, p, c).map_err(Some),
+            _ => Err(None),
+        },
+        _ => Err(None),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(None) => usage(),
+        Err(Some(e)) => {
+            eprintln!("mapmint-probe: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A dual-stack socket address for the wildcard: IPv6 sockets accept IPv4 too on Linux.
+fn any(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::from([0u16; 8]), port)
+}
+
+/// `PORT` (the wildcard) or `ADDR:PORT`.
+fn listen_addr(text: &str) -> Option<SocketAddr> {
+    text.parse().ok().or_else(|| text.parse().ok().map(any))
+}
+
+fn udp_echo(addr: SocketAddr) -> std::io::Result<()> {
+    let socket = UdpSocket::bind(addr)?;
+    let mut buf = [0u8; 65536];
+    loop {
+        let (len, peer) = socket.recv_from(&mut buf)?;
+        socket.send_to(&buf[..len], peer)?;
+    }
+}
+
+fn udp_ask(args: &[&str]) -> Result<(), Option<std::io::Error>> {
+    let mut bind: Option<SocketAddr> = None;
+    let mut timeout = 2u64;
+    let mut rest = args;
+    loop {
+        match rest {
+            ["--bind", addr, tail @ ..] => {
+                bind = Some(addr.parse().map_err(|_| None)?);
+                rest = tail;
+            }
+            ["--timeout", secs, tail @ ..] => {
+                timeout = secs.parse().map_err(|_| None)?;
+                rest = tail;
+            }
+            _ => break,
+        }
+    }
+    let [host, port, message] = rest else { return Err(None) };
+    let host: IpAddr = host.parse().map_err(|_| None)?;
+    let port: u16 = port.parse().map_err(|_| None)?;
+    let local = bind.unwrap_or_else(|| match host {
+        IpAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        IpAddr::V6(_) => any(0),
+    });
+    let socket = UdpSocket::bind(local)?;
+    socket.set_read_timeout(Some(Duration::from_secs(timeout.max(1))))?;
+    socket.send_to(message.as_bytes(), (host, port))?;
+    let mut buf = [0u8; 65536];
+    let (len, _) = socket.recv_from(&mut buf)?;
+    std::io::stdout().write_all(&buf[..len])?;
+    println!();
+    Ok(())
+}
+
+fn tcp_log(port: u16, file: &str) -> std::io::Result<()> {
+    let listener = TcpListener::bind(any(port))?;
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
+    for stream in listener.incoming() {
+        let mut stream = stream?;
+        let peer = stream.peer_addr()?;
+        // An IPv4 peer on the dual-stack socket shows as ::ffff:a.b.c.d.
+        let ip = match peer.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        writeln!(log, "{ip} {}", peer.port())?;
+        log.flush()?;
+        let _ = stream.write_all(b"ok\n");
+    }
+    Ok(())
+}
+
+fn tcp_many(host: IpAddr, port: u16, count: u32) -> std::io::Result<()> {
+    for _ in 0..count {
+        let mut stream = TcpStream::connect_timeout(&SocketAddr::new(host, port), Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+        let mut reply = [0u8; 3];
+        stream.read_exact(&mut reply)?;
+    }
+    Ok(())
+}
