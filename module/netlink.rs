@@ -72,7 +72,7 @@ impl Request {
             return Err(self.refuse(EINVAL, format_args!("IFINDEX is required")));
         };
         let Ok(ifindex) = i32::try_from(ifindex) else {
-            return Err(self.refuse(ENODEV, format_args!("no interface {ifindex}")));
+            return Err(self.refuse(ENODEV, format_args!("no interface with index {ifindex}")));
         };
         // SAFETY: `info` is valid; genl_info_net gives the requester's namespace.
         let dev = unsafe { b::dev_get_by_index(b::genl_info_net(self.info), ifindex) };
@@ -108,23 +108,28 @@ impl DevRef {
         Ok(KBox::new(copy, GFP_KERNEL)?)
     }
 
-    /// Publishes `config`, and sets the device MTU if it names one.
-    fn publish(&self, config: KBox<Config>) -> Result {
-        let mtu = config.mtu;
-        // SAFETY: as in config_copy; genetlink handlers may sleep.
-        unsafe { (*instance_of(self.0)).publish(config) };
-        if let Some(mtu) = mtu {
+    /// Sets the device MTU if `config` names a new one, then publishes `config`; a refused
+    /// MTU publishes nothing.
+    fn publish(&self, req: &Request, config: KBox<Config>) -> Outcome {
+        // SAFETY: as in config_copy.
+        let old_mtu = unsafe { (*instance_of(self.0)).config() }.and_then(|c| c.mtu);
+        if let Some(mtu) = config.mtu.filter(|mtu| Some(*mtu) != old_mtu) {
             // SAFETY: dev_set_mtu needs the RTNL; the reference keeps the device alive.
-            let ret = unsafe {
+            let (ret, min, max) = unsafe {
                 b::rtnl_lock();
                 let ret = b::dev_set_mtu(self.0, i32::from(mtu));
                 b::rtnl_unlock();
-                ret
+                (ret, (*self.0).min_mtu, (*self.0).max_mtu)
             };
             if ret < 0 {
-                return Err(Error::from_errno(ret));
+                return Err(req.refuse(
+                    Error::from_errno(ret),
+                    format_args!("mtu {mtu}: the device takes {min} to {max}"),
+                ));
             }
         }
+        // SAFETY: as in config_copy; genetlink handlers may sleep.
+        unsafe { (*instance_of(self.0)).publish(config) };
         Ok(())
     }
 }
@@ -154,9 +159,19 @@ unsafe fn set_extack(extack: *mut b::netlink_ext_ack, args: fmt::Arguments<'_>) 
         return;
     };
     let buf = &mut extack._msg_buf;
-    let mut writer = Truncating { buf: &mut buf[..], len: 0 };
+    let mut writer = Truncating { buf: &mut buf[..], len: 0, cut: false };
     let _ = writer.write_fmt(args);
-    let end = writer.len.min(buf.len() - 1);
+    let (len, cut) = (writer.len, writer.cut);
+    let mut end = len.min(buf.len() - 1);
+    if cut {
+        // Say that the text goes on; cut on a character boundary (the text is UTF-8).
+        end = end.saturating_sub(3);
+        while end > 0 && (buf[end] & 0xc0) == 0x80 {
+            end -= 1;
+        }
+        buf[end..end + 3].copy_from_slice(b"...");
+        end += 3;
+    }
     buf[end] = 0;
     extack._msg = buf.as_ptr();
 }
@@ -165,12 +180,15 @@ unsafe fn set_extack(extack: *mut b::netlink_ext_ack, args: fmt::Arguments<'_>) 
 struct Truncating<'a> {
     buf: &'a mut [u8],
     len: usize,
+    /// Some text did not fit.
+    cut: bool,
 }
 
 impl Write for Truncating<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let room = self.buf.len().saturating_sub(1 + self.len);
         let take = s.len().min(room);
+        self.cut |= take < s.len();
         self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
         self.len += take;
         Ok(())
@@ -235,7 +253,7 @@ fn check_and_publish(req: &Request, dev: &DevRef, config: KBox<Config>, complete
             return Err(req.refuse(EINVAL, format_args!("incomplete configuration: no {what}")));
         }
     }
-    dev.publish(config).map_err(|e| req.refuse(e, format_args!("the device refused the MTU")))
+    dev.publish(req, config)
 }
 
 fn dev_set(req: &Request) -> Outcome {
@@ -587,6 +605,13 @@ impl Dump {
         unsafe { &mut (*self.cb).__bindgen_anon_1.args[0] }
     }
 
+    /// Refuses the dump with `errno`, telling the caller why.
+    fn refuse(&self, errno: Error, args: fmt::Arguments<'_>) -> i32 {
+        // SAFETY: `cb` is valid during the callback; its extack may be null.
+        unsafe { set_extack((*self.cb).extack, args) };
+        errno.to_errno()
+    }
+
     /// The bytes of messages in the dump buffer: a dump callback's return value.
     fn len(&self) -> i32 {
         // SAFETY: `skb` is the dump buffer.
@@ -635,18 +660,18 @@ const XA_PRESENT: b::xa_mark_t = 8;
 /// RULE_GET dump: the rules of the instance named by IFINDEX, BMR first.
 fn rule_dump(dump: &Dump) -> i32 {
     let Some(ifindex) = dump.attr(attr::IFINDEX).and_then(|v| <[u8; 4]>::try_from(v).ok()) else {
-        return EINVAL.to_errno();
+        return dump.refuse(EINVAL, format_args!("IFINDEX is required"));
     };
     let ifindex = u32::from_ne_bytes(ifindex) as i32;
     // SAFETY: `net` is valid during the dump; the reference is put by DevRef.
     let dev = unsafe { b::dev_get_by_index(dump.net(), ifindex) };
     if dev.is_null() {
-        return ENODEV.to_errno();
+        return dump.refuse(ENODEV, format_args!("no interface with index {ifindex}"));
     }
     let dev = DevRef(dev);
     // SAFETY: we hold a reference.
     if !unsafe { is_mapmint(dev.0) } {
-        return ENODEV.to_errno();
+        return dump.refuse(ENODEV, format_args!("interface {ifindex} is not a mapmint device"));
     }
     // SAFETY: reference held; dumps of a family without parallel_ops run under the genetlink
     // mutex, serialised with changes.
