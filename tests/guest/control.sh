@@ -235,6 +235,8 @@ check "rule add fmr (back to one)" mapminctl rule add dev m0 fmr 2001:db8::/40 1
 # --- invalid settings
 invalid_setting "mtu below 1280" "mtu 1000 is below IPv6's minimum of 1280 (EINVAL)" mtu 1000
 invalid_setting "mtu above 65535" "mtu 70000 is above 65535 (EINVAL)" mtu 70000
+invalid_setting "mtu above the device's maximum" "mtu 65535: the device takes 1280 to 65495 (EINVAL)" mtu 65535
+refused "rule show of a non-mapmint interface says why" 1 "mapminctl: rule show: interface 1 is not a mapmint device (ENODEV)" mapminctl rule show dev lo
 invalid_setting "a DMR that is not an RFC 6052 prefix" "dmr: prefix length 95 is not one of 32, 40, 48, 56, 64, 96 (RFC 6052)* (EINVAL)" dmr 64:ff9b::/95
 invalid_setting "a BR address in MAP-T" "br does not apply to MAP-T (EINVAL)" br 2001:db8:6::1
 invalid_setting "MAP-E with a DMR" "dmr does not apply to MAP-E (EINVAL)" mode e
