@@ -139,7 +139,7 @@ impl Failure {
     }
 }
 
-fn usage(message: impl Into<String>) -> Failure {
+pub(crate) fn usage(message: impl Into<String>) -> Failure {
     Failure::Usage(message.into())
 }
 
@@ -153,12 +153,12 @@ impl From<NlError> for Failure {
     }
 }
 
-type Outcome = Result<String, Failure>;
+pub(crate) type Outcome = Result<String, Failure>;
 
 // --- argument parsing
 
 /// Takes `dev NAME` out of `words` (anywhere), giving the instance's name.
-fn take_dev(words: &mut Vec<String>) -> Result<String, Failure> {
+pub(crate) fn take_dev(words: &mut Vec<String>) -> Result<String, Failure> {
     let mut name = None;
     while let Some(at) = words.iter().position(|w| w == "dev") {
         if at + 1 >= words.len() {
@@ -434,15 +434,15 @@ pub struct DevInfo {
     pub missing: Option<String>,
 }
 
-fn bad_reply(what: &str) -> Failure {
+pub(crate) fn bad_reply(what: &str) -> Failure {
     Failure::Failed(format!("the kernel's reply has a bad or missing {what}"))
 }
 
-fn u32_of(bytes: &[u8]) -> Option<u32> {
+pub(crate) fn u32_of(bytes: &[u8]) -> Option<u32> {
     Some(u32::from_ne_bytes(bytes.try_into().ok()?))
 }
 
-fn string_of(bytes: &[u8]) -> String {
+pub(crate) fn string_of(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
@@ -607,7 +607,7 @@ fn ports_text(set: &PortSet) -> String {
 
 // --- commands
 
-fn ifindex_attr(index: u32) -> Attr {
+pub(crate) fn ifindex_attr(index: u32) -> Attr {
     Attr::Value(attr::IFINDEX, index.to_ne_bytes().to_vec())
 }
 

@@ -3,6 +3,7 @@
 mod calc;
 mod control;
 mod nl;
+mod stats;
 mod translate;
 
 use std::io::Write;
@@ -41,6 +42,12 @@ enum Command {
     /// Replace an instance's whole configuration with a file's, atomically.
     #[command(after_help = "Example:\n  mapminctl apply --config /etc/mapmint.conf dev mapmint")]
     Apply(control::ApplyArgs),
+    /// Counters: packets and bytes translated each way, ICMP errors sent, drops by reason.
+    #[command(after_help = "Examples:
+  mapminctl stats                  the default instance, mapmint
+  mapminctl stats dev m0 --all     every drop reason, also those at 0
+  mapminctl -j stats --all-devices every instance in this network namespace, as a JSON array")]
+    Stats(stats::StatsArgs),
     /// Run the MAP core offline on a pcap or raw-IP file: translated packets and one verdict per packet.
     #[command(after_help = translate::AFTER_HELP)]
     Translate(translate::TranslateArgs),
@@ -65,6 +72,7 @@ fn main() -> ExitCode {
         Some(Command::Dev(command)) => return control_output(command.verb(), control::dev(command, cli.json)),
         Some(Command::Rule(command)) => return control_output(command.verb(), control::rule(command, cli.json)),
         Some(Command::Apply(args)) => return control_output("apply", control::apply(args)),
+        Some(Command::Stats(args)) => return control_output("stats", stats::stats(args, cli.json)),
         Some(Command::Translate(args)) => return translate::run(&args, cli.json),
         None => {
             use clap::CommandFactory;
