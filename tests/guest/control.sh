@@ -8,7 +8,8 @@
 # Checks: every rule kind added, shown (text and JSON) and deleted; every kind of invalid
 # rule and setting refused with the kernel's reason, leaving the configuration as it was;
 # an unprivileged user refused with EPERM; two namespaces' instances independent; apply of a
-# file equal to the same settings and rules given one by one; malformed netlink messages
+# file equal to the same settings and rules given one by one; stats of a fresh instance zero
+# and readable by anyone; malformed netlink messages
 # refused (nlprobe); deleting instances and unloading the module with configuration present.
 . /tests/lib.sh
 
@@ -116,6 +117,37 @@ check_eq "a new instance is empty" "$m0: m0: role ce mode t incomplete: no end-u
     fmrs 0" "$(mapminctl dev show m0)"
 check_eq "and has no rules" "" "$(mapminctl rule show dev m0)"
 check_eq "rule show -j of no rules" "[]" "$(mapminctl -j rule show dev m0)"
+
+# --- stats of a fresh instance: all zero, text and JSON; anyone may read them
+reasons="bad-buffer bad-checksum bad-embedded-packet bad-header-checksum bad-header-length bad-length
+bad-version extension-header-after-fragment fragmented-icmp fragmented-udp-zero-checksum internal
+nested-icmp-error no-headroom no-mapping outer-fragment port-not-allowed port-unknown source-mismatch
+too-many-extension-headers truncated udp-zero-checksum unsupported-protocol untranslatable-icmp"
+zero_drops=$(for r in $reasons; do printf '"%s":0,' "$r"; done | sed 's/,$//')
+fresh_text="$m0: m0
+    v4-to-v6 packets 0 bytes 0
+    v6-to-v4 packets 0 bytes 0
+    icmp-errors 0
+    drops 0"
+fresh_json="{\"drops\":{$zero_drops},\"icmp_errors\":0,\"ifindex\":$m0,\"ifname\":\"m0\",\"v4_to_v6_bytes\":0,\"v4_to_v6_packets\":0,\"v6_to_v4_bytes\":0,\"v6_to_v4_packets\":0}"
+check_eq "stats of a new instance: all zero" "$fresh_text" "$(mapminctl stats dev m0)"
+check_eq "stats -j of a new instance: every reason, all zero" "$fresh_json" "$(mapminctl -j stats dev m0)"
+check_eq "stats -j after the verb works too" "$fresh_json" "$(mapminctl stats dev m0 -j)"
+check_eq "stats --all lists the 23 reasons, all zero" \
+	"$(for r in $reasons; do echo "        $r 0"; done | sort)" \
+	"$(mapminctl stats --all dev m0 | tail -n +6 | sort)"
+check_eq "stats --all: the same five lines first" "$fresh_text" "$(mapminctl stats dev m0 --all | head -n 5)"
+check_eq "nobody can read stats" "$fresh_text" "$(su -s /bin/sh nobody -c 'mapminctl stats dev m0')"
+check_eq "nobody can read stats -j" "$fresh_json" "$(su -s /bin/sh nobody -c 'mapminctl -j stats dev m0')"
+case "$(mapminctl stats)" in
+"$(cat /sys/class/net/mapmint/ifindex): mapmint"*) pass "stats without dev shows mapmint" ;;
+*) fail "stats without dev shows mapmint" "$(mapminctl stats)" ;;
+esac
+refused "stats of a non-mapmint interface" 1 "mapminctl: stats: interface 1 is not a mapmint device (ENODEV)" mapminctl stats dev lo
+refused "stats of a missing interface" 1 "mapminctl: stats: no interface named 'nosuch' (ENODEV)" mapminctl stats dev nosuch
+refused "stats NAME without dev is a usage error" 2 "mapminctl: stats: unexpected 'm0' (expected dev NAME)" mapminctl stats m0
+refused "stats dev NAME with --all-devices is a usage error" 2 "mapminctl: stats: dev NAME and --all-devices exclude each other" \
+	mapminctl stats --all-devices dev m0
 refused "dev show of a missing interface" 1 "mapminctl: dev show: no interface named 'nosuch' (ENODEV)" mapminctl dev show nosuch
 refused "dev show of a non-mapmint interface" 1 "mapminctl: dev show: interface 1 is not a mapmint device (ENODEV)" mapminctl dev show lo
 refused "dev del refuses a non-mapmint interface" 1 "mapminctl: dev del: interface 1 is not a mapmint device (ENODEV)" mapminctl dev del lo
@@ -338,6 +370,10 @@ esac
 check_eq "b's dump shows one instance" 1 "$(ip netns exec b mapminctl -j dev show | grep -o '"ifname"' | wc -l)"
 check_eq "the initial namespace's dump shows its four" "m0 m1 m2 mapmint" \
 	"$(mapminctl -j dev show | grep -o '"ifname":"[^"]*"' | cut -d'"' -f4 | sort | tr '\n' ' ' | sed 's/ $//')"
+check_eq "stats --all-devices in b: its one instance" '"ifname":"mx"' "$(ip netns exec b mapminctl -j stats --all-devices | grep -o '"ifname":"[^"]*"')"
+check_eq "stats --all-devices in the initial namespace: its four" "m0 m1 m2 mapmint" \
+	"$(mapminctl stats --all-devices -j | grep -o '"ifname":"[^"]*"' | cut -d'"' -f4 | sort | tr '\n' ' ' | sed 's/ $//')"
+check_eq "stats --all-devices in text: one block per instance" 4 "$(mapminctl stats -A | grep -c '^[0-9]*: ')"
 refused "b's mx is not visible from the initial namespace" 1 "mapminctl: rule show: no interface named 'mx' (ENODEV)" mapminctl rule show dev mx
 check "a: rule flush" ip netns exec a mapminctl rule flush dev mx
 check_eq "flushing a's rules leaves b's" "$(mapminctl rule show dev m1)" "$(ip netns exec b mapminctl rule show dev mx)"
