@@ -76,4 +76,37 @@ else
 	fail "a source port outside the port set is dropped" "tx dropped went from $before to $after"
 fi
 
+# mapminctl stats after that traffic (ping 3, TCP, UDP, the refused port): both directions
+# counted, agreeing with the link's counters, and the refusal counted by its reason.
+stats=$(mapminctl -j stats)
+stat() { echo "$stats" | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
+v46=$(stat v4_to_v6_packets)
+v64=$(stat v6_to_v4_packets)
+if [ "${v46:-0}" -ge 3 ] && [ "${v64:-0}" -ge 3 ]; then
+	pass "stats: at least 3 packets translated each way"
+else
+	fail "stats: at least 3 packets translated each way" "$stats"
+fi
+check_eq "stats: the translated packets are the link's tx packets" "$(link_stat mapmint tx packets)" "$((v46 + v64))"
+check_eq "stats: and the link's rx packets" "$(link_stat mapmint rx packets)" "$((v46 + v64))"
+check_eq "stats: the translated bytes are the link's rx bytes" "$(link_stat mapmint rx bytes)" \
+	"$(($(stat v4_to_v6_bytes) + $(stat v6_to_v4_bytes)))"
+refusals=$(stat port-not-allowed)
+if [ "${refusals:-0}" -ge 1 ]; then
+	pass "stats: the refused source port counts as port-not-allowed"
+else
+	fail "stats: the refused source port counts as port-not-allowed" "$stats"
+fi
+drops=0
+for n in $(echo "$stats" | grep -o '"drops":{[^}]*}' | grep -o ':[0-9]*' | tr -d :); do drops=$((drops + n)); done
+check_eq "stats: drops and ICMP errors are the link's tx dropped" "$(link_stat mapmint tx dropped)" "$((drops + $(stat icmp_errors)))"
+text=$(mapminctl stats)
+echo "$text"
+case "$text" in
+*"v4-to-v6 packets $v46 "*"v6-to-v4 packets $v64 "*"        port-not-allowed $refusals"*) pass "stats in text: the same counts" ;;
+*) fail "stats in text: the same counts" "$text" ;;
+esac
+check_eq "stats in text lists only the reasons that happened" "" \
+	"$(echo "$text" | tail -n +6 | grep ' 0$')"
+
 check "rmmod after traffic" rmmod mapmint
