@@ -249,3 +249,38 @@ fn an_incomplete_configuration_maps_nothing() {
     let incomplete = Config::default();
     assert_eq!(Domain::new(&incomplete, &ident).err(), Some(DropReason::NoMapping));
 }
+
+#[test]
+fn icmpv6_errors_from_ipv6_only_routers_come_from_the_rfc7600_dummy_address() {
+    use etherparse::icmpv6::TimeExceededCode;
+    use etherparse::{Icmpv4Type, Icmpv6Type};
+    // CE 11b's packet (MAP-T) as it left the CE, with a hop limit that expires at an ISP
+    // router 2001:db8:100:1::1, which sends Time Exceeded to the CE's MAP address.
+    let quoted = udp6((v6(CE11B_MAP_T), 55296), (v6(SERVER_T), 80));
+    let mut error = Vec::new();
+    PacketBuilder::ipv6(v6("2001:db8:100:1::1").octets(), v6(CE11B_MAP_T).octets(), 64)
+        .icmpv6(Icmpv6Type::TimeExceeded(TimeExceededCode::HopLimitExceeded))
+        .write(&mut error, &quoted)
+        .unwrap();
+    let four = from_v6(&ce_t(CE11B), &error).unwrap();
+    let sliced = SlicedPacket::from_ip(&four).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = sliced.net else { panic!("not IPv4") };
+    let h = ip.header().to_header();
+    assert_eq!(Ipv4Addr::from(h.source), mapcore::domain::DUMMY_IPV4);
+    assert_eq!(Ipv4Addr::from(h.destination), v4("192.0.2.8"));
+    let Some(TransportSlice::Icmpv4(icmp)) = sliced.transport else { panic!("not ICMP") };
+    assert!(matches!(icmp.icmp_type(), Icmpv4Type::TimeExceeded(_)), "{:?}", icmp.icmp_type());
+    // The quoted packet is the CE's own IPv4 packet again.
+    let inner = &icmp.payload()[..];
+    assert_eq!(&inner[12..16], &v4("192.0.2.8").octets());
+    assert_eq!(&inner[16..20], &v4(SERVER).octets());
+
+    // An error quoting somebody else's packet is still refused.
+    let foreign = udp6((v6("2001:db8:ce:774:0:c000:23b:14"), 41000), (v6(SERVER_T), 80));
+    let mut error = Vec::new();
+    PacketBuilder::ipv6(v6("2001:db8:100:1::1").octets(), v6(CE11B_MAP_T).octets(), 64)
+        .icmpv6(Icmpv6Type::TimeExceeded(TimeExceededCode::HopLimitExceeded))
+        .write(&mut error, &foreign)
+        .unwrap();
+    assert!(from_v6(&ce_t(CE11B), &error).is_err());
+}

@@ -8,6 +8,7 @@
 //!                                                  # expect when the host has several
 //! mapmint-probe udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE
 //!                                                  # send one datagram, print the reply
+//!                                                  # (an ICMP error: "Connection refused")
 //! mapmint-probe tcp-log PORT FILE                  # accept connections, log "ADDR PORT" of each
 //! mapmint-probe tcp-many HOST PORT COUNT           # open and close COUNT connections
 //! ```
@@ -94,9 +95,11 @@ fn udp_ask(args: &[&str]) -> Result<(), Option<std::io::Error>> {
     });
     let socket = UdpSocket::bind(local)?;
     socket.set_read_timeout(Some(Duration::from_secs(timeout.max(1))))?;
-    socket.send_to(message.as_bytes(), (host, port))?;
+    // Connected, so that an ICMP port unreachable comes back as "Connection refused".
+    socket.connect((host, port))?;
+    socket.send(message.as_bytes())?;
     let mut buf = [0u8; 65536];
-    let (len, _) = socket.recv_from(&mut buf)?;
+    let len = socket.recv(&mut buf)?;
     std::io::stdout().write_all(&buf[..len])?;
     println!();
     Ok(())

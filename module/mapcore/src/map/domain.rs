@@ -8,6 +8,8 @@
 //! | CE | source: ours, port in our set; destination: FMR (mesh), else DMR / BR | destination: our MAP address, port in our set; source: DMR / BR, or a CE an FMR derives |
 //! | BR | destination: the CE an FMR derives from address and port; source: DMR | source: the CE an FMR derives, consistent with address and port; destination: DMR |
 //!
+//! ICMPv6 errors from IPv6-only routers inside the domain come out from [`DUMMY_IPV4`].
+//!
 //! A packet whose port cannot be read (a non-first fragment) is accepted where the address
 //! alone decides (the address of a MAP CE already carries its PSID) and refused where the port
 //! must choose the destination (a BR or a meshing CE sending to a shared IPv4 address:
@@ -18,7 +20,13 @@ use core::sync::atomic::{AtomicU16, Ordering};
 
 use super::config::{Config, Role};
 use super::rule::{CeMapping, Mode, Rule};
-use super::xlat::{self, AddressMap, DropReason, Flow4, Flow6, Options, Translated, Verdict};
+use super::xlat::{self, AddressMap, DropReason, Flow4, Flow6, FlowKind, Options, Translated, Verdict};
+
+/// The IPv4 dummy address (RFC 7600 §4.8, after RFC 6791): the source of an ICMPv6 error
+/// from an IPv6-only router (a hop of the ISP's network, which has no IPv4 address), so that
+/// traceroute and path MTU discovery still work through the domain. The packet the error
+/// quotes must still be one of ours, which the engine checks as an ordinary flow.
+pub const DUMMY_IPV4: Ipv4Addr = Ipv4Addr::new(192, 0, 0, 8);
 
 /// A complete configuration, ready to map packets.
 pub struct Domain<'a> {
@@ -218,21 +226,27 @@ impl AddressMap for Domain<'_> {
                     return Err(DropReason::NoMapping);
                 }
                 self.check_own_destination(ce, mine.ipv4, flow.dst_port)?;
-                let src = match dmr.extract(flow.src) {
-                    Ok(src) => src,
-                    Err(_) => {
-                        // A meshing CE: its address must match an FMR and its own port.
-                        let rule = self.fmr_for_ipv6(flow.src).ok_or(DropReason::SourceMismatch)?;
+                let src = match (dmr.extract(flow.src), self.fmr_for_ipv6(flow.src)) {
+                    (Ok(src), _) => src,
+                    // A meshing CE: its address must match an FMR and its own port.
+                    (Err(_), Some(rule)) => {
                         let peer = rule.decode(flow.src, Mode::MapT).map_err(|_| DropReason::SourceMismatch)?;
                         check_source(rule, flow.src, peer.ipv4, flow.src_port, Mode::MapT)?;
                         peer.ipv4
                     }
+                    (Err(_), None) if flow.kind == FlowKind::IcmpError => DUMMY_IPV4,
+                    (Err(_), None) => return Err(DropReason::SourceMismatch),
                 };
                 Ok((src, mine.ipv4))
             }
             None => {
                 let dst = dmr.extract(flow.dst).map_err(|_| DropReason::NoMapping)?;
-                let rule = self.config.fmrs.lookup_ipv6(flow.src).ok_or(DropReason::SourceMismatch)?;
+                let Some(rule) = self.config.fmrs.lookup_ipv6(flow.src) else {
+                    return match flow.kind {
+                        FlowKind::IcmpError => Ok((DUMMY_IPV4, dst)),
+                        _ => Err(DropReason::SourceMismatch),
+                    };
+                };
                 let peer = rule.decode(flow.src, Mode::MapT).map_err(|_| DropReason::SourceMismatch)?;
                 check_source(rule, flow.src, peer.ipv4, flow.src_port, Mode::MapT)?;
                 Ok((peer.ipv4, dst))
