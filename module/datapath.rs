@@ -26,7 +26,7 @@ pub(crate) struct Counters {
     pub(crate) v4_to_v6_bytes: AtomicU64,
     pub(crate) v6_to_v4_packets: AtomicU64,
     pub(crate) v6_to_v4_bytes: AtomicU64,
-    /// Bytes of the packets as they entered the device, translated or not.
+    /// Bytes of the translated packets as they entered the device.
     pub(crate) input_bytes: AtomicU64,
     /// ICMP errors sent back instead of a translation (Time Exceeded, Fragmentation Needed...).
     pub(crate) icmp_errors: AtomicU64,
@@ -76,7 +76,6 @@ pub(crate) enum Outcome {
 /// Translates `skb` for `instance`. Runs in the device's transmit path, an RCU reader.
 pub(crate) fn transmit(instance: &Instance, mut skb: Skb) -> Outcome {
     let counters = &instance.counters;
-    counters.input_bytes.fetch_add(skb.len() as u64, Ordering::Relaxed);
     let ipv6 = match skb.protocol() {
         ETH_P_IP => false,
         ETH_P_IPV6 => true,
@@ -118,6 +117,7 @@ pub(crate) fn transmit(instance: &Instance, mut skb: Skb) -> Outcome {
             skb.set_packet(out.start, out.len, protocol);
             packets.fetch_add(1, Ordering::Relaxed);
             bytes.fetch_add(out.len as u64, Ordering::Relaxed);
+            counters.input_bytes.fetch_add(len as u64, Ordering::Relaxed);
             skb.receive();
             Outcome::Translated
         }

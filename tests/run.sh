@@ -11,7 +11,7 @@ scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then
 	# Every scenario file except the demo (the README's first command runs that one).
 	for f in tests/guest/*.sh; do
-		case "$(basename "$f" .sh)" in lib | demo | harness-*) ;; *) scenarios+=("$(basename "$f" .sh)") ;; esac
+		case "$(basename "$f" .sh)" in lib | lib-* | demo | harness-*) ;; *) scenarios+=("$(basename "$f" .sh)") ;; esac
 	done
 fi
 

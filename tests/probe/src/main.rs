@@ -9,6 +9,7 @@
 //! mapmint-probe udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE
 //!                                                  # send one datagram, print the reply
 //!                                                  # (an ICMP error: "Connection refused")
+//! mapmint-probe udp-log [ADDR:]PORT FILE           # log "ADDR PORT" of each datagram received
 //! mapmint-probe tcp-log PORT FILE                  # accept connections, log "ADDR PORT" of each
 //! mapmint-probe tcp-many HOST PORT COUNT           # open and close COUNT connections
 //! ```
@@ -22,7 +23,7 @@ use std::time::Duration;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mapmint-probe udp-echo [ADDR:]PORT | udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE \
-         | tcp-log PORT FILE | tcp-many HOST PORT COUNT"
+         | udp-log [ADDR:]PORT FILE | tcp-log PORT FILE | tcp-many HOST PORT COUNT"
     );
     ExitCode::from(2)
 }
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
     let result = match words.as_slice() {
         ["udp-echo", addr] => listen_addr(addr).ok_or(None).and_then(|a| udp_echo(a).map_err(Some)),
         ["udp-ask", rest @ ..] => udp_ask(rest),
+        ["udp-log", addr, file] => listen_addr(addr).ok_or(None).and_then(|a| udp_log(a, file).map_err(Some)),
         ["tcp-log", port, file] => port.parse().map_err(|_| None).and_then(|p| tcp_log(p, file).map_err(Some)),
         ["tcp-many", host, port, count] => match (host.parse(), port.parse(), count.parse()) {
             (Ok(h), Ok(p), Ok(c)) => tcp_many(h, p, c).map_err(Some),
@@ -105,18 +107,32 @@ fn udp_ask(args: &[&str]) -> Result<(), Option<std::io::Error>> {
     Ok(())
 }
 
+/// The peer as written in logs: an IPv4 peer of a dual-stack socket shows as ::ffff:a.b.c.d.
+fn peer_text(peer: SocketAddr) -> String {
+    let ip = match peer.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    format!("{ip} {}", peer.port())
+}
+
+fn udp_log(addr: SocketAddr, file: &str) -> std::io::Result<()> {
+    let socket = UdpSocket::bind(addr)?;
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
+    let mut buf = [0u8; 65536];
+    loop {
+        let (_, peer) = socket.recv_from(&mut buf)?;
+        writeln!(log, "{}", peer_text(peer))?;
+        log.flush()?;
+    }
+}
+
 fn tcp_log(port: u16, file: &str) -> std::io::Result<()> {
     let listener = TcpListener::bind(any(port))?;
     let mut log = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
     for stream in listener.incoming() {
         let mut stream = stream?;
-        let peer = stream.peer_addr()?;
-        // An IPv4 peer on the dual-stack socket shows as ::ffff:a.b.c.d.
-        let ip = match peer.ip() {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-            v4 => v4,
-        };
-        writeln!(log, "{ip} {}", peer.port())?;
+        writeln!(log, "{}", peer_text(stream.peer_addr()?))?;
         log.flush()?;
         let _ = stream.write_all(b"ok\n");
     }

@@ -1,0 +1,10 @@
+#!/bin/bash
+# Scenario "tutorial-e": the seed's Jool tutorial topology (see lib-tutorial.sh) in MAP-E,
+# the CEs' NAPT with iptables (legacy). The same checks as tutorial-t.
+. /tests/lib.sh
+. /tests/lib-tutorial.sh
+
+tutorial e iptables
+tutorial_checks e
+transfer_while_applying
+rmmod_under_traffic
