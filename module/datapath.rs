@@ -14,11 +14,17 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// error whose embedded packet grows too adds 40, and MAP-E adds 40.
 const MAX_GROWTH: u32 = 40;
 
-/// The translator's options. The kernel forwards each packet twice around the device (as
-/// IPv4, then as IPv6, or the reverse), so the translation gives one hop back: a box costs
-/// one hop. The stack's own output paths enforce MTUs (an IPv6 packet too big for the next
-/// link gets Packet Too Big, which comes back through the device as Fragmentation Needed).
-const OPTIONS: Options = Options { ttl: TtlMode::Restore, copy_tos: true, mtu6: 0, mtu4: 0, encap_hop_limit: 64 };
+/// The translator's options for a device of MTU `mtu`. The kernel forwards each packet twice
+/// around the device (as IPv4, then as IPv6, or the reverse), so the translation gives one hop
+/// back: a box costs one hop.
+///
+/// MTU: the device MTU is the largest packet on either side. An IPv4 packet that would come
+/// out larger as IPv6 (20 bytes more for MAP-T, 40 for MAP-E) is answered Fragmentation Needed
+/// with the MTU that fits (RFC 7915 §4, RFC 7597 §8.3.1) when it has DF; without DF it is
+/// translated whole and the IPv6 output path fragments it (`ignore_df`).
+fn options(mtu: u32) -> Options {
+    Options { ttl: TtlMode::Restore, copy_tos: true, mtu6: mtu, mtu4: 0, encap_hop_limit: 64 }
+}
 
 /// Per-instance counters (atomics: the transmit path takes no lock).
 pub(crate) struct Counters {
@@ -73,8 +79,9 @@ pub(crate) enum Outcome {
     Dropped,
 }
 
-/// Translates `skb` for `instance`. Runs in the device's transmit path, an RCU reader.
-pub(crate) fn transmit(instance: &Instance, mut skb: Skb) -> Outcome {
+/// Translates `skb` for `instance`, a device of MTU `mtu`. Runs in the device's transmit
+/// path, an RCU reader.
+pub(crate) fn transmit(instance: &Instance, mtu: u32, mut skb: Skb) -> Outcome {
     let counters = &instance.counters;
     let ipv6 = match skb.protocol() {
         ETH_P_IP => false,
@@ -102,11 +109,17 @@ pub(crate) fn transmit(instance: &Instance, mut skb: Skb) -> Outcome {
     }
     let len = skb.len();
     let (buffer, start) = skb.buffer();
-    let result = if ipv6 {
-        domain.from_v6(buffer, start, len, &OPTIONS)
+    let mut result = if ipv6 {
+        domain.from_v6(buffer, start, len, &options(mtu))
     } else {
-        domain.from_v4(buffer, start, len, &OPTIONS)
+        domain.from_v4(buffer, start, len, &options(mtu))
     };
+    if let Err(Verdict::Fragment { .. }) = result {
+        // No DF: translate it whole; the IPv6 output path fragments it (the buffer is
+        // unchanged after an error, so translating again starts from the original).
+        let (buffer, start) = skb.buffer();
+        result = domain.from_v4(buffer, start, len, &options(0));
+    }
     match result {
         Ok(out) => {
             let (protocol, packets, bytes) = if ipv6 {
@@ -118,7 +131,7 @@ pub(crate) fn transmit(instance: &Instance, mut skb: Skb) -> Outcome {
             packets.fetch_add(1, Ordering::Relaxed);
             bytes.fetch_add(out.len as u64, Ordering::Relaxed);
             counters.input_bytes.fetch_add(len as u64, Ordering::Relaxed);
-            skb.receive();
+            skb.receive(out.len > mtu as usize);
             Outcome::Translated
         }
         Err(Verdict::Drop(reason)) => {
@@ -132,7 +145,7 @@ pub(crate) fn transmit(instance: &Instance, mut skb: Skb) -> Outcome {
             Outcome::Dropped
         }
         Err(Verdict::Fragment { .. }) => {
-            // Only with an MTU in OPTIONS, which the device leaves to the stack.
+            // Translating without an MTU never asks for fragmentation.
             counters.drop(DropReason::Internal);
             Outcome::Dropped
         }

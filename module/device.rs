@@ -18,9 +18,10 @@ use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-/// The default MTU: a 1500-byte IPv6 access link less the 40 bytes MAP-E's outer header
-/// adds (MAP-T adds only 20), so both modes fit without fragmentation.
-const DEFAULT_MTU: u32 = 1460;
+/// The default MTU, the largest packet on either side of the device: a 1500-byte IPv6 access
+/// link. Full-size IPv4 packets get Fragmentation Needed with the MTU that fits after
+/// translation (1480 for MAP-T, 1460 for MAP-E), so TCP settles on the right size by itself.
+const DEFAULT_MTU: u32 = 1500;
 /// IPv6 disables itself on a device below its minimum link MTU (RFC 8200 §5).
 const MIN_MTU: u32 = 1280;
 /// An IPv4 packet of this size still fits the 16-bit IPv6 payload length after MAP-E.
@@ -210,6 +211,9 @@ unsafe extern "C" fn setup(dev: *mut bindings::net_device) {
     // `ip link add` created.
     dev.needs_free_netdev = true;
     dev.priv_destructor = Some(destructor);
+    // SAFETY: `dev` is valid (see above). The transmit path answers ICMP errors
+    // (icmp_ndo_send), which need the packet's route: the core must not drop it first.
+    unsafe { bindings::netif_keep_dst(dev) };
 }
 
 /// priv_destructor: runs once the last reference to the device is gone.
@@ -274,11 +278,11 @@ unsafe extern "C" fn start_xmit(
     dev: *mut bindings::net_device,
 ) -> bindings::netdev_tx_t {
     // SAFETY: the stack hands us ownership of a valid skb for a valid mapmint device.
-    let (skb, instance) = unsafe { (Skb::from_raw(skb), &*instance_of(dev)) };
+    let (skb, instance, mtu) = unsafe { (Skb::from_raw(skb), &*instance_of(dev), (*dev).mtu) };
     let Some(skb) = skb else {
         return bindings::netdev_tx_NETDEV_TX_OK;
     };
-    if let Outcome::Dropped = datapath::transmit(instance, skb) {
+    if let Outcome::Dropped = datapath::transmit(instance, mtu, skb) {
         // SAFETY: a valid device.
         unsafe { bindings::dev_core_stats_tx_dropped_inc(dev) };
     }

@@ -84,8 +84,9 @@ impl Skb {
     }
 
     /// Hands the packet back to the stack as received on the device it was sent to, as a
-    /// fresh packet: no conntrack entry, no route, no socket (skb_scrub_packet).
-    pub(crate) fn receive(self) {
+    /// fresh packet: no conntrack entry, no route, no socket (skb_scrub_packet). With
+    /// `may_fragment`, the IPv6 output path may fragment it (its IPv4 source allowed that).
+    pub(crate) fn receive(self, may_fragment: bool) {
         let skb = self.raw();
         core::mem::forget(self);
         // SAFETY: we own `skb`; netif_rx takes ownership. A locally sent packet stops being
@@ -93,6 +94,9 @@ impl Skb {
         unsafe {
             b::skb_orphan(skb);
             b::skb_scrub_packet(skb, false);
+            if may_fragment {
+                (*skb).__bindgen_anon_4.__bindgen_anon_1.as_mut().set_ignore_df(1);
+            }
             b::netif_rx(skb);
         }
     }

@@ -51,11 +51,11 @@ case "$link" in
 *"<POINTOPOINT,NOARP>"*) pass "flags are POINTOPOINT,NOARP while down" ;;
 *) fail "flags are POINTOPOINT,NOARP while down" "$link" ;;
 esac
-check_eq "default MTU 1460" 1460 "$(cat /sys/class/net/mapmint/mtu)"
+check_eq "default MTU 1500" 1500 "$(cat /sys/class/net/mapmint/mtu)"
 check_eq "type 65534 in sysfs" 65534 "$(cat /sys/class/net/mapmint/type)"
 check_fails "MTU below IPv6's 1280 is refused" ip link set mapmint mtu 1279
 check "MTU 1280 is accepted" ip link set mapmint mtu 1280
-ip link set mapmint mtu 1460
+ip link set mapmint mtu 1500
 
 check "ip link set mapmint up" ip link set mapmint up
 case "$(ip link show mapmint)" in
