@@ -1,22 +1,34 @@
 #!/bin/bash
-# Scenario "demo" (the README's first command): load mapmint as a CE would, route IPv4 and
-# the end-user IPv6 prefix into it, send a few pings, and show the link and its counters.
-# Translation does not exist yet, so the pings are dropped and counted as tx drops.
+# Scenario "demo" (the README's first command): the seed's Jool tutorial topology in MAP-T
+# (see lib-tutorial.sh), then a ping and an HTTP download from the LAN host c1 through
+# CE "11b" and the BR to the IPv4 server, and the counters of both mapmint devices.
 . /tests/lib.sh
+. /tests/lib-tutorial.sh
 
-show() { echo "\$ $*" >&3; "$@" >&3 2>&1; }
+# show NS CMD...: prints the command and its output to the host.
+show() {
+	local ns=$1
+	shift
+	echo "[$ns]\$ $*" >&3
+	at "$ns" "$@" >&3 2>&1
+}
 
-ip link set lo up
-ip -6 addr add 2001:db8:6::2/128 dev lo
-show mapminctl --version
-show insmod "$MODULE" ipv4_address=192.0.2.8/32
-show ip link set mapmint up
-show ip addr add 192.0.2.8/32 dev mapmint
-show ip route add default dev mapmint
-show ip -6 route add 2001:db8:ce:11b::/64 dev mapmint
-show ip -d link show mapmint
-show ping -c 3 -i 0.2 -W 1 203.0.113.56
-show ping -6 -c 2 -i 0.2 -W 1 2001:db8:ce:11b::99
-show ip -s link show mapmint
-check_eq "5 pings counted as tx drops" 5 "$(link_stat mapmint tx dropped)"
-show rmmod mapmint
+tutorial t nft
+echo "--- CE 11b and the BR, configured with mapminctl apply:" >&3
+show ce11b mapminctl dev show mapmint
+show br mapminctl dev show mapmint
+echo "--- from the LAN host c1 (192.168.0.4) to the server 203.0.113.56:" >&3
+show c1 ping -c 3 -i 0.3 $SERVER
+mkdir -p /srv
+head -c 6000000 /dev/urandom >/srv/file
+at server httpd -p 80 -h /srv
+sleep 0.3
+start=$(cut -d' ' -f1 /proc/uptime)
+show c1 timeout 120 wget -O /tmp/got http://$SERVER/file
+seconds=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { print b - a }')
+echo "downloaded $(wc -c </tmp/got) bytes in ${seconds}s (QEMU without KVM)" >&3
+check_eq "the download arrived intact" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
+echo "--- counters:" >&3
+show ce11b mapminctl stats
+show br mapminctl stats
+show ce11b ip -s link show mapmint
