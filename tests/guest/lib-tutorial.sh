@@ -324,3 +324,48 @@ rmmod_under_traffic() {
 	check_fails "no mapmint device left at ce11b" ip -n ce11b link show mapmint
 	check_fails "no mapmint device left at br" ip -n br link show mapmint
 }
+
+# traceroute_check MODE: TTL expiry on every hop comes back to the LAN host, translated.
+traceroute_check() {
+	local mode=$1 out hops expected
+	out=$(at c1 traceroute -n -q 1 -w 2 -m 6 $SERVER 2>&1)
+	hops=$(echo "$out" | awk '/^ *[0-9]+ / { print $2 }' | tr '\n' ' ')
+	# MAP-T: the ISP router and the BR answer in IPv6 from addresses without an IPv4 form,
+	# which arrive from the RFC 7600 dummy address. MAP-E: the ISP router is inside the
+	# tunnel, and the BR answers in IPv4 itself.
+	if [ "$mode" = t ]; then
+		expected="192.168.0.1 192.0.0.8 192.0.0.8 $SERVER "
+	else
+		expected="192.168.0.1 203.0.113.1 $SERVER "
+	fi
+	check_eq "traceroute c1 -> server: every hop answers" "$expected" "$hops"
+}
+
+# pmtu_check MODE: full-size TCP across a 1280-byte IPv6 link between the ISP and CE 11b.
+pmtu_check() {
+	local mode=$1
+	ip -n isp link set dev ce11b mtu 1280
+	ip -n ce11b link set dev wan mtu 1280
+	if [ "$mode" = e ]; then
+		# A tunnel's Packet Too Big does not reach its IPv4 senders: MAP-E takes the link MTU
+		# from the configuration (RFC 7597 §8.3.1).
+		at ce11b mapminctl dev set mapmint mtu 1280
+		at br mapminctl dev set mapmint mtu 1280
+	fi
+	rm -f /tmp/got
+	check "HTTP download over a 1280-byte IPv6 link" at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
+	check_eq "download content over a 1280-byte IPv6 link" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got 2>/dev/null)"
+	local route
+	route=$(at server ip route get $CE11B_IP)
+	case "$mode:$route" in
+	t:*"mtu 1260"*) pass "the server learnt the path MTU 1260 (Packet Too Big -> Fragmentation Needed)" ;;
+	e:*"mtu 1240"*) pass "the server learnt the path MTU 1240 (the device's Fragmentation Needed)" ;;
+	*) fail "the server learnt the path MTU" "$route" ;;
+	esac
+	ip -n isp link set dev ce11b mtu 1500
+	ip -n ce11b link set dev wan mtu 1500
+	if [ "$mode" = e ]; then
+		at ce11b mapminctl dev set mapmint mtu 1500
+		at br mapminctl dev set mapmint mtu 1500
+	fi
+}

@@ -6,5 +6,7 @@
 
 tutorial e iptables
 tutorial_checks e
+traceroute_check e
+pmtu_check e
 transfer_while_applying
 rmmod_under_traffic

@@ -7,5 +7,7 @@
 
 tutorial t nft
 tutorial_checks t
+traceroute_check t
+pmtu_check t
 transfer_while_applying
 rmmod_under_traffic
