@@ -7,5 +7,6 @@
 #include <net/rtnetlink.h>
 #include <net/genetlink.h>
 #include <net/icmp.h>
+#include <net/ip.h>
 #include <linux/icmpv6.h>
 #include "shim.h"

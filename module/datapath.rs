@@ -21,7 +21,7 @@ const MAX_GROWTH: u32 = 40;
 /// MTU: the device MTU is the largest packet on either side. An IPv4 packet that would come
 /// out larger as IPv6 (20 bytes more for MAP-T, 40 for MAP-E) is answered Fragmentation Needed
 /// with the MTU that fits (RFC 7915 §4, RFC 7597 §8.3.1) when it has DF; without DF it is
-/// translated whole and the IPv6 output path fragments it (`ignore_df`).
+/// fragmented as IPv4 to that size first, and each fragment translated.
 fn options(mtu: u32) -> Options {
     Options { ttl: TtlMode::Restore, copy_tos: true, mtu6: mtu, mtu4: 0, encap_hop_limit: 64 }
 }
@@ -81,7 +81,32 @@ pub(crate) enum Outcome {
 
 /// Translates `skb` for `instance`, a device of MTU `mtu`. Runs in the device's transmit
 /// path, an RCU reader.
-pub(crate) fn transmit(instance: &Instance, mtu: u32, mut skb: Skb) -> Outcome {
+pub(crate) fn transmit(instance: &Instance, mtu: u32, skb: Skb) -> Outcome {
+    transmit_one(instance, mtu, skb, true)
+}
+
+/// ip_do_fragment's output: translates one fragment of a packet that was too big.
+unsafe extern "C" fn translate_fragment(
+    _net: *mut crate::bindings::net,
+    _sk: *mut crate::bindings::sock,
+    skb: *mut crate::bindings::sk_buff,
+) -> i32 {
+    // SAFETY: ip_do_fragment hands over each fragment it built, for the mapmint device that
+    // had the original packet (skb->dev).
+    let Some(skb) = (unsafe { Skb::from_raw(skb) }) else {
+        return 0;
+    };
+    let dev = skb.dev();
+    // SAFETY: the device outlives its transmit path, which we are still in.
+    let (instance, mtu) = unsafe { (&*crate::device::instance_of(dev), (*dev).mtu) };
+    if let Outcome::Dropped = transmit_one(instance, mtu, skb, false) {
+        // SAFETY: a valid device.
+        unsafe { crate::bindings::dev_core_stats_tx_dropped_inc(dev) };
+    }
+    0
+}
+
+fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool) -> Outcome {
     let counters = &instance.counters;
     let ipv6 = match skb.protocol() {
         ETH_P_IP => false,
@@ -109,17 +134,11 @@ pub(crate) fn transmit(instance: &Instance, mtu: u32, mut skb: Skb) -> Outcome {
     }
     let len = skb.len();
     let (buffer, start) = skb.buffer();
-    let mut result = if ipv6 {
+    let result = if ipv6 {
         domain.from_v6(buffer, start, len, &options(mtu))
     } else {
         domain.from_v4(buffer, start, len, &options(mtu))
     };
-    if let Err(Verdict::Fragment { .. }) = result {
-        // No DF: translate it whole; the IPv6 output path fragments it (the buffer is
-        // unchanged after an error, so translating again starts from the original).
-        let (buffer, start) = skb.buffer();
-        result = domain.from_v4(buffer, start, len, &options(0));
-    }
     match result {
         Ok(out) => {
             let (protocol, packets, bytes) = if ipv6 {
@@ -131,7 +150,7 @@ pub(crate) fn transmit(instance: &Instance, mtu: u32, mut skb: Skb) -> Outcome {
             packets.fetch_add(1, Ordering::Relaxed);
             bytes.fetch_add(out.len as u64, Ordering::Relaxed);
             counters.input_bytes.fetch_add(len as u64, Ordering::Relaxed);
-            skb.receive(out.len > mtu as usize);
+            skb.receive();
             Outcome::Translated
         }
         Err(Verdict::Drop(reason)) => {
@@ -144,8 +163,13 @@ pub(crate) fn transmit(instance: &Instance, mtu: u32, mut skb: Skb) -> Outcome {
             counters.icmp_errors.fetch_add(1, Ordering::Relaxed);
             Outcome::Dropped
         }
+        Err(Verdict::Fragment { mtu }) if may_fragment => {
+            // The buffer is unchanged: fragment the original, translate each fragment.
+            skb.fragment_ipv4(mtu, translate_fragment);
+            Outcome::Translated
+        }
         Err(Verdict::Fragment { .. }) => {
-            // Translating without an MTU never asks for fragmentation.
+            // A fragment we made does not fit: cannot happen, the core sized them.
             counters.drop(DropReason::Internal);
             Outcome::Dropped
         }

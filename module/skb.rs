@@ -3,7 +3,7 @@
 //! datapath's skb handling (and its `unsafe`) is here.
 
 use crate::bindings as b;
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
 
 /// EtherType of IPv4 and IPv6, as `skb->protocol` holds them (network byte order).
 pub(crate) const ETH_P_IP: u16 = 0x0800u16.to_be();
@@ -84,9 +84,8 @@ impl Skb {
     }
 
     /// Hands the packet back to the stack as received on the device it was sent to, as a
-    /// fresh packet: no conntrack entry, no route, no socket (skb_scrub_packet). With
-    /// `may_fragment`, the IPv6 output path may fragment it (its IPv4 source allowed that).
-    pub(crate) fn receive(self, may_fragment: bool) {
+    /// fresh packet: no conntrack entry, no route, no socket (skb_scrub_packet).
+    pub(crate) fn receive(self) {
         let skb = self.raw();
         core::mem::forget(self);
         // SAFETY: we own `skb`; netif_rx takes ownership. A locally sent packet stops being
@@ -94,10 +93,34 @@ impl Skb {
         unsafe {
             b::skb_orphan(skb);
             b::skb_scrub_packet(skb, false);
-            if may_fragment {
-                (*skb).__bindgen_anon_4.__bindgen_anon_1.as_mut().set_ignore_df(1);
-            }
             b::netif_rx(skb);
+        }
+    }
+
+    /// The device the packet is being sent through.
+    pub(crate) fn dev(&self) -> *mut b::net_device {
+        // SAFETY: we own a valid skb; skb->dev is set on the transmit path.
+        unsafe { (*self.raw()).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev }
+    }
+
+    /// Splits this IPv4 packet (without DF) into fragments of at most `mtu` bytes and hands
+    /// each to `output` (ip_do_fragment, as IPv4 output does); consumes the packet.
+    pub(crate) fn fragment_ipv4(
+        self,
+        mtu: u16,
+        output: unsafe extern "C" fn(*mut b::net, *mut b::sock, *mut b::sk_buff) -> i32,
+    ) {
+        let skb = self.raw();
+        core::mem::forget(self);
+        // SAFETY: we own the skb and hand it to ip_do_fragment, which frees or passes on every
+        // piece. It sizes fragments by the route's MTU, capped by IPCB(skb)->frag_max_size,
+        // which the control buffer holds while the packet is in the IPv4 output path; the
+        // route is still attached (the device keeps it, see netif_keep_dst).
+        unsafe {
+            let parm = (*skb).cb.as_mut_ptr().cast::<b::inet_skb_parm>();
+            (*parm).frag_max_size = mtu;
+            let dev = (*skb).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev;
+            b::ip_do_fragment(b::dev_net(dev), ptr::null_mut(), skb, Some(output));
         }
     }
 

@@ -232,6 +232,13 @@ tutorial_checks() {
 	spoof_tests "$mode"
 	sleep 0.5
 	check_eq "no spoofed datagram reached the server" 0 "$(wc -l </tmp/spoofed 2>/dev/null || echo 0)"
+
+	# --- an IPv4 datagram without DF larger than the device MTU: the CE fragments it as
+	# IPv4 to the size that fits after translation, and the server gets it whole
+	check "a 4000-byte UDP datagram from c1" at c1 mapmint-probe udp-send $SERVER 7003 4000
+	sleep 1
+	check_eq "the server got the 4000-byte datagram whole, from the CE's address" \
+		"$CE11B_IP 4000" "$(cut -d' ' -f1,3 /tmp/spoofed)"
 }
 
 # spoof_tests MODE: forged sources and destinations at the BR and at a CE.

@@ -284,3 +284,40 @@ fn icmpv6_errors_from_ipv6_only_routers_come_from_the_rfc7600_dummy_address() {
         .unwrap();
     assert!(from_v6(&ce_t(CE11B), &error).is_err());
 }
+
+#[test]
+fn map_e_too_big_rfc7597_section_8_3_1() {
+    // A 1500-byte IPv4 packet grows to 1540 bytes as MAP-E: with DF the CE answers
+    // Fragmentation Needed with 1460; without DF it asks for IPv4 fragments of 1460 bytes.
+    let ident = AtomicU16::new(0);
+    let config = ce_e(CE11B);
+    let domain = Domain::new(&config, &ident).unwrap();
+    let opts = Options { mtu6: 1500, ..opts() };
+    let payload = vec![7u8; 1500 - 28];
+    for (df, expected) in [
+        (true, Verdict::Reply(mapcore::xlat::IcmpReply::FragmentationNeeded { mtu: 1460 })),
+        (false, Verdict::Fragment { mtu: 1460 }),
+    ] {
+        let mut packet = Vec::new();
+        PacketBuilder::ipv4(v4("192.0.2.8").octets(), v4(SERVER).octets(), 64)
+            .udp(55296, 80)
+            .write(&mut packet, &payload)
+            .unwrap();
+        let packet = with_df(packet, df);
+        assert_eq!(packet.len(), 1500);
+        let (mut buf, start, len) = framed(&packet);
+        let original = buf.clone();
+        assert_eq!(domain.from_v4(&mut buf, start, len, &opts), Err(expected), "DF {df}");
+        assert_eq!(buf, original, "a refused packet is left as it was");
+    }
+}
+
+/// The IPv4 packet with its DF bit set to `df` (and the header checksum fixed).
+fn with_df(mut packet: Vec<u8>, df: bool) -> Vec<u8> {
+    let (mut header, _) = etherparse::Ipv4Header::from_slice(&packet).unwrap();
+    header.dont_fragment = df;
+    header.header_checksum = header.calc_header_checksum();
+    let bytes = header.to_bytes();
+    packet[..bytes.len()].copy_from_slice(&bytes);
+    packet
+}

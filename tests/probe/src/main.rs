@@ -9,7 +9,8 @@
 //! mapmint-probe udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE
 //!                                                  # send one datagram, print the reply
 //!                                                  # (an ICMP error: "Connection refused")
-//! mapmint-probe udp-log [ADDR:]PORT FILE           # log "ADDR PORT" of each datagram received
+//! mapmint-probe udp-log [ADDR:]PORT FILE           # log "ADDR PORT LENGTH" of each datagram
+//! mapmint-probe udp-send HOST PORT LENGTH          # send one datagram of LENGTH bytes
 //! mapmint-probe tcp-log PORT FILE                  # accept connections, log "ADDR PORT" of each
 //! mapmint-probe tcp-many HOST PORT COUNT           # open and close COUNT connections
 //! ```
@@ -23,7 +24,7 @@ use std::time::Duration;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mapmint-probe udp-echo [ADDR:]PORT | udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE \
-         | udp-log [ADDR:]PORT FILE | tcp-log PORT FILE | tcp-many HOST PORT COUNT"
+         | udp-log [ADDR:]PORT FILE | udp-send HOST PORT LENGTH | tcp-log PORT FILE | tcp-many HOST PORT COUNT"
     );
     ExitCode::from(2)
 }
@@ -35,6 +36,10 @@ fn main() -> ExitCode {
         ["udp-echo", addr] => listen_addr(addr).ok_or(None).and_then(|a| udp_echo(a).map_err(Some)),
         ["udp-ask", rest @ ..] => udp_ask(rest),
         ["udp-log", addr, file] => listen_addr(addr).ok_or(None).and_then(|a| udp_log(a, file).map_err(Some)),
+        ["udp-send", host, port, length] => match (host.parse(), port.parse(), length.parse()) {
+            (Ok(h), Ok(p), Ok(l)) => udp_send(h, p, l).map_err(Some),
+            _ => Err(None),
+        },
         ["tcp-log", port, file] => port.parse().map_err(|_| None).and_then(|p| tcp_log(p, file).map_err(Some)),
         ["tcp-many", host, port, count] => match (host.parse(), port.parse(), count.parse()) {
             (Ok(h), Ok(p), Ok(c)) => tcp_many(h, p, c).map_err(Some),
@@ -121,10 +126,22 @@ fn udp_log(addr: SocketAddr, file: &str) -> std::io::Result<()> {
     let mut log = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
     let mut buf = [0u8; 65536];
     loop {
-        let (_, peer) = socket.recv_from(&mut buf)?;
-        writeln!(log, "{}", peer_text(peer))?;
+        let (len, peer) = socket.recv_from(&mut buf)?;
+        writeln!(log, "{} {len}", peer_text(peer))?;
         log.flush()?;
     }
+}
+
+/// One datagram of `length` bytes; larger than the path MTU, the IP layer fragments it.
+fn udp_send(host: IpAddr, port: u16, length: usize) -> std::io::Result<()> {
+    let local: SocketAddr = match host {
+        IpAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        IpAddr::V6(_) => any(0),
+    };
+    let socket = UdpSocket::bind(local)?;
+    let payload: Vec<u8> = (0..length).map(|i| i as u8).collect();
+    socket.send_to(&payload, (host, port))?;
+    Ok(())
 }
 
 fn tcp_log(port: u16, file: &str) -> std::io::Result<()> {

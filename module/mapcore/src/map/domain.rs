@@ -58,6 +58,15 @@ impl<'a> Domain<'a> {
             Mode::MapE => {
                 let flow = xlat::inspect_v4(buf, start, len)?;
                 let (src, dst) = self.encap_addresses(&flow)?;
+                // Too big without DF: fragment the IPv4 packet (the caller does) rather than
+                // the outer IPv6 one, so the peer needs no reassembly to decapsulate and
+                // still sees the ports of every first fragment (RFC 7597 §8.3.1 allows both).
+                if let Some((total, false)) = ipv4_length_and_df(buf, start) {
+                    if opts.mtu6 != 0 && usize::from(total).saturating_add(40) > opts.mtu6 as usize {
+                        let mtu = u16::try_from(opts.mtu6.saturating_sub(40)).unwrap_or(u16::MAX);
+                        return Err(Verdict::Fragment { mtu });
+                    }
+                }
                 let out = xlat::encapsulate(buf, start, len, src, dst, opts)?;
                 Ok(Translated { start: out.start, len: out.len })
             }
@@ -164,6 +173,14 @@ impl<'a> Domain<'a> {
     fn dmr_embed(&self, addr: Ipv4Addr) -> Result<Ipv6Addr, DropReason> {
         Ok(self.config.dmr.ok_or(DropReason::NoMapping)?.embed(addr))
     }
+}
+
+/// The total length and DF bit of the IPv4 header at `buf[start..]` (already validated by
+/// the engine when this is called).
+fn ipv4_length_and_df(buf: &[u8], start: usize) -> Option<(u16, bool)> {
+    let header = buf.get(start..)?.get(..8)?;
+    let total = u16::from_be_bytes([*header.get(2)?, *header.get(3)?]);
+    Some((total, header.get(6)? & 0x40 != 0))
 }
 
 /// The MAP address of the CE that owns `addr` and `port` under `rule`.
