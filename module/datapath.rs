@@ -122,7 +122,7 @@ fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool)
         return Outcome::Dropped;
     };
     let domain = match Domain::new(config, &instance.ipv4_ident) {
-        Ok(domain) => domain,
+        Ok(domain) => domain.with_fragment_cache(&instance.fragments),
         Err(reason) => {
             counters.drop(reason);
             return Outcome::Dropped;

@@ -9,6 +9,7 @@
 use crate::bindings;
 use crate::datapath::{self, Counters, Outcome};
 use crate::mapcore::config::Config;
+use crate::mapcore::domain::FragmentCache;
 use crate::skb::Skb;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
@@ -37,6 +38,10 @@ pub(crate) struct Instance {
     pub(crate) counters: Counters,
     /// IPv4 Identification for translated packets that need a fresh one.
     pub(crate) ipv4_ident: AtomicU16,
+    /// First fragments seen, for the later ones (a BR sending to shared addresses). Used only
+    /// by the transmit path, which the device's single transmit queue lock serialises (the
+    /// device is not LLTX), so the cache's unsynchronised cells are never shared.
+    pub(crate) fragments: FragmentCache,
 }
 
 impl Instance {
@@ -193,6 +198,7 @@ unsafe extern "C" fn setup(dev: *mut bindings::net_device) {
             config: AtomicPtr::new(ptr::null_mut()),
             counters: Counters::new(),
             ipv4_ident: AtomicU16::new(0),
+            fragments: FragmentCache::new(),
         });
     }
     // SAFETY: as above.

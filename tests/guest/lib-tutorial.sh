@@ -239,6 +239,12 @@ tutorial_checks() {
 	sleep 1
 	check_eq "the server got the 4000-byte datagram whole, from the CE's address" \
 		"$CE11B_IP 4000" "$(cut -d' ' -f1,3 /tmp/spoofed)"
+	# and back: the server's answer leaves it in fragments, of which only the first has a
+	# port; the BR sends the others to the same CE (RFC 7597 §8.3.3)
+	local big
+	big=$(head -c 4000 /dev/zero | tr '\0' x)
+	check_eq "a 4000-byte UDP echo both ways, fragmented" 4000 \
+		"$(at c1 mapmint-probe udp-ask --timeout 3 $SERVER 7001 "$big" | tr -d '\n' | wc -c)"
 }
 
 # spoof_tests MODE: forged sources and destinations at the BR and at a CE.

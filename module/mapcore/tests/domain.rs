@@ -321,3 +321,53 @@ fn with_df(mut packet: Vec<u8>, df: bool) -> Vec<u8> {
     packet[..bytes.len()].copy_from_slice(&bytes);
     packet
 }
+
+/// Splits an IPv4 packet (20-byte header) into two fragments, the first carrying `first_len`
+/// bytes of payload (a multiple of 8).
+fn two_fragments(packet: &[u8], first_len: usize) -> (Vec<u8>, Vec<u8>) {
+    let (header, _) = etherparse::Ipv4Header::from_slice(packet).unwrap();
+    let payload = &packet[20..];
+    let piece = |bytes: &[u8], offset: usize, more: bool| {
+        let mut h = header.clone();
+        h.dont_fragment = false;
+        h.more_fragments = more;
+        h.fragment_offset = etherparse::IpFragOffset::try_new((offset / 8) as u16).unwrap();
+        h.set_payload_len(bytes.len()).unwrap();
+        h.header_checksum = h.calc_header_checksum();
+        let mut out = h.to_bytes().to_vec();
+        out.extend_from_slice(bytes);
+        out
+    };
+    (piece(&payload[..first_len], 0, true), piece(&payload[first_len..], first_len, false))
+}
+
+#[test]
+fn br_follows_fragments_to_shared_addresses_rfc7597_section_8_3_3() {
+    use mapcore::domain::FragmentCache;
+    // A reply with 100 bytes of data, in two fragments: the second has no port.
+    let mut packet = Vec::new();
+    PacketBuilder::ipv4(v4(SERVER).octets(), v4("192.0.2.8").octets(), 64)
+        .udp(80, 55296)
+        .write(&mut packet, &[5u8; 100])
+        .unwrap();
+    let (first, second) = two_fragments(&packet, 56);
+    let br = br_t();
+    let ident = AtomicU16::new(0);
+    let cache = FragmentCache::new();
+    let domain = Domain::new(&br, &ident).unwrap().with_fragment_cache(&cache);
+    let translate = |p: &[u8]| run(p, |b, s, l| domain.from_v4(b, s, l, &opts()));
+    // Out of order: the second fragment before the first is refused.
+    assert_eq!(translate(&second), Err(Verdict::Drop(DropReason::PortUnknown)));
+    for fragment in [&first, &second] {
+        let six = translate(fragment).unwrap();
+        let ip6 = etherparse::Ipv6HeaderSlice::from_slice(&six).unwrap();
+        assert_eq!(ip6.destination_addr(), v6(CE11B_MAP_T), "both fragments go to CE 11b");
+        assert_eq!(ip6.next_header().0, 44, "with a Fragment header");
+    }
+    // Without a cache the BR cannot place the second fragment.
+    let plain = Domain::new(&br, &ident).unwrap();
+    assert_eq!(
+        run(&second, |b, s, l| plain.from_v4(b, s, l, &opts())),
+        Err(Verdict::Drop(DropReason::PortUnknown))
+    );
+}

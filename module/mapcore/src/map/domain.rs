@@ -11,10 +11,12 @@
 //! ICMPv6 errors from IPv6-only routers inside the domain come out from [`DUMMY_IPV4`].
 //!
 //! A packet whose port cannot be read (a non-first fragment) is accepted where the address
-//! alone decides (the address of a MAP CE already carries its PSID) and refused where the port
-//! must choose the destination (a BR or a meshing CE sending to a shared IPv4 address:
-//! [`DropReason::PortUnknown`]).
+//! alone decides (the address of a MAP CE already carries its PSID). Where the port must
+//! choose the destination (a BR or a meshing CE sending to a shared IPv4 address), the PSID of
+//! the datagram's first fragment is used, from a [`FragmentCache`]; without one, or when the
+//! first fragment was not seen, the fragment is refused ([`DropReason::PortUnknown`]).
 
+use core::cell::Cell;
 use core::net::{Ipv4Addr, Ipv6Addr};
 use core::sync::atomic::{AtomicU16, Ordering};
 
@@ -28,6 +30,57 @@ use super::xlat::{self, AddressMap, DropReason, Flow4, Flow6, FlowKind, Options,
 /// quotes must still be one of ours, which the engine checks as an ordinary flow.
 pub const DUMMY_IPV4: Ipv4Addr = Ipv4Addr::new(192, 0, 0, 8);
 
+/// How many fragmented datagrams a [`FragmentCache`] follows at once.
+pub const FRAGMENT_CACHE_SIZE: usize = 64;
+
+/// The PSIDs of the first fragments a BR has seen, so that the later fragments of the same
+/// datagram, which carry no port, reach the same CE (RFC 7597 §8.3.3, fragment forwarding).
+/// Direct-mapped by the datagram's identity; a newer datagram evicts an older one, and a
+/// fragment that overtakes its first one is refused ([`DropReason::PortUnknown`]). Not
+/// thread-safe: one per device, used under its transmit lock.
+pub struct FragmentCache {
+    entries: [Cell<Option<(FragmentKey, u16)>>; FRAGMENT_CACHE_SIZE],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FragmentKey {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    id: u16,
+}
+
+impl FragmentCache {
+    pub const fn new() -> Self {
+        const EMPTY: Cell<Option<(FragmentKey, u16)>> = Cell::new(None);
+        FragmentCache { entries: [EMPTY; FRAGMENT_CACHE_SIZE] }
+    }
+
+    fn slot(&self, key: &FragmentKey) -> Option<&Cell<Option<(FragmentKey, u16)>>> {
+        let mix = u32::from(key.src) ^ u32::from(key.dst).rotate_left(16) ^ u32::from(key.id) ^ u32::from(key.proto);
+        self.entries.get(mix as usize % FRAGMENT_CACHE_SIZE)
+    }
+
+    fn remember(&self, key: FragmentKey, psid: u16) {
+        if let Some(slot) = self.slot(&key) {
+            slot.set(Some((key, psid)));
+        }
+    }
+
+    fn recall(&self, key: &FragmentKey) -> Option<u16> {
+        match self.slot(key)?.get() {
+            Some((k, psid)) if k == *key => Some(psid),
+            _ => None,
+        }
+    }
+}
+
+impl Default for FragmentCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A complete configuration, ready to map packets.
 pub struct Domain<'a> {
     config: &'a Config,
@@ -35,6 +88,8 @@ pub struct Domain<'a> {
     ce: Option<CeMapping>,
     /// IPv4 Identification source for translated packets that need one.
     ident: &'a AtomicU16,
+    /// Where a BR follows fragmented datagrams to shared addresses (none: it cannot).
+    fragments: Option<&'a FragmentCache>,
 }
 
 impl<'a> Domain<'a> {
@@ -47,7 +102,36 @@ impl<'a> Domain<'a> {
             Role::Ce => Some(config.ce_mapping().and_then(|m| m.ok()).ok_or(DropReason::NoMapping)?),
             Role::Br => None,
         };
-        Ok(Domain { config, ce, ident })
+        Ok(Domain { config, ce, ident, fragments: None })
+    }
+
+    /// Lets the domain follow fragmented datagrams in `cache` (a BR needs it to send the later
+    /// fragments of a datagram for a shared IPv4 address to the right CE).
+    pub fn with_fragment_cache(mut self, cache: &'a FragmentCache) -> Self {
+        self.fragments = Some(cache);
+        self
+    }
+
+    /// The CE that `rule` gives `flow`'s destination: by its port, or for the later fragments
+    /// of a datagram, by the port its first fragment had.
+    fn destination_ce(&self, rule: &Rule, flow: &Flow4, mode: Mode) -> Result<Ipv6Addr, DropReason> {
+        let key = flow.fragment.map(|f| (f.first, FragmentKey { src: flow.src, dst: flow.dst, proto: flow.proto, id: f.id }));
+        let psid = match (flow.dst_port, key) {
+            (Some(port), _) => {
+                let psid = rule.psid_for_port(port).map_err(|_| DropReason::PortNotAllowed)?;
+                if let (Some((true, key)), Some(cache)) = (key, self.fragments) {
+                    cache.remember(key, psid);
+                }
+                psid
+            }
+            // Without sharing, the address alone names the CE.
+            (None, _) if rule.psid_len() == 0 => rule.explicit_psid().unwrap_or(0),
+            (None, Some((false, key))) => {
+                self.fragments.and_then(|cache| cache.recall(&key)).ok_or(DropReason::PortUnknown)?
+            }
+            (None, _) => return Err(DropReason::PortUnknown),
+        };
+        rule.map_address(flow.dst, psid, mode).map_err(|_| DropReason::NoMapping)
     }
 
     /// An IPv4 packet routed into the device: translated (MAP-T) or encapsulated (MAP-E) in
@@ -93,14 +177,14 @@ impl<'a> Domain<'a> {
             Some(ce) => {
                 self.check_own_source(ce, flow)?;
                 let dst = match self.fmr_for_ipv4(flow.dst) {
-                    Some(rule) => peer_address(rule, flow.dst, flow.dst_port, Mode::MapE)?,
+                    Some(rule) => self.destination_ce(rule, flow, Mode::MapE)?,
                     None => br,
                 };
                 Ok((ce.map_address, dst))
             }
             None => {
                 let rule = self.config.fmrs.lookup_ipv4(flow.dst, flow.dst_port).ok_or(DropReason::NoMapping)?;
-                Ok((br, peer_address(rule, flow.dst, flow.dst_port, Mode::MapE)?))
+                Ok((br, self.destination_ce(rule, flow, Mode::MapE)?))
             }
         }
     }
@@ -183,17 +267,6 @@ fn ipv4_length_and_df(buf: &[u8], start: usize) -> Option<(u16, bool)> {
     Some((total, header.get(6)? & 0x40 != 0))
 }
 
-/// The MAP address of the CE that owns `addr` and `port` under `rule`.
-fn peer_address(rule: &Rule, addr: Ipv4Addr, port: Option<u16>, mode: Mode) -> Result<Ipv6Addr, DropReason> {
-    let psid = match port {
-        Some(port) => rule.psid_for_port(port).map_err(|_| DropReason::PortNotAllowed)?,
-        // Without sharing, the address alone names the CE.
-        None if rule.psid_len() == 0 => rule.explicit_psid().unwrap_or(0),
-        None => return Err(DropReason::PortUnknown),
-    };
-    rule.map_address(addr, psid, mode).map_err(|_| DropReason::NoMapping)
-}
-
 /// RFC 7597 §8.1: `src6` must be the address `rule` derives for `src4` and `port`. Without a
 /// port (a non-first fragment) the address must still decode to `src4`.
 fn check_source(rule: &Rule, src6: Ipv6Addr, src4: Ipv4Addr, port: Option<u16>, mode: Mode) -> Result<(), DropReason> {
@@ -219,14 +292,14 @@ impl AddressMap for Domain<'_> {
                 let bmr = self.config.bmr.as_ref().ok_or(DropReason::NoMapping)?;
                 let src = bmr.map_address(flow.src, ce.psid(), Mode::MapT).map_err(|_| DropReason::NoMapping)?;
                 let dst = match self.fmr_for_ipv4(flow.dst) {
-                    Some(rule) => peer_address(rule, flow.dst, flow.dst_port, Mode::MapT)?,
+                    Some(rule) => self.destination_ce(rule, flow, Mode::MapT)?,
                     None => self.dmr_embed(flow.dst)?,
                 };
                 Ok((src, dst))
             }
             None => {
                 let rule = self.config.fmrs.lookup_ipv4(flow.dst, flow.dst_port).ok_or(DropReason::NoMapping)?;
-                let dst = peer_address(rule, flow.dst, flow.dst_port, Mode::MapT)?;
+                let dst = self.destination_ce(rule, flow, Mode::MapT)?;
                 Ok((self.dmr_embed(flow.src)?, dst))
             }
         }

@@ -28,6 +28,10 @@ impl Ip4 {
     pub(super) fn is_fragment(&self) -> bool {
         self.mf || self.offset != 0
     }
+    /// The fragment identity, for a fragment.
+    pub(super) fn fragment(&self) -> Option<super::Fragment4> {
+        self.is_fragment().then_some(super::Fragment4 { id: self.id, first: self.is_first() })
+    }
     pub(super) fn is_first(&self) -> bool {
         self.offset == 0
     }

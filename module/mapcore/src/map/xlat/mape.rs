@@ -124,8 +124,15 @@ pub fn inspect_v4(buf: &[u8], start: usize, len: usize) -> Result<Flow4, DropRea
 fn flow_of(pkt: &[u8]) -> Result<(Ip4, Flow4), DropReason> {
     let ip = ipv4::parse(pkt, true)?;
     let l4 = wire::slice(pkt, ip.ihl, ip.total)?;
-    let mut flow =
-        Flow4 { src: ip.src, dst: ip.dst, proto: ip.proto, src_port: None, dst_port: None, kind: FlowKind::Packet };
+    let mut flow = Flow4 {
+        src: ip.src,
+        dst: ip.dst,
+        proto: ip.proto,
+        src_port: None,
+        dst_port: None,
+        kind: FlowKind::Packet,
+        fragment: ip.fragment(),
+    };
     if !ip.is_first() {
         return Ok((ip, flow));
     }

@@ -402,6 +402,18 @@ pub struct Flow4 {
     pub dst_port: Option<u16>,
     /// Which header this is.
     pub kind: FlowKind,
+    /// For an IPv4 fragment: its identification and whether it is the first one, so that a
+    /// map can remember the first fragment's ports for the others (RFC 7597 §8.3.3).
+    pub fragment: Option<Fragment4>,
+}
+
+/// The fragment identity of an IPv4 packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment4 {
+    /// The IPv4 Identification.
+    pub id: u16,
+    /// Offset 0: it carries the transport header.
+    pub first: bool,
 }
 
 /// An IPv6 packet as the [`AddressMap`] sees it (see [`Flow4`]; `proto` is an IPv6 next

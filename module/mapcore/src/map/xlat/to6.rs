@@ -105,7 +105,15 @@ fn plain<M: AddressMap + ?Sized>(
     };
     let (src_port, dst_port) = if first { ipv4::ports(ip.proto, l4) } else { (None, None) };
     let hop = next_hop_limit(ip.ttl, opts.ttl)?;
-    let flow = Flow4 { src: ip.src, dst: ip.dst, proto: ip.proto, src_port, dst_port, kind: FlowKind::Packet };
+    let flow = Flow4 {
+        src: ip.src,
+        dst: ip.dst,
+        proto: ip.proto,
+        src_port,
+        dst_port,
+        kind: FlowKind::Packet,
+        fragment: ip.fragment(),
+    };
     let (s6, d6) = map.v4_to_v6(&flow)?;
 
     let next = if ip.proto == proto::ICMP { proto::ICMPV6 } else { ip.proto };
@@ -249,6 +257,7 @@ fn error<M: AddressMap + ?Sized>(
         src_port: idp,
         dst_port: isp,
         kind: FlowKind::IcmpError,
+        fragment: None,
     };
     let (os6, od6) = map.v4_to_v6(&outer_flow)?;
     let reversed = Flow4 {
@@ -258,6 +267,7 @@ fn error<M: AddressMap + ?Sized>(
         src_port: idp,
         dst_port: isp,
         kind: FlowKind::Embedded,
+        fragment: None,
     };
     let (rev_src6, rev_dst6) = map.v4_to_v6(&reversed)?;
     let (is6, id6) = (rev_dst6, rev_src6);
