@@ -371,3 +371,47 @@ fn br_follows_fragments_to_shared_addresses_rfc7597_section_8_3_3() {
         Err(Verdict::Drop(DropReason::PortUnknown))
     );
 }
+
+#[test]
+fn map_e_tunnel_packet_too_big_becomes_fragmentation_needed_rfc2473_section_7() {
+    use etherparse::{Icmpv4Type, Icmpv6Type};
+    // The BR wraps a full-size reply for CE 11b; an ISP router with a 1280-byte link answers
+    // Packet Too Big to the BR's tunnel address, quoting the start of the tunnel packet.
+    let mut reply = Vec::new();
+    PacketBuilder::ipv4(v4(SERVER).octets(), v4("192.0.2.8").octets(), 64)
+        .tcp(80, 55296, 1, 65535)
+        .write(&mut reply, &[1u8; 1460])
+        .unwrap();
+    let wrapped = from_v4(&br_e(), &reply).unwrap();
+    let mut ptb = Vec::new();
+    PacketBuilder::ipv6(v6("2001:db8:100:11b::1").octets(), v6("2001:db8:6::1").octets(), 64)
+        .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+        .write(&mut ptb, &wrapped[..1280 - 48])
+        .unwrap();
+    let four = from_v6(&br_e(), &ptb).unwrap();
+    let sliced = SlicedPacket::from_ip(&four).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = &sliced.net else { panic!("not IPv4") };
+    let h = ip.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    assert_eq!(Ipv4Addr::from(h.source), mapcore::domain::DUMMY_IPV4);
+    assert_eq!(Ipv4Addr::from(h.destination), v4(SERVER), "to the sender of the inner packet");
+    let Some(TransportSlice::Icmpv4(icmp)) = sliced.transport else { panic!("not ICMP") };
+    match icmp.icmp_type() {
+        Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
+            next_hop_mtu,
+        }) => assert_eq!(next_hop_mtu, 1240, "1280 less the 40-byte tunnel header"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(icmp.header().checksum, icmp.header().icmp_type.calc_checksum(icmp.payload()));
+    assert_eq!(&icmp.payload()[..20], &reply[..20], "it quotes the inner IPv4 header");
+
+    // A Packet Too Big about somebody else's packet is not ours to answer.
+    let mut other = wrapped.clone();
+    other[8..24].copy_from_slice(&v6("2001:db8:6::2").octets());
+    let mut ptb = Vec::new();
+    PacketBuilder::ipv6(v6("2001:db8:100:11b::1").octets(), v6("2001:db8:6::1").octets(), 64)
+        .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+        .write(&mut ptb, &other[..200])
+        .unwrap();
+    assert_eq!(from_v6(&br_e(), &ptb), Err(Verdict::Drop(DropReason::UnsupportedProtocol)));
+}

@@ -163,6 +163,15 @@ impl<'a> Domain<'a> {
         match self.config.mode {
             Mode::MapT => xlat::v6_to_v4(buf, start, len, self, opts),
             Mode::MapE => {
+                // A Packet Too Big about our own tunnel packets (RFC 2473 §7): tell the IPv4
+                // sender the MTU that fits (`unsupported-protocol` for any other ICMPv6).
+                if ipv6_next_header(buf, start) == Some(58) {
+                    let ours = match &self.ce {
+                        Some(ce) => ce.map_address,
+                        None => self.config.br_address.ok_or(DropReason::NoMapping)?,
+                    };
+                    return xlat::tunnel_too_big(buf, start, len, ours, self.ident.fetch_add(1, Ordering::Relaxed));
+                }
                 let out = xlat::decapsulate(buf, start, len)?;
                 self.check_decapsulated(out.outer_src, out.outer_dst, &out.inner)?;
                 Ok(Translated { start: out.start, len: out.len })
@@ -257,6 +266,11 @@ impl<'a> Domain<'a> {
     fn dmr_embed(&self, addr: Ipv4Addr) -> Result<Ipv6Addr, DropReason> {
         Ok(self.config.dmr.ok_or(DropReason::NoMapping)?.embed(addr))
     }
+}
+
+/// The next header field of the IPv6 header at `buf[start..]`.
+fn ipv6_next_header(buf: &[u8], start: usize) -> Option<u8> {
+    buf.get(start..)?.get(6).copied()
 }
 
 /// The total length and DF bit of the IPv4 header at `buf[start..]` (already validated by

@@ -6,7 +6,7 @@ use super::icmp;
 use super::ipv4::{self, Ip4};
 use super::ipv6;
 use super::wire::{self, put, u8_at, Front};
-use super::{packet, proto, DropReason, Flow4, FlowKind, IcmpReply, Options, Verdict};
+use super::{packet, proto, DropReason, Flow4, FlowKind, IcmpReply, Options, Translated, Verdict};
 
 /// An encapsulated packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,4 +154,59 @@ fn flow_of(pkt: &[u8]) -> Result<(Ip4, Flow4), DropReason> {
     flow.src_port = sp;
     flow.dst_port = dp;
     Ok((ip, flow))
+}
+
+/// The source of the ICMPv4 errors a tunnel end sends for packets it carried: the IPv4 dummy
+/// address (RFC 7600 §4.8), as the device has no IPv4 address of its own.
+const TUNNEL_ICMP_SOURCE: core::net::Ipv4Addr = core::net::Ipv4Addr::new(192, 0, 0, 8);
+
+/// RFC 2473 §7: an ICMPv6 Packet Too Big about a packet this tunnel end sent (its quoted
+/// IPv6 header has source `ours` and next header 4) becomes an ICMPv4 Destination
+/// Unreachable, Fragmentation Needed for the sender of the inner IPv4 packet, with the MTU
+/// less the 40-byte outer header, so the sender's path MTU discovery works across the tunnel.
+///
+/// Written in place: the ICMPv4 message ends where the quoted inner packet does, so the quote
+/// (the inner IPv4 header and 8 bytes, at least) stays where it is. Any other packet:
+/// [`DropReason::UnsupportedProtocol`], buffer unchanged.
+pub fn tunnel_too_big(buf: &mut [u8], start: usize, len: usize, ours: Ipv6Addr, ident: u16) -> Result<Translated, Verdict> {
+    let pkt = packet(buf, start, len)?;
+    let ip6 = ipv6::parse(pkt, true)?;
+    let icmp6 = wire::slice(pkt, ip6.l4_off, ip6.payload_len.saturating_add(40))?;
+    if ip6.proto != proto::ICMPV6 || u8_at(icmp6, 0)? != 2 {
+        return Err(DropReason::UnsupportedProtocol.into());
+    }
+    let mtu = wire::u32_at(icmp6, 4)?;
+    // The quoted tunnel packet: a plain IPv6 header (what we send) with IPv4 inside.
+    let quoted = wire::slice(icmp6, 8, icmp6.len())?;
+    if u8_at(quoted, 0)? >> 4 != 6 || u8_at(quoted, 6)? != proto::IPV4 || wire::v6_at(quoted, 8)? != ours {
+        return Err(DropReason::UnsupportedProtocol.into());
+    }
+    let inner = wire::slice(quoted, 40, quoted.len())?;
+    let ihl = usize::from(u8_at(inner, 0)? & 0x0f).saturating_mul(4);
+    if u8_at(inner, 0)? >> 4 != 4 || ihl < 20 {
+        return Err(DropReason::BadEmbeddedPacket.into());
+    }
+    // The IPv4 header and 64 bits of the datagram (RFC 792), or what the quote holds of it.
+    let quote_len = inner.len().min(ihl.saturating_add(8));
+    if quote_len < ihl {
+        return Err(DropReason::BadEmbeddedPacket.into());
+    }
+    let sender = wire::v4_at(inner, 12)?;
+    let next_hop_mtu = u16::try_from(mtu.saturating_sub(40).clamp(68, 65535)).unwrap_or(u16::MAX);
+
+    // Absolute positions: the quote starts at `quote_at`; the new headers go right before it.
+    let quote_at = start.checked_add(ip6.l4_off).and_then(|v| v.checked_add(48)).ok_or(DropReason::BadBuffer)?;
+    let new_start = quote_at.checked_sub(28).ok_or(DropReason::BadBuffer)?;
+    let total = quote_len.saturating_add(28);
+    let quote = wire::slice(buf, quote_at, quote_at.saturating_add(quote_len))?;
+    let [m0, m1] = next_hop_mtu.to_be_bytes();
+    let mut icmp4 = [3u8, 4, 0, 0, 0, 0, m0, m1];
+    let [c0, c1] = wire::finish(wire::sum(&icmp4).wrapping_add(wire::sum(quote))).to_be_bytes();
+    icmp4[2] = c0;
+    icmp4[3] = c1;
+    let total16 = u16::try_from(total).map_err(|_| DropReason::BadLength)?;
+    let header = ipv4::header(0, total16, ident, 0, 64, proto::ICMP, TUNNEL_ICMP_SOURCE, sender);
+    put(buf, new_start, &header)?;
+    put(buf, new_start.saturating_add(20), &icmp4)?;
+    Ok(Translated { start: new_start, len: total })
 }

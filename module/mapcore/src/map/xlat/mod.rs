@@ -68,7 +68,7 @@ mod wire;
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-pub use mape::{decapsulate, encapsulate, inspect_v4, Decapsulated, Encapsulated};
+pub use mape::{decapsulate, encapsulate, inspect_v4, tunnel_too_big, Decapsulated, Encapsulated};
 pub use to4::v6_to_v4;
 pub use to6::v4_to_v6;
 
