@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use mapcore::config::Config;
-use mapcore::domain::Domain;
+use mapcore::domain::{Domain, FragmentCache};
 use mapcore::xlat::{IcmpReply, Options, TtlMode, Verdict};
 use mapcore::Mode;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapParser, PcapWriter};
@@ -171,8 +171,11 @@ fn translate(args: &TranslateArgs, json: bool) -> Result<ExitCode, Failure> {
 
     let opts = Options { ttl: args.ttl.into(), mtu6: args.mtu6, mtu4: args.mtu4, ..Options::default() };
     let ident = AtomicU16::new(0);
-    let domain =
-        Domain::new(&config, &ident).map_err(|_| Failure(2, format!("{file}: the configuration is incomplete")))?;
+    // As the device does: a BR sends later fragments where their first one went.
+    let fragments = FragmentCache::new();
+    let domain = Domain::new(&config, &ident)
+        .map_err(|_| Failure(2, format!("{file}: the configuration is incomplete")))?
+        .with_fragment_cache(&fragments);
     let out_name = args.output.as_deref().unwrap_or("-").to_string();
     let write_failed = |e: io::Error| Failure(1, format!("{out_name}: {e}"));
     let mut all_translated = true;
