@@ -79,9 +79,9 @@ fi
 # mapminctl stats after that traffic (ping 3, TCP, UDP, the refused port): both directions
 # counted, agreeing with the link's counters, and the refusal counted by its reason.
 stats=$(mapminctl -j stats)
-stat() { echo "$stats" | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
-v46=$(stat v4_to_v6_packets)
-v64=$(stat v6_to_v4_packets)
+from_stats() { echo "$stats" | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
+v46=$(from_stats v4_to_v6_packets)
+v64=$(from_stats v6_to_v4_packets)
 if [ "${v46:-0}" -ge 3 ] && [ "${v64:-0}" -ge 3 ]; then
 	pass "stats: at least 3 packets translated each way"
 else
@@ -90,8 +90,8 @@ fi
 check_eq "stats: the translated packets are the link's tx packets" "$(link_stat mapmint tx packets)" "$((v46 + v64))"
 check_eq "stats: and the link's rx packets" "$(link_stat mapmint rx packets)" "$((v46 + v64))"
 check_eq "stats: the translated bytes are the link's rx bytes" "$(link_stat mapmint rx bytes)" \
-	"$(($(stat v4_to_v6_bytes) + $(stat v6_to_v4_bytes)))"
-refusals=$(stat port-not-allowed)
+	"$(($(from_stats v4_to_v6_bytes) + $(from_stats v6_to_v4_bytes)))"
+refusals=$(from_stats port-not-allowed)
 if [ "${refusals:-0}" -ge 1 ]; then
 	pass "stats: the refused source port counts as port-not-allowed"
 else
@@ -99,7 +99,7 @@ else
 fi
 drops=0
 for n in $(echo "$stats" | grep -o '"drops":{[^}]*}' | grep -o ':[0-9]*' | tr -d :); do drops=$((drops + n)); done
-check_eq "stats: drops and ICMP errors are the link's tx dropped" "$(link_stat mapmint tx dropped)" "$((drops + $(stat icmp_errors)))"
+check_eq "stats: drops and ICMP errors are the link's tx dropped" "$(link_stat mapmint tx dropped)" "$((drops + $(from_stats icmp_errors)))"
 text=$(mapminctl stats)
 echo "$text"
 case "$text" in

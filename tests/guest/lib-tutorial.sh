@@ -144,8 +144,8 @@ tutorial() {
 	ce ce774 2001:db8:ce:774::/64 $CE774_IP $CE774_PORTS 192.168.1 "$mode" "$frontend" c2
 }
 
-# stat NS KEY: a counter of `mapminctl -j stats` on NS's mapmint device (drop reasons too).
-stat() {
+# counter NS KEY: a counter of `mapminctl -j stats` on NS's mapmint device (drop reasons too).
+counter() {
 	at "$1" mapminctl -j stats dev mapmint | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2
 }
 
@@ -215,10 +215,10 @@ tutorial_checks() {
 	# --- CE to CE through the FMR: straight across the ISP, not through the BR
 	at ce774 mapmint-probe udp-echo $CE774_IP:41000 &
 	sleep 0.3
-	before=$(stat br v4_to_v6_packets)/$(stat br v6_to_v4_packets)
+	before=$(counter br v4_to_v6_packets)/$(counter br v6_to_v4_packets)
 	check_eq "UDP c1 -> CE 774 (192.0.2.59:41000) through the mesh" "mesh" \
 		"$(at c1 mapmint-probe udp-ask $CE774_IP 41000 mesh)"
-	after=$(stat br v4_to_v6_packets)/$(stat br v6_to_v4_packets)
+	after=$(counter br v4_to_v6_packets)/$(counter br v6_to_v4_packets)
 	if [[ $before =~ ^[0-9]+/[0-9]+$ ]]; then
 		check_eq "the mesh traffic did not touch the BR" "$before" "$after"
 	else
@@ -252,7 +252,7 @@ spoof_tests() {
 	local mode=$1 before
 	# 1. CE 774 pretends to be 192.0.2.8 with a port of its own set: the address the rules
 	#    give 192.0.2.8:41000 is not the source, so the BR refuses it.
-	before=$(stat br source-mismatch)
+	before=$(counter br source-mismatch)
 	if [ "$mode" = t ]; then
 		ip -n ce774 -6 addr add 2001:db8:ce:11b:0:c000:208:1b/128 dev wan nodad
 		at ce774 mapmint-probe udp-ask --timeout 1 --bind "[2001:db8:ce:11b:0:c000:208:1b]:41000" 64:ff9b::cb00:7138 7003 spoof >/dev/null 2>&1
@@ -269,21 +269,21 @@ spoof_tests() {
 		ip -n ce774 -6 addr del 2001:db8:ce:11b:0:c000:208:1b/128 dev wan
 	fi
 	check_eq "BR: wrong IPv6 source for 192.0.2.8:41000 counted as source-mismatch" 1 \
-		$(($(stat br source-mismatch) - before))
+		$(($(counter br source-mismatch) - before))
 
 	# 2. CE 774's own address with a port outside its set: refused by the BR as well.
-	before=$(stat br source-mismatch)
+	before=$(counter br source-mismatch)
 	if [ "$mode" = t ]; then
 		ip -n ce774 -6 addr add 2001:db8:ce:774:0:c000:23b:14/128 dev wan nodad
 		at ce774 mapmint-probe udp-ask --timeout 1 --bind "[2001:db8:ce:774:0:c000:23b:14]:1234" 64:ff9b::cb00:7138 7003 spoof >/dev/null 2>&1
 		ip -n ce774 -6 addr del 2001:db8:ce:774:0:c000:23b:14/128 dev wan
-		check_eq "BR: a port outside the CE's set counted as source-mismatch" 1 $(($(stat br source-mismatch) - before))
+		check_eq "BR: a port outside the CE's set counted as source-mismatch" 1 $(($(counter br source-mismatch) - before))
 	fi
 
 	# 3. At CE 11b, from the ISP: a port outside its set, and an address of its prefix that
 	#    is not its MAP address.
 	local ce_map=2001:db8:ce:11b:0:c000:208:1b
-	before=$(stat ce11b port-not-allowed)/$(stat ce11b no-mapping)
+	before=$(counter ce11b port-not-allowed)/$(counter ce11b no-mapping)
 	if [ "$mode" = t ]; then
 		ip -n isp -6 addr add 64:ff9b::cb00:7138/128 dev lo
 		at isp mapmint-probe udp-ask --timeout 1 --bind "[64:ff9b::cb00:7138]:80" $ce_map 40960 spoof >/dev/null 2>&1
@@ -304,7 +304,7 @@ spoof_tests() {
 	fi
 	check_eq "CE: a port outside its set, and not its MAP address, counted by reason" \
 		"$(($(echo "$before" | cut -d/ -f1) + 1))/$(($(echo "$before" | cut -d/ -f2) + 1))" \
-		"$(stat ce11b port-not-allowed)/$(stat ce11b no-mapping)"
+		"$(counter ce11b port-not-allowed)/$(counter ce11b no-mapping)"
 }
 
 # transfer_while_applying: rules replaced with mapminctl apply while a download runs.

@@ -57,7 +57,7 @@ ce_ranges() {
 # drops NS REASON: a drop counter of NS's mapmint device (0 when not listed).
 drops() {
 	local n
-	n=$(stat "$1" "$2")
+	n=$(counter "$1" "$2")
 	echo "${n:-0}"
 }
 
