@@ -58,6 +58,33 @@ enum Fix {
     Echo { ty: u8 },
 }
 
+/// Updates the transport checksum at the start of `l4` for the new addresses: `old6` and
+/// `new4` are the sums of the old and new address pairs; an ICMPv6 echo also loses its
+/// pseudo-header (upper-layer length `l4_len`) and gets its ICMPv4 type.
+fn apply_fix(l4: &mut [u8], fix: Fix, old6: u64, new4: u64, l4_len: usize) -> Result<(), DropReason> {
+    match fix {
+        Fix::None => {}
+        Fix::Adjust { at, udp } => {
+            let mut c = wire::adjust(u16_at(l4, at)?, old6, new4);
+            if udp && c == 0 {
+                c = 0xffff;
+            }
+            put16(l4, at, c)?;
+        }
+        Fix::Echo { ty } => {
+            let old_word = u16_at(l4, 0)?;
+            let new_word = (u16::from(ty) << 8) | (old_word & 0xff);
+            let removed = u64::from(old_word)
+                .wrapping_add(old6)
+                .wrapping_add(wire::sum_len_proto(l4_len, proto::ICMPV6));
+            let c = wire::adjust(u16_at(l4, 2)?, removed, u64::from(new_word));
+            put16(l4, 0, new_word)?;
+            put16(l4, 2, c)?;
+        }
+    }
+    Ok(())
+}
+
 /// IPv4 identification and flags/offset word for a translated header.
 fn id_flags(frag: Option<ipv6::Frag6>, total: usize, fresh: impl FnOnce() -> u16) -> (u16, u16) {
     match frag {
@@ -128,26 +155,7 @@ fn plain<M: AddressMap + ?Sized>(
     let old6 = wire::sum_v6(ip.src, ip.dst);
     let new4 = wire::sum_v4(s4, d4);
     let l4m = buf.get_mut(l4_abs..l4_end).ok_or(DropReason::Internal)?;
-    match fix {
-        Fix::None => {}
-        Fix::Adjust { at, udp } => {
-            let mut c = wire::adjust(u16_at(l4m, at)?, old6, new4);
-            if udp && c == 0 {
-                c = 0xffff;
-            }
-            put16(l4m, at, c)?;
-        }
-        Fix::Echo { ty } => {
-            let old_word = u16_at(l4m, 0)?;
-            let new_word = (u16::from(ty) << 8) | (old_word & 0xff);
-            let removed = u64::from(old_word)
-                .wrapping_add(old6)
-                .wrapping_add(wire::sum_len_proto(l4_len, proto::ICMPV6));
-            let c = wire::adjust(u16_at(l4m, 2)?, removed, u64::from(new_word));
-            put16(l4m, 0, new_word)?;
-            put16(l4m, 2, c)?;
-        }
-    }
+    apply_fix(l4m, fix, old6, new4, l4_len)?;
     let new_start = front.place(buf, l4_abs)?;
     Ok(Translated { start: new_start, len: total })
 }
@@ -271,26 +279,7 @@ fn error<M: AddressMap + ?Sized>(
     let restm = buf.get_mut(rest_abs..rest_end).ok_or(DropReason::Internal)?;
     let old6 = wire::sum_v6(inner.src, inner.dst);
     let new4 = wire::sum_v4(is4, id4);
-    match fix {
-        Fix::Adjust { at, udp } => {
-            let mut c = wire::adjust(u16_at(restm, at)?, old6, new4);
-            if udp && c == 0 {
-                c = 0xffff;
-            }
-            put16(restm, at, c)?;
-        }
-        Fix::Echo { ty } => {
-            let old_word = u16_at(restm, 0)?;
-            let new_word = (u16::from(ty) << 8) | (old_word & 0xff);
-            let removed = u64::from(old_word)
-                .wrapping_add(old6)
-                .wrapping_add(wire::sum_len_proto(inner_l4_stated, proto::ICMPV6));
-            let c = wire::adjust(u16_at(restm, 2)?, removed, u64::from(new_word));
-            put16(restm, 0, new_word)?;
-            put16(restm, 2, c)?;
-        }
-        Fix::None => {}
-    }
+    apply_fix(restm, fix, old6, new4, inner_l4_stated)?;
     let new_start = front.place(buf, rest_abs)?;
     let icmp_start = new_start.checked_add(20).ok_or(DropReason::Internal)?;
     let out_end = new_start.checked_add(out_len).ok_or(DropReason::Internal)?;
