@@ -52,8 +52,7 @@ struct FragmentKey {
 
 impl FragmentCache {
     pub const fn new() -> Self {
-        const EMPTY: Cell<Option<(FragmentKey, u16)>> = Cell::new(None);
-        FragmentCache { entries: [EMPTY; FRAGMENT_CACHE_SIZE] }
+        FragmentCache { entries: [const { Cell::new(None) }; FRAGMENT_CACHE_SIZE] }
     }
 
     fn slot(&self, key: &FragmentKey) -> Option<&Cell<Option<(FragmentKey, u16)>>> {
