@@ -67,7 +67,7 @@ kill $server 2>/dev/null
 
 # Without SNAT (the table and its hook gone), a local source port is outside the port set:
 # the translator refuses the datagram.
-nft delete table ip mapmint_nat
+check "the NAT table is deleted" nft delete table ip mapmint_nat
 before=$(link_stat mapmint tx dropped)
 mapmint-probe udp-ask --timeout 1 --bind 192.0.2.8:1234 203.0.113.56 7001 refused >/dev/null 2>&1
 after=$(link_stat mapmint tx dropped)
