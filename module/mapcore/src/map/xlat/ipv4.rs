@@ -28,6 +28,13 @@ impl Ip4 {
     pub(super) fn is_fragment(&self) -> bool {
         self.mf || self.offset != 0
     }
+    /// Where the transport header and payload lie in the buffer, for a header at `start`.
+    pub(super) fn l4_span(&self, start: usize) -> Result<(usize, usize), DropReason> {
+        let l4 = start.checked_add(self.ihl).ok_or(DropReason::BadBuffer)?;
+        let end = start.checked_add(self.total).ok_or(DropReason::BadBuffer)?;
+        Ok((l4, end))
+    }
+
     /// The fragment identity, for a fragment.
     pub(super) fn fragment(&self) -> Option<super::Fragment4> {
         self.is_fragment().then_some(super::Fragment4 { id: self.id, first: self.is_first() })

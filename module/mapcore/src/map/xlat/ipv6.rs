@@ -31,6 +31,16 @@ pub(super) struct Ip6 {
 }
 
 impl Ip6 {
+    /// Where the upper-layer header and payload lie in the buffer, for a header at `start`.
+    pub(super) fn l4_span(&self, start: usize) -> Result<(usize, usize), DropReason> {
+        let l4 = start.checked_add(self.l4_off).ok_or(DropReason::BadBuffer)?;
+        let end = start
+            .checked_add(40)
+            .and_then(|x| x.checked_add(self.payload_len))
+            .ok_or(DropReason::BadBuffer)?;
+        Ok((l4, end))
+    }
+
     pub(super) fn is_first(&self) -> bool {
         self.frag.is_none_or(|f| f.offset == 0)
     }

@@ -101,11 +101,7 @@ fn plain<M: AddressMap + ?Sized>(
     map: &M,
     opts: &Options,
 ) -> Result<Translated, Verdict> {
-    let l4_abs = start.checked_add(ip.l4_off).ok_or(DropReason::BadBuffer)?;
-    let l4_end = start
-        .checked_add(40)
-        .and_then(|x| x.checked_add(ip.payload_len))
-        .ok_or(DropReason::BadBuffer)?;
+    let (l4_abs, l4_end) = ip.l4_span(start)?;
     let l4 = wire::slice(buf, l4_abs, l4_end)?;
     let first = ip.is_first();
     let fix = if !first {
@@ -168,11 +164,7 @@ fn error<M: AddressMap + ?Sized>(
     map: &M,
     opts: &Options,
 ) -> Result<Translated, Verdict> {
-    let l4_abs = start.checked_add(ip.l4_off).ok_or(DropReason::BadBuffer)?;
-    let l4_end = start
-        .checked_add(40)
-        .and_then(|x| x.checked_add(ip.payload_len))
-        .ok_or(DropReason::BadBuffer)?;
+    let (l4_abs, l4_end) = ip.l4_span(start)?;
     let l4 = wire::slice(buf, l4_abs, l4_end)?;
     if l4.len() < 8 {
         return Err(DropReason::Truncated.into());
