@@ -527,6 +527,8 @@ pub fn process(domain: &Domain<'_>, mode: Mode, data: &FrameData, opts: &Options
         Err(Verdict::Drop(reason)) => Outcome::Dropped { reason: reason.name(), input, len },
         Err(Verdict::Reply(reply)) => Outcome::Reply { reply, from, input, len },
         Err(Verdict::Fragment { mtu }) => Outcome::Fragment { mtu, input, len },
+        // Only partial shapes ask for the whole packet; this one is whole.
+        Err(Verdict::NeedWhole) => Outcome::Dropped { reason: "internal", input, len },
     }
 }
 

@@ -16,13 +16,14 @@
 //! the datagram's first fragment is used, from a [`FragmentCache`]; without one, or when the
 //! first fragment was not seen, the fragment is refused ([`DropReason::PortUnknown`]).
 
-use core::cell::Cell;
 use core::net::{Ipv4Addr, Ipv6Addr};
-use core::sync::atomic::{AtomicU16, Ordering};
+#[cfg(test)]
+use core::ptr;
+use core::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 use super::config::{Config, Role};
 use super::rule::{CeMapping, Mode, Rule};
-use super::xlat::{self, AddressMap, DropReason, Flow4, Flow6, FlowKind, Options, Translated, Verdict};
+use super::xlat::{self, AddressMap, DropReason, Flow4, Flow6, FlowKind, Options, Shape, Translated, Verdict};
 
 /// The IPv4 dummy address (RFC 7600 §4.8, after RFC 6791): the source of an ICMPv6 error
 /// from an IPv6-only router (a hop of the ISP's network, which has no IPv4 address), so that
@@ -36,10 +37,53 @@ pub const FRAGMENT_CACHE_SIZE: usize = 64;
 /// The PSIDs of the first fragments a BR has seen, so that the later fragments of the same
 /// datagram, which carry no port, reach the same CE (RFC 7597 §8.3.3, fragment forwarding).
 /// Direct-mapped by the datagram's identity; a newer datagram evicts an older one, and a
-/// fragment that overtakes its first one is refused ([`DropReason::PortUnknown`]). Not
-/// thread-safe: one per device, used under its transmit lock.
+/// fragment that overtakes its first one is refused ([`DropReason::PortUnknown`]).
+///
+/// Safe for any number of concurrent users, without a lock that could spin: each slot is a
+/// sequence lock of atomics whose writer gives up when another one holds it (the entry is
+/// then not remembered), and whose reader treats a slot being written as a miss.
 pub struct FragmentCache {
-    entries: [Cell<Option<(FragmentKey, u16)>>; FRAGMENT_CACHE_SIZE],
+    slots: [FragmentSlot; FRAGMENT_CACHE_SIZE],
+}
+
+struct FragmentSlot {
+    /// Odd while a writer fills the slot.
+    seq: AtomicU32,
+    /// Source and destination address.
+    addrs: AtomicU64,
+    /// [`FragmentSlot::VALID`], protocol, identification and PSID.
+    rest: AtomicU64,
+}
+
+impl FragmentSlot {
+    const VALID: u64 = 1 << 63;
+
+    const fn new() -> Self {
+        FragmentSlot { seq: AtomicU32::new(0), addrs: AtomicU64::new(0), rest: AtomicU64::new(0) }
+    }
+
+    fn store(&self, key: &FragmentKey, psid: u16) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        if seq & 1 == 1 || self.seq.compare_exchange(seq, seq.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed).is_err() {
+            return;
+        }
+        fence(Ordering::Release);
+        self.addrs.store(key.addrs(), Ordering::Relaxed);
+        self.rest.store(Self::VALID | key.rest() | u64::from(psid), Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    fn load(&self, key: &FragmentKey) -> Option<u16> {
+        let seq = self.seq.load(Ordering::Acquire);
+        let addrs = self.addrs.load(Ordering::Relaxed);
+        let rest = self.rest.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        if seq & 1 == 1 || self.seq.load(Ordering::Relaxed) != seq {
+            return None;
+        }
+        let wanted = Self::VALID | key.rest();
+        (addrs == key.addrs() && rest & !0xffff == wanted).then_some(rest as u16)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -50,27 +94,35 @@ struct FragmentKey {
     id: u16,
 }
 
-impl FragmentCache {
-    pub const fn new() -> Self {
-        FragmentCache { entries: [const { Cell::new(None) }; FRAGMENT_CACHE_SIZE] }
+impl FragmentKey {
+    fn addrs(&self) -> u64 {
+        u64::from(u32::from(self.src)) << 32 | u64::from(u32::from(self.dst))
     }
 
-    fn slot(&self, key: &FragmentKey) -> Option<&Cell<Option<(FragmentKey, u16)>>> {
+    /// Protocol and identification, above the 16 bits of a PSID.
+    fn rest(&self) -> u64 {
+        u64::from(self.proto) << 32 | u64::from(self.id) << 16
+    }
+}
+
+impl FragmentCache {
+    pub const fn new() -> Self {
+        FragmentCache { slots: [const { FragmentSlot::new() }; FRAGMENT_CACHE_SIZE] }
+    }
+
+    fn slot(&self, key: &FragmentKey) -> Option<&FragmentSlot> {
         let mix = u32::from(key.src) ^ u32::from(key.dst).rotate_left(16) ^ u32::from(key.id) ^ u32::from(key.proto);
-        self.entries.get(mix as usize % FRAGMENT_CACHE_SIZE)
+        self.slots.get(mix as usize % FRAGMENT_CACHE_SIZE)
     }
 
     fn remember(&self, key: FragmentKey, psid: u16) {
         if let Some(slot) = self.slot(&key) {
-            slot.set(Some((key, psid)));
+            slot.store(&key, psid);
         }
     }
 
     fn recall(&self, key: &FragmentKey) -> Option<u16> {
-        match self.slot(key)?.get() {
-            Some((k, psid)) if k == *key => Some(psid),
-            _ => None,
-        }
+        self.slot(key)?.load(key)
     }
 }
 
@@ -136,21 +188,28 @@ impl<'a> Domain<'a> {
     /// An IPv4 packet routed into the device: translated (MAP-T) or encapsulated (MAP-E) in
     /// place, see [`xlat::v4_to_v6`] and [`xlat::encapsulate`].
     pub fn from_v4(&self, buf: &mut [u8], start: usize, len: usize, opts: &Options) -> Result<Translated, Verdict> {
+        self.from_v4_shaped(buf, start, &Shape::whole(len), opts)
+    }
+
+    /// [`from_v4`](Self::from_v4) for a packet that may lie only partly in the buffer.
+    pub fn from_v4_shaped(&self, buf: &mut [u8], start: usize, shape: &Shape, opts: &Options) -> Result<Translated, Verdict> {
         match self.config.mode {
-            Mode::MapT => xlat::v4_to_v6(buf, start, len, self, opts),
+            Mode::MapT => xlat::v4_to_v6_shaped(buf, start, shape, self, opts),
             Mode::MapE => {
-                let flow = xlat::inspect_v4(buf, start, len)?;
+                let flow = xlat::inspect_v4_shaped(buf, start, shape)?;
                 let (src, dst) = self.encap_addresses(&flow)?;
                 // Too big without DF: fragment the IPv4 packet (the caller does) rather than
                 // the outer IPv6 one, so the peer needs no reassembly to decapsulate and
                 // still sees the ports of every first fragment (RFC 7597 §8.3.1 allows both).
-                if let Some((total, false)) = ipv4_length_and_df(buf, start) {
-                    if opts.mtu6 != 0 && usize::from(total).saturating_add(40) > opts.mtu6 as usize {
-                        let mtu = u16::try_from(opts.mtu6.saturating_sub(40)).unwrap_or(u16::MAX);
-                        return Err(Verdict::Fragment { mtu });
+                let (size, df) = xlat::encapsulated_size(buf, start, shape)?;
+                if !df && opts.mtu6 != 0 && size > opts.mtu6 as usize {
+                    if shape.segment.is_some() {
+                        return Err(Verdict::NeedWhole);
                     }
+                    let mtu = u16::try_from(opts.mtu6.saturating_sub(40)).unwrap_or(u16::MAX);
+                    return Err(Verdict::Fragment { mtu });
                 }
-                let out = xlat::encapsulate(buf, start, len, src, dst, opts)?;
+                let out = xlat::encapsulate_shaped(buf, start, shape, src, dst, opts)?;
                 Ok(Translated { start: out.start, len: out.len })
             }
         }
@@ -159,19 +218,25 @@ impl<'a> Domain<'a> {
     /// An IPv6 packet routed into the device: translated (MAP-T) or decapsulated (MAP-E) in
     /// place after the RFC 7597 §8.1 checks.
     pub fn from_v6(&self, buf: &mut [u8], start: usize, len: usize, opts: &Options) -> Result<Translated, Verdict> {
+        self.from_v6_shaped(buf, start, &Shape::whole(len), opts)
+    }
+
+    /// [`from_v6`](Self::from_v6) for a packet that may lie only partly in the buffer.
+    pub fn from_v6_shaped(&self, buf: &mut [u8], start: usize, shape: &Shape, opts: &Options) -> Result<Translated, Verdict> {
         match self.config.mode {
-            Mode::MapT => xlat::v6_to_v4(buf, start, len, self, opts),
+            Mode::MapT => xlat::v6_to_v4_shaped(buf, start, shape, self, opts),
             Mode::MapE => {
                 // A Packet Too Big about our own tunnel packets (RFC 2473 §7): tell the IPv4
                 // sender the MTU that fits (`unsupported-protocol` for any other ICMPv6).
                 if ipv6_next_header(buf, start) == Some(58) {
+                    shape.require_whole()?;
                     let ours = match &self.ce {
                         Some(ce) => ce.map_address,
                         None => self.config.br_address.ok_or(DropReason::NoMapping)?,
                     };
-                    return xlat::tunnel_too_big(buf, start, len, ours, self.ident.fetch_add(1, Ordering::Relaxed));
+                    return xlat::tunnel_too_big(buf, start, shape.len, ours, self.ident.fetch_add(1, Ordering::Relaxed));
                 }
-                let out = xlat::decapsulate(buf, start, len)?;
+                let out = xlat::decapsulate_shaped(buf, start, shape)?;
                 self.check_decapsulated(out.outer_src, out.outer_dst, &out.inner)?;
                 Ok(Translated { start: out.start, len: out.len })
             }
@@ -272,14 +337,6 @@ fn ipv6_next_header(buf: &[u8], start: usize) -> Option<u8> {
     buf.get(start..)?.get(6).copied()
 }
 
-/// The total length and DF bit of the IPv4 header at `buf[start..]` (already validated by
-/// the engine when this is called).
-fn ipv4_length_and_df(buf: &[u8], start: usize) -> Option<(u16, bool)> {
-    let header = buf.get(start..)?.get(..8)?;
-    let total = u16::from_be_bytes([*header.get(2)?, *header.get(3)?]);
-    Some((total, header.get(6)? & 0x40 != 0))
-}
-
 /// RFC 7597 §8.1: `src6` must be the address `rule` derives for `src4` and `port`. Without a
 /// port (a non-first fragment) the address must still decode to `src4`.
 fn check_source(rule: &Rule, src6: Ipv6Addr, src4: Ipv4Addr, port: Option<u16>, mode: Mode) -> Result<(), DropReason> {
@@ -359,5 +416,68 @@ impl AddressMap for Domain<'_> {
 
     fn ipv4_identification(&self) -> u16 {
         self.ident.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    fn key(id: u16) -> FragmentKey {
+        from_host(id, 56)
+    }
+
+    fn from_host(id: u16, host: u8) -> FragmentKey {
+        FragmentKey { src: Ipv4Addr::new(203, 0, 113, host), dst: Ipv4Addr::new(192, 0, 2, 8), proto: 17, id }
+    }
+
+    /// The PSID each datagram's first fragment had, in the tests below.
+    fn psid_of(id: u16, host: u8) -> u16 {
+        id.rotate_left(7) ^ u16::from(host) << 4
+    }
+
+    #[test]
+    fn fragment_cache_recalls_what_it_remembered_and_evicts_by_slot() {
+        let cache = FragmentCache::new();
+        assert_eq!(cache.recall(&key(1)), None);
+        cache.remember(key(1), 27);
+        assert_eq!(cache.recall(&key(1)), Some(27));
+        assert_eq!(cache.recall(&FragmentKey { proto: 6, ..key(1) }), None, "another protocol");
+        assert_eq!(cache.recall(&FragmentKey { src: Ipv4Addr::new(203, 0, 113, 57), ..key(1) }), None);
+        // A newer datagram in the same slot evicts the older one.
+        let rival = (2..=u16::MAX).find(|&id| ptr::eq(cache.slot(&key(id)).unwrap(), cache.slot(&key(1)).unwrap())).unwrap();
+        cache.remember(key(rival), 3);
+        assert_eq!(cache.recall(&key(1)), None);
+        assert_eq!(cache.recall(&key(rival)), Some(3));
+    }
+
+    /// Writers and readers on several threads at once (the device transmits on every CPU):
+    /// a reader gets the PSID that was remembered for its datagram, or nothing, never another.
+    #[test]
+    fn fragment_cache_under_concurrent_writers_and_readers_never_answers_a_wrong_psid() {
+        let cache = FragmentCache::new();
+        let answered = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for thread in 0..4u16 {
+                let (cache, answered) = (&cache, &answered);
+                scope.spawn(move || {
+                    // Two writers and two readers over the same 256 datagrams, the same 16
+                    // identifications from 16 hosts: slots collide, entries are evicted and
+                    // rewritten while being read, and a torn read would mix two hosts'.
+                    for round in 0..200_000u32 {
+                        let (id, host) = ((round % 16) as u16, (round / 16 % 16) as u8);
+                        if thread < 2 {
+                            cache.remember(from_host(id, host), psid_of(id, host));
+                        } else if let Some(psid) = cache.recall(&from_host(id, host)) {
+                            assert_eq!(psid, psid_of(id, host), "datagram {id} from host {host}");
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert!(answered.load(Ordering::Relaxed) > 0, "readers found remembered datagrams");
     }
 }

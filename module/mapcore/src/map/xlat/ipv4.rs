@@ -48,6 +48,11 @@ impl Ip4 {
 /// and whose header checksum must be right; otherwise the packet embedded in an ICMP error,
 /// which may be cut short after its header.
 pub(super) fn parse(b: &[u8], outer: bool) -> Result<Ip4, DropReason> {
+    parse_in(b, outer, b.len())
+}
+
+/// [`parse`] for a packet of `len` bytes of which `b` holds the first (at least the header).
+pub(super) fn parse_in(b: &[u8], outer: bool, len: usize) -> Result<Ip4, DropReason> {
     let bad = |r: DropReason, outer_r: DropReason| if outer { outer_r } else { r };
     let vihl = u8_at(b, 0).map_err(|_| bad(DropReason::BadEmbeddedPacket, DropReason::Truncated))?;
     if vihl >> 4 != 4 {
@@ -62,7 +67,7 @@ pub(super) fn parse(b: &[u8], outer: bool) -> Result<Ip4, DropReason> {
         if total < ihl {
             return Err(DropReason::BadLength);
         }
-        if total > b.len() {
+        if total > len {
             return Err(DropReason::Truncated);
         }
         if wire::fold(wire::sum(wire::slice(b, 0, ihl)?)) != 0xffff {

@@ -50,6 +50,11 @@ impl Ip6 {
 /// must fit in `b`, a Routing header with Segments Left gives a Parameter Problem); otherwise
 /// the packet embedded in an ICMPv6 error, possibly cut short after its headers.
 pub(super) fn parse(b: &[u8], outer: bool) -> Result<Ip6, Verdict> {
+    parse_in(b, outer, b.len())
+}
+
+/// [`parse`] for a packet of `len` bytes of which `b` holds the first (at least the headers).
+pub(super) fn parse_in(b: &[u8], outer: bool, len: usize) -> Result<Ip6, Verdict> {
     let embedded = |r: DropReason| if outer { r } else { DropReason::BadEmbeddedPacket };
     if b.len() < 40 {
         return Err(embedded(DropReason::Truncated).into());
@@ -64,7 +69,7 @@ pub(super) fn parse(b: &[u8], outer: bool) -> Result<Ip6, Verdict> {
             // A jumbogram (RFC 2675) or garbage: neither translates to IPv4.
             return Err(DropReason::BadLength.into());
         }
-        if payload_len > b.len().saturating_sub(40) {
+        if payload_len > len.saturating_sub(40) {
             return Err(DropReason::Truncated.into());
         }
     }

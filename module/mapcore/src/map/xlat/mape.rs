@@ -6,7 +6,9 @@ use super::icmp;
 use super::ipv4::{self, Ip4};
 use super::ipv6;
 use super::wire::{self, put, u8_at, Front};
-use super::{packet, proto, DropReason, Flow4, FlowKind, IcmpReply, Options, Translated, Verdict};
+use super::{
+    packet, proto, transport_header_len, DropReason, Flow4, FlowKind, IcmpReply, Options, Shape, Translated, Verdict,
+};
 
 /// An encapsulated packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,11 +45,23 @@ pub fn encapsulate(
     dst: Ipv6Addr,
     opts: &Options,
 ) -> Result<Encapsulated, Verdict> {
-    let pkt = packet(buf, start, len)?;
-    let ip = ipv4::parse(pkt, true)?;
+    encapsulate_shaped(buf, start, &Shape::whole(len), src, dst, opts)
+}
+
+/// [`encapsulate`] for a packet that may lie only partly in the buffer (see [`Shape`]).
+pub fn encapsulate_shaped(
+    buf: &mut [u8],
+    start: usize,
+    shape: &Shape,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    opts: &Options,
+) -> Result<Encapsulated, Verdict> {
+    let pkt = packet(buf, start, shape.visible())?;
+    let ip = ipv4::parse_in(pkt, true, shape.len)?;
     let out_len = ip.total.saturating_add(40);
     let mut fragment = false;
-    if opts.mtu6 != 0 && out_len > opts.mtu6 as usize {
+    if opts.mtu6 != 0 && largest_encapsulated(pkt, &ip, shape)? > opts.mtu6 as usize {
         if ip.df {
             let mtu = u16::try_from(opts.mtu6.saturating_sub(40).max(68)).unwrap_or(u16::MAX);
             return Err(Verdict::Reply(IcmpReply::FragmentationNeeded { mtu }));
@@ -61,6 +75,27 @@ pub fn encapsulate(
     let new_start = front.start_before(start)?;
     front.place(buf, start)?;
     Ok(Encapsulated { start: new_start, len: out_len, fragment })
+}
+
+/// For the IPv4 packet at `buf[start..]`: the largest IPv6 packet encapsulating it puts on
+/// the wire (see [`encapsulate_shaped`]), and whether it has DF.
+pub fn encapsulated_size(buf: &[u8], start: usize, shape: &Shape) -> Result<(usize, bool), Verdict> {
+    let pkt = packet(buf, start, shape.visible())?;
+    let ip = ipv4::parse_in(pkt, true, shape.len)?;
+    Ok((largest_encapsulated(pkt, &ip, shape)?, ip.df))
+}
+
+/// The largest IPv6 packet that encapsulating the IPv4 packet `ip` (whose first bytes are
+/// `pkt`) puts on the wire: the packet, or one segment of a GSO packet, plus 40.
+fn largest_encapsulated(pkt: &[u8], ip: &Ip4, shape: &Shape) -> Result<usize, Verdict> {
+    let whole = ip.total.saturating_add(40);
+    match shape.segment {
+        Some(_) => {
+            let l4 = pkt.get(ip.ihl..).ok_or(DropReason::Truncated)?;
+            Ok(shape.largest(whole, transport_header_len(ip.proto, l4)?.saturating_add(ip.ihl).saturating_add(40)))
+        }
+        None => Ok(whole),
+    }
 }
 
 /// A decapsulated packet.
@@ -88,8 +123,13 @@ pub struct Decapsulated {
 /// Congestion Experienced on the outer header is copied onto an ECN-capable inner header. The
 /// inner TTL is not touched. No write happens on an error.
 pub fn decapsulate(buf: &mut [u8], start: usize, len: usize) -> Result<Decapsulated, Verdict> {
-    let pkt = packet(buf, start, len)?;
-    let ip6 = ipv6::parse(pkt, true)?;
+    decapsulate_shaped(buf, start, &Shape::whole(len))
+}
+
+/// [`decapsulate`] for a packet that may lie only partly in the buffer (see [`Shape`]).
+pub fn decapsulate_shaped(buf: &mut [u8], start: usize, shape: &Shape) -> Result<Decapsulated, Verdict> {
+    let pkt = packet(buf, start, shape.visible())?;
+    let ip6 = ipv6::parse_in(pkt, true, shape.len)?;
     if ip6.frag.is_some() {
         return Err(DropReason::OuterFragment.into());
     }
@@ -97,8 +137,9 @@ pub fn decapsulate(buf: &mut [u8], start: usize, len: usize) -> Result<Decapsula
         return Err(DropReason::UnsupportedProtocol.into());
     }
     let end = ip6.payload_len.saturating_add(40);
-    let inner_pkt = wire::slice(pkt, ip6.l4_off, end)?;
-    let (ip4, inner) = flow_of(inner_pkt)?;
+    let inner_len = end.saturating_sub(ip6.l4_off);
+    let inner_pkt = wire::slice(pkt, ip6.l4_off, end.min(pkt.len()))?;
+    let (ip4, inner) = flow_of(inner_pkt, inner_len, shape)?;
     let inner_start = start.checked_add(ip6.l4_off).ok_or(DropReason::BadBuffer)?;
     if ip6.tc & 3 == 3 && matches!(ip4.tos & 3, 1 | 2) {
         let tos = ip4.tos | 3;
@@ -117,13 +158,24 @@ pub fn decapsulate(buf: &mut [u8], start: usize, len: usize) -> Result<Decapsula
 /// (e.g. the BR picks the CE by destination address and port). Ports follow [`Flow4`]: for an
 /// ICMP error they come from the embedded packet ([`FlowKind::IcmpError`]).
 pub fn inspect_v4(buf: &[u8], start: usize, len: usize) -> Result<Flow4, DropReason> {
-    let pkt = packet(buf, start, len)?;
-    flow_of(pkt).map(|(_, f)| f)
+    inspect_v4_shaped(buf, start, &Shape::whole(len)).map_err(|verdict| match verdict {
+        Verdict::Drop(reason) => reason,
+        // A whole packet needs nothing more, and inspecting answers nothing else.
+        _ => DropReason::Internal,
+    })
 }
 
-fn flow_of(pkt: &[u8]) -> Result<(Ip4, Flow4), DropReason> {
-    let ip = ipv4::parse(pkt, true)?;
-    let l4 = wire::slice(pkt, ip.ihl, ip.total)?;
+/// [`inspect_v4`] for a packet that may lie only partly in the buffer (see [`Shape`]).
+pub fn inspect_v4_shaped(buf: &[u8], start: usize, shape: &Shape) -> Result<Flow4, Verdict> {
+    let pkt = packet(buf, start, shape.visible())?;
+    flow_of(pkt, shape.len, shape).map(|(_, f)| f)
+}
+
+/// The IPv4 packet of `len` bytes starting with `pkt`, as a flow. An ICMP error's flow comes
+/// from its embedded packet, which needs the whole of it.
+fn flow_of(pkt: &[u8], len: usize, shape: &Shape) -> Result<(Ip4, Flow4), Verdict> {
+    let ip = ipv4::parse_in(pkt, true, len)?;
+    let l4 = wire::slice(pkt, ip.ihl, ip.total.min(pkt.len()))?;
     let mut flow = Flow4 {
         src: ip.src,
         dst: ip.dst,
@@ -137,6 +189,7 @@ fn flow_of(pkt: &[u8]) -> Result<(Ip4, Flow4), DropReason> {
         return Ok((ip, flow));
     }
     if ip.proto == proto::ICMP && l4.first().is_some_and(|&t| icmp::is_error4(t)) {
+        shape.require_whole()?;
         flow.kind = FlowKind::IcmpError;
         if let Some(emb) = l4.get(8..) {
             if let Ok(inner) = ipv4::parse(emb, false) {

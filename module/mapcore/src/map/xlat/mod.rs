@@ -46,6 +46,14 @@
 //! [`IcmpReply::PacketTooBig`] (IPv6 input), or [`Verdict::Fragment`] (IPv4 input without DF:
 //! fragment the IPv4 packet to that size and call again per fragment). See
 //! [`encapsulate`] for MAP-E (RFC 7597 §8.3.1).
+//!
+//! # Offloads: packets only partly in the buffer
+//! The `*_shaped` variants take a [`Shape`]: a kernel's GSO super-packet, or a packet whose
+//! payload lies in page fragments, has only its headers in the buffer. TCP and UDP translate
+//! from the headers alone (the checksum update depends on the pseudo-header only, RFC 1624),
+//! and keep a CHECKSUM_PARTIAL seed a seed; the MTU applies to each segment of a GSO packet.
+//! What needs every byte (ICMP, a UDP checksum to compute, a headers read past the bytes
+//! given) answers [`Verdict::NeedWhole`].
 
 // Packet data must never panic the kernel: no indexing that can fail, no unwrap, no
 // arithmetic that can overflow (checked, saturating or provably bounded with a wrapping op).
@@ -68,9 +76,12 @@ mod wire;
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-pub use mape::{decapsulate, encapsulate, inspect_v4, tunnel_too_big, Decapsulated, Encapsulated};
-pub use to4::v6_to_v4;
-pub use to6::v4_to_v6;
+pub use mape::{
+    decapsulate, decapsulate_shaped, encapsulate, encapsulate_shaped, encapsulated_size, inspect_v4, inspect_v4_shaped,
+    tunnel_too_big, Decapsulated, Encapsulated,
+};
+pub use to4::{v6_to_v4, v6_to_v4_shaped};
+pub use to6::{v4_to_v6, v4_to_v6_shaped};
 
 /// The most IPv6 extension headers walked before the packet is dropped.
 pub const MAX_EXTENSION_HEADERS: usize = 8;
@@ -156,13 +167,16 @@ pub enum DropReason {
     SourceMismatch,
     /// The address map needs a port the packet does not show (a non-first fragment).
     PortUnknown,
+    /// An IPv4 packet that must be fragmented carries no IPv4 route, which fragmentation
+    /// takes its MTU from: written by a packet socket, or redirected by tc or bpf.
+    NoRoute,
     /// A bug guard that should never trigger.
     Internal,
 }
 
 impl DropReason {
     /// Number of variants.
-    pub const COUNT: usize = 23;
+    pub const COUNT: usize = 24;
 
     /// All variants, in [`index`](DropReason::index) order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -188,6 +202,7 @@ impl DropReason {
         DropReason::PortNotAllowed,
         DropReason::SourceMismatch,
         DropReason::PortUnknown,
+        DropReason::NoRoute,
         DropReason::Internal,
     ];
 
@@ -221,6 +236,7 @@ impl DropReason {
             DropReason::PortNotAllowed => "port-not-allowed",
             DropReason::SourceMismatch => "source-mismatch",
             DropReason::PortUnknown => "port-unknown",
+            DropReason::NoRoute => "no-route",
             DropReason::Internal => "internal",
         }
     }
@@ -299,6 +315,90 @@ pub enum Verdict {
         /// The largest IPv4 fragment that fits.
         mtu: u16,
     },
+    /// The [`Shape`] given holds too little of the packet for this work (ICMP, a UDP checksum
+    /// to compute, headers past the bytes given), or is a GSO packet the other family cannot
+    /// carry whole: call again with the whole packet (a GSO packet: with each segment). The
+    /// buffer is unchanged.
+    NeedWhole,
+}
+
+/// How a packet lies in the caller's buffer: the `*_shaped` entry points take it instead of
+/// a plain length (which is [`Shape::whole`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// The packet's length.
+    pub len: usize,
+    /// How many of its bytes the buffer holds from `start` (at most `len`): the headers at
+    /// least. The rest is neither read nor written.
+    pub present: usize,
+    /// The TCP or UDP checksum field holds a pseudo-header seed for checksum offload (Linux
+    /// CHECKSUM_PARTIAL), not a checksum: it is updated as a seed (uncomplemented).
+    pub partial_checksum: bool,
+    /// A GSO super-packet cut into segments of this many payload bytes: the MTU applies to
+    /// each segment (its headers plus this), not to the whole.
+    pub segment: Option<usize>,
+}
+
+impl Shape {
+    /// A whole, ordinary packet of `len` bytes.
+    pub const fn whole(len: usize) -> Self {
+        Shape { len, present: len, partial_checksum: false, segment: None }
+    }
+
+    /// Every byte is in the buffer.
+    pub fn is_whole(&self) -> bool {
+        self.present >= self.len
+    }
+
+    /// Bytes of the buffer to look at.
+    fn visible(&self) -> usize {
+        self.present.min(self.len)
+    }
+
+    /// The packet's end in the buffer, or its headers' end when only they are there.
+    fn visible_end(&self, start: usize, end: usize) -> usize {
+        end.min(start.saturating_add(self.visible()))
+    }
+
+    /// [`Verdict::NeedWhole`] unless the packet is whole and its checksums are real ones
+    /// (work that reads or computes checksums over every byte).
+    pub fn require_whole(&self) -> Result<(), Verdict> {
+        if self.is_whole() && !self.partial_checksum {
+            Ok(())
+        } else {
+            Err(Verdict::NeedWhole)
+        }
+    }
+
+    /// The largest packet this one makes on the wire, for the MTU check: itself, or for a
+    /// GSO packet, one segment: `headers` bytes of headers (network and transport) plus
+    /// the segment size.
+    fn largest(&self, whole_len: usize, headers: usize) -> usize {
+        match self.segment {
+            Some(segment) => headers.saturating_add(segment).min(whole_len),
+            None => whole_len,
+        }
+    }
+}
+
+/// The length of the transport header at the start of `l4`: what a GSO segment repeats.
+fn transport_header_len(proto_: u8, l4: &[u8]) -> Result<usize, Verdict> {
+    match proto_ {
+        proto::TCP => Ok(usize::from(wire::u8_at(l4, 12)? >> 4).saturating_mul(4)),
+        proto::UDP => Ok(8),
+        _ => Err(Verdict::NeedWhole),
+    }
+}
+
+/// The new value of a TCP/UDP checksum field `old` when the sum of the pseudo-header's
+/// covered words goes from `removed` to `added`: a checksum (RFC 1624) or, for checksum
+/// offload, a pseudo-header seed, which is the uncomplemented sum.
+fn adjust_checksum(old: u16, removed: u64, added: u64, partial: bool) -> u16 {
+    if partial {
+        !wire::adjust(!old, removed, added)
+    } else {
+        wire::adjust(old, removed, added)
+    }
 }
 
 impl From<DropReason> for Verdict {

@@ -5,8 +5,8 @@ use super::ipv4;
 use super::ipv6::{self, Ip6};
 use super::wire::{self, arr, put16, u16_at, u8_at, Front};
 use super::{
-    next_hop_limit, packet, proto, AddressMap, DropReason, Flow6, FlowKind, IcmpReply, Options,
-    Translated, Verdict, ICMP4_ERROR_MAX,
+    adjust_checksum, next_hop_limit, packet, proto, transport_header_len, AddressMap, DropReason, Flow6, FlowKind, IcmpReply,
+    Options, Shape, Translated, Verdict, ICMP4_ERROR_MAX,
 };
 
 /// Above this IPv4 size DF is set on a packet that had no Fragment header (RFC 7915 §5.1:
@@ -37,18 +37,30 @@ pub fn v6_to_v4<M: AddressMap + ?Sized>(
     map: &M,
     opts: &Options,
 ) -> Result<Translated, Verdict> {
-    let pkt = packet(buf, start, len)?;
-    let ip = ipv6::parse(pkt, true)?;
+    v6_to_v4_shaped(buf, start, &Shape::whole(len), map, opts)
+}
+
+/// [`v6_to_v4`] for a packet that may lie only partly in the buffer (see [`Shape`]).
+pub fn v6_to_v4_shaped<M: AddressMap + ?Sized>(
+    buf: &mut [u8],
+    start: usize,
+    shape: &Shape,
+    map: &M,
+    opts: &Options,
+) -> Result<Translated, Verdict> {
+    let pkt = packet(buf, start, shape.visible())?;
+    let ip = ipv6::parse_in(pkt, true, shape.len)?;
     if ip.proto == proto::ICMPV6 {
         if ip.frag.is_some() {
             return Err(DropReason::FragmentedIcmp.into());
         }
+        shape.require_whole()?;
         let ty = u8_at(pkt, ip.l4_off)?;
         if icmp::is_error6(ty) {
             return error(buf, start, &ip, map, opts);
         }
     }
-    plain(buf, start, &ip, map, opts)
+    plain(buf, start, &ip, shape, map, opts)
 }
 
 #[derive(Clone, Copy)]
@@ -61,12 +73,12 @@ enum Fix {
 /// Updates the transport checksum at the start of `l4` for the new addresses: `old6` and
 /// `new4` are the sums of the old and new address pairs; an ICMPv6 echo also loses its
 /// pseudo-header (upper-layer length `l4_len`) and gets its ICMPv4 type.
-fn apply_fix(l4: &mut [u8], fix: Fix, old6: u64, new4: u64, l4_len: usize) -> Result<(), DropReason> {
+fn apply_fix(l4: &mut [u8], fix: Fix, old6: u64, new4: u64, l4_len: usize, partial: bool) -> Result<(), DropReason> {
     match fix {
         Fix::None => {}
         Fix::Adjust { at, udp } => {
-            let mut c = wire::adjust(u16_at(l4, at)?, old6, new4);
-            if udp && c == 0 {
+            let mut c = adjust_checksum(u16_at(l4, at)?, old6, new4, partial);
+            if udp && c == 0 && !partial {
                 c = 0xffff;
             }
             put16(l4, at, c)?;
@@ -98,10 +110,13 @@ fn plain<M: AddressMap + ?Sized>(
     buf: &mut [u8],
     start: usize,
     ip: &Ip6,
+    shape: &Shape,
     map: &M,
     opts: &Options,
 ) -> Result<Translated, Verdict> {
     let (l4_abs, l4_end) = ip.l4_span(start)?;
+    let l4_len = l4_end.saturating_sub(l4_abs);
+    let l4_end = shape.visible_end(start, l4_end);
     let l4 = wire::slice(buf, l4_abs, l4_end)?;
     let first = ip.is_first();
     let fix = if !first {
@@ -132,11 +147,15 @@ fn plain<M: AddressMap + ?Sized>(
     let flow = Flow6 { src: ip.src, dst: ip.dst, proto: ip.proto, src_port, dst_port, kind: FlowKind::Packet };
     let (s4, d4) = map.v6_to_v4(&flow)?;
 
-    let l4_len = l4.len();
     let total = l4_len.saturating_add(20);
-    let total16 = u16::try_from(total).map_err(|_| DropReason::BadLength)?;
+    // A GSO packet IPv4 cannot carry whole is translated segment by segment.
+    let total16 = u16::try_from(total).map_err(|_| if shape.segment.is_some() { Verdict::NeedWhole } else { DropReason::BadLength.into() })?;
     let df_set = ip.frag.is_none() && total > DF_THRESHOLD;
-    if opts.mtu4 != 0 && total > opts.mtu4 as usize && df_set {
+    let largest = match shape.segment {
+        Some(_) => shape.largest(total, transport_header_len(ip.proto, l4)?.saturating_add(20)),
+        None => total,
+    };
+    if opts.mtu4 != 0 && largest > opts.mtu4 as usize && df_set {
         // An IPv6 packet of size S (no extension headers) becomes S - 20.
         let mtu = opts.mtu4.saturating_add(20).max(1280);
         return Err(Verdict::Reply(IcmpReply::PacketTooBig { mtu }));
@@ -151,7 +170,7 @@ fn plain<M: AddressMap + ?Sized>(
     let old6 = wire::sum_v6(ip.src, ip.dst);
     let new4 = wire::sum_v4(s4, d4);
     let l4m = buf.get_mut(l4_abs..l4_end).ok_or(DropReason::Internal)?;
-    apply_fix(l4m, fix, old6, new4, l4_len)?;
+    apply_fix(l4m, fix, old6, new4, l4_len, shape.partial_checksum)?;
     let new_start = front.place(buf, l4_abs)?;
     Ok(Translated { start: new_start, len: total })
 }
@@ -271,7 +290,7 @@ fn error<M: AddressMap + ?Sized>(
     let restm = buf.get_mut(rest_abs..rest_end).ok_or(DropReason::Internal)?;
     let old6 = wire::sum_v6(inner.src, inner.dst);
     let new4 = wire::sum_v4(is4, id4);
-    apply_fix(restm, fix, old6, new4, inner_l4_stated)?;
+    apply_fix(restm, fix, old6, new4, inner_l4_stated, false)?;
     let new_start = front.place(buf, rest_abs)?;
     let icmp_start = new_start.checked_add(20).ok_or(DropReason::Internal)?;
     let out_end = new_start.checked_add(out_len).ok_or(DropReason::Internal)?;

@@ -5,8 +5,8 @@ use super::ipv4::{self, Ip4};
 use super::ipv6;
 use super::wire::{self, arr, put16, u16_at, u8_at, Front};
 use super::{
-    next_hop_limit, packet, proto, AddressMap, DropReason, Flow4, FlowKind, IcmpReply, Options,
-    Translated, Verdict, ICMP6_ERROR_MAX,
+    adjust_checksum, next_hop_limit, packet, proto, transport_header_len, AddressMap, DropReason, Flow4,
+    FlowKind, IcmpReply, Options, Shape, Translated, Verdict, ICMP6_ERROR_MAX,
 };
 
 /// Translates the IPv4 packet at `buf[start..start + len]` to IPv6 in place (RFC 7915 §4,
@@ -34,8 +34,19 @@ pub fn v4_to_v6<M: AddressMap + ?Sized>(
     map: &M,
     opts: &Options,
 ) -> Result<Translated, Verdict> {
-    let pkt = packet(buf, start, len)?;
-    let ip = ipv4::parse(pkt, true)?;
+    v4_to_v6_shaped(buf, start, &Shape::whole(len), map, opts)
+}
+
+/// [`v4_to_v6`] for a packet that may lie only partly in the buffer (see [`Shape`]).
+pub fn v4_to_v6_shaped<M: AddressMap + ?Sized>(
+    buf: &mut [u8],
+    start: usize,
+    shape: &Shape,
+    map: &M,
+    opts: &Options,
+) -> Result<Translated, Verdict> {
+    let pkt = packet(buf, start, shape.visible())?;
+    let ip = ipv4::parse_in(pkt, true, shape.len)?;
     if ipv4::unexpired_source_route(wire::slice(pkt, 20, ip.ihl)?) {
         return Err(Verdict::Reply(IcmpReply::SourceRouteFailed));
     }
@@ -44,6 +55,7 @@ pub fn v4_to_v6<M: AddressMap + ?Sized>(
             if ip.is_fragment() {
                 return Err(DropReason::FragmentedIcmp.into());
             }
+            shape.require_whole()?;
             let ty = u8_at(pkt, ip.ihl)?;
             if icmp::is_error4(ty) {
                 return error(buf, start, &ip, map, opts);
@@ -52,7 +64,7 @@ pub fn v4_to_v6<M: AddressMap + ?Sized>(
         proto::IGMP => return Err(DropReason::UnsupportedProtocol.into()),
         _ => {}
     }
-    plain(buf, start, &ip, map, opts)
+    plain(buf, start, &ip, shape, map, opts)
 }
 
 /// The transport fix-up to apply once everything is checked.
@@ -71,10 +83,13 @@ fn plain<M: AddressMap + ?Sized>(
     buf: &mut [u8],
     start: usize,
     ip: &Ip4,
+    shape: &Shape,
     map: &M,
     opts: &Options,
 ) -> Result<Translated, Verdict> {
     let (l4_abs, l4_end) = ip.l4_span(start)?;
+    let l4_len = l4_end.saturating_sub(l4_abs);
+    let l4_end = shape.visible_end(start, l4_end);
     let l4 = wire::slice(buf, l4_abs, l4_end)?;
     let first = ip.is_first();
     let fragment = ip.is_fragment();
@@ -88,7 +103,10 @@ fn plain<M: AddressMap + ?Sized>(
             }
             proto::UDP => match u16_at(l4, 6)? {
                 0 if fragment => return Err(DropReason::FragmentedUdpZeroChecksum.into()),
-                0 => Fix::UdpFull,
+                0 => {
+                    shape.require_whole()?;
+                    Fix::UdpFull
+                }
                 _ => Fix::Adjust { at: 6, udp: true },
             },
             proto::ICMP => {
@@ -118,10 +136,13 @@ fn plain<M: AddressMap + ?Sized>(
     let next = if ip.proto == proto::ICMP { proto::ICMPV6 } else { ip.proto };
     let frag_len: u16 = if fragment { 8 } else { 0 };
     let frag_len_usize = usize::from(frag_len);
-    let l4_len = l4.len();
     let payload = l4_len.saturating_add(frag_len_usize);
     let out_len = payload.saturating_add(40);
-    if opts.mtu6 != 0 && out_len > opts.mtu6 as usize {
+    let largest = match shape.segment {
+        Some(_) => shape.largest(out_len, transport_header_len(ip.proto, l4)?.saturating_add(40).saturating_add(frag_len_usize)),
+        None => out_len,
+    };
+    if opts.mtu6 != 0 && largest > opts.mtu6 as usize {
         // An IPv4 packet of size S (20-byte header) becomes S + 20 (+ 8 with a Fragment header).
         let clamp = |m: u32| u16::try_from(m.max(68)).unwrap_or(u16::MAX);
         return Err(if ip.df {
@@ -149,8 +170,8 @@ fn plain<M: AddressMap + ?Sized>(
     match fix {
         Fix::None => {}
         Fix::Adjust { at, udp } => {
-            let mut c = wire::adjust(u16_at(l4m, at)?, old4, new6);
-            if udp && c == 0 {
+            let mut c = adjust_checksum(u16_at(l4m, at)?, old4, new6, shape.partial_checksum);
+            if udp && c == 0 && !shape.partial_checksum {
                 c = 0xffff;
             }
             put16(l4m, at, c)?;
