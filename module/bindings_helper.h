@@ -8,5 +8,7 @@
 #include <net/genetlink.h>
 #include <net/icmp.h>
 #include <net/ip.h>
+#include <net/gso.h>
+#include <net/ip_tunnels.h>
 #include <linux/icmpv6.h>
 #include "shim.h"

@@ -3,12 +3,17 @@
 //! encapsulated/decapsulated (MAP-E) in place by the MAP core, then handed back to the stack
 //! as if it had been received on the device. The core decides everything; this file moves
 //! skbs and counts.
+//!
+//! Offloads cross: the device takes GSO super-packets and CHECKSUM_PARTIAL packets, the core
+//! rewrites their headers only (the checksum seed updated for the new pseudo-header), and
+//! the GSO type follows the family. What the core needs whole (ICMP) is made linear; a GSO
+//! packet it cannot carry whole is segmented in software first.
 
-use crate::device::Instance;
+use crate::instance::Instance;
 use crate::mapcore::domain::Domain;
+use crate::mapcore::rule::Mode;
 use crate::mapcore::xlat::{DropReason, Options, TtlMode, Verdict};
-use crate::skb::{Skb, ETH_P_IP, ETH_P_IPV6};
-use core::sync::atomic::{AtomicU64, Ordering};
+use crate::skb::{Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
 
 /// The most a header grows: IPv4 -> IPv6 adds 20 bytes (28 with a Fragment header), an ICMP
 /// error whose embedded packet grows too adds 40, and MAP-E adds 40.
@@ -26,51 +31,6 @@ fn options(mtu: u32) -> Options {
     Options { ttl: TtlMode::Restore, copy_tos: true, mtu6: mtu, mtu4: 0, encap_hop_limit: 64 }
 }
 
-/// Per-instance counters (atomics: the transmit path takes no lock).
-pub(crate) struct Counters {
-    pub(crate) v4_to_v6_packets: AtomicU64,
-    pub(crate) v4_to_v6_bytes: AtomicU64,
-    pub(crate) v6_to_v4_packets: AtomicU64,
-    pub(crate) v6_to_v4_bytes: AtomicU64,
-    /// Bytes of the translated packets as they entered the device.
-    pub(crate) input_bytes: AtomicU64,
-    /// ICMP errors sent back instead of a translation (Time Exceeded, Fragmentation Needed...).
-    pub(crate) icmp_errors: AtomicU64,
-    /// Drops by [`DropReason::index`].
-    pub(crate) drops: [AtomicU64; DropReason::COUNT],
-}
-
-impl Counters {
-    pub(crate) const fn new() -> Self {
-        const ZERO: AtomicU64 = AtomicU64::new(0);
-        Counters {
-            v4_to_v6_packets: ZERO,
-            v4_to_v6_bytes: ZERO,
-            v6_to_v4_packets: ZERO,
-            v6_to_v4_bytes: ZERO,
-            input_bytes: ZERO,
-            icmp_errors: ZERO,
-            drops: [ZERO; DropReason::COUNT],
-        }
-    }
-
-    /// Packets translated in both directions.
-    pub(crate) fn translated(&self) -> u64 {
-        self.v4_to_v6_packets.load(Ordering::Relaxed) + self.v6_to_v4_packets.load(Ordering::Relaxed)
-    }
-
-    /// Bytes of translated packets, as they left the translator.
-    pub(crate) fn translated_bytes(&self) -> u64 {
-        self.v4_to_v6_bytes.load(Ordering::Relaxed) + self.v6_to_v4_bytes.load(Ordering::Relaxed)
-    }
-
-    fn drop(&self, reason: DropReason) {
-        if let Some(counter) = self.drops.get(reason.index()) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
 /// What became of a packet handed to the device.
 pub(crate) enum Outcome {
     /// Translated and received again on the device.
@@ -80,9 +40,12 @@ pub(crate) enum Outcome {
 }
 
 /// Translates `skb` for `instance`, a device of MTU `mtu`. Runs in the device's transmit
-/// path, an RCU reader.
+/// path, an RCU reader with bottom halves disabled, on any number of CPUs at once.
 pub(crate) fn transmit(instance: &Instance, mtu: u32, skb: Skb) -> Outcome {
-    transmit_one(instance, mtu, skb, true)
+    match skb.unshare() {
+        Some(skb) => transmit_one(instance, mtu, skb, true),
+        None => Outcome::Dropped,
+    }
 }
 
 /// ip_do_fragment's output: translates one fragment of a packet that was too big.
@@ -106,72 +69,125 @@ unsafe extern "C" fn translate_fragment(
     0
 }
 
+/// GSO types whose segments the translator can relabel (MAP-T) or wrap (MAP-E) whole: TCP
+/// and UDP segmentation of either family. Anything else (tunnels inside, SCTP, fraglists)
+/// is segmented in software first.
+const GSO_TRANSLATABLE: u32 = crate::bindings::SKB_GSO_TCPV4
+    | crate::bindings::SKB_GSO_TCPV6
+    | crate::bindings::SKB_GSO_TCP_ECN
+    | crate::bindings::SKB_GSO_TCP_FIXEDID
+    | crate::bindings::SKB_GSO_UDP_L4
+    | crate::bindings::SKB_GSO_DODGY;
+
+/// What a MAP-E decapsulation may find: the same, in an IPv4-in-IPv6 tunnel.
+const GSO_DECAPSULATABLE: u32 = GSO_TRANSLATABLE | crate::bindings::SKB_GSO_IPXIP6;
+
 fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool) -> Outcome {
-    let counters = &instance.counters;
+    let Some(cpu) = instance.this_cpu() else {
+        return Outcome::Dropped;
+    };
+    let drop = |reason: DropReason| {
+        cpu.dropped(reason);
+        Outcome::Dropped
+    };
     let ipv6 = match skb.protocol() {
         ETH_P_IP => false,
         ETH_P_IPV6 => true,
-        _ => {
-            counters.drop(DropReason::BadVersion);
-            return Outcome::Dropped;
-        }
+        _ => return drop(DropReason::BadVersion),
     };
     // SAFETY: ndo_start_xmit runs under rcu_read_lock_bh, and the device outlives it.
     let Some(config) = (unsafe { instance.config() }) else {
-        counters.drop(DropReason::NoMapping);
-        return Outcome::Dropped;
+        return drop(DropReason::NoMapping);
     };
-    let domain = match Domain::new(config, &instance.ipv4_ident) {
+    let domain = match Domain::new(config, &cpu.ipv4_ident) {
         Ok(domain) => domain.with_fragment_cache(&instance.fragments),
-        Err(reason) => {
-            counters.drop(reason);
-            return Outcome::Dropped;
-        }
+        Err(reason) => return drop(reason),
     };
-    if !skb.make_writable(MAX_GROWTH) {
-        counters.drop(DropReason::NoHeadroom);
-        return Outcome::Dropped;
+    let mape = config.mode == Mode::MapE;
+    if let Some((gso_type, _)) = skb.gso() {
+        let allowed = if mape && ipv6 { GSO_DECAPSULATABLE } else { GSO_TRANSLATABLE };
+        let nested = skb.is_encapsulated() && !(mape && ipv6);
+        if gso_type & !allowed != 0 || nested {
+            return transmit_segments(instance, mtu, skb);
+        }
     }
-    let len = skb.len();
-    let (buffer, start) = skb.buffer();
-    let result = if ipv6 {
-        domain.from_v6(buffer, start, len, &options(mtu))
-    } else {
-        domain.from_v4(buffer, start, len, &options(mtu))
-    };
-    match result {
-        Ok(out) => {
-            let (protocol, packets, bytes) = if ipv6 {
-                (ETH_P_IP, &counters.v6_to_v4_packets, &counters.v6_to_v4_bytes)
-            } else {
-                (ETH_P_IPV6, &counters.v4_to_v6_packets, &counters.v4_to_v6_bytes)
-            };
-            skb.set_packet(out.start, out.len, protocol);
-            packets.fetch_add(1, Ordering::Relaxed);
-            bytes.fetch_add(out.len as u64, Ordering::Relaxed);
-            counters.input_bytes.fetch_add(len as u64, Ordering::Relaxed);
-            skb.receive();
-            Outcome::Translated
-        }
-        Err(Verdict::Drop(reason)) => {
-            counters.drop(reason);
-            Outcome::Dropped
-        }
-        Err(Verdict::Reply(reply)) => {
-            // The buffer is unchanged on an error: the ICMP error quotes the packet as sent.
-            skb.icmp_reply(ipv6, reply.for_family(ipv6));
-            counters.icmp_errors.fetch_add(1, Ordering::Relaxed);
-            Outcome::Dropped
-        }
-        Err(Verdict::Fragment { mtu }) if may_fragment => {
-            // The buffer is unchanged: fragment the original, translate each fragment.
-            skb.fragment_ipv4(mtu, translate_fragment);
-            Outcome::Translated
-        }
-        Err(Verdict::Fragment { .. }) => {
+    let opts = options(mtu);
+    // First the headers alone, keeping offloads; the whole packet only when the translator
+    // needs every byte (ICMP, a UDP checksum to compute, headers beyond the linear part).
+    let mut whole = false;
+    let (out, shape) = loop {
+        let Some(shape) = skb.prepare(MAX_GROWTH, whole) else {
+            return drop(DropReason::NoHeadroom);
+        };
+        let (buffer, start) = skb.buffer();
+        let result = if ipv6 {
+            domain.from_v6_shaped(buffer, start, &shape, &opts)
+        } else {
+            domain.from_v4_shaped(buffer, start, &shape, &opts)
+        };
+        match result {
+            Err(Verdict::NeedWhole | Verdict::Drop(DropReason::Truncated)) if !shape.is_whole() || shape.partial_checksum => {
+                if skb.gso().is_some() {
+                    return transmit_segments(instance, mtu, skb);
+                }
+                whole = true;
+            }
+            // A GSO packet that does not fit, or needs fragments: as its segments would.
+            Err(Verdict::Reply(_) | Verdict::Fragment { .. }) if skb.gso().is_some() => {
+                return transmit_segments(instance, mtu, skb);
+            }
+            Ok(out) => break (out, shape),
+            Err(Verdict::Drop(reason)) => return drop(reason),
+            Err(Verdict::NeedWhole) => return drop(DropReason::Internal),
+            Err(Verdict::Reply(reply)) => {
+                // The buffer is unchanged on an error: the ICMP error quotes the packet as sent.
+                skb.icmp_reply(ipv6, reply.for_family(ipv6));
+                cpu.icmp_error();
+                return Outcome::Dropped;
+            }
+            // ip_do_fragment takes the MTU and headroom from the packet's IPv4 route, which a
+            // packet written by a packet socket or redirected by tc/bpf does not carry.
+            Err(Verdict::Fragment { .. }) if skb.route_family() != Some(AF_INET) => {
+                return drop(DropReason::NoRoute);
+            }
+            Err(Verdict::Fragment { mtu }) if may_fragment => {
+                // The buffer is unchanged: fragment the original, translate each fragment.
+                skb.fragment_ipv4(mtu, translate_fragment);
+                return Outcome::Translated;
+            }
             // A fragment we made does not fit: cannot happen, the core sized them.
-            counters.drop(DropReason::Internal);
-            Outcome::Dropped
+            Err(Verdict::Fragment { .. }) => return drop(DropReason::Internal),
+        }
+    };
+    let offloads_moved = match (mape, ipv6) {
+        (false, _) => {
+            skb.relabel_gso(!ipv6);
+            true
+        }
+        (true, false) => skb.mark_encapsulated(),
+        (true, true) => skb.mark_decapsulated(),
+    };
+    if !offloads_moved || !skb.set_packet(out.start, out.len, if ipv6 { ETH_P_IP } else { ETH_P_IPV6 }) {
+        return drop(DropReason::NoHeadroom);
+    }
+    cpu.translated(ipv6, shape.len, out.len);
+    skb.receive();
+    Outcome::Translated
+}
+
+/// A GSO packet that cannot cross whole: its segments cross one by one.
+fn transmit_segments(instance: &Instance, mtu: u32, skb: Skb) -> Outcome {
+    let Some(segments) = skb.segment() else {
+        if let Some(cpu) = instance.this_cpu() {
+            cpu.dropped(DropReason::NoHeadroom);
+        }
+        return Outcome::Dropped;
+    };
+    let mut outcome = Outcome::Translated;
+    for segment in segments {
+        if let Outcome::Dropped = transmit_one(instance, mtu, segment, true) {
+            outcome = Outcome::Dropped;
         }
     }
+    outcome
 }

@@ -3,18 +3,16 @@
 //! routes point at. Each one is an instance with its own configuration. They are an
 //! rtnetlink link kind, so `ip link add NAME type mapmint` creates more in any network
 //! namespace, `ip link del` and namespace teardown remove them, and unloading the module
-//! removes them all. Until translation exists, every packet handed to a device is dropped
-//! and counted in the standard netdev statistics.
+//! removes them all. The transmit path is `datapath`; the per-device state is `instance`.
 
 use crate::bindings;
-use crate::datapath::{self, Counters, Outcome};
+use crate::datapath::{self, Outcome};
+use crate::instance::Instance;
 use crate::mapcore::config::Config;
-use crate::mapcore::domain::FragmentCache;
 use crate::skb::Skb;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, AtomicU16, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -28,57 +26,19 @@ const MIN_MTU: u32 = 1280;
 /// An IPv4 packet of this size still fits the 16-bit IPv6 payload length after MAP-E.
 const MAX_MTU: u32 = 65535 - 40;
 
-/// Per-device state, kept in the net_device's private area.
-pub(crate) struct Instance {
-    /// The published configuration, or null for a device nobody configured yet. It is
-    /// immutable once published: a change publishes a new one and frees the old one after an
-    /// RCU grace period, so the transmit path (an RCU reader) sees one or the other whole.
-    config: AtomicPtr<Config>,
-    /// Translation and drop counters.
-    pub(crate) counters: Counters,
-    /// IPv4 Identification for translated packets that need a fresh one.
-    pub(crate) ipv4_ident: AtomicU16,
-    /// First fragments seen, for the later ones (a BR sending to shared addresses). Used only
-    /// by the transmit path, which the device's single transmit queue lock serialises (the
-    /// device is not LLTX), so the cache's unsynchronised cells are never shared.
-    pub(crate) fragments: FragmentCache,
-}
-
-impl Instance {
-    /// The current configuration, if any.
-    ///
-    /// # Safety
-    /// The caller is an RCU reader, or serialised with configuration changes (the genetlink
-    /// mutex), and keeps the device alive, for as long as it uses the reference.
-    pub(crate) unsafe fn config(&self) -> Option<&Config> {
-        // SAFETY: a published configuration stays valid until a grace period after it is
-        // replaced, which per the caller cannot end while the reference is used.
-        unsafe { self.config.load(Ordering::Acquire).as_ref() }
-    }
-
-    /// Publishes `config`, waits for readers of the previous one, and frees it.
-    ///
-    /// # Safety
-    /// The caller serialises configuration changes (the genetlink mutex) and may sleep.
-    pub(crate) unsafe fn publish(&self, config: KBox<Config>) {
-        let old = self.config.swap(KBox::into_raw(config), Ordering::AcqRel);
-        if !old.is_null() {
-            // SAFETY: may sleep per the caller; afterwards no reader can still see `old`.
-            unsafe { bindings::synchronize_rcu() };
-            // SAFETY: `old` came from KBox::into_raw and nobody references it any more.
-            drop(unsafe { KBox::from_raw(old) });
-        }
-    }
-
-    /// Frees the configuration at device teardown (no reader is left then).
-    fn release(&self) {
-        let old = self.config.swap(ptr::null_mut(), Ordering::AcqRel);
-        if !old.is_null() {
-            // SAFETY: `old` came from KBox::into_raw; the device has no readers any more.
-            drop(unsafe { KBox::from_raw(old) });
-        }
-    }
-}
+/// What the device takes: scatter-gather, any checksum offload, TCP and UDP segmentation
+/// of either family, and IPv4-in-IPv6 tunnel segmentation (MAP-E at a BR).
+const OFFLOADS: [u32; 9] = [
+    bindings::NETIF_F_SG_BIT,
+    bindings::NETIF_F_HW_CSUM_BIT,
+    bindings::NETIF_F_HIGHDMA_BIT,
+    bindings::NETIF_F_TSO_BIT,
+    bindings::NETIF_F_TSO6_BIT,
+    bindings::NETIF_F_TSO_ECN_BIT,
+    bindings::NETIF_F_TSO_MANGLEID_BIT,
+    bindings::NETIF_F_GSO_UDP_L4_BIT,
+    bindings::NETIF_F_GSO_IPXIP6_BIT,
+];
 
 /// The rtnetlink link kind "mapmint". The kernel links it into its list of kinds on
 /// registration, hence the interior mutability.
@@ -135,7 +95,7 @@ impl LinkKind {
         // SAFETY: the device is not registered yet, so its private area is ours alone; setup
         // put an `Instance` there.
         unsafe {
-            (*instance_of(dev.as_ptr())).config.store(KBox::into_raw(config), Ordering::Release);
+            (*instance_of(dev.as_ptr())).set_initial_config(config);
             (*dev.as_ptr()).rtnl_link_ops = LINK_OPS.0.get();
             if let Some(mtu) = mtu {
                 (*dev.as_ptr()).mtu = mtu;
@@ -194,12 +154,7 @@ unsafe extern "C" fn setup(dev: *mut bindings::net_device) {
     // SAFETY: alloc_netdev_mqs passes a valid device that nothing else references yet,
     // with a private area sized for an `Instance`.
     unsafe {
-        instance_of(dev).write(Instance {
-            config: AtomicPtr::new(ptr::null_mut()),
-            counters: Counters::new(),
-            ipv4_ident: AtomicU16::new(0),
-            fragments: FragmentCache::new(),
-        });
+        instance_of(dev).write(Instance::new());
     }
     // SAFETY: as above.
     let dev = unsafe { &mut *dev };
@@ -213,10 +168,22 @@ unsafe extern "C" fn setup(dev: *mut bindings::net_device) {
     dev.max_mtu = MAX_MTU;
     // Room for the longer IPv6 header, so locally sent packets need no reallocation.
     dev.needed_headroom = 40;
+    // GSO super-packets and checksum offload cross the translator whole (see datapath):
+    // the stack need not segment or checksum before handing packets over.
+    let features = OFFLOADS.iter().fold(0u64, |features, bit| features | 1u64 << bit);
+    dev.features = features;
+    dev.hw_features = features;
+    dev.hw_enc_features = features;
     // unregister frees what alloc_netdev_mqs allocated, also for devices that
     // `ip link add` created.
     dev.needs_free_netdev = true;
     dev.priv_destructor = Some(destructor);
+    // The transmit path takes no lock of its own (per-CPU counters, an atomic fragment
+    // cache) and needs no queue in front: no qdisc, no TX lock, any number of TX queues.
+    // SAFETY: struct_group's union: both members name the same bits.
+    let fast_flags = unsafe { &mut dev.__bindgen_anon_1.__bindgen_anon_1 };
+    fast_flags.set_lltx(1);
+    fast_flags.set_priv_flags(fast_flags.priv_flags() | bindings::netdev_priv_flags_IFF_NO_QUEUE as usize);
     // SAFETY: `dev` is valid (see above). The transmit path answers ICMP errors
     // (icmp_ndo_send), which need the packet's route: the core must not drop it first.
     unsafe { bindings::netif_keep_dst(dev) };
@@ -271,7 +238,17 @@ unsafe fn disable_ipv6_autoconf(dev: *mut bindings::net_device) {
     }
 }
 
+/// ndo_init: allocates the per-CPU state (register_netdevice fails cleanly if it cannot).
+unsafe extern "C" fn init(dev: *mut bindings::net_device) -> i32 {
+    // SAFETY: called for a set-up mapmint device during registration.
+    match unsafe { (*instance_of(dev)).init() } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
 static NETDEV_OPS: bindings::net_device_ops = bindings::net_device_ops {
+    ndo_init: Some(init),
     ndo_start_xmit: Some(start_xmit),
     ndo_get_stats64: Some(get_stats64),
     // SAFETY: all other operations are optional; all-zero means "not implemented".
@@ -299,10 +276,10 @@ unsafe extern "C" fn start_xmit(
 /// came out of the translator as received (the stack adds its own drop counters).
 unsafe extern "C" fn get_stats64(dev: *mut bindings::net_device, stats: *mut bindings::rtnl_link_stats64) {
     // SAFETY: the stack passes a mapmint device and a zeroed stats structure to fill.
-    let (counters, stats) = unsafe { (&(*instance_of(dev)).counters, &mut *stats) };
-    let translated = counters.translated();
+    let (totals, stats) = unsafe { ((*instance_of(dev)).totals(), &mut *stats) };
+    let translated = totals.translated();
     stats.tx_packets = translated;
-    stats.tx_bytes = counters.input_bytes.load(Ordering::Relaxed);
+    stats.tx_bytes = totals.input_bytes;
     stats.rx_packets = translated;
-    stats.rx_bytes = counters.translated_bytes();
+    stats.rx_bytes = totals.translated_bytes();
 }

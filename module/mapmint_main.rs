@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! mapmint: a MAP-E / MAP-T (RFC 7597, RFC 7599) translator as a virtual netdevice.
 //!
-//! The kernel layer is kept thin: the device and its packet path live in `device`, the
-//! module parameters in `params`, and all MAP arithmetic and packet logic in the MAP core,
-//! compiled in from the same source cargo builds and tests in userspace.
+//! The kernel layer is kept thin: the device in `device`, its state in `instance`, its
+//! packet path in `datapath` (skbs in `skb`), the control plane in `netlink`, the module
+//! parameters in `params`; all MAP arithmetic and packet logic in the MAP core, compiled in
+//! from the same source cargo builds and tests in userspace.
 
 use kernel::c_str;
 use kernel::prelude::*;
@@ -11,8 +12,10 @@ use kernel::prelude::*;
 mod bindings;
 mod datapath;
 mod device;
+mod instance;
 mod netlink;
 mod params;
+mod percpu;
 mod skb;
 
 // The MAP core: the kernel builds the very files cargo tests. Not every item is used here yet.

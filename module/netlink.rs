@@ -6,7 +6,7 @@
 //! walker and refuse bad combinations with an extack message.
 //!
 //! Every change builds a new configuration from the published one, checks it with the MAP
-//! core, and publishes it whole (see `device::Instance::publish`). Handlers run under the
+//! core, and publishes it whole (see `instance::Instance::publish`). Handlers run under the
 //! genetlink mutex (no parallel_ops), which serialises changes.
 
 use crate::bindings as b;
@@ -511,20 +511,19 @@ fn stats_get(req: &Request) -> Outcome {
     let dev = req.device()?;
     send_reply(req, cmd::STATS_GET, |reply| {
         // SAFETY: a mapmint device, referenced.
-        let counters = unsafe { &(*instance_of(dev.0)).counters };
+        let totals = unsafe { (*instance_of(dev.0)).totals() };
         // SAFETY: as above.
         let ifindex = unsafe { (*dev.0).ifindex } as u32;
         reply.put(attr::IFINDEX, &ifindex.to_ne_bytes())?;
         reply.nest(attr::STATS, |reply| {
-            let load = |c: &core::sync::atomic::AtomicU64| c.load(core::sync::atomic::Ordering::Relaxed).to_ne_bytes();
-            reply.put(stats_attr::V4_TO_V6_PACKETS, &load(&counters.v4_to_v6_packets))?;
-            reply.put(stats_attr::V4_TO_V6_BYTES, &load(&counters.v4_to_v6_bytes))?;
-            reply.put(stats_attr::V6_TO_V4_PACKETS, &load(&counters.v6_to_v4_packets))?;
-            reply.put(stats_attr::V6_TO_V4_BYTES, &load(&counters.v6_to_v4_bytes))?;
-            reply.put(stats_attr::ICMP_ERRORS, &load(&counters.icmp_errors))?;
+            reply.put(stats_attr::V4_TO_V6_PACKETS, &totals.v4_to_v6_packets.to_ne_bytes())?;
+            reply.put(stats_attr::V4_TO_V6_BYTES, &totals.v4_to_v6_bytes.to_ne_bytes())?;
+            reply.put(stats_attr::V6_TO_V4_PACKETS, &totals.v6_to_v4_packets.to_ne_bytes())?;
+            reply.put(stats_attr::V6_TO_V4_BYTES, &totals.v6_to_v4_bytes.to_ne_bytes())?;
+            reply.put(stats_attr::ICMP_ERRORS, &totals.icmp_errors.to_ne_bytes())?;
             reply.nest(stats_attr::DROPS, |reply| {
-                for (index, counter) in counters.drops.iter().enumerate() {
-                    reply.put(index as u16 + 1, &load(counter))?;
+                for (index, count) in totals.drops.iter().enumerate() {
+                    reply.put(index as u16 + 1, &count.to_ne_bytes())?;
                 }
                 Ok(())
             })

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Module parameters: only C can declare them in 6.12. Parsing happens in Rust. */
+/* Module parameters (only C can declare them in 6.12; parsing happens in Rust) and the
+ * per-CPU pointer macros as functions. */
 #include <linux/moduleparam.h>
+#include <linux/percpu.h>
+#include <linux/cpumask.h>
 #include "shim.h"
 
 static struct mapmint_params params;
@@ -22,4 +25,29 @@ MAPMINT_PARAM(mtu, "the device MTU");
 const struct mapmint_params *mapmint_module_params(void)
 {
 	return &params;
+}
+
+void __percpu *mapmint_alloc_percpu(size_t size, size_t align)
+{
+	return __alloc_percpu(size, align);
+}
+
+void *mapmint_this_cpu_ptr(void __percpu *ptr)
+{
+	return this_cpu_ptr(ptr);
+}
+
+void *mapmint_per_cpu_ptr(void __percpu *ptr, unsigned int cpu)
+{
+	return per_cpu_ptr(ptr, cpu);
+}
+
+unsigned int mapmint_next_possible_cpu(int cpu)
+{
+	return cpumask_next(cpu, cpu_possible_mask);
+}
+
+unsigned int mapmint_nr_cpu_ids(void)
+{
+	return nr_cpu_ids;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* What the Rust side needs from shim.c: 6.12's module! macro has no module parameters. */
+/* What the Rust side needs from shim.c: 6.12's module! macro has no module parameters, and
+ * bindgen cannot wrap the per-CPU pointer macros. */
 #ifndef MAPMINT_SHIM_H
 #define MAPMINT_SHIM_H
 
@@ -20,5 +21,18 @@ struct mapmint_params {
 };
 
 const struct mapmint_params *mapmint_module_params(void);
+
+/*
+ * Per-CPU memory: __alloc_percpu, this_cpu_ptr and per_cpu_ptr are macros, which bindgen
+ * cannot wrap. The allocation is zeroed.
+ * `mapmint_this_cpu_ptr` needs preemption disabled to stay meaningful (it always returns a
+ * valid CPU's area).
+ */
+void __percpu *mapmint_alloc_percpu(size_t size, size_t align);
+void *mapmint_this_cpu_ptr(void __percpu *ptr);
+void *mapmint_per_cpu_ptr(void __percpu *ptr, unsigned int cpu);
+/* The next possible CPU after `cpu` (-1 for the first), or a value >= nr_cpu_ids when none. */
+unsigned int mapmint_next_possible_cpu(int cpu);
+unsigned int mapmint_nr_cpu_ids(void);
 
 #endif

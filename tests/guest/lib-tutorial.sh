@@ -183,6 +183,7 @@ tutorial_checks() {
 	# (busybox 1.35's wget crashes with -T: `timeout` bounds it instead)
 	check "HTTP download c1 <- server (6 MB)" at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
 	check_eq "download content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
+	offload_checks "$mode"
 
 	# --- UDP request/response
 	at server mapmint-probe udp-echo 7001 &
@@ -352,6 +353,66 @@ traceroute_check() {
 		expected="192.168.0.1 203.0.113.1 $SERVER "
 	fi
 	check_eq "traceroute c1 -> server: every hop answers" "$expected" "$hops"
+}
+
+# average_size NS DIRECTION BEFORE_PACKETS BEFORE_BYTES: the average size of what NS's mapmint
+# device translated in DIRECTION (v4_to_v6 or v6_to_v4) since the counts given.
+average_size() {
+	local packets bytes
+	packets=$(($(counter "$1" "$2_packets") - $3))
+	bytes=$(($(counter "$1" "$2_bytes") - $4))
+	[ "$packets" -gt 0 ] && echo $((bytes / packets)) || echo 0
+}
+
+# gso_transfer NAME NS1 DIR1 NS2 DIR2 CMD...: runs the transfer CMD, then checks that the
+# mapmint devices of NS1 and NS2 translated GSO super-packets whole in directions DIR1 and
+# DIR2: their average size is above the 1500-byte MTU, which no single packet can be.
+gso_transfer() {
+	local name=$1 ns1=$2 dir1=$3 ns2=$4 dir2=$5
+	shift 5
+	local p1 b1 p2 b2 avg1 avg2
+	p1=$(counter "$ns1" "${dir1}_packets") b1=$(counter "$ns1" "${dir1}_bytes")
+	p2=$(counter "$ns2" "${dir2}_packets") b2=$(counter "$ns2" "${dir2}_bytes")
+	check "$name" "$@"
+	avg1=$(average_size "$ns1" "$dir1" "$p1" "$b1")
+	avg2=$(average_size "$ns2" "$dir2" "$p2" "$b2")
+	if [ "$avg1" -gt 1500 ] && [ "$avg2" -gt 1500 ]; then
+		pass "$name: GSO packets crossed whole ($ns1 $dir1 $avg1 bytes on average, $ns2 $dir2 $avg2)"
+	else
+		fail "$name: GSO packets crossed whole" "average sizes $ns1 $dir1 $avg1, $ns2 $dir2 $avg2 (not above the MTU)"
+	fi
+}
+
+# offload_checks MODE: TSO/GSO super-packets and CHECKSUM_PARTIAL packets through both boxes,
+# in both directions, from a LAN host and from a socket on the CE itself; contents checked.
+offload_checks() {
+	# Download (above): the server's TSO super-packets; again with counters watched.
+	rm -f /tmp/got
+	gso_transfer "download c1 <- server, GSO through br and ce11b" br v4_to_v6 ce11b v6_to_v4 \
+		at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
+	check_eq "download c1 <- server with GSO: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
+	# Upload: c1's TSO super-packets, forwarded and SNATed by the CE.
+	rm -f /tmp/up
+	at server timeout 90 mapmint-probe tcp-sink 7010 /tmp/up &
+	local server=$!
+	sleep 0.3
+	gso_transfer "upload c1 -> server, GSO through ce11b and br" ce11b v4_to_v6 br v6_to_v4 \
+		at c1 timeout 60 mapmint-probe tcp-source $SERVER 7010 /srv/file
+	wait $server
+	check_eq "upload c1 -> server with GSO: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/up)"
+	# A socket on the CE itself: CHECKSUM_PARTIAL super-packets straight from TCP.
+	rm -f /tmp/got
+	gso_transfer "download to a socket on ce11b" br v4_to_v6 ce11b v6_to_v4 \
+		at ce11b timeout 120 wget -q -O /tmp/got http://$SERVER/file
+	check_eq "download to a socket on ce11b: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
+	rm -f /tmp/up
+	at server timeout 90 mapmint-probe tcp-sink 7011 /tmp/up &
+	server=$!
+	sleep 0.3
+	gso_transfer "upload from a socket on ce11b" ce11b v4_to_v6 br v6_to_v4 \
+		at ce11b timeout 60 mapmint-probe tcp-source $SERVER 7011 /srv/file
+	wait $server
+	check_eq "upload from a socket on ce11b: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/up)"
 }
 
 # pmtu_check MODE: full-size TCP across a 1280-byte IPv6 link between the ISP and CE 11b.

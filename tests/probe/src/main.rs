@@ -1,5 +1,5 @@
 //! Traffic endpoints for mapmint's guest tests, where busybox has no UDP client or server and
-//! nothing that records the peers a server sees. std only.
+//! nothing that records the peers a server sees. std, plus etherparse and libc for packet-socket injection.
 //!
 //! ```text
 //! mapmint-probe udp-echo [ADDR:]PORT               # echo datagrams on ADDR:PORT (default [::],
@@ -13,6 +13,13 @@
 //! mapmint-probe udp-send HOST PORT LENGTH          # send one datagram of LENGTH bytes
 //! mapmint-probe tcp-log PORT FILE                  # accept connections, log "ADDR PORT" of each
 //! mapmint-probe tcp-many HOST PORT COUNT           # open and close COUNT connections
+//! mapmint-probe tcp-sink PORT FILE                # accept one connection, write what it
+//!                                                  # brings to FILE
+//! mapmint-probe tcp-source HOST PORT FILE          # send FILE over one connection
+//! mapmint-probe inject DEV SRC:PORT DST:PORT LO-HI [df]
+//!                                                  # write one UDP packet of each IP length
+//!                                                  # LO..=HI straight into DEV with an AF_PACKET
+//!                                                  # socket (no route attached), DF if asked
 //! ```
 //! Exit status: 0 on success, 1 when the network said no (timeout, refused), 2 on bad usage.
 
@@ -24,7 +31,8 @@ use std::time::Duration;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mapmint-probe udp-echo [ADDR:]PORT | udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE \
-         | udp-log [ADDR:]PORT FILE | udp-send HOST PORT LENGTH | tcp-log PORT FILE | tcp-many HOST PORT COUNT"
+         | udp-log [ADDR:]PORT FILE | udp-send HOST PORT LENGTH | tcp-log PORT FILE | tcp-many HOST PORT COUNT \
+         | tcp-sink PORT FILE | tcp-source HOST PORT FILE | inject DEV SRC:PORT DST:PORT LO-HI [df]"
     );
     ExitCode::from(2)
 }
@@ -45,6 +53,12 @@ fn main() -> ExitCode {
             (Ok(h), Ok(p), Ok(c)) => tcp_many(h, p, c).map_err(Some),
             _ => Err(None),
         },
+        ["tcp-sink", port, file] => port.parse().map_err(|_| None).and_then(|p| tcp_sink(p, file).map_err(Some)),
+        ["tcp-source", host, port, file] => match (host.parse(), port.parse()) {
+            (Ok(h), Ok(p)) => tcp_source(h, p, file).map_err(Some),
+            _ => Err(None),
+        },
+        ["inject", dev, src, dst, sizes, rest @ ..] => inject(dev, src, dst, sizes, rest),
         _ => Err(None),
     };
     match result {
@@ -164,4 +178,125 @@ fn tcp_many(host: IpAddr, port: u16, count: u32) -> std::io::Result<()> {
         stream.read_exact(&mut reply)?;
     }
     Ok(())
+}
+
+fn tcp_sink(port: u16, file: &str) -> std::io::Result<()> {
+    let listener = TcpListener::bind(any(port))?;
+    let (mut stream, _) = listener.accept()?;
+    let mut out = std::fs::File::create(file)?;
+    std::io::copy(&mut stream, &mut out)?;
+    Ok(())
+}
+
+fn tcp_source(host: IpAddr, port: u16, file: &str) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&SocketAddr::new(host, port), Duration::from_secs(3))?;
+    std::io::copy(&mut std::fs::File::open(file)?, &mut stream)?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    // Wait for the peer to close: everything was received.
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest)?;
+    Ok(())
+}
+
+/// `inject`: UDP packets written below the IP layer, as a packet socket, tc or bpf redirect
+/// deliver them to a device: no route, no socket, whatever shape the writer chose.
+fn inject(dev: &str, src: &str, dst: &str, sizes: &str, rest: &[&str]) -> Result<(), Option<std::io::Error>> {
+    let src: SocketAddr = src.parse().map_err(|_| None)?;
+    let dst: SocketAddr = dst.parse().map_err(|_| None)?;
+    let (lo, hi) = sizes.split_once('-').unwrap_or((sizes, sizes));
+    let (lo, hi): (usize, usize) = (lo.parse().map_err(|_| None)?, hi.parse().map_err(|_| None)?);
+    let df = match rest {
+        [] => false,
+        ["df"] => true,
+        _ => return Err(None),
+    };
+    let socket = PacketSocket::open(dev)?;
+    for size in lo..=hi {
+        let packet = udp_packet(src, dst, size, df).ok_or(None)?;
+        socket.send(&packet, matches!(src, SocketAddr::V6(_)))?;
+    }
+    Ok(())
+}
+
+/// A UDP packet from `src` to `dst` whose IP packet is `size` bytes, with DF set if `df` (IPv4).
+fn udp_packet(src: SocketAddr, dst: SocketAddr, size: usize, df: bool) -> Option<Vec<u8>> {
+    use etherparse::{IpHeaders, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, PacketBuilder};
+    let (ip, header_len) = match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let payload = u16::try_from(size.checked_sub(20)?).ok()?;
+            let mut header = Ipv4Header::new(payload, 64, IpNumber::UDP, s.octets(), d.octets()).ok()?;
+            header.dont_fragment = df;
+            header.identification = size as u16;
+            (IpHeaders::Ipv4(header, Default::default()), 20 + 8)
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let header = Ipv6Header {
+                traffic_class: 0,
+                flow_label: Ipv6FlowLabel::ZERO,
+                payload_length: u16::try_from(size.checked_sub(40)?).ok()?,
+                next_header: IpNumber::UDP,
+                hop_limit: 64,
+                source: s.octets(),
+                destination: d.octets(),
+            };
+            (IpHeaders::Ipv6(header, Default::default()), 40 + 8)
+        }
+        _ => return None,
+    };
+    let payload: Vec<u8> = (0..size.checked_sub(header_len)?).map(|i| i as u8).collect();
+    let builder = PacketBuilder::ip(ip).udp(src.port(), dst.port());
+    let mut packet = Vec::with_capacity(size);
+    builder.write(&mut packet, &payload).ok()?;
+    Some(packet)
+}
+
+/// An AF_PACKET SOCK_DGRAM socket bound to nothing, sending to one device.
+struct PacketSocket {
+    fd: std::os::fd::OwnedFd,
+    ifindex: i32,
+}
+
+impl PacketSocket {
+    fn open(dev: &str) -> std::io::Result<Self> {
+        use std::os::fd::FromRawFd;
+        let name = std::ffi::CString::new(dev).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+        // SAFETY: a NUL-terminated name.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: plain socket(2); protocol 0 receives nothing.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        Ok(PacketSocket { fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }, ifindex: ifindex as i32 })
+    }
+
+    fn send(&self, packet: &[u8], ipv6: bool) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let protocol = if ipv6 { libc::ETH_P_IPV6 } else { libc::ETH_P_IP } as u16;
+        // SAFETY: all-zero is a valid sockaddr_ll; the fields that matter are set below.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = protocol.to_be();
+        addr.sll_ifindex = self.ifindex;
+        // SAFETY: the buffer and the address are valid for the lengths given.
+        let sent = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                packet.as_ptr().cast(),
+                packet.len(),
+                0,
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if sent < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }

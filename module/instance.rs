@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+//! One mapmint device's state, kept in its net_device's private area: the published
+//! configuration, per-CPU counters, and the fragment cache. The device (`device`) creates
+//! and tears it down, the transmit path (`datapath`) counts into it, the control plane
+//! (`netlink`) publishes configurations and reads the counters.
+
+use crate::bindings;
+use crate::mapcore::config::Config;
+use crate::mapcore::domain::FragmentCache;
+use crate::mapcore::xlat::DropReason;
+use crate::percpu::{PerCpu, Zeroable};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, Ordering};
+use kernel::alloc::KBox;
+use kernel::prelude::*;
+
+pub(crate) struct Instance {
+    /// The published configuration, or null for a device nobody configured yet. It is
+    /// immutable once published: a change publishes a new one and frees the old one after an
+    /// RCU grace period, so the transmit path (an RCU reader) sees one or the other whole.
+    config: AtomicPtr<Config>,
+    /// Counters and the IPv4 Identification source, one copy per CPU: transmits on
+    /// different CPUs share no cache line.
+    per_cpu: PerCpu<CpuState>,
+    /// First fragments seen, for the later ones (a BR sending to shared addresses). Safe
+    /// for concurrent transmits (the device is LLTX).
+    pub(crate) fragments: FragmentCache,
+}
+
+impl Instance {
+    pub(crate) const fn new() -> Self {
+        Instance { config: AtomicPtr::new(ptr::null_mut()), per_cpu: PerCpu::new(), fragments: FragmentCache::new() }
+    }
+
+    /// Allocates what cannot be allocated in the infallible setup callback (ndo_init).
+    pub(crate) fn init(&self) -> Result {
+        self.per_cpu.alloc()?;
+        // Spread each CPU's IPv4 Identification sequence over the 16-bit space.
+        let mut spread: u16 = 0;
+        self.per_cpu.for_each(|state| {
+            state.ipv4_ident.store(spread, Ordering::Relaxed);
+            spread = spread.wrapping_add(40503);
+        });
+        Ok(())
+    }
+
+    /// This CPU's counters and state; None before `init`.
+    pub(crate) fn this_cpu(&self) -> Option<&CpuState> {
+        self.per_cpu.this_cpu()
+    }
+
+    /// The current configuration, if any.
+    ///
+    /// # Safety
+    /// The caller is an RCU reader, or serialised with configuration changes (the genetlink
+    /// mutex), and keeps the device alive, for as long as it uses the reference.
+    pub(crate) unsafe fn config(&self) -> Option<&Config> {
+        // SAFETY: a published configuration stays valid until a grace period after it is
+        // replaced, which per the caller cannot end while the reference is used.
+        unsafe { self.config.load(Ordering::Acquire).as_ref() }
+    }
+
+    /// Installs the first configuration of a device nobody can reach yet.
+    pub(crate) fn set_initial_config(&self, config: KBox<Config>) {
+        let old = self.config.swap(KBox::into_raw(config), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from KBox::into_raw; the device is not visible yet.
+            drop(unsafe { KBox::from_raw(old) });
+        }
+    }
+
+    /// Publishes `config`, waits for readers of the previous one, and frees it.
+    ///
+    /// # Safety
+    /// The caller serialises configuration changes (the genetlink mutex) and may sleep.
+    pub(crate) unsafe fn publish(&self, config: KBox<Config>) {
+        let old = self.config.swap(KBox::into_raw(config), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: may sleep per the caller; afterwards no reader can still see `old`.
+            unsafe { bindings::synchronize_rcu() };
+            // SAFETY: `old` came from KBox::into_raw and nobody references it any more.
+            drop(unsafe { KBox::from_raw(old) });
+        }
+    }
+
+    /// Frees the configuration and the per-CPU state at device teardown (no reader is left
+    /// then). Idempotent.
+    pub(crate) fn release(&self) {
+        let old = self.config.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from KBox::into_raw; the device has no readers any more.
+            drop(unsafe { KBox::from_raw(old) });
+        }
+        self.per_cpu.free();
+    }
+
+    /// The counters summed over every CPU.
+    pub(crate) fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        self.per_cpu.for_each(|state| {
+            let sum = |total: &mut u64, counter: &AtomicU64| {
+                *total = total.wrapping_add(counter.load(Ordering::Relaxed));
+            };
+            sum(&mut totals.v4_to_v6_packets, &state.v4_to_v6_packets);
+            sum(&mut totals.v4_to_v6_bytes, &state.v4_to_v6_bytes);
+            sum(&mut totals.v6_to_v4_packets, &state.v6_to_v4_packets);
+            sum(&mut totals.v6_to_v4_bytes, &state.v6_to_v4_bytes);
+            sum(&mut totals.input_bytes, &state.input_bytes);
+            sum(&mut totals.icmp_errors, &state.icmp_errors);
+            for (total, counter) in totals.drops.iter_mut().zip(state.drops.iter()) {
+                sum(total, counter);
+            }
+        });
+        totals
+    }
+}
+
+/// One CPU's share of an instance's counters. Only its own CPU writes them, with bottom
+/// halves disabled, so an increment is a plain load and store (no locked instruction);
+/// readers on other CPUs sum them.
+#[repr(C)]
+pub(crate) struct CpuState {
+    v4_to_v6_packets: AtomicU64,
+    v4_to_v6_bytes: AtomicU64,
+    v6_to_v4_packets: AtomicU64,
+    v6_to_v4_bytes: AtomicU64,
+    /// Bytes of the translated packets as they entered the device.
+    input_bytes: AtomicU64,
+    /// ICMP errors sent back instead of a translation (Time Exceeded, Fragmentation Needed...).
+    icmp_errors: AtomicU64,
+    /// Drops by [`DropReason::index`].
+    drops: [AtomicU64; DropReason::COUNT],
+    /// IPv4 Identification for translated packets that need a fresh one.
+    pub(crate) ipv4_ident: AtomicU16,
+}
+
+// SAFETY: atomics of all-zero bytes are zero-valued atomics.
+unsafe impl Zeroable for CpuState {}
+
+/// Adds `n` to a counter only this CPU writes.
+fn add(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+impl CpuState {
+    /// A packet of `input_len` bytes came out translated as `output_len` bytes; `from_ipv6`:
+    /// it entered as IPv6.
+    pub(crate) fn translated(&self, from_ipv6: bool, input_len: usize, output_len: usize) {
+        let (packets, bytes) = if from_ipv6 {
+            (&self.v6_to_v4_packets, &self.v6_to_v4_bytes)
+        } else {
+            (&self.v4_to_v6_packets, &self.v4_to_v6_bytes)
+        };
+        add(packets, 1);
+        add(bytes, output_len as u64);
+        add(&self.input_bytes, input_len as u64);
+    }
+
+    pub(crate) fn dropped(&self, reason: DropReason) {
+        if let Some(counter) = self.drops.get(reason.index()) {
+            add(counter, 1);
+        }
+    }
+
+    pub(crate) fn icmp_error(&self) {
+        add(&self.icmp_errors, 1);
+    }
+}
+
+/// An instance's counters summed over every CPU.
+#[derive(Default)]
+pub(crate) struct Totals {
+    pub(crate) v4_to_v6_packets: u64,
+    pub(crate) v4_to_v6_bytes: u64,
+    pub(crate) v6_to_v4_packets: u64,
+    pub(crate) v6_to_v4_bytes: u64,
+    pub(crate) input_bytes: u64,
+    pub(crate) icmp_errors: u64,
+    pub(crate) drops: [u64; DropReason::COUNT],
+}
+
+impl Totals {
+    /// Packets translated in both directions.
+    pub(crate) fn translated(&self) -> u64 {
+        self.v4_to_v6_packets.wrapping_add(self.v6_to_v4_packets)
+    }
+
+    /// Bytes of translated packets, as they left the translator.
+    pub(crate) fn translated_bytes(&self) -> u64 {
+        self.v4_to_v6_bytes.wrapping_add(self.v6_to_v4_bytes)
+    }
+}

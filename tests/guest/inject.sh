@@ -1,0 +1,133 @@
+#!/bin/bash
+# Scenario "inject": packets written straight into mapmint devices by a packet socket
+# (AF_PACKET SOCK_DGRAM), as tc and bpf redirects deliver them too: no route attached, no
+# socket, never seen by the IPv4/IPv6 output path. Every size around the MTU (mtu-60 ...
+# mtu), with and without DF, into a CE and a BR of each mode, in both families.
+#
+# Each packet must be counted (translated, dropped by reason, or answered) and none may
+# oops the kernel: an IPv4 packet without DF that outgrows the MTU after translation needs
+# IPv4 fragmentation, which takes its MTU from the packet's route; without one it is dropped
+# as no-route (it used to be a NULL dereference in ip_do_fragment).
+. /tests/lib.sh
+
+RULE="2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0"
+CE_MAP=2001:db8:ce:11b:0:c000:208:1b    # CE 11b: 192.0.2.8, PSID 27, ports 55296-57343
+SERVER6=64:ff9b::cb00:7138               # 203.0.113.56 behind the DMR
+LO=1440 HI=1500                           # 61 sizes; the MTU is 1500
+
+ip link set lo up
+check "insmod" insmod "$MODULE"
+
+# device NAME ROLE MODE: a configured, up mapmint device (no routes: nothing is routed here).
+device() {
+	local name=$1 role=$2 mode=$3
+	{
+		echo "role $role"
+		echo "mode $mode"
+		if [ "$role" = ce ]; then
+			echo "end-user-prefix 2001:db8:ce:11b::/64"
+			echo "ipv4-address 192.0.2.8/32"
+			echo "bmr $RULE"
+		fi
+		echo "fmr $RULE"
+		if [ "$mode" = t ]; then echo "dmr 64:ff9b::/96"; else echo "br 2001:db8:6::1"; fi
+	} >"/tmp/$name.conf"
+	mapminctl dev add "$name" && mapminctl apply --config "/tmp/$name.conf" dev "$name" && ip link set "$name" up
+}
+
+# stat DEV KEY: one counter of `mapminctl -j stats` (a drop reason, or a packet counter).
+stat() {
+	mapminctl -j stats dev "$1" | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2
+}
+
+# expect_counts NAME DEV KEY=DELTA... -- CMD...: runs CMD, then checks that each counter grew
+# by exactly its delta and that the device counted every packet CMD wrote as transmitted
+# (translated) or dropped.
+expect_counts() {
+	local name=$1 dev=$2
+	shift 2
+	local -a keys=() deltas=() before=()
+	while [ "$1" != -- ]; do
+		keys+=("${1%%=*}")
+		deltas+=("${1#*=}")
+		shift
+	done
+	shift
+	local i
+	for i in "${!keys[@]}"; do before[i]=$(stat "$dev" "${keys[i]}"); done
+	local tx0 drop0
+	tx0=$(link_stat "$dev" tx packets)
+	drop0=$(link_stat "$dev" tx dropped)
+	if ! out=$("$@" 2>&1); then
+		fail "$name" "'$*' failed: $out"
+		return
+	fi
+	local got=() ok=1
+	for i in "${!keys[@]}"; do
+		got[i]=$(($(stat "$dev" "${keys[i]}") - before[i]))
+		[ "${got[i]}" = "${deltas[i]}" ] || ok=0
+	done
+	local counted=$(($(link_stat "$dev" tx packets) - tx0 + $(link_stat "$dev" tx dropped) - drop0))
+	if [ $ok = 1 ]; then
+		pass "$name: ${keys[*]} grew by ${deltas[*]}, $counted counted"
+	else
+		fail "$name" "${keys[*]} grew by ${got[*]}, expected ${deltas[*]}"
+	fi
+}
+
+check "CE MAP-T device" device cet ce t
+check "CE MAP-E device" device cee ce e
+check "BR MAP-T device" device brt br t
+check "BR MAP-E device" device bre br e
+
+# IPv4 into a MAP-T device: up to 1480 bytes fit the 1500-byte MTU after translation (+20).
+for dev in cet brt; do
+	case $dev in
+	cet) src=192.0.2.8:55300 dst=203.0.113.56:7000 ;;
+	brt) src=203.0.113.56:7000 dst=192.0.2.8:55300 ;;
+	esac
+	expect_counts "$dev: IPv4 $LO-$HI bytes without DF" $dev v4_to_v6_packets=41 no-route=20 -- \
+		mapmint-probe inject $dev $src $dst $LO-$HI
+	expect_counts "$dev: IPv4 $LO-$HI bytes with DF" $dev v4_to_v6_packets=41 icmp_errors=20 -- \
+		mapmint-probe inject $dev $src $dst $LO-$HI df
+done
+# IPv4 into a MAP-E device: up to 1460 bytes fit after encapsulation (+40).
+for dev in cee bre; do
+	case $dev in
+	cee) src=192.0.2.8:55300 dst=203.0.113.56:7000 ;;
+	bre) src=203.0.113.56:7000 dst=192.0.2.8:55300 ;;
+	esac
+	expect_counts "$dev: IPv4 $LO-$HI bytes without DF" $dev v4_to_v6_packets=21 no-route=40 -- \
+		mapmint-probe inject $dev $src $dst $LO-$HI
+	expect_counts "$dev: IPv4 $LO-$HI bytes with DF" $dev v4_to_v6_packets=21 icmp_errors=40 -- \
+		mapmint-probe inject $dev $src $dst $LO-$HI df
+done
+
+# IPv6 into a MAP-T device: it shrinks by 20, every size is translated.
+expect_counts "cet: IPv6 $LO-$HI bytes" cet v6_to_v4_packets=61 -- \
+	mapmint-probe inject cet "[$SERVER6]:7000" "[$CE_MAP]:55300" $LO-$HI
+expect_counts "brt: IPv6 $LO-$HI bytes" brt v6_to_v4_packets=61 -- \
+	mapmint-probe inject brt "[$CE_MAP]:55300" "[$SERVER6]:7000" $LO-$HI
+# Plain UDP over IPv6 into a MAP-E device is no tunnel packet.
+expect_counts "cee: IPv6 UDP $LO-$HI bytes" cee unsupported-protocol=61 -- \
+	mapmint-probe inject cee "[2001:db8:6::1]:7000" "[$CE_MAP]:55300" $LO-$HI
+expect_counts "bre: IPv6 UDP $LO-$HI bytes" bre unsupported-protocol=61 -- \
+	mapmint-probe inject bre "[$CE_MAP]:55300" "[2001:db8:6::1]:7000" $LO-$HI
+
+# The device still translates routed traffic afterwards: a fragmented datagram through the
+# CE's IPv4 route (with a route, fragmentation works), from a port of the CE's set.
+ip addr add 192.0.2.8/32 dev cet
+ip route add 203.0.113.56/32 dev cet
+sysctl -qw net.ipv4.ip_local_port_range="55296 57343"
+before=$(stat cet v4_to_v6_packets)
+dropped=$(link_stat cet tx dropped)
+mapmint-probe udp-send 203.0.113.56 7000 3000 2>/dev/null
+translated=$(($(stat cet v4_to_v6_packets) - before))
+if [ "$translated" -ge 3 ] && [ "$(link_stat cet tx dropped)" = "$dropped" ]; then
+	pass "a routed 3000-byte datagram through the CE leaves in $translated translated fragments"
+else
+	fail "a routed 3000-byte datagram through the CE is translated" \
+		"$translated translated, tx dropped $dropped -> $(link_stat cet tx dropped)"
+fi
+
+check "rmmod after the injections" rmmod mapmint
