@@ -96,10 +96,10 @@ fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool)
         _ => return drop(DropReason::BadVersion),
     };
     // SAFETY: ndo_start_xmit runs under rcu_read_lock_bh, and the device outlives it.
-    let Some(config) = (unsafe { instance.config() }) else {
+    let Some((config, derived)) = (unsafe { instance.published() }) else {
         return drop(DropReason::NoMapping);
     };
-    let domain = match Domain::new(config, &cpu.ipv4_ident) {
+    let domain = match Domain::with_derived(config, derived, &cpu.ipv4_ident) {
         Ok(domain) => domain.with_fragment_cache(&instance.fragments),
         Err(reason) => return drop(reason),
     };

@@ -95,7 +95,10 @@ impl LinkKind {
         // SAFETY: the device is not registered yet, so its private area is ours alone; setup
         // put an `Instance` there.
         unsafe {
-            (*instance_of(dev.as_ptr())).set_initial_config(config);
+            if let Err(e) = (*instance_of(dev.as_ptr())).set_initial_config(config) {
+                bindings::free_netdev(dev.as_ptr());
+                return Err(e);
+            }
             (*dev.as_ptr()).rtnl_link_ops = LINK_OPS.0.get();
             if let Some(mtu) = mtu {
                 (*dev.as_ptr()).mtu = mtu;

@@ -6,19 +6,44 @@
 
 use crate::bindings;
 use crate::mapcore::config::Config;
-use crate::mapcore::domain::FragmentCache;
+use crate::mapcore::domain::{Derived, FragmentCache};
 use crate::mapcore::xlat::DropReason;
 use crate::percpu::{PerCpu, Zeroable};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, Ordering};
-use kernel::alloc::KBox;
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::prelude::*;
+
+/// A published configuration and what the packet path derives from it, computed once.
+#[repr(C)]
+struct Published {
+    /// First, so that the RCU callback finds the whole from it.
+    rcu: bindings::callback_head,
+    config: KBox<Config>,
+    derived: Derived,
+}
+
+impl Published {
+    fn new(config: KBox<Config>) -> Result<*mut Published> {
+        let derived = Derived::of(&config);
+        // SAFETY: all-zero is a valid, unqueued callback head.
+        let rcu = unsafe { core::mem::zeroed() };
+        Ok(KBox::into_raw(KBox::new(Published { rcu, config, derived }, GFP_KERNEL)?))
+    }
+}
+
+/// call_rcu's callback: the grace period after a replacement has passed.
+unsafe extern "C" fn free_published(head: *mut bindings::callback_head) {
+    // SAFETY: `head` is the first field of a Published that came from KBox::into_raw and that
+    // no reader can see any more.
+    drop(unsafe { KBox::from_raw(head.cast::<Published>()) });
+}
 
 pub(crate) struct Instance {
     /// The published configuration, or null for a device nobody configured yet. It is
     /// immutable once published: a change publishes a new one and frees the old one after an
     /// RCU grace period, so the transmit path (an RCU reader) sees one or the other whole.
-    config: AtomicPtr<Config>,
+    published: AtomicPtr<Published>,
     /// Counters and the IPv4 Identification source, one copy per CPU: transmits on
     /// different CPUs share no cache line.
     per_cpu: PerCpu<CpuState>,
@@ -29,7 +54,7 @@ pub(crate) struct Instance {
 
 impl Instance {
     pub(crate) const fn new() -> Self {
-        Instance { config: AtomicPtr::new(ptr::null_mut()), per_cpu: PerCpu::new(), fragments: FragmentCache::new() }
+        Instance { published: AtomicPtr::new(ptr::null_mut()), per_cpu: PerCpu::new(), fragments: FragmentCache::new() }
     }
 
     /// Allocates what cannot be allocated in the infallible setup callback (ndo_init).
@@ -55,38 +80,50 @@ impl Instance {
     /// The caller is an RCU reader, or serialised with configuration changes (the genetlink
     /// mutex), and keeps the device alive, for as long as it uses the reference.
     pub(crate) unsafe fn config(&self) -> Option<&Config> {
+        // SAFETY: per the caller.
+        unsafe { self.published() }.map(|(config, _)| config)
+    }
+
+    /// The current configuration and what is derived from it, if any.
+    ///
+    /// # Safety
+    /// As for [`config`](Self::config).
+    pub(crate) unsafe fn published(&self) -> Option<(&Config, &Derived)> {
         // SAFETY: a published configuration stays valid until a grace period after it is
         // replaced, which per the caller cannot end while the reference is used.
-        unsafe { self.config.load(Ordering::Acquire).as_ref() }
+        unsafe { self.published.load(Ordering::Acquire).as_ref() }.map(|p| (&*p.config, &p.derived))
     }
 
     /// Installs the first configuration of a device nobody can reach yet.
-    pub(crate) fn set_initial_config(&self, config: KBox<Config>) {
-        let old = self.config.swap(KBox::into_raw(config), Ordering::AcqRel);
+    pub(crate) fn set_initial_config(&self, config: KBox<Config>) -> Result {
+        let old = self.published.swap(Published::new(config)?, Ordering::AcqRel);
         if !old.is_null() {
             // SAFETY: `old` came from KBox::into_raw; the device is not visible yet.
             drop(unsafe { KBox::from_raw(old) });
         }
+        Ok(())
     }
 
-    /// Publishes `config`, waits for readers of the previous one, and frees it.
+    /// Publishes `config`; the previous one is freed once no reader can see it. Does not
+    /// wait for that (the caller holds the genetlink mutex).
     ///
     /// # Safety
-    /// The caller serialises configuration changes (the genetlink mutex) and may sleep.
-    pub(crate) unsafe fn publish(&self, config: KBox<Config>) {
-        let old = self.config.swap(KBox::into_raw(config), Ordering::AcqRel);
+    /// The caller serialises configuration changes (the genetlink mutex).
+    pub(crate) unsafe fn publish(&self, config: KBox<Config>) -> Result {
+        let old = self.published.swap(Published::new(config)?, Ordering::AcqRel);
         if !old.is_null() {
-            // SAFETY: may sleep per the caller; afterwards no reader can still see `old`.
-            unsafe { bindings::synchronize_rcu() };
-            // SAFETY: `old` came from KBox::into_raw and nobody references it any more.
-            drop(unsafe { KBox::from_raw(old) });
+            // SAFETY: `old` came from KBox::into_raw and is unreachable for new readers; its
+            // callback head is its own and not queued (each Published is retired once).
+            // The module waits for pending callbacks before it goes (rcu_barrier).
+            unsafe { bindings::call_rcu(&raw mut (*old).rcu, Some(free_published)) };
         }
+        Ok(())
     }
 
     /// Frees the configuration and the per-CPU state at device teardown (no reader is left
     /// then). Idempotent.
     pub(crate) fn release(&self) {
-        let old = self.config.swap(ptr::null_mut(), Ordering::AcqRel);
+        let old = self.published.swap(ptr::null_mut(), Ordering::AcqRel);
         if !old.is_null() {
             // SAFETY: `old` came from KBox::into_raw; the device has no readers any more.
             drop(unsafe { KBox::from_raw(old) });

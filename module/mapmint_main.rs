@@ -32,9 +32,21 @@ module! {
 }
 
 struct Mapmint {
-    // Dropped in this order: the control plane goes first, then every device.
+    // Dropped in this order: the control plane goes first, then every device, then the
+    // configurations still waiting for their RCU grace period.
     _genl: netlink::GenlFamily,
     _link_kind: device::LinkKind,
+    _rcu_callbacks: RcuCallbacks,
+}
+
+/// Waits on drop for every RCU callback the module queued (they run module code).
+struct RcuCallbacks;
+
+impl Drop for RcuCallbacks {
+    fn drop(&mut self) {
+        // SAFETY: may sleep; module exit runs in process context without locks held.
+        unsafe { bindings::rcu_barrier() };
+    }
 }
 
 impl kernel::Module for Mapmint {
@@ -49,6 +61,6 @@ impl kernel::Module for Mapmint {
             Some(prefix) => pr_info!("device mapmint registered, IPv4 address {}\n", prefix),
             None => pr_info!("device mapmint registered, no IPv4 address\n"),
         }
-        Ok(Mapmint { _genl: genl, _link_kind: link_kind })
+        Ok(Mapmint { _genl: genl, _link_kind: link_kind, _rcu_callbacks: RcuCallbacks })
     }
 }

@@ -128,9 +128,8 @@ impl DevRef {
                 ));
             }
         }
-        // SAFETY: as in config_copy; genetlink handlers may sleep.
-        unsafe { (*instance_of(self.0)).publish(config) };
-        Ok(())
+        // SAFETY: as in config_copy.
+        unsafe { (*instance_of(self.0)).publish(config) }.map_err(|e| req.refuse(e, format_args!("out of memory")))
     }
 }
 

@@ -143,17 +143,36 @@ pub struct Domain<'a> {
     fragments: Option<&'a FragmentCache>,
 }
 
+/// What the packet path derives from a configuration: whether it is complete, and a CE's own
+/// mapping. A device computes it once when it publishes a configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Derived {
+    ce: Result<Option<CeMapping>, DropReason>,
+}
+
+impl Derived {
+    pub fn of(config: &Config) -> Self {
+        let ce = if config.missing().is_some() {
+            Err(DropReason::NoMapping)
+        } else {
+            match config.role {
+                Role::Ce => config.ce_mapping().and_then(|m| m.ok()).map(Some).ok_or(DropReason::NoMapping),
+                Role::Br => Ok(None),
+            }
+        };
+        Derived { ce }
+    }
+}
+
 impl<'a> Domain<'a> {
     /// The domain of `config`; [`DropReason::NoMapping`] while it is incomplete.
     pub fn new(config: &'a Config, ident: &'a AtomicU16) -> Result<Self, DropReason> {
-        if config.missing().is_some() {
-            return Err(DropReason::NoMapping);
-        }
-        let ce = match config.role {
-            Role::Ce => Some(config.ce_mapping().and_then(|m| m.ok()).ok_or(DropReason::NoMapping)?),
-            Role::Br => None,
-        };
-        Ok(Domain { config, ce, ident, fragments: None })
+        Self::with_derived(config, &Derived::of(config), ident)
+    }
+
+    /// The domain of `config`, given what [`Derived::of`] computed from it.
+    pub fn with_derived(config: &'a Config, derived: &Derived, ident: &'a AtomicU16) -> Result<Self, DropReason> {
+        Ok(Domain { config, ce: derived.ce?, ident, fragments: None })
     }
 
     /// Lets the domain follow fragmented datagrams in `cache` (a BR needs it to send the later
