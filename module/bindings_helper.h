@@ -10,5 +10,7 @@
 #include <net/ip.h>
 #include <net/gso.h>
 #include <net/ip_tunnels.h>
+#include <net/ip6_route.h>
+#include <net/route.h>
 #include <linux/icmpv6.h>
 #include "shim.h"

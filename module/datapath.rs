@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The transmit path: a packet routed into a mapmint device is translated (MAP-T) or
-//! encapsulated/decapsulated (MAP-E) in place by the MAP core, then handed back to the stack
-//! as if it had been received on the device. The core decides everything; this file moves
-//! skbs and counts.
+//! encapsulated/decapsulated (MAP-E) in place by the MAP core, then sent out by the device
+//! (a route lookup and the output path, as a tunnel does) or, at a CE for packets from the
+//! IPv6 side, handed back to the stack as if received on the device, so that conntrack
+//! undoes the NAPT. The core decides everything; this file moves skbs and counts.
 //!
 //! Offloads cross: the device takes GSO super-packets and CHECKSUM_PARTIAL packets, the core
 //! rewrites their headers only (the checksum seed updated for the new pseudo-header), and
@@ -11,24 +12,26 @@
 
 use crate::instance::Instance;
 use crate::mapcore::domain::Domain;
+use crate::mapcore::config::Role;
 use crate::mapcore::rule::Mode;
-use crate::mapcore::xlat::{DropReason, Options, TtlMode, Verdict};
+use crate::mapcore::xlat::{self, DropReason, Options, TtlMode, Verdict};
 use crate::skb::{Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
 
 /// The most a header grows: IPv4 -> IPv6 adds 20 bytes (28 with a Fragment header), an ICMP
 /// error whose embedded packet grows too adds 40, and MAP-E adds 40.
 const MAX_GROWTH: u32 = 40;
 
-/// The translator's options for a device of MTU `mtu`. The kernel forwards each packet twice
-/// around the device (as IPv4, then as IPv6, or the reverse), so the translation gives one hop
-/// back: a box costs one hop.
+/// The translator's options for a device of MTU `mtu`. A packet forwarded into the device has
+/// lost its hop there; one the device sends out itself keeps its TTL (`Keep`), one it hands
+/// back to the stack is forwarded a second time, so the translation gives that hop back
+/// (`Restore`): either way a box costs one hop.
 ///
 /// MTU: the device MTU is the largest packet on either side. An IPv4 packet that would come
 /// out larger as IPv6 (20 bytes more for MAP-T, 40 for MAP-E) is answered Fragmentation Needed
 /// with the MTU that fits (RFC 7915 §4, RFC 7597 §8.3.1) when it has DF; without DF it is
 /// fragmented as IPv4 to that size first, and each fragment translated.
-fn options(mtu: u32) -> Options {
-    Options { ttl: TtlMode::Restore, copy_tos: true, mtu6: mtu, mtu4: 0, encap_hop_limit: 64 }
+fn options(mtu: u32, ttl: TtlMode) -> Options {
+    Options { ttl, copy_tos: true, mtu6: mtu, mtu4: 0, encap_hop_limit: 64 }
 }
 
 /// What became of a packet handed to the device.
@@ -111,7 +114,10 @@ fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool)
             return transmit_segments(instance, mtu, skb);
         }
     }
-    let opts = options(mtu);
+    // Where the stack has nothing to undo, the translated packet goes straight out. A CE's
+    // inbound packets are received again instead: conntrack must undo the NAPT.
+    let send_out = !(ipv6 && config.role == Role::Ce);
+    let opts = options(mtu, if send_out { TtlMode::Keep } else { TtlMode::Restore });
     // First the headers alone, keeping offloads; the whole packet only when the translator
     // needs every byte (ICMP, a UDP checksum to compute, headers beyond the linear part).
     let mut whole = false;
@@ -159,6 +165,14 @@ fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool)
             Err(Verdict::Fragment { .. }) => return drop(DropReason::Internal),
         }
     };
+    // A decapsulated packet was not forwarded as IPv4 yet: the box's hop is taken here, or,
+    // at the end of its TTL, it is handed to the stack, whose forwarding answers Time
+    // Exceeded from this box.
+    let mut send_out = send_out;
+    if send_out && mape && ipv6 {
+        let (buffer, _) = skb.buffer();
+        send_out = xlat::forward_ipv4(buffer, out.start).is_ok();
+    }
     let offloads_moved = match (mape, ipv6) {
         (false, _) => {
             skb.relabel_gso(!ipv6);
@@ -170,8 +184,14 @@ fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool)
     if !offloads_moved || !skb.set_packet(out.start, out.len, if ipv6 { ETH_P_IP } else { ETH_P_IPV6 }) {
         return drop(DropReason::NoHeadroom);
     }
+    if send_out {
+        if !skb.send(!ipv6) {
+            return drop(DropReason::NoRoute);
+        }
+    } else {
+        skb.receive();
+    }
     cpu.translated(ipv6, shape.len, out.len);
-    skb.receive();
     Outcome::Translated
 }
 

@@ -251,6 +251,61 @@ impl Skb {
         }
     }
 
+    /// Sends the packet out the way the host sends its own: a route lookup for its new
+    /// header, then the output path (LOCAL_OUT, POSTROUTING, neighbours; fragmentation or an
+    /// ICMP error to the source where the route's MTU is smaller). A fresh packet: no
+    /// conntrack entry, no socket, no old route. False when there is no route (the packet
+    /// is freed).
+    pub(crate) fn send(self, ipv6: bool) -> bool {
+        let skb = self.raw();
+        core::mem::forget(self);
+        // SAFETY: we own the skb, whose data starts at its (translated) network header of
+        // the family given, all of it in the linear part. The route lookups take the flow
+        // by pointer and return a held route or an error; skb_dst_set takes that reference
+        // over, and the local_out functions take the skb.
+        unsafe {
+            b::skb_orphan(skb);
+            b::skb_scrub_packet(skb, false);
+            (*skb).cb = [0; 48];
+            let dev = (*skb).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev;
+            let net = b::dev_net(dev);
+            let header = (*skb).data;
+            let mark = (*skb).__bindgen_anon_4.__bindgen_anon_1.as_ref().__bindgen_anon_4.mark;
+            if ipv6 {
+                let mut flow: b::flowi6 = core::mem::zeroed();
+                flow.__fl_common.flowic_mark = mark;
+                flow.__fl_common.flowic_proto = *header.add(6);
+                ptr::copy_nonoverlapping(header.add(8), flow.saddr.in6_u.u6_addr8.as_mut_ptr(), 16);
+                ptr::copy_nonoverlapping(header.add(24), flow.daddr.in6_u.u6_addr8.as_mut_ptr(), 16);
+                let dst = b::ip6_route_output_flags(net, ptr::null(), &mut flow, 0);
+                if (*dst).error != 0 {
+                    b::dst_release(dst);
+                    b::kfree_skb(skb);
+                    return false;
+                }
+                b::skb_dst_set(skb, dst);
+                b::ip6_local_out(net, ptr::null_mut(), skb);
+            } else {
+                let mut flow: b::flowi4 = core::mem::zeroed();
+                flow.__fl_common.flowic_mark = mark;
+                flow.__fl_common.flowic_tos = *header.add(1) & IPTOS_RT_MASK;
+                flow.__fl_common.flowic_proto = *header.add(9);
+                // The source is a mapped address, not one of this host's.
+                flow.__fl_common.flowic_flags = FLOWI_FLAG_ANYSRC;
+                flow.saddr = ptr::read_unaligned(header.add(12).cast::<u32>());
+                flow.daddr = ptr::read_unaligned(header.add(16).cast::<u32>());
+                let rt = b::ip_route_output_flow(net, &mut flow, ptr::null());
+                if rt.is_null() || (rt as usize) >= (-4095isize) as usize {
+                    b::kfree_skb(skb);
+                    return false;
+                }
+                b::skb_dst_set(skb, rt.cast::<b::dst_entry>());
+                b::ip_local_out(net, ptr::null_mut(), skb);
+            }
+        }
+        true
+    }
+
     /// The device the packet is being sent through.
     pub(crate) fn dev(&self) -> *mut b::net_device {
         // SAFETY: we own a valid skb; skb->dev is set on the transmit path.
@@ -322,6 +377,9 @@ const CHECKSUM_COMPLETE: u8 = 2;
 const CHECKSUM_PARTIAL: u8 = 3;
 
 const IPPROTO_IPIP: u8 = 4;
+/// The TOS bits a route lookup uses (RT_TOS).
+const IPTOS_RT_MASK: u8 = 0x1c;
+const FLOWI_FLAG_ANYSRC: u8 = 1;
 
 /// The segments a GSO packet was cut into, each owned, in order.
 pub(crate) struct Segments(*mut b::sk_buff);

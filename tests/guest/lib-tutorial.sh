@@ -392,27 +392,27 @@ offload_checks() {
 		at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
 	check_eq "download c1 <- server with GSO: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
 	# Upload: c1's TSO super-packets, forwarded and SNATed by the CE.
-	rm -f /tmp/up
-	at server timeout 90 mapmint-probe tcp-sink 7010 /tmp/up &
-	local server=$!
-	sleep 0.3
-	gso_transfer "upload c1 -> server, GSO through ce11b and br" ce11b v4_to_v6 br v6_to_v4 \
-		at c1 timeout 60 mapmint-probe tcp-source $SERVER 7010 /srv/file
-	wait $server
-	check_eq "upload c1 -> server with GSO: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/up)"
+	gso_upload "upload c1 -> server" c1 7010
 	# A socket on the CE itself: CHECKSUM_PARTIAL super-packets straight from TCP.
 	rm -f /tmp/got
 	gso_transfer "download to a socket on ce11b" br v4_to_v6 ce11b v6_to_v4 \
 		at ce11b timeout 120 wget -q -O /tmp/got http://$SERVER/file
 	check_eq "download to a socket on ce11b: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
+	gso_upload "upload from a socket on ce11b" ce11b 7011
+}
+
+# gso_upload NAME NS PORT: /srv/file from NS to the server over TCP port PORT, through ce11b and
+# br with GSO; the server's copy checked.
+gso_upload() {
+	local name=$1 ns=$2 port=$3 server
 	rm -f /tmp/up
-	at server timeout 90 mapmint-probe tcp-sink 7011 /tmp/up &
+	at server timeout 90 mapmint-probe tcp-sink "$port" /tmp/up &
 	server=$!
 	sleep 0.3
-	gso_transfer "upload from a socket on ce11b" ce11b v4_to_v6 br v6_to_v4 \
-		at ce11b timeout 60 mapmint-probe tcp-source $SERVER 7011 /srv/file
+	gso_transfer "$name, GSO through ce11b and br" ce11b v4_to_v6 br v6_to_v4 \
+		at "$ns" timeout 60 mapmint-probe tcp-source $SERVER "$port" /srv/file
 	wait $server
-	check_eq "upload from a socket on ce11b: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/up)"
+	check_eq "$name: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/up)"
 }
 
 # pmtu_check MODE: full-size TCP across a 1280-byte IPv6 link between the ISP and CE 11b.

@@ -144,3 +144,20 @@ fn inspect_v4_gives_ports_for_address_selection() {
     let f = xlat::inspect_v4(&frag, 0, frag.len()).unwrap();
     assert_eq!((f.src_port, f.dst_port), (None, None));
 }
+
+/// A BR that sends decapsulated packets out itself takes the router's hop from them.
+#[test]
+fn forward_ipv4_takes_one_hop_and_keeps_the_header_checksum_right() {
+    let l4 = udp(Pseudo::V4(A4, B4), 5353, 53, b"query");
+    let mut pkt = ip4_raw(17, A4, B4, 64, 0, 7, 0, &[], &l4);
+    xlat::forward_ipv4(&mut pkt, 0).unwrap();
+    assert_eq!(pkt[8], 63);
+    let v = verify4(&pkt);
+    assert_eq!(v.hdr.time_to_live, 63);
+    for ttl in [0u8, 1] {
+        let mut last = ip4_raw(17, A4, B4, ttl, 0, 7, 0, &[], &l4);
+        let before = last.clone();
+        assert_eq!(xlat::forward_ipv4(&mut last, 0), Err(Verdict::Reply(IcmpReply::TimeExceeded)));
+        assert_eq!(last, before, "unchanged: the stack forwards it and answers Time Exceeded");
+    }
+}

@@ -153,6 +153,26 @@ pub fn decapsulate_shaped(buf: &mut [u8], start: usize, shape: &Shape) -> Result
     Ok(Decapsulated { start: inner_start, len: ip4.total, outer_src: ip6.src, outer_dst: ip6.dst, inner })
 }
 
+/// The hop a router takes from the (decapsulated) IPv4 packet at `buf[start..]`: TTL - 1, the
+/// header checksum updated (RFC 1624). A device that sends a decapsulated packet out itself
+/// instead of having the IPv4 stack forward it calls this, so the box still costs one hop.
+/// TTL 1 or 0: [`IcmpReply::TimeExceeded`], buffer unchanged (the caller lets the stack
+/// forward the packet, which answers it).
+pub fn forward_ipv4(buf: &mut [u8], start: usize) -> Result<(), Verdict> {
+    let header = buf.get_mut(start..).and_then(|b| b.get_mut(..12)).ok_or(DropReason::Truncated)?;
+    let ttl = u8_at(header, 8)?;
+    if ttl <= 1 {
+        return Err(Verdict::Reply(IcmpReply::TimeExceeded));
+    }
+    let proto_ = u8_at(header, 9)?;
+    let old = u16::from_be_bytes([ttl, proto_]);
+    let new = u16::from_be_bytes([ttl.saturating_sub(1), proto_]);
+    let checksum = wire::adjust(wire::u16_at(header, 10)?, u64::from(old), u64::from(new));
+    put(header, 8, &[ttl.saturating_sub(1)])?;
+    wire::put16(header, 10, checksum)?;
+    Ok(())
+}
+
 /// Reads the IPv4 packet at `buf[start..start + len]` as the [`super::AddressMap`] would see
 /// it, without changing it: for MAP-E, the caller chooses the outer addresses from this
 /// (e.g. the BR picks the CE by destination address and port). Ports follow [`Flow4`]: for an

@@ -77,8 +77,8 @@ use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
 pub use mape::{
-    decapsulate, decapsulate_shaped, encapsulate, encapsulate_shaped, encapsulated_size, inspect_v4, inspect_v4_shaped,
-    tunnel_too_big, Decapsulated, Encapsulated,
+    decapsulate, decapsulate_shaped, encapsulate, encapsulate_shaped, encapsulated_size, forward_ipv4, inspect_v4,
+    inspect_v4_shaped, tunnel_too_big, Decapsulated, Encapsulated,
 };
 pub use to4::{v6_to_v4, v6_to_v4_shaped};
 pub use to6::{v4_to_v6, v4_to_v6_shaped};
@@ -167,8 +167,9 @@ pub enum DropReason {
     SourceMismatch,
     /// The address map needs a port the packet does not show (a non-first fragment).
     PortUnknown,
-    /// An IPv4 packet that must be fragmented carries no IPv4 route, which fragmentation
-    /// takes its MTU from: written by a packet socket, or redirected by tc or bpf.
+    /// No route: for the translated packet, or for an IPv4 packet that must be fragmented
+    /// first (fragmentation takes its MTU from the packet's route, which a packet written by
+    /// a packet socket, or redirected by tc or bpf, does not carry).
     NoRoute,
     /// A bug guard that should never trigger.
     Internal,
