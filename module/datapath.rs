@@ -10,7 +10,7 @@
 //! the GSO type follows the family. What the core needs whole (ICMP) is made linear; a GSO
 //! packet it cannot carry whole is segmented in software first.
 
-use crate::instance::Instance;
+use crate::device::{fragment_output, FragmentSink, Transmitter};
 use crate::mapcore::domain::Domain;
 use crate::mapcore::config::Role;
 use crate::mapcore::rule::Mode;
@@ -35,41 +35,33 @@ fn options(mtu: u32, ttl: TtlMode) -> Options {
 }
 
 /// What became of a packet handed to the device.
-pub(crate) enum Outcome {
-    /// Translated and received again on the device.
+enum Outcome {
+    /// Translated (or fragmented, each fragment translated) and sent on.
     Translated,
     /// Dropped (counted by reason), possibly after an ICMP error to its source.
     Dropped,
 }
 
-/// Translates `skb` for `instance`, a device of MTU `mtu`. Runs in the device's transmit
-/// path, an RCU reader with bottom halves disabled, on any number of CPUs at once.
-pub(crate) fn transmit(instance: &Instance, mtu: u32, skb: Skb) -> Outcome {
-    match skb.unshare() {
-        Some(skb) => transmit_one(instance, mtu, skb, true),
+/// Translates `skb` for the device `tx`, or drops it and counts.
+pub(crate) fn transmit(tx: &Transmitter<'_>, skb: Skb) {
+    let outcome = match skb.unshare() {
+        Some(skb) => transmit_one(tx, skb, true),
         None => Outcome::Dropped,
+    };
+    if let Outcome::Dropped = outcome {
+        tx.count_drop();
     }
 }
 
-/// ip_do_fragment's output: translates one fragment of a packet that was too big.
-unsafe extern "C" fn translate_fragment(
-    _net: *mut crate::bindings::net,
-    _sk: *mut crate::bindings::sock,
-    skb: *mut crate::bindings::sk_buff,
-) -> i32 {
-    // SAFETY: ip_do_fragment hands over each fragment it built, for the mapmint device that
-    // had the original packet (skb->dev).
-    let Some(skb) = (unsafe { Skb::from_raw(skb) }) else {
-        return 0;
-    };
-    let dev = skb.dev();
-    // SAFETY: the device outlives its transmit path, which we are still in.
-    let (instance, mtu) = unsafe { (&*crate::device::instance_of(dev), (*dev).mtu) };
-    if let Outcome::Dropped = transmit_one(instance, mtu, skb, false) {
-        // SAFETY: a valid device.
-        unsafe { crate::bindings::dev_core_stats_tx_dropped_inc(dev) };
+/// The fragments of a packet too big for the device: each is translated in turn.
+struct TranslateFragments;
+
+impl FragmentSink for TranslateFragments {
+    fn fragment(tx: &Transmitter<'_>, skb: Skb) {
+        if let Outcome::Dropped = transmit_one(tx, skb, false) {
+            tx.count_drop();
+        }
     }
-    0
 }
 
 /// GSO types whose segments the translator can relabel (MAP-T) or wrap (MAP-E) whole: TCP
@@ -85,7 +77,8 @@ const GSO_TRANSLATABLE: u32 = crate::bindings::SKB_GSO_TCPV4
 /// What a MAP-E decapsulation may find: the same, in an IPv4-in-IPv6 tunnel.
 const GSO_DECAPSULATABLE: u32 = GSO_TRANSLATABLE | crate::bindings::SKB_GSO_IPXIP6;
 
-fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool) -> Outcome {
+fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outcome {
+    let instance = tx.instance();
     let Some(cpu) = instance.this_cpu() else {
         return Outcome::Dropped;
     };
@@ -98,8 +91,7 @@ fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool)
         ETH_P_IPV6 => true,
         _ => return drop(DropReason::BadVersion),
     };
-    // SAFETY: ndo_start_xmit runs under rcu_read_lock_bh, and the device outlives it.
-    let Some((config, derived)) = (unsafe { instance.published() }) else {
+    let Some((config, derived)) = tx.published() else {
         return drop(DropReason::NoMapping);
     };
     let domain = match Domain::with_derived(config, derived, &cpu.ipv4_ident) {
@@ -111,13 +103,13 @@ fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool)
         let allowed = if mape && ipv6 { GSO_DECAPSULATABLE } else { GSO_TRANSLATABLE };
         let nested = skb.is_encapsulated() && !(mape && ipv6);
         if gso_type & !allowed != 0 || nested {
-            return transmit_segments(instance, mtu, skb);
+            return transmit_segments(tx, skb);
         }
     }
     // Where the stack has nothing to undo, the translated packet goes straight out. A CE's
     // inbound packets are received again instead: conntrack must undo the NAPT.
     let send_out = !(ipv6 && config.role == Role::Ce);
-    let opts = options(mtu, if send_out { TtlMode::Keep } else { TtlMode::Restore });
+    let opts = options(tx.mtu(), if send_out { TtlMode::Keep } else { TtlMode::Restore });
     // First the headers alone, keeping offloads; the whole packet only when the translator
     // needs every byte (ICMP, a UDP checksum to compute, headers beyond the linear part).
     let mut whole = false;
@@ -134,13 +126,13 @@ fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool)
         match result {
             Err(Verdict::NeedWhole | Verdict::Drop(DropReason::Truncated)) if !shape.is_whole() || shape.partial_checksum => {
                 if skb.gso().is_some() {
-                    return transmit_segments(instance, mtu, skb);
+                    return transmit_segments(tx, skb);
                 }
                 whole = true;
             }
             // A GSO packet that does not fit, or needs fragments: as its segments would.
             Err(Verdict::Reply(_) | Verdict::Fragment { .. }) if skb.gso().is_some() => {
-                return transmit_segments(instance, mtu, skb);
+                return transmit_segments(tx, skb);
             }
             Ok(out) => break (out, shape),
             Err(Verdict::Drop(reason)) => return drop(reason),
@@ -158,7 +150,7 @@ fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool)
             }
             Err(Verdict::Fragment { mtu }) if may_fragment => {
                 // The buffer is unchanged: fragment the original, translate each fragment.
-                skb.fragment_ipv4(mtu, translate_fragment);
+                skb.fragment_ipv4(mtu, fragment_output::<TranslateFragments>);
                 return Outcome::Translated;
             }
             // A fragment we made does not fit: cannot happen, the core sized them.
@@ -196,16 +188,16 @@ fn transmit_one(instance: &Instance, mtu: u32, mut skb: Skb, may_fragment: bool)
 }
 
 /// A GSO packet that cannot cross whole: its segments cross one by one.
-fn transmit_segments(instance: &Instance, mtu: u32, skb: Skb) -> Outcome {
+fn transmit_segments(tx: &Transmitter<'_>, skb: Skb) -> Outcome {
     let Some(segments) = skb.segment() else {
-        if let Some(cpu) = instance.this_cpu() {
+        if let Some(cpu) = tx.instance().this_cpu() {
             cpu.dropped(DropReason::NoHeadroom);
         }
         return Outcome::Dropped;
     };
     let mut outcome = Outcome::Translated;
     for segment in segments {
-        if let Outcome::Dropped = transmit_one(instance, mtu, segment, true) {
+        if let Outcome::Dropped = transmit_one(tx, segment, true) {
             outcome = Outcome::Dropped;
         }
     }

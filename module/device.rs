@@ -6,9 +6,10 @@
 //! removes them all. The transmit path is `datapath`; the per-device state is `instance`.
 
 use crate::bindings;
-use crate::datapath::{self, Outcome};
+use crate::datapath;
 use crate::instance::Instance;
 use crate::mapcore::config::Config;
+use crate::mapcore::domain::Derived;
 use crate::skb::Skb;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
@@ -263,16 +264,78 @@ unsafe extern "C" fn start_xmit(
     skb: *mut bindings::sk_buff,
     dev: *mut bindings::net_device,
 ) -> bindings::netdev_tx_t {
-    // SAFETY: the stack hands us ownership of a valid skb for a valid mapmint device.
-    let (skb, instance, mtu) = unsafe { (Skb::from_raw(skb), &*instance_of(dev), (*dev).mtu) };
-    let Some(skb) = skb else {
-        return bindings::netdev_tx_NETDEV_TX_OK;
-    };
-    if let Outcome::Dropped = datapath::transmit(instance, mtu, skb) {
-        // SAFETY: a valid device.
-        unsafe { bindings::dev_core_stats_tx_dropped_inc(dev) };
+    // SAFETY: the stack hands us ownership of a valid skb for a valid mapmint device, in its
+    // transmit path (an RCU reader with bottom halves off).
+    let (skb, tx) = unsafe { (Skb::from_raw(skb), Transmitter::new(dev)) };
+    if let Some(skb) = skb {
+        datapath::transmit(&tx, skb);
     }
     bindings::netdev_tx_NETDEV_TX_OK
+}
+
+/// A mapmint device in its transmit path: what the datapath may use there.
+pub(crate) struct Transmitter<'a> {
+    dev: *mut bindings::net_device,
+    instance: &'a Instance,
+}
+
+impl Transmitter<'_> {
+    /// # Safety
+    /// `dev` is a mapmint device in its transmit path (an RCU reader, bottom halves off)
+    /// for as long as the value lives.
+    unsafe fn new(dev: *mut bindings::net_device) -> Self {
+        // SAFETY: per the caller, a mapmint device, whose private area is an Instance.
+        Transmitter { dev, instance: unsafe { &*instance_of(dev) } }
+    }
+
+    pub(crate) fn instance(&self) -> &Instance {
+        self.instance
+    }
+
+    /// The device MTU.
+    pub(crate) fn mtu(&self) -> u32 {
+        // SAFETY: a valid device (see new).
+        unsafe { (*self.dev).mtu }
+    }
+
+    /// The published configuration and what is derived from it.
+    pub(crate) fn published(&self) -> Option<(&Config, &Derived)> {
+        // SAFETY: the transmit path is an RCU reader and the device outlives it (see new).
+        unsafe { self.instance.published() }
+    }
+
+    /// Counts a packet the device dropped (or answered with an ICMP error) in `tx_dropped`.
+    pub(crate) fn count_drop(&self) {
+        // SAFETY: a valid device (see new).
+        unsafe { bindings::dev_core_stats_tx_dropped_inc(self.dev) };
+    }
+}
+
+/// Where the fragments of a packet the device fragments go (see [`fragment_output`]).
+pub(crate) trait FragmentSink {
+    fn fragment(tx: &Transmitter<'_>, skb: Skb);
+}
+
+/// ip_do_fragment's output callback: hands each fragment to `S` with the device it is
+/// being sent through.
+pub(crate) unsafe extern "C" fn fragment_output<S: FragmentSink>(
+    _net: *mut bindings::net,
+    _sk: *mut bindings::sock,
+    skb: *mut bindings::sk_buff,
+) -> i32 {
+    // SAFETY: ip_do_fragment hands over each fragment it built.
+    let Some(skb) = (unsafe { Skb::from_raw(skb) }) else {
+        return 0;
+    };
+    let dev = skb.dev();
+    // SAFETY: the fragments of a packet a mapmint device fragments in its transmit path
+    // keep that device, still in its transmit path; anything else is dropped.
+    if dev.is_null() || !unsafe { is_mapmint(dev) } {
+        return 0;
+    }
+    // SAFETY: as above.
+    S::fragment(&unsafe { Transmitter::new(dev) }, skb);
+    0
 }
 
 /// ndo_get_stats64: what entered the device and was translated counts as transmitted, what
