@@ -120,10 +120,13 @@ impl Skb {
             return ok.then(|| Shape::whole(len));
         }
         // SAFETY: as above. skb_cow_head makes the header area private (a clone shares it)
-        // and leaves the paged payload alone.
+        // and leaves the paged payload alone. A GSO packet's shared info is written too (its
+        // GSO type): a clone (TCP keeps the original for retransmission) gets its own.
         let ok = unsafe {
             if b::skb_is_nonlinear(skb) {
-                b::pskb_may_pull(skb, len.min(HEADERS) as u32) && b::skb_cow_head(skb, headroom) == 0
+                b::pskb_may_pull(skb, len.min(HEADERS) as u32)
+                    && (!b::skb_is_gso(skb) || b::skb_unclone(skb, kernel::bindings::GFP_ATOMIC) == 0)
+                    && b::skb_cow_head(skb, headroom) == 0
             } else {
                 b::skb_cow(skb, headroom) == 0
             }
@@ -187,7 +190,7 @@ impl Skb {
             return;
         }
         let (from, to) = if now_ipv6 { (b::SKB_GSO_TCPV4, b::SKB_GSO_TCPV6) } else { (b::SKB_GSO_TCPV6, b::SKB_GSO_TCPV4) };
-        // SAFETY: prepare made the header area, and with it the shared info, private.
+        // SAFETY: prepare gave a GSO packet a private shared info.
         let info = unsafe { &mut *self.shared_info() };
         if info.gso_type & from != 0 {
             // FIXEDID is a TCPv4 notion.
