@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Builds the guest's initramfs: busybox-static for the basics, bash for the test scripts,
-# the real iproute2, iptables (legacy and nft front ends) and nft with their shared
+# the real iproute2, iptables (legacy and nft front ends), nft and iperf3 with their shared
 # libraries, the mapmint module, mapminctl and the guest test scripts.
-# Usage: build-initramfs.sh MODULE.ko MAPMINCTL OUT.cpio.gz
+# Usage: build-initramfs.sh MODULE.ko MAPMINCTL OUT.cpio.gz [EXTRA.ko...]
+# EXTRA modules of the same kernel (the benchmark's pktgen.ko) go beside mapmint.ko in /mapmint/.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-[ $# -eq 3 ] || die "usage: $0 MODULE.ko MAPMINCTL OUT.cpio.gz"
+[ $# -ge 3 ] || die "usage: $0 MODULE.ko MAPMINCTL OUT.cpio.gz [EXTRA.ko...]"
 module=$1 ctl=$2 out=$3
+extra_modules=("${@:4}")
 [ -f "$module" ] || die "no module at $module (run make)"
+for m in "${extra_modules[@]}"; do [ -f "$m" ] || die "no module at $m"; done
 [ -x "$ctl" ] || die "no mapminctl at $ctl (run make ctl)"
 
 root=$(mktemp -d)
@@ -44,6 +47,7 @@ install_libs_of() {
 
 cp /bin/busybox "$root/bin/busybox"
 install_with_libs /bin/bash /usr/bin/kmod /usr/bin/ip /sbin/genl /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi /usr/sbin/nft
+install_with_libs /usr/bin/iperf3
 install_with_libs /usr/lib/x86_64-linux-gnu/xtables/*.so
 install_with_libs "$(readlink -f /lib64/ld-linux-x86-64.so.2)"
 ln -sf "$(readlink -f /lib64/ld-linux-x86-64.so.2)" "$root/lib64/ld-linux-x86-64.so.2"
@@ -78,6 +82,7 @@ GR
 for f in /etc/protocols /etc/services; do [ -f "$f" ] && cp "$f" "$root/etc/"; done
 
 cp "$module" "$root/mapmint/mapmint.ko"
+for m in "${extra_modules[@]}"; do cp "$m" "$root/mapmint/"; done
 cp "$ctl" "$root/usr/sbin/mapminctl"
 install_libs_of "$ctl"
 # Test programs, built beside mapminctl: traffic endpoints and the netlink abuser.

@@ -8,7 +8,7 @@ set -euo pipefail
 DEBIAN_PACKAGES=(
 	linux-source-6.12 clang lld llvm libclang-dev flex bison bc libelf-dev libssl-dev
 	cpio kmod xz-utils make
-	qemu-system-x86 busybox-static iproute2 iptables nftables
+	qemu-system-x86 busybox-static iproute2 iptables nftables iperf3
 )
 
 missing=()

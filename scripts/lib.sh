@@ -20,15 +20,29 @@ kernel_source_tarball() {
 	echo "$t"
 }
 
-# The cache key: the source package's version, our config fragment and the rustc
-# that builds both kernel and module (its .rmeta files are version-locked).
+# kernel_fragments [VARIANT]: the config fragments to merge on top of tinyconfig, in order,
+# one per line: ours, then for a kernel variant (e.g. bench) scripts/kernel/VARIANT.config.
+kernel_fragments() {
+	local variant=${1:-}
+	echo "$KERNEL_FRAGMENT"
+	[ -n "$variant" ] || return 0
+	[ -f "$MAPMINT_ROOT/scripts/kernel/$variant.config" ] ||
+		die "no kernel variant '$variant': scripts/kernel/$variant.config does not exist"
+	echo "$MAPMINT_ROOT/scripts/kernel/$variant.config"
+}
+
+# The cache key: the source package's version, the config fragments and the rustc
+# that builds both kernel and module (its .rmeta files are version-locked). The hash is
+# over the fragments' concatenation, so with our fragment alone (the test kernel) it is
+# that file's hash, the key the test kernel has always had; a variant's name is in its key.
 kernel_cache_dir() {
-	local pkg frag rustv
+	local variant=${1:-} pkg fragments frag rustv
 	pkg=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null) ||
 		die "linux-source-6.12 is not installed: run scripts/install-deps.sh as root"
-	frag=$(sha256sum "$KERNEL_FRAGMENT" | cut -c1-12)
+	fragments=$(kernel_fragments "$variant") || exit 1
+	frag=$(while IFS= read -r f; do cat "$f"; done <<<"$fragments" | sha256sum | cut -c1-12)
 	rustv=$(rustc --version | awk '{print $2}')
-	echo "$MAPMINT_CACHE/linux-$pkg-$frag-rustc$rustv"
+	echo "$MAPMINT_CACHE/linux-$pkg-${variant:+$variant-}$frag-rustc$rustv"
 }
 
 # KDIR for module builds: the user's own, else our cached build.

@@ -4,7 +4,9 @@
 # log shows an oops, BUG, WARNING, KASAN/UBSAN report or panic.
 # Usage: run-guest.sh BZIMAGE INITRAMFS SCENARIO [OUTDIR]
 # MAPMINT_GUEST_TIMEOUT (seconds, default 300) bounds the guest; MAPMINT_VERBOSE=1 shows
-# the guest console live.
+# the guest console live. For scripts/bench.sh: MAPMINT_GUEST_ARGS (words appended to the
+# kernel command line, where the scenario reads its parameters), MAPMINT_GUEST_SMP (vCPUs,
+# default QEMU's 1) and MAPMINT_GUEST_MEM (default 512M).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -13,16 +15,24 @@ kernel=$1 initrd=$2 scenario=$3
 out=${4:-$(mktemp -d)}
 mkdir -p "$out"
 timeout_s=${MAPMINT_GUEST_TIMEOUT:-300}
+smp=${MAPMINT_GUEST_SMP:-1}
 
 # boot ACCEL SECONDS: one guest run; the console and the result channel go to files.
 boot() {
-	local accel=$1 limit=$2
+	local accel=$1 limit=$2 cpus=()
 	: >"$out/console.log"
 	: >"$out/results.log"
+	if [ "$smp" -gt 1 ]; then
+		cpus=(-smp "$smp")
+		# One host thread per vCPU (multi-threaded TCG). It is QEMU's default for an x86
+		# guest on an x86 host; asked for explicitly so that a QEMU without it fails loudly
+		# instead of quietly running every vCPU on one host thread.
+		[ "$accel" != tcg ] || accel=tcg,thread=multi
+	fi
 	timeout --kill-after=5 "$limit" qemu-system-x86_64 \
-		-accel "$accel" -m 512M -nodefaults -display none -no-reboot \
+		-accel "$accel" -m "${MAPMINT_GUEST_MEM:-512M}" "${cpus[@]}" -nodefaults -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 oops=panic loglevel=7 mapmint_test=$scenario" \
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=7 mapmint_test=$scenario${MAPMINT_GUEST_ARGS:+ $MAPMINT_GUEST_ARGS}" \
 		-serial "file:$out/console.log" -serial "file:$out/results.log" \
 		</dev/null >"$out/qemu.log" 2>&1
 }

@@ -8,12 +8,20 @@ cd "$MAPMINT_ROOT"
 
 scripts/install-deps.sh
 scenarios=("$@")
+smp_scenarios=()
 if [ ${#scenarios[@]} -eq 0 ]; then
-	# Every scenario file except the demo (the README's first command runs that one).
+	# Every scenario file except the demo (the README's first command runs that one) and
+	# the benchmark (scripts/bench.sh runs that one, on its own kernel).
 	for f in tests/guest/*.sh; do
-		case "$(basename "$f" .sh)" in lib | lib-* | demo | harness-*) ;; *) scenarios+=("$(basename "$f" .sh)") ;; esac
+		case "$(basename "$f" .sh)" in lib | lib-* | demo | bench | harness-*) ;; *) scenarios+=("$(basename "$f" .sh)") ;; esac
 	done
 fi
+# Scenarios named smp-* test concurrency: they boot the SMP kernel variant with 2 vCPUs.
+up=()
+for s in "${scenarios[@]}"; do
+	case "$s" in smp-*) smp_scenarios+=("$s") ;; *) up+=("$s") ;; esac
+done
+scenarios=("${up[@]}")
 
 say "cargo test (workspace)"
 cargo test --workspace --locked
@@ -22,7 +30,7 @@ cargo build --locked -p mapcore --target x86_64-unknown-none
 
 say "building kernel (cached), module, mapminctl and initramfs"
 kdir=${KDIR:-$(scripts/build-kernel.sh)}
-make -s module KDIR="$kdir"
+scripts/build-module.sh "$kdir" >/dev/null
 cargo build --release --locked -p mapminctl -p mapmint-probe -p nlprobe
 scripts/build-initramfs.sh module/mapmint.ko target/release/mapminctl build/initramfs.cpio.gz
 
@@ -47,5 +55,17 @@ for s in "${scenarios[@]}"; do
 	echo "$log"
 	summarize "$log"
 done
+if [ ${#smp_scenarios[@]} -gt 0 ]; then
+	say "building the SMP kernel (cached), its module and initramfs"
+	smp_kdir=$(scripts/build-kernel.sh bench)
+	smp_module=$(scripts/build-module.sh "$smp_kdir" smp)
+	scripts/build-initramfs.sh "$smp_module" target/release/mapminctl build/initramfs-smp.cpio.gz
+	for s in "${smp_scenarios[@]}"; do
+		log=$(MAPMINT_GUEST_SMP=2 MAPMINT_GUEST_MEM=1G scripts/run-guest.sh "$smp_kdir/arch/x86/boot/bzImage" \
+			build/initramfs-smp.cpio.gz "$s" "build/guest-$s" || true)
+		echo "$log"
+		summarize "$log"
+	done
+fi
 echo "guest: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
