@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Benchmark (not a test; CI does not run it): throughput of mapmint's MAP-T and MAP-E against
+# plain IPv4 routing ("c") and the kernel's ipip6 tunnel, in the tutorial topology, with 1
+# and then 2 vCPUs. Builds the benchmark kernel variant (scripts/kernel/bench.config on top
+# of the test kernel's fragment, cached beside it), mapmint.ko for it, an initramfs with
+# iperf3 and pktgen.ko, boots tests/guest/bench.sh once per vCPU count and prints a table of
+# medians, also written to bench/results.md.
+# Usage: scripts/bench.sh
+# MAPMINT_BENCH_SECONDS (default 5) per measurement, MAPMINT_BENCH_REPS (rounds, default 3),
+# MAPMINT_BENCH_CPUS (vCPU counts, default "1 2"), MAPMINT_BENCH_RESULTS (the table's file),
+# MAPMINT_BENCH_TOPOLOGIES and MAPMINT_BENCH_LOADS (subsets of tests/guest/bench.sh's, e.g.
+# "c map-t" and "tcp-up pktgen-60x1"; the ratios need c).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$MAPMINT_ROOT"
+
+seconds=${MAPMINT_BENCH_SECONDS:-5}
+reps=${MAPMINT_BENCH_REPS:-3}
+cpu_counts=${MAPMINT_BENCH_CPUS:-1 2}
+results=${MAPMINT_BENCH_RESULTS:-$MAPMINT_ROOT/bench/results.md}
+work=$MAPMINT_ROOT/build/bench
+guest_args="mapmint_bench_seconds=$seconds mapmint_bench_reps=$reps"
+[ -z "${MAPMINT_BENCH_TOPOLOGIES:-}" ] || guest_args+=" mapmint_bench_topologies=${MAPMINT_BENCH_TOPOLOGIES// /,}"
+[ -z "${MAPMINT_BENCH_LOADS:-}" ] || guest_args+=" mapmint_bench_loads=${MAPMINT_BENCH_LOADS// /,}"
+
+scripts/install-deps.sh
+kdir=$(scripts/build-kernel.sh bench)
+
+# `make module` builds in module/ itself, where the test kernel's objects live: the bench
+# kernel's build goes to a copy, cleaned of whatever a build for another kernel left there.
+say "building mapmint.ko for the benchmark kernel in $work/module"
+rm -rf "$work/module"
+mkdir -p "$work"
+cp -a module "$work/module"
+make -s -C "$kdir" M="$work/module" LLVM=1 clean
+make -s -C "$kdir" M="$work/module" LLVM=1 modules
+cargo build --release --locked -p mapminctl -p mapmint-probe -p nlprobe
+scripts/build-initramfs.sh "$work/module/mapmint.ko" target/release/mapminctl "$work/initramfs.cpio.gz" \
+	"$kdir/net/core/pktgen.ko"
+
+# A generous bound: every measurement (8 loads, 4 topologies) plus its iperf3/pktgen setup,
+# and each topology's build.
+timeout_s=$((300 + reps * 4 * (60 + 8 * (seconds + 20))))
+failed=0
+for n in $cpu_counts; do
+	say "benchmark guest with $n vCPU(s), ${seconds}s per measurement, $reps rounds (at most ${timeout_s}s)"
+	status=0
+	MAPMINT_GUEST_SMP=$n MAPMINT_GUEST_MEM=1G MAPMINT_GUEST_TIMEOUT=$timeout_s \
+		MAPMINT_GUEST_ARGS="$guest_args" \
+		scripts/run-guest.sh "$kdir/arch/x86/boot/bzImage" "$work/initramfs.cpio.gz" bench "$work/guest-smp$n" \
+		>"$work/run-smp$n.log" 2>&1 || status=$?
+	cat "$work/run-smp$n.log"
+	[ "$status" -eq 0 ] || { failed=1; say "the $n-vCPU guest failed (see $work/guest-smp$n); its table column may be incomplete"; }
+done
+
+# bench_lines: every vCPU count's BENCH lines, each prefixed with the count.
+bench_lines() {
+	local n
+	for n in $cpu_counts; do
+		tr -d '\r' <"$work/guest-smp$n/results.log" | grep -E '^BENCH ' | sed "s/^/$n /" || true
+	done
+}
+
+# table: rows the loads, for each vCPU count a column of c's median and the others' medians
+# over c's.
+table() {
+	bench_lines | awk -v counts="$cpu_counts" -v reps="$reps" '
+		function median(list,   a, k, i, j, t) {
+			k = split(list, a, " ")
+			if (k == 0) return ""
+			for (i = 2; i <= k; i++)
+				for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+		}
+		# "(2/3)" after a median of fewer rounds than asked for
+		function partial(list,   a, k) { k = split(list, a, " "); return k < reps ? " (" k "/" reps ")" : "" }
+		{
+			n = $1; topology = $3; load = $4; value = $6; unit[load] = $7
+			if (!(load in seen)) { seen[load] = 1; order[++loads] = load }
+			if (value != "-") values[n, topology, load] = values[n, topology, load] " " value
+		}
+		END {
+			name["tcp-up"] = "TCP upload c1 → server"
+			name["tcp-down"] = "TCP download server → c1"
+			name["udp-64"] = "UDP 64 B payload, received"
+			name["udp-1400"] = "UDP 1400 B payload, received"
+			name["pktgen-60x1"] = "pktgen 60 B, 1 flow"
+			name["pktgen-1400x1"] = "pktgen 1400 B, 1 flow"
+			name["pktgen-60x1024"] = "pktgen 60 B, 1024 flows"
+			name["pktgen-1400x1024"] = "pktgen 1400 B, 1024 flows"
+			ncounts = split(counts, cpus, " ")
+			head = "| load |"; rule = "|---|"
+			for (c = 1; c <= ncounts; c++) {
+				head = head sprintf(" c, %d vCPU%s | MAP-T/c | MAP-E/c | ip6tnl/c |", cpus[c], cpus[c] > 1 ? "s" : "")
+				rule = rule "---:|---:|---:|---:|"
+			}
+			print head; print rule
+			for (l = 1; l <= loads; l++) {
+				load = order[l]
+				row = "| " (load in name ? name[load] : load) " |"
+				for (c = 1; c <= ncounts; c++) {
+					n = cpus[c]
+					base = median(values[n, "c", load])
+					row = row (base == "" ? " – |" : sprintf(" %.1f %s%s |", base, unit[load], partial(values[n, "c", load])))
+					split("map-t map-e ip6tnl", others, " ")
+					for (o = 1; o <= 3; o++) {
+						m = median(values[n, others[o], load])
+						if (m == "" || base == "" || base + 0 == 0) row = row " – |"
+						else row = row sprintf(" %.2f%s |", m / base, partial(values[n, others[o], load]))
+					}
+				}
+				print row
+			}
+		}'
+}
+
+guest_info() { tr -d '\r' <"$work/guest-smp$1/results.log" | sed -n "s/^BENCH-INFO $2 //p" | head -n 1; }
+first=${cpu_counts%% *}
+accel=$(sed -nE 's/.*\(accel ([a-z]+),.*/\1/p' "$work/run-smp$first.log" | tail -n 1)
+cpu_model=$(grep -m 1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+errors=$(for n in $cpu_counts; do tr -d '\r' <"$work/guest-smp$n/results.log" | grep '^BENCH-ERROR ' | sed "s/^BENCH-ERROR /$n vCPU: /" || true; done)
+
+mkdir -p "$(dirname "$results")"
+{
+	echo "# mapmint benchmark"
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), \`scripts/bench.sh\`: guest kernel \`$(guest_info "$first" kernel)\`" \
+		"(the benchmark kernel), host CPU $cpu_model ($(nproc) host cores), QEMU accel ${accel:-?};" \
+		"${seconds}s per measurement, median of $reps rounds, measured at the receiver."
+	echo
+	table
+	echo
+	echo "c: plain IPv4 routing through the same boxes with the CE's NAPT, in Mbit/s (iperf3) or"
+	echo "thousands of packets per second (pktgen); MAP-T/c, MAP-E/c, ip6tnl/c: their medians over c's."
+	echo "iperf3: one stream from the LAN host c1 (\`-R\`: from the server), UDP at \`-b 0\`; pktgen:"
+	echo "from c1's veth towards the CE, counted at the server's veth. See tests/guest/bench.sh."
+	if [ -n "$errors" ]; then
+		echo
+		echo "Failed measurements:"
+		echo
+		echo "$errors" | sed 's/^/    /'
+	fi
+} >"$results.tmp"
+mv "$results.tmp" "$results"
+echo
+cat "$results"
+say "table written to $results; raw lines in $work/guest-smp*/results.log"
+exit "$failed"

@@ -1,0 +1,256 @@
+#!/bin/bash
+# Scenario "bench" (scripts/bench.sh boots it on the benchmark kernel; a measurement, not a
+# test: tests/run.sh skips it). Four ways to carry the LAN host c1's IPv4 to the server over
+# the tutorial's boxes (lib-tutorial.sh: c1 — CE 11b — ISP IPv6 router — BR — server), each
+# with the CE's NAPT into 192.0.2.8:55296-57343:
+#   c       plain IPv4 routing: IPv4 on the same veths as the ISP's IPv6 links
+#   map-t   mapmint MAP-T, exactly the tutorial topology (its tutorial function)
+#   map-e   mapmint MAP-E, the same
+#   ip6tnl  the kernel's ipip6 tunnel in MAP-E's place: CE 11b's MAP address
+#           2001:db8:ce:11b:0:c000:208:1b <-> 2001:db8:6::1 on the BR
+# Each topology is built, measured under every load and torn down, in turn (c, map-t,
+# map-e, ip6tnl, c, ...) for mapmint_bench_reps= rounds, so that drift spreads over all.
+# Every number is taken at the receiver. One line per measurement on the result channel:
+#   BENCH TOPOLOGY LOAD ROUND VALUE UNIT      (VALUE "-" when the measurement failed)
+# followed by BENCH-ERROR lines saying why. Kernel command line knobs:
+# mapmint_bench_seconds= (default 5) per measurement, mapmint_bench_reps= (default 3),
+# mapmint_bench_topologies= and mapmint_bench_loads= (comma-separated subsets, default all).
+. /tests/lib.sh
+. /tests/lib-tutorial.sh
+
+seconds=5
+reps=3
+topologies="c map-t map-e ip6tnl"
+loads="tcp-up tcp-down udp-64 udp-1400 pktgen-60x1 pktgen-1400x1 pktgen-60x1024 pktgen-1400x1024"
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	mapmint_bench_seconds=*) seconds=${arg#*=} ;;
+	mapmint_bench_reps=*) reps=${arg#*=} ;;
+	mapmint_bench_topologies=*) topologies=$(echo "${arg#*=}" | tr , ' ') ;;
+	mapmint_bench_loads=*) loads=$(echo "${arg#*=}" | tr , ' ') ;;
+	esac
+done
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+CE_MAP=2001:db8:ce:11b:0:c000:208:1b
+BR_MAP=2001:db8:6::1
+
+report() { echo "$*" >&3; echo "$*"; }
+
+# --- topologies -----------------------------------------------------------------------
+
+# skeleton: the tutorial's boxes c1, ce11b, isp, br and server with its IPv6 and LAN
+# addresses and routes, without mapmint (the c and ip6tnl topologies start from it).
+skeleton() {
+	local ns
+	for ns in c1 ce11b isp br server; do
+		ip netns add $ns
+		at $ns ip link set lo up
+	done
+	at isp sysctl -qw net.ipv6.conf.all.forwarding=1
+	at ce11b sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	at br sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	link c1 eth0 ce11b lan
+	ip -n c1 addr add 192.168.0.4/24 dev eth0
+	ip -n c1 route add default via 192.168.0.1
+	ip -n ce11b addr add 192.168.0.1/24 dev lan
+	link isp ce11b ce11b wan
+	ip -n isp -6 addr add 2001:db8:100:11b::1/64 dev ce11b nodad
+	ip -n ce11b -6 addr add 2001:db8:100:11b::2/64 dev wan nodad
+	ip -n ce11b -6 route add default via 2001:db8:100:11b::1
+	ip -n isp -6 route add 2001:db8:ce:11b::/64 via 2001:db8:100:11b::2
+	link isp br br wan
+	ip -n isp -6 addr add 2001:db8:100:6::1/64 dev br nodad
+	ip -n br -6 addr add 2001:db8:100:6::2/64 dev wan nodad
+	ip -n br -6 route add default via 2001:db8:100:6::1
+	ip -n isp -6 route add $BR_MAP/128 via 2001:db8:100:6::2
+	link br srv server eth0
+	ip -n br addr add 203.0.113.1/24 dev srv
+	ip -n server addr add $SERVER/24 dev eth0
+	ip -n server route add default via 203.0.113.1
+}
+
+# snat_out NS OIF: the tutorial CE's NAPT (lib-tutorial.sh's snat with nft) on another
+# output device.
+snat_out() {
+	at "$1" nft -f - <<-NFT
+		table ip bench_nat {
+			chain postrouting {
+				type nat hook postrouting priority srcnat;
+				oifname "$2" meta l4proto { tcp, udp, icmp } snat to $CE11B_IP:$CE11B_PORTS
+			}
+		}
+	NFT
+}
+
+build_c() {
+	skeleton
+	at isp sysctl -qw net.ipv4.ip_forward=1
+	ip -n isp addr add 198.51.100.1/30 dev ce11b
+	ip -n ce11b addr add 198.51.100.2/30 dev wan
+	ip -n ce11b route add default via 198.51.100.1
+	ip -n isp addr add 198.51.100.5/30 dev br
+	ip -n br addr add 198.51.100.6/30 dev wan
+	# as with MAP: the CEs' shared addresses 192.0.2.0/24 from the BR through the ISP to the CE
+	ip -n isp route add 192.0.2.0/24 via 198.51.100.2
+	ip -n isp route add 203.0.113.0/24 via 198.51.100.6
+	ip -n br route add 192.0.2.0/24 via 198.51.100.5
+	snat_out ce11b wan
+}
+
+build_map-t() { tutorial t nft; }
+build_map-e() { tutorial e nft; }
+
+build_ip6tnl() {
+	skeleton
+	# Without the default encapsulation limit option: 40 bytes of overhead, as MAP-E.
+	ip -n ce11b -6 addr add $CE_MAP/128 dev lo
+	ip -n ce11b link add tnl type ip6tnl mode ipip6 local $CE_MAP remote $BR_MAP encaplimit none
+	ip -n ce11b link set tnl up
+	ip -n ce11b addr add $CE11B_IP/32 dev tnl
+	ip -n ce11b route add default dev tnl
+	snat_out ce11b tnl
+	ip -n br -6 addr add $BR_MAP/128 dev lo
+	ip -n br link add tnl type ip6tnl mode ipip6 local $BR_MAP remote $CE_MAP encaplimit none
+	ip -n br link set tnl up
+	ip -n br route add 192.0.2.0/24 dev tnl
+}
+
+teardown() {
+	rmmod mapmint 2>/dev/null
+	ip -all netns delete
+}
+
+# --- loads ------------------------------------------------------------------------------
+
+# iperf_json ARGS...: one iperf3 run from c1 to a fresh one-shot server; its JSON on stdout.
+iperf_json() {
+	local server status
+	at server iperf3 -s -1 >/dev/null 2>&1 &
+	server=$!
+	# the server listens once its port shows up (busybox netstat)
+	for _ in $(seq 50); do
+		at server netstat -ltn 2>/dev/null | grep -q ':5201 ' && break
+		sleep 0.1
+	done
+	at c1 timeout $((seconds + 30)) iperf3 -c $SERVER -t "$seconds" -J "$@"
+	status=$?
+	# the client has the server's side too; a server left waiting (failed run) must go
+	kill $server 2>/dev/null
+	wait $server 2>/dev/null
+	return $status
+}
+
+# iperf_received ARGS...: Mbit/s the receiving side got in one iperf3 run (c1 -> server, or
+# server -> c1 with -R): iperf3's end.sum_received, the receiver's own count (for UDP the
+# datagrams that reached the server's socket, losses excluded).
+iperf_received() {
+	local json rate
+	json=$(iperf_json "$@") || { echo "iperf3 failed: $(echo "$json" | grep '"error"')"; return 1; }
+	rate=$(echo "$json" | awk '/^\t\t"sum_received":/ { found = 1 }
+		found && /"bits_per_second":/ { gsub(/[^0-9.e+]/, "", $2); printf "%.1f\n", $2 / 1e6; exit }')
+	[ -n "$rate" ] || { echo "no end.sum_received in iperf3's output: $(echo "$json" | tail -n 3)"; return 1; }
+	echo "$rate"
+}
+
+# server_rx: packets the server's veth has received.
+server_rx() { at server cat /sys/class/net/eth0/statistics/rx_packets; }
+
+# pktgen_kpps SIZE FLOWS: thousands of packets per second reaching the server from pktgen.
+# pktgen needs a device to transmit on, so it sends from c1's eth0 towards the CE's lan
+# veth (its MAC as destination), as c1 itself would: SIZE-byte frames (without FCS), UDP
+# 192.168.0.4 -> 203.0.113.56:9 with a checksum (as a LAN host's would have), from FLOWS
+# source ports in turn. One pktgen thread per CPU, each with its own handle on eth0
+# (eth0@CPU): a veth hands each packet to the receiving side on the sending CPU, so each
+# CPU generates and forwards its share through every box, as the iperf3 sender does. (RPS
+# moving the forwarding to another CPU was worse: the generator then fills that CPU's
+# backlog, where every later veth hop and mapmint's re-injection queue too.) The count is
+# the server veth's rx_packets over the run after a warm-up half second (UDP port 9 has no
+# listener there; the server's ICMP errors are rate-limited).
+pktgen_kpps() {
+	local size=$1 flows=$2 mac gen rx0 rx1 t0 t1
+	mac=$(at ce11b cat /sys/class/net/lan/address)
+	at c1 bash -es "$size" "$flows" "$mac" "$cpus" "$SERVER" <<-'PG' || { echo "pktgen setup failed"; return 1; }
+		size=$1 flows=$2 mac=$3 cpus=$4 server=$5
+		pg() { echo "$2" >"/proc/net/pktgen/$1"; }
+		for cpu in $(seq 0 $((cpus - 1))); do
+			dev=eth0@$cpu
+			pg kpktgend_$cpu rem_device_all
+			pg kpktgend_$cpu "add_device $dev"
+			# a veth can't transmit one skb several times: a new packet each time
+			pg $dev "clone_skb 0"
+			pg $dev "count 0"
+			pg $dev "delay 0"
+			pg $dev "pkt_size $size"
+			pg $dev "dst_mac $mac"
+			pg $dev "src_min 192.168.0.4"
+			pg $dev "src_max 192.168.0.4"
+			pg $dev "dst $server"
+			pg $dev "udp_dst_min 9"
+			pg $dev "udp_dst_max 9"
+			pg $dev "udp_src_min 10000"
+			pg $dev "udp_src_max $((10000 + flows - 1))"
+			pg $dev "flag UDPCSUM"
+		done
+	PG
+	# writing start returns only when pktgen stops
+	at c1 sh -c 'echo start >/proc/net/pktgen/pgctrl' &
+	gen=$!
+	sleep 0.5
+	t0=$EPOCHREALTIME rx0=$(server_rx)
+	sleep "$seconds"
+	t1=$EPOCHREALTIME rx1=$(server_rx)
+	at c1 sh -c 'echo stop >/proc/net/pktgen/pgctrl'
+	wait $gen
+	awk -v p=$((rx1 - rx0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f\n", p / (t1 - t0) / 1000 }'
+}
+
+unit_of() { case "$1" in pktgen-*) echo kpps ;; *) echo Mbit/s ;; esac; }
+
+# measure LOAD: the load's number on stdout, or a reason on stdout and status 1.
+measure() {
+	case "$1" in
+	tcp-up) iperf_received ;;
+	tcp-down) iperf_received -R ;;
+	# UDP as fast as the sender can (-b 0), with the given payload size
+	udp-*) iperf_received -u -b 0 -l "${1#udp-}" ;;
+	pktgen-*x*)
+		local spec=${1#pktgen-}
+		pktgen_kpps "${spec%x*}" "${spec#*x}"
+		;;
+	esac
+}
+
+# --- the run ----------------------------------------------------------------------------
+
+ip link set lo up
+check "insmod pktgen" insmod /mapmint/pktgen.ko
+report "BENCH-INFO kernel $(uname -r)"
+report "BENCH-INFO cpus $cpus"
+report "BENCH-INFO seconds $seconds"
+report "BENCH-INFO reps $reps"
+
+for round in $(seq "$reps"); do
+	for topology in $topologies; do
+		echo "--- round $round: $topology"
+		"build_$topology" >/tmp/build.log 2>&1
+		connected=1
+		if ! out=$(at c1 ping -c 1 -W 10 $SERVER 2>&1); then
+			connected=0
+			report "BENCH-ERROR $topology all $round: no ping c1 -> server: $(echo "$out" | tr '\n' ' ') build: $(tail -n 5 /tmp/build.log | tr '\n' ' ')"
+		fi
+		for load in $loads; do
+			value=-
+			if [ $connected = 1 ]; then
+				if out=$(measure "$load" 2>&1) && [[ $out =~ ^[0-9.]+$ ]]; then
+					value=$out
+				else
+					report "BENCH-ERROR $topology $load $round: $(echo "$out" | tr '\n' ' ')"
+				fi
+			fi
+			report "BENCH $topology $load $round $value $(unit_of "$load")"
+			sleep 0.5
+		done
+		teardown
+	done
+done
+pass "bench finished"
