@@ -26,22 +26,20 @@ guest_args="mapmint_bench_seconds=$seconds mapmint_bench_reps=$reps"
 scripts/install-deps.sh
 kdir=$(scripts/build-kernel.sh bench)
 
-# `make module` builds in module/ itself, where the test kernel's objects live: the bench
-# kernel's build goes to a copy, cleaned of whatever a build for another kernel left there.
-say "building mapmint.ko for the benchmark kernel in $work/module"
-rm -rf "$work/module"
-mkdir -p "$work"
-cp -a module "$work/module"
-make -s -C "$kdir" M="$work/module" LLVM=1 clean
-make -s -C "$kdir" M="$work/module" LLVM=1 modules
+# in a copy of module/ (build/module-bench), so the test kernel's objects in module/ stay
+say "building mapmint.ko for the benchmark kernel"
+module_ko=$(scripts/build-module.sh "$kdir" bench)
 cargo build --release --locked -p mapminctl -p mapmint-probe -p nlprobe
-scripts/build-initramfs.sh "$work/module/mapmint.ko" target/release/mapminctl "$work/initramfs.cpio.gz" \
+mkdir -p "$work"
+scripts/build-initramfs.sh "$module_ko" target/release/mapminctl "$work/initramfs.cpio.gz" \
 	"$kdir/net/core/pktgen.ko"
 
 # A generous bound: every measurement (8 loads, 4 topologies) plus its iperf3/pktgen setup,
 # and each topology's build.
 timeout_s=$((300 + reps * 4 * (60 + 8 * (seconds + 20))))
 failed=0
+# The host's load average as each guest ends: TCG numbers are only comparable on a quiet host.
+host_load=
 for n in $cpu_counts; do
 	say "benchmark guest with $n vCPU(s), ${seconds}s per measurement, $reps rounds (at most ${timeout_s}s)"
 	status=0
@@ -50,6 +48,7 @@ for n in $cpu_counts; do
 		scripts/run-guest.sh "$kdir/arch/x86/boot/bzImage" "$work/initramfs.cpio.gz" bench "$work/guest-smp$n" \
 		>"$work/run-smp$n.log" 2>&1 || status=$?
 	cat "$work/run-smp$n.log"
+	host_load+="${host_load:+; }after the $n-vCPU guest $(cut -d' ' -f1-3 /proc/loadavg)"
 	[ "$status" -eq 0 ] || { failed=1; say "the $n-vCPU guest failed (see $work/guest-smp$n); its table column may be incomplete"; }
 done
 
@@ -118,7 +117,7 @@ guest_info() { tr -d '\r' <"$work/guest-smp$1/results.log" | sed -n "s/^BENCH-IN
 first=${cpu_counts%% *}
 accel=$(sed -nE 's/.*\(accel ([a-z]+),.*/\1/p' "$work/run-smp$first.log" | tail -n 1)
 cpu_model=$(grep -m 1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-errors=$(for n in $cpu_counts; do tr -d '\r' <"$work/guest-smp$n/results.log" | grep '^BENCH-ERROR ' | sed "s/^BENCH-ERROR /$n vCPU: /" || true; done)
+errors=$(for n in $cpu_counts; do tr -d '\r' <"$work/guest-smp$n/results.log" | grep '^BENCH-ERROR ' | sed "s/^BENCH-ERROR /$n vCPU(s): /" || true; done)
 
 mkdir -p "$(dirname "$results")"
 {
@@ -133,7 +132,9 @@ mkdir -p "$(dirname "$results")"
 	echo "c: plain IPv4 routing through the same boxes with the CE's NAPT, in Mbit/s (iperf3) or"
 	echo "thousands of packets per second (pktgen); MAP-T/c, MAP-E/c, ip6tnl/c: their medians over c's."
 	echo "iperf3: one stream from the LAN host c1 (\`-R\`: from the server), UDP at \`-b 0\`; pktgen:"
-	echo "from c1's veth towards the CE, counted at the server's veth. See tests/guest/bench.sh."
+	echo "one thread per vCPU on c1's veth towards the CE, counted at the server's veth. See"
+	echo "tests/guest/bench.sh."
+	echo "Host load average (1, 5, 15 minutes, the guest's own vCPUs included): $host_load."
 	if [ -n "$errors" ]; then
 		echo
 		echo "Failed measurements:"
