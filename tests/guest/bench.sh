@@ -69,19 +69,6 @@ skeleton() {
 	ip -n server route add default via 203.0.113.1
 }
 
-# snat_out NS OIF: the tutorial CE's NAPT (lib-tutorial.sh's snat with nft) on another
-# output device.
-snat_out() {
-	at "$1" nft -f - <<-NFT
-		table ip bench_nat {
-			chain postrouting {
-				type nat hook postrouting priority srcnat;
-				oifname "$2" meta l4proto { tcp, udp, icmp } snat to $CE11B_IP:$CE11B_PORTS
-			}
-		}
-	NFT
-}
-
 build_c() {
 	skeleton
 	at isp sysctl -qw net.ipv4.ip_forward=1
@@ -94,7 +81,7 @@ build_c() {
 	ip -n isp route add 192.0.2.0/24 via 198.51.100.2
 	ip -n isp route add 203.0.113.0/24 via 198.51.100.6
 	ip -n br route add 192.0.2.0/24 via 198.51.100.5
-	snat_out ce11b wan
+	snat ce11b $CE11B_IP $CE11B_PORTS nft wan
 }
 
 build_map-t() { tutorial t nft; }
@@ -108,7 +95,7 @@ build_ip6tnl() {
 	ip -n ce11b link set tnl up
 	ip -n ce11b addr add $CE11B_IP/32 dev tnl
 	ip -n ce11b route add default dev tnl
-	snat_out ce11b tnl
+	snat ce11b $CE11B_IP $CE11B_PORTS nft tnl
 	ip -n br -6 addr add $BR_MAP/128 dev lo
 	ip -n br link add tnl type ip6tnl mode ipip6 local $BR_MAP remote $CE_MAP encaplimit none
 	ip -n br link set tnl up

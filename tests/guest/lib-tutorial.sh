@@ -53,24 +53,25 @@ br_config() {
 	if [ "$1" = t ]; then echo "dmr 64:ff9b::/96"; else echo "br 2001:db8:6::1"; fi
 }
 
-# snat NS IP PORTS FRONTEND: the CE's NAPT into its port set, for TCP, UDP and ICMP (whose
-# echo identifier takes the role of a port), with nft or iptables-legacy.
+# snat NS IP PORTS FRONTEND [OIF]: the CE's NAPT into its port set, for TCP, UDP and ICMP
+# (whose echo identifier takes the role of a port), with nft or iptables-legacy, on packets
+# leaving through OIF (default: the mapmint device).
 snat() {
-	local ns=$1 ip=$2 ports=$3 frontend=$4
+	local ns=$1 ip=$2 ports=$3 frontend=$4 oif=${5:-mapmint}
 	case "$frontend" in
 	nft)
 		at "$ns" nft -f - <<-NFT
 			table ip mapmint_nat {
 				chain postrouting {
 					type nat hook postrouting priority srcnat;
-					oifname "mapmint" meta l4proto { tcp, udp, icmp } snat to $ip:$ports
+					oifname "$oif" meta l4proto { tcp, udp, icmp } snat to $ip:$ports
 				}
 			}
 		NFT
 		;;
 	iptables)
 		for proto in tcp udp icmp; do
-			at "$ns" iptables-legacy -t nat -A POSTROUTING -o mapmint -p $proto -j SNAT --to-source "$ip:$ports"
+			at "$ns" iptables-legacy -t nat -A POSTROUTING -o "$oif" -p $proto -j SNAT --to-source "$ip:$ports"
 		done
 		;;
 	esac
