@@ -108,7 +108,7 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
     }
     // Where the stack has nothing to undo, the translated packet goes straight out. A CE's
     // inbound packets are received again instead: conntrack must undo the NAPT.
-    let send_out = !(ipv6 && config.role == Role::Ce);
+    let mut send_out = !(ipv6 && config.role == Role::Ce);
     let opts = options(tx.mtu(), if send_out { TtlMode::Keep } else { TtlMode::Restore });
     // First the headers alone, keeping offloads; the whole packet only when the translator
     // needs every byte (ICMP, a UDP checksum to compute, headers beyond the linear part).
@@ -160,7 +160,6 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
     // A decapsulated packet was not forwarded as IPv4 yet: the box's hop is taken here, or,
     // at the end of its TTL, it is handed to the stack, whose forwarding answers Time
     // Exceeded from this box.
-    let mut send_out = send_out;
     if send_out && mape && ipv6 {
         let (buffer, _) = skb.buffer();
         send_out = xlat::forward_ipv4(buffer, out.start).is_ok();

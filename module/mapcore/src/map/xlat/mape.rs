@@ -7,7 +7,7 @@ use super::ipv4::{self, Ip4};
 use super::ipv6;
 use super::wire::{self, put, u8_at, Front};
 use super::{
-    packet, proto, transport_header_len, DropReason, Flow4, FlowKind, IcmpReply, Options, Shape, Translated, Verdict,
+    packet, proto, DropReason, Flow4, FlowKind, IcmpReply, Options, Shape, Translated, Verdict,
 };
 
 /// An encapsulated packet.
@@ -88,14 +88,8 @@ pub fn encapsulated_size(buf: &[u8], start: usize, shape: &Shape) -> Result<(usi
 /// The largest IPv6 packet that encapsulating the IPv4 packet `ip` (whose first bytes are
 /// `pkt`) puts on the wire: the packet, or one segment of a GSO packet, plus 40.
 fn largest_encapsulated(pkt: &[u8], ip: &Ip4, shape: &Shape) -> Result<usize, Verdict> {
-    let whole = ip.total.saturating_add(40);
-    match shape.segment {
-        Some(_) => {
-            let l4 = pkt.get(ip.ihl..).ok_or(DropReason::Truncated)?;
-            Ok(shape.largest(whole, transport_header_len(ip.proto, l4)?.saturating_add(ip.ihl).saturating_add(40)))
-        }
-        None => Ok(whole),
-    }
+    let l4 = pkt.get(ip.ihl..).unwrap_or(&[]);
+    shape.largest(ip.total.saturating_add(40), ip.ihl.saturating_add(40), ip.proto, l4)
 }
 
 /// A decapsulated packet.

@@ -371,23 +371,21 @@ impl Shape {
         }
     }
 
-    /// The largest packet this one makes on the wire, for the MTU check: itself, or for a
-    /// GSO packet, one segment: `headers` bytes of headers (network and transport) plus
-    /// the segment size.
-    fn largest(&self, whole_len: usize, headers: usize) -> usize {
-        match self.segment {
-            Some(segment) => headers.saturating_add(segment).min(whole_len),
-            None => whole_len,
-        }
-    }
-}
-
-/// The length of the transport header at the start of `l4`: what a GSO segment repeats.
-fn transport_header_len(proto_: u8, l4: &[u8]) -> Result<usize, Verdict> {
-    match proto_ {
-        proto::TCP => Ok(usize::from(wire::u8_at(l4, 12)? >> 4).saturating_mul(4)),
-        proto::UDP => Ok(8),
-        _ => Err(Verdict::NeedWhole),
+    /// The largest packet this one makes on the wire once its `whole_len`-byte result goes
+    /// out, for the MTU check: that result, or for a GSO packet one segment: `network`
+    /// bytes of new network headers, the transport header at the start of `l4` (`proto_`,
+    /// what each segment repeats) and the segment size. A GSO packet of another transport
+    /// needs segmenting first ([`Verdict::NeedWhole`]).
+    fn largest(&self, whole_len: usize, network: usize, proto_: u8, l4: &[u8]) -> Result<usize, Verdict> {
+        let Some(segment) = self.segment else {
+            return Ok(whole_len);
+        };
+        let transport = match proto_ {
+            proto::TCP => usize::from(wire::u8_at(l4, 12)? >> 4).saturating_mul(4),
+            proto::UDP => 8,
+            _ => return Err(Verdict::NeedWhole),
+        };
+        Ok(network.saturating_add(transport).saturating_add(segment).min(whole_len))
     }
 }
 

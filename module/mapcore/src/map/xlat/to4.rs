@@ -5,7 +5,7 @@ use super::ipv4;
 use super::ipv6::{self, Ip6};
 use super::wire::{self, arr, put16, u16_at, u8_at, Front};
 use super::{
-    adjust_checksum, next_hop_limit, packet, proto, transport_header_len, AddressMap, DropReason, Flow6, FlowKind, IcmpReply,
+    adjust_checksum, next_hop_limit, packet, proto, AddressMap, DropReason, Flow6, FlowKind, IcmpReply,
     Options, Shape, Translated, Verdict, ICMP4_ERROR_MAX,
 };
 
@@ -151,10 +151,7 @@ fn plain<M: AddressMap + ?Sized>(
     // A GSO packet IPv4 cannot carry whole is translated segment by segment.
     let total16 = u16::try_from(total).map_err(|_| if shape.segment.is_some() { Verdict::NeedWhole } else { DropReason::BadLength.into() })?;
     let df_set = ip.frag.is_none() && total > DF_THRESHOLD;
-    let largest = match shape.segment {
-        Some(_) => shape.largest(total, transport_header_len(ip.proto, l4)?.saturating_add(20)),
-        None => total,
-    };
+    let largest = shape.largest(total, 20, ip.proto, l4)?;
     if opts.mtu4 != 0 && largest > opts.mtu4 as usize && df_set {
         // An IPv6 packet of size S (no extension headers) becomes S - 20.
         let mtu = opts.mtu4.saturating_add(20).max(1280);

@@ -5,7 +5,7 @@ use super::ipv4::{self, Ip4};
 use super::ipv6;
 use super::wire::{self, arr, put16, u16_at, u8_at, Front};
 use super::{
-    adjust_checksum, next_hop_limit, packet, proto, transport_header_len, AddressMap, DropReason, Flow4,
+    adjust_checksum, next_hop_limit, packet, proto, AddressMap, DropReason, Flow4,
     FlowKind, IcmpReply, Options, Shape, Translated, Verdict, ICMP6_ERROR_MAX,
 };
 
@@ -138,10 +138,7 @@ fn plain<M: AddressMap + ?Sized>(
     let frag_len_usize = usize::from(frag_len);
     let payload = l4_len.saturating_add(frag_len_usize);
     let out_len = payload.saturating_add(40);
-    let largest = match shape.segment {
-        Some(_) => shape.largest(out_len, transport_header_len(ip.proto, l4)?.saturating_add(40).saturating_add(frag_len_usize)),
-        None => out_len,
-    };
+    let largest = shape.largest(out_len, 40usize.saturating_add(frag_len_usize), ip.proto, l4)?;
     if opts.mtu6 != 0 && largest > opts.mtu6 as usize {
         // An IPv4 packet of size S (20-byte header) becomes S + 20 (+ 8 with a Fragment header).
         let clamp = |m: u32| u16::try_from(m.max(68)).unwrap_or(u16::MAX);
