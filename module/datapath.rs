@@ -15,7 +15,7 @@ use crate::mapcore::domain::Domain;
 use crate::mapcore::config::Role;
 use crate::mapcore::rule::Mode;
 use crate::mapcore::xlat::{self, DropReason, Options, TtlMode, Verdict};
-use crate::skb::{Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
+use crate::skb::{Extent, Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
 
 /// The most a header grows: IPv4 -> IPv6 adds 20 bytes (28 with a Fragment header), an ICMP
 /// error whose embedded packet grows too adds 40, and MAP-E adds 40.
@@ -110,11 +110,12 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
     // inbound packets are received again instead: conntrack must undo the NAPT.
     let mut send_out = !(ipv6 && config.role == Role::Ce);
     let opts = options(tx.mtu(), if send_out { TtlMode::Keep } else { TtlMode::Restore });
-    // First the headers alone, keeping offloads; the whole packet only when the translator
-    // needs every byte (ICMP, a UDP checksum to compute, headers beyond the linear part).
-    let mut whole = false;
+    // First the headers alone, keeping offloads: as they lie in the linear part, then
+    // pulled into it; the whole packet only when the translator needs every byte (ICMP, a
+    // UDP checksum to compute, headers beyond what can be pulled).
+    let mut extent = Extent::Linear;
     let (out, shape) = loop {
-        let Some(shape) = skb.prepare(MAX_GROWTH, whole) else {
+        let Some(shape) = skb.prepare(MAX_GROWTH, extent) else {
             return drop(DropReason::NoHeadroom);
         };
         let (buffer, start) = skb.buffer();
@@ -125,10 +126,11 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
         };
         match result {
             Err(Verdict::NeedWhole | Verdict::Drop(DropReason::Truncated)) if !shape.is_whole() || shape.partial_checksum => {
-                if skb.gso().is_some() {
-                    return transmit_segments(tx, skb);
-                }
-                whole = true;
+                extent = match extent {
+                    Extent::Linear if !shape.is_whole() => Extent::Headers,
+                    _ if skb.gso().is_some() => return transmit_segments(tx, skb),
+                    _ => Extent::Whole,
+                };
             }
             // A GSO packet that does not fit, or needs fragments: as its segments would.
             Err(Verdict::Reply(_) | Verdict::Fragment { .. }) if skb.gso().is_some() => {
@@ -176,11 +178,12 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
         return drop(DropReason::NoHeadroom);
     }
     if send_out {
-        if !skb.send(!ipv6) {
+        let Some(route) = tx.route(&skb, !ipv6) else {
             return drop(DropReason::NoRoute);
-        }
+        };
+        skb.send(route, !ipv6);
     } else {
-        skb.receive();
+        skb.receive(&instance.gro);
     }
     cpu.translated(ipv6, shape.len, out.len);
     Outcome::Translated

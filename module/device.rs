@@ -10,6 +10,7 @@ use crate::datapath;
 use crate::instance::Instance;
 use crate::mapcore::config::Config;
 use crate::mapcore::domain::Derived;
+use crate::route::Route;
 use crate::skb::Skb;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
@@ -245,7 +246,7 @@ unsafe fn disable_ipv6_autoconf(dev: *mut bindings::net_device) {
 /// ndo_init: allocates the per-CPU state (register_netdevice fails cleanly if it cannot).
 unsafe extern "C" fn init(dev: *mut bindings::net_device) -> i32 {
     // SAFETY: called for a set-up mapmint device during registration.
-    match unsafe { (*instance_of(dev)).init() } {
+    match unsafe { (*instance_of(dev)).init(dev) } {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -302,6 +303,14 @@ impl Transmitter<'_> {
     pub(crate) fn published(&self) -> Option<(&Config, &Derived)> {
         // SAFETY: the transmit path is an RCU reader and the device outlives it (see new).
         unsafe { self.instance.published() }
+    }
+
+    /// The output route for `skb`, whose (translated) header is IPv6 if `ipv6`, else IPv4;
+    /// None when there is none.
+    pub(crate) fn route(&self, skb: &Skb, ipv6: bool) -> Option<Route> {
+        // SAFETY: the transmit path of a valid device (see new), whose namespace is the
+        // packet's.
+        unsafe { self.instance.routes.output(bindings::dev_net(self.dev), skb.header(), ipv6, skb.mark()) }
     }
 
     /// Counts a packet the device dropped (or answered with an ICMP error) in `tx_dropped`.

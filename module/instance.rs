@@ -9,6 +9,8 @@ use crate::mapcore::config::Config;
 use crate::mapcore::domain::{Derived, FragmentCache};
 use crate::mapcore::xlat::DropReason;
 use crate::percpu::{PerCpu, Zeroable};
+use crate::route::Routes;
+use crate::skb::GroCells;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
@@ -50,16 +52,34 @@ pub(crate) struct Instance {
     /// First fragments seen, for the later ones (a BR sending to shared addresses). Safe
     /// for concurrent transmits (the device is LLTX).
     pub(crate) fragments: FragmentCache,
+    /// Where a CE's translated inbound packets enter the stack again.
+    pub(crate) gro: GroCells,
+    /// The routes of the packets the device sends out itself.
+    pub(crate) routes: Routes,
 }
 
 impl Instance {
     pub(crate) const fn new() -> Self {
-        Instance { published: AtomicPtr::new(ptr::null_mut()), per_cpu: PerCpu::new(), fragments: FragmentCache::new() }
+        Instance {
+            published: AtomicPtr::new(ptr::null_mut()),
+            per_cpu: PerCpu::new(),
+            fragments: FragmentCache::new(),
+            gro: GroCells::new(),
+            routes: Routes::new(),
+        }
     }
 
     /// Allocates what cannot be allocated in the infallible setup callback (ndo_init).
-    pub(crate) fn init(&self) -> Result {
+    ///
+    /// # Safety
+    /// `dev` is the device whose private area holds `self`, being registered.
+    pub(crate) unsafe fn init(&self, dev: *mut bindings::net_device) -> Result {
         self.per_cpu.alloc()?;
+        // SAFETY: per the caller.
+        unsafe {
+            self.gro.init(dev)?;
+            self.routes.init()?;
+        }
         // Spread each CPU's IPv4 Identification sequence over the 16-bit space.
         let mut spread: u16 = 0;
         self.per_cpu.for_each(|state| {
@@ -122,7 +142,15 @@ impl Instance {
 
     /// Frees the configuration and the per-CPU state at device teardown (no reader is left
     /// then). Idempotent.
-    pub(crate) fn release(&self) {
+    ///
+    /// # Safety
+    /// The device is not registered (any more): no packet is in flight.
+    pub(crate) unsafe fn release(&self) {
+        // SAFETY: per the caller.
+        unsafe {
+            self.gro.destroy();
+            self.routes.destroy();
+        }
         let old = self.published.swap(ptr::null_mut(), Ordering::AcqRel);
         if !old.is_null() {
             // SAFETY: `old` came from KBox::into_raw; the device has no readers any more.

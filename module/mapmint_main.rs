@@ -16,6 +16,7 @@ mod instance;
 mod netlink;
 mod params;
 mod percpu;
+mod route;
 mod skb;
 
 // The MAP core: the kernel builds the very files cargo tests. Not every item is used here yet.

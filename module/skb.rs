@@ -5,12 +5,26 @@
 
 use crate::bindings as b;
 use crate::mapcore::xlat::Shape;
+use crate::route::Route;
+use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 
 /// The most header bytes pulled into the linear part for in-place translation: an IPv6
 /// header with a few extension headers and a TCP header with options. A packet whose
 /// headers go on further is translated whole.
 const HEADERS: usize = 256;
+
+/// How much of a packet [`Skb::prepare`] brings into the linear part.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extent {
+    /// What is there already: a locally built or GRO packet has its headers there, and
+    /// pulling payload after them would reallocate its head.
+    Linear,
+    /// The first [`HEADERS`] bytes.
+    Headers,
+    /// Everything, with real checksums (no offload seed): for work that reads every byte.
+    Whole,
+}
 
 /// EtherType of IPv4 and IPv6, as `skb->protocol` holds them (network byte order).
 pub(crate) const ETH_P_IP: u16 = 0x0800u16.to_be();
@@ -102,14 +116,13 @@ impl Skb {
     }
 
     /// Prepares the packet for writing its headers in place, with at least `headroom` bytes
-    /// in front, and says how it lies in [`buffer`](Self::buffer). `whole`: make it linear,
-    /// with real checksums (no offload seed), for work that reads every byte. Otherwise only
-    /// the headers (the first [`HEADERS`] bytes at most) are pulled into the linear part and
-    /// made private; the payload stays where it is, shared or not. False when memory ran out.
-    pub(crate) fn prepare(&mut self, headroom: u32, whole: bool) -> Option<Shape> {
+    /// in front, and says how it lies in [`buffer`](Self::buffer): what of it the linear
+    /// part holds (`extent`), made private; the paged payload stays where it is, shared or
+    /// not. False when memory ran out.
+    pub(crate) fn prepare(&mut self, headroom: u32, extent: Extent) -> Option<Shape> {
         let skb = self.raw();
         let len = self.len();
-        if whole {
+        if extent == Extent::Whole {
             // SAFETY: we own the skb; these helpers may reallocate its data, which no one else
             // points into (we hold no pointers across the calls).
             let ok = unsafe {
@@ -124,7 +137,7 @@ impl Skb {
         // GSO type): a clone (TCP keeps the original for retransmission) gets its own.
         let ok = unsafe {
             if b::skb_is_nonlinear(skb) {
-                b::pskb_may_pull(skb, len.min(HEADERS) as u32)
+                (extent == Extent::Linear || b::pskb_may_pull(skb, len.min(HEADERS) as u32))
                     && (!b::skb_is_gso(skb) || b::skb_unclone(skb, kernel::bindings::GFP_ATOMIC) == 0)
                     && b::skb_cow_head(skb, headroom) == 0
             } else {
@@ -241,72 +254,59 @@ impl Skb {
     }
 
     /// Hands the packet back to the stack as received on the device it was sent to, as a
-    /// fresh packet: no conntrack entry, no route, no socket (skb_scrub_packet).
-    pub(crate) fn receive(self) {
+    /// fresh packet: no conntrack entry, no route, no socket (skb_scrub_packet). It enters
+    /// through the device's GRO cells: a NAPI context per CPU, where consecutive segments of
+    /// a flow merge again before the stack forwards them.
+    pub(crate) fn receive(self, cells: &GroCells) {
         let skb = self.raw();
         core::mem::forget(self);
-        // SAFETY: we own `skb`; netif_rx takes ownership. A locally sent packet stops being
-        // charged to its socket here, as when a packet crosses a veth.
+        // SAFETY: we own `skb`, whose dev is the device `cells` belong to (the transmit path
+        // of a device keeps skb->dev); gro_cells_receive takes ownership. A locally sent
+        // packet stops being charged to its socket here, as when a packet crosses a veth.
         unsafe {
             b::skb_orphan(skb);
             b::skb_scrub_packet(skb, false);
-            b::netif_rx(skb);
+            b::gro_cells_receive(cells.0.get(), skb);
         }
     }
 
-    /// Sends the packet out the way the host sends its own: a route lookup for its new
-    /// header, then the output path (LOCAL_OUT, POSTROUTING, neighbours; fragmentation or an
-    /// ICMP error to the source where the route's MTU is smaller). A fresh packet: no
-    /// conntrack entry, no socket, no old route. False when there is no route (the packet
-    /// is freed).
-    pub(crate) fn send(self, ipv6: bool) -> bool {
+    /// The network header and what follows it in the linear part.
+    pub(crate) fn header(&self) -> &[u8] {
+        // SAFETY: `data .. data + headlen` is the linear data of the skb we own.
+        unsafe {
+            let skb = &*self.raw();
+            core::slice::from_raw_parts(skb.data, b::skb_headlen(skb) as usize)
+        }
+    }
+
+    /// The firewall mark.
+    pub(crate) fn mark(&self) -> u32 {
+        // SAFETY: we own a valid skb.
+        unsafe { (*self.raw()).__bindgen_anon_4.__bindgen_anon_1.as_ref().__bindgen_anon_4.mark }
+    }
+
+    /// Sends the packet out along `route` (looked up for its new header) the way the host
+    /// sends its own: the output path (LOCAL_OUT, POSTROUTING, neighbours; fragmentation or
+    /// an ICMP error to the source where the route's MTU is smaller). A fresh packet: no
+    /// conntrack entry, no socket, no old route.
+    pub(crate) fn send(self, route: Route, ipv6: bool) {
         let skb = self.raw();
         core::mem::forget(self);
         // SAFETY: we own the skb, whose data starts at its (translated) network header of
-        // the family given, all of it in the linear part. The route lookups take the flow
-        // by pointer and return a held route or an error; skb_dst_set takes that reference
-        // over, and the local_out functions take the skb.
+        // the family given; skb_dst_set takes over the route's reference, and the local_out
+        // functions take the skb.
         unsafe {
             b::skb_orphan(skb);
             b::skb_scrub_packet(skb, false);
             (*skb).cb = [0; 48];
-            let dev = (*skb).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev;
-            let net = b::dev_net(dev);
-            let header = (*skb).data;
-            let mark = (*skb).__bindgen_anon_4.__bindgen_anon_1.as_ref().__bindgen_anon_4.mark;
+            let net = b::dev_net((*skb).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev);
+            b::skb_dst_set(skb, route.into_raw());
             if ipv6 {
-                let mut flow: b::flowi6 = core::mem::zeroed();
-                flow.__fl_common.flowic_mark = mark;
-                flow.__fl_common.flowic_proto = *header.add(6);
-                ptr::copy_nonoverlapping(header.add(8), flow.saddr.in6_u.u6_addr8.as_mut_ptr(), 16);
-                ptr::copy_nonoverlapping(header.add(24), flow.daddr.in6_u.u6_addr8.as_mut_ptr(), 16);
-                let dst = b::ip6_route_output_flags(net, ptr::null(), &mut flow, 0);
-                if (*dst).error != 0 {
-                    b::dst_release(dst);
-                    b::kfree_skb(skb);
-                    return false;
-                }
-                b::skb_dst_set(skb, dst);
                 b::ip6_local_out(net, ptr::null_mut(), skb);
             } else {
-                let mut flow: b::flowi4 = core::mem::zeroed();
-                flow.__fl_common.flowic_mark = mark;
-                flow.__fl_common.flowic_tos = *header.add(1) & IPTOS_RT_MASK;
-                flow.__fl_common.flowic_proto = *header.add(9);
-                // The source is a mapped address, not one of this host's.
-                flow.__fl_common.flowic_flags = FLOWI_FLAG_ANYSRC;
-                flow.saddr = ptr::read_unaligned(header.add(12).cast::<u32>());
-                flow.daddr = ptr::read_unaligned(header.add(16).cast::<u32>());
-                let rt = b::ip_route_output_flow(net, &mut flow, ptr::null());
-                if rt.is_null() || (rt as usize) >= (-4095isize) as usize {
-                    b::kfree_skb(skb);
-                    return false;
-                }
-                b::skb_dst_set(skb, rt.cast::<b::dst_entry>());
                 b::ip_local_out(net, ptr::null_mut(), skb);
             }
         }
-        true
     }
 
     /// The device the packet is being sent through.
@@ -371,6 +371,46 @@ impl Drop for Skb {
     }
 }
 
+/// A device's GRO cells (a per-CPU queue and NAPI context each), through which the packets
+/// it receives enter the stack, as tunnels' decapsulated packets do. Set up in `ndo_init`,
+/// torn down with the device.
+pub(crate) struct GroCells(UnsafeCell<b::gro_cells>);
+
+// SAFETY: gro_cells_receive works on the calling CPU's cell only (bottom halves off); init
+// and destroy run at registration and teardown, when no packet is in flight.
+unsafe impl Sync for GroCells {}
+
+impl GroCells {
+    /// Not set up yet: until `init`, and after a failed one, packets go to netif_rx.
+    pub(crate) const fn new() -> Self {
+        // SAFETY: all-zero is gro_cells without cells.
+        GroCells(UnsafeCell::new(unsafe { core::mem::MaybeUninit::zeroed().assume_init() }))
+    }
+
+    /// Allocates the cells and their NAPI contexts on `dev`.
+    ///
+    /// # Safety
+    /// `dev` is the device whose private area holds `self`, being registered (`ndo_init`).
+    pub(crate) unsafe fn init(&self, dev: *mut b::net_device) -> kernel::error::Result {
+        // SAFETY: per the caller; nothing receives through the cells yet.
+        let ret = unsafe { b::gro_cells_init(self.0.get(), dev) };
+        if ret < 0 {
+            return Err(kernel::error::Error::from_errno(ret));
+        }
+        Ok(())
+    }
+
+    /// Frees the cells (each queue's packets dropped). Idempotent.
+    ///
+    /// # Safety
+    /// The device is unregistered: nothing receives through the cells any more.
+    pub(crate) unsafe fn destroy(&self) {
+        // SAFETY: per the caller; gro_cells_destroy does nothing without cells and clears
+        // the pointer after freeing them.
+        unsafe { b::gro_cells_destroy(self.0.get()) };
+    }
+}
+
 /// The address families of `dst->ops->family`.
 pub(crate) const AF_INET: u16 = 2;
 
@@ -380,9 +420,6 @@ const CHECKSUM_COMPLETE: u8 = 2;
 const CHECKSUM_PARTIAL: u8 = 3;
 
 const IPPROTO_IPIP: u8 = 4;
-/// The TOS bits a route lookup uses (RT_TOS).
-const IPTOS_RT_MASK: u8 = 0x1c;
-const FLOWI_FLAG_ANYSRC: u8 = 1;
 
 /// The segments a GSO packet was cut into, each owned, in order.
 pub(crate) struct Segments(*mut b::sk_buff);

@@ -254,3 +254,72 @@ fn mape_encapsulation_and_decapsulation_from_headers_alone() {
     assert_eq!((out.start, out.len), (40, pkt.len()));
     assert_eq!(out.inner.src_port, Some(40000));
 }
+
+/// The kernel tries the translation with whatever the linear part holds before it pulls
+/// more: with any number of bytes present, the result is the whole packet's, or a request
+/// for more (never another verdict, never a change to the buffer: run_shaped checks).
+#[test]
+fn any_number_of_present_bytes_translates_or_asks_for_more() {
+    let asks_for_more = |r: &Result<Vec<u8>, Verdict>| matches!(r, Err(Verdict::NeedWhole | Verdict::Drop(DropReason::Truncated)));
+    let opts = Options::default();
+    for partial in [false, true] {
+        let l4 = tcp(Pseudo::V4(A4, B4), 40000, 443, &payload(3000));
+        let pkt = with_seed(ip4(6, A4, B4, &l4), 20, 16, seed4(A4, B4, 6, l4.len()));
+        let whole = shaped_to6(&pkt, pkt.len(), partial, None, &opts);
+        for present in 0..=80 {
+            let out = shaped_to6(&pkt, present, partial, None, &opts);
+            match (&out, &whole) {
+                (Ok(out), Ok(whole)) => assert_eq!(out[..], whole[..out.len()], "v4 -> v6, {present} bytes present"),
+                _ => assert!(asks_for_more(&out), "v4 -> v6, {present} bytes present: {out:?}"),
+            }
+        }
+        let l4 = udp(Pseudo::V6(server6(), ce6()), 40000, 53, &payload(3000));
+        let pkt = with_seed(ip6(17, server6(), ce6(), &l4), 40, 6, seed6(server6(), ce6(), 17, l4.len()));
+        let whole = shaped_to4(&pkt, pkt.len(), partial, None, &opts);
+        for present in 0..=80 {
+            let out = shaped_to4(&pkt, present, partial, None, &opts);
+            match (&out, &whole) {
+                (Ok(out), Ok(whole)) => assert_eq!(out[..], whole[..out.len()], "v6 -> v4, {present} bytes present"),
+                _ => assert!(asks_for_more(&out), "v6 -> v4, {present} bytes present: {out:?}"),
+            }
+        }
+    }
+}
+
+/// The same for MAP-E: the flow, the size, the encapsulation and the decapsulation, from any
+/// number of bytes present.
+#[test]
+fn mape_from_any_number_of_present_bytes_or_asks_for_more() {
+    let asks_for_more = |v: &Verdict| matches!(v, Verdict::NeedWhole | Verdict::Drop(DropReason::Truncated));
+    let l4 = tcp(Pseudo::V4(A4, B4), 40000, 443, &payload(3000));
+    let pkt = ip4(6, A4, B4, &l4);
+    let (ce, br) = (ce6(), server6());
+    let opts = Options { mtu6: 65000, ..Options::default() };
+    let shape_of = |present| Shape { len: pkt.len(), present, partial_checksum: false, segment: None };
+    let whole_flow = xlat::inspect_v4_shaped(&pkt, 0, &shape_of(pkt.len())).unwrap();
+    for present in 0..=80 {
+        let shape = shape_of(present);
+        match xlat::inspect_v4_shaped(&pkt[..present], 0, &shape) {
+            Ok(flow) => assert_eq!(flow, whole_flow, "{present} bytes present"),
+            Err(v) => assert!(asks_for_more(&v), "flow, {present} bytes present: {v:?}"),
+        }
+        if let Err(v) = xlat::encapsulated_size(&pkt[..present], 0, &shape) {
+            assert!(asks_for_more(&v), "size, {present} bytes present: {v:?}");
+        }
+        let mut buf = vec![0u8; HEADROOM];
+        buf.extend_from_slice(&pkt[..present]);
+        match xlat::encapsulate_shaped(&mut buf, HEADROOM, &shape, ce, br, &opts) {
+            Ok(out) => assert_eq!(&buf[out.start + 40..], &pkt[..present]),
+            Err(v) => assert!(asks_for_more(&v), "encapsulation, {present} bytes present: {v:?}"),
+        }
+    }
+    let tunnel = ip6(4, ce, br, &pkt);
+    for present in 0..=120 {
+        let shape = Shape { len: tunnel.len(), present, partial_checksum: false, segment: None };
+        let mut buf = tunnel[..present].to_vec();
+        match xlat::decapsulate_shaped(&mut buf, 0, &shape) {
+            Ok(out) => assert_eq!((out.start, out.len, out.inner), (40, pkt.len(), whole_flow), "{present} bytes present"),
+            Err(v) => assert!(asks_for_more(&v), "decapsulation, {present} bytes present: {v:?}"),
+        }
+    }
+}

@@ -59,8 +59,12 @@ pub(super) fn parse_in(b: &[u8], outer: bool, len: usize) -> Result<Ip4, DropRea
         return Err(bad(DropReason::BadEmbeddedPacket, DropReason::BadVersion));
     }
     let ihl = usize::from(vihl & 0x0f) * 4;
-    if ihl < 20 || ihl > b.len() {
+    if ihl < 20 || ihl > len {
         return Err(bad(DropReason::BadEmbeddedPacket, DropReason::BadHeaderLength));
+    }
+    // The header goes on past the bytes at hand (a packet only partly in the buffer).
+    if ihl > b.len() {
+        return Err(bad(DropReason::BadEmbeddedPacket, DropReason::Truncated));
     }
     let total = usize::from(u16_at(b, 2)?);
     if outer {

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Routes for the packets the device sends out itself: a lookup for the translated header,
+//! remembered per CPU for the flow it was looked up for, as tunnels remember theirs
+//! (`dst_cache`). A tunnel has one remote; a translator's destinations vary, so the route is
+//! reused only while this CPU sends to the same (source, destination, mark, protocol, TOS)
+//! in the same network namespace, and only while the kernel says it is still valid.
+
+use crate::bindings as b;
+use crate::percpu::{PerCpu, Zeroable};
+use core::cell::UnsafeCell;
+use core::ptr::{self, NonNull};
+use kernel::prelude::*;
+
+/// What an output route lookup depends on (the device sends with no output interface).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct FlowKey {
+    /// The namespace, as an address: a device moved to another one looks up afresh.
+    net: usize,
+    saddr: [u8; 16],
+    daddr: [u8; 16],
+    mark: u32,
+    proto: u8,
+    tos: u8,
+}
+
+impl FlowKey {
+    /// The key of the IPv6 packet starting at `header` (at least 40 bytes), or of the IPv4
+    /// one (at least 20 bytes). None when `header` is shorter.
+    fn of(net: *mut b::net, header: &[u8], ipv6: bool, mark: u32) -> Option<Self> {
+        let mut key = FlowKey { net: net as usize, saddr: [0; 16], daddr: [0; 16], mark, proto: 0, tos: 0 };
+        if ipv6 {
+            key.proto = *header.get(6)?;
+            key.saddr.copy_from_slice(header.get(8..24)?);
+            key.daddr.copy_from_slice(header.get(24..40)?);
+        } else {
+            key.tos = *header.get(1)? & IPTOS_RT_MASK;
+            key.proto = *header.get(9)?;
+            key.saddr[..4].copy_from_slice(header.get(12..16)?);
+            key.daddr[..4].copy_from_slice(header.get(16..20)?);
+        }
+        Some(key)
+    }
+}
+
+/// One CPU's last flow key. Only its own CPU reads and writes it, with bottom halves off,
+/// and never while a reference into it is held across a call out of this file.
+struct LastFlow(UnsafeCell<FlowKey>);
+
+// SAFETY: see above: each CPU touches only its own copy, one access at a time.
+unsafe impl Sync for LastFlow {}
+// SAFETY: all-zero is a valid FlowKey (integers and arrays); a null `net` matches no device.
+unsafe impl Zeroable for LastFlow {}
+
+/// A route the caller holds a reference to; released on drop unless handed to a packet.
+pub(crate) struct Route(NonNull<b::dst_entry>);
+
+impl Route {
+    /// Gives up the reference, for `skb_dst_set`.
+    pub(crate) fn into_raw(self) -> *mut b::dst_entry {
+        let dst = self.0.as_ptr();
+        core::mem::forget(self);
+        dst
+    }
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        // SAFETY: we hold a reference.
+        unsafe { b::dst_release(self.0.as_ptr()) };
+    }
+}
+
+/// The routes of one address family, one remembered per CPU.
+struct FamilyRoutes {
+    cache: UnsafeCell<b::dst_cache>,
+    last: PerCpu<LastFlow>,
+}
+
+impl FamilyRoutes {
+    const fn new() -> Self {
+        // SAFETY: all-zero is a dst_cache without per-CPU storage, which dst_cache_destroy
+        // accepts.
+        FamilyRoutes { cache: UnsafeCell::new(unsafe { core::mem::MaybeUninit::zeroed().assume_init() }), last: PerCpu::new() }
+    }
+
+    /// # Safety
+    /// Called once, before any packet (ndo_init).
+    unsafe fn init(&self) -> Result {
+        self.last.alloc()?;
+        // SAFETY: per the caller, nothing else uses the cache yet.
+        let ret = unsafe { b::dst_cache_init(self.cache.get(), kernel::bindings::GFP_KERNEL) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(())
+    }
+
+    /// # Safety
+    /// No packet is in flight any more (device teardown).
+    unsafe fn destroy(&self) {
+        // SAFETY: per the caller; dst_cache_destroy releases every CPU's route, does nothing
+        // for a cache never set up, and frees the per-CPU storage (the pointer is cleared
+        // here so that a second call does nothing either).
+        unsafe {
+            b::dst_cache_destroy(self.cache.get());
+            (*self.cache.get()).cache = ptr::null_mut();
+        }
+        self.last.free();
+    }
+
+    /// This CPU's remembered route, if it was looked up for `key` and is still valid.
+    fn remembered(&self, key: &FlowKey, ipv6: bool) -> Option<Route> {
+        let last = self.last.this_cpu()?;
+        // SAFETY: our CPU's copy, bottom halves off (the transmit path); no reference kept.
+        if unsafe { *last.0.get() } != *key {
+            return None;
+        }
+        // SAFETY: the cache was set up (`last` exists only after init); the transmit path
+        // has bottom halves off, as the per-CPU cache requires. Both return a held route
+        // or null, and write the source address remembered with it, which the key has.
+        let dst = unsafe {
+            if ipv6 {
+                let mut saddr = b::in6_addr::default();
+                b::dst_cache_get_ip6(self.cache.get(), &mut saddr)
+            } else {
+                let mut saddr = 0;
+                b::dst_cache_get_ip4(self.cache.get(), &mut saddr).cast::<b::dst_entry>()
+            }
+        };
+        NonNull::new(dst).map(Route)
+    }
+
+    /// Remembers `route` for `key` on this CPU.
+    fn remember(&self, key: &FlowKey, route: &Route, ipv6: bool) {
+        let Some(last) = self.last.this_cpu() else {
+            return;
+        };
+        // SAFETY: as in `remembered`; the cache takes its own reference to the route.
+        unsafe {
+            if ipv6 {
+                let mut saddr = b::in6_addr::default();
+                saddr.in6_u.u6_addr8 = key.saddr;
+                b::dst_cache_set_ip6(self.cache.get(), route.0.as_ptr(), &saddr);
+            } else {
+                let saddr = u32::from_ne_bytes([key.saddr[0], key.saddr[1], key.saddr[2], key.saddr[3]]);
+                b::dst_cache_set_ip4(self.cache.get(), route.0.as_ptr(), saddr);
+            }
+            *last.0.get() = *key;
+        }
+    }
+}
+
+/// A device's output routes, IPv6 and IPv4 (a BR sends both).
+pub(crate) struct Routes {
+    v6: FamilyRoutes,
+    v4: FamilyRoutes,
+}
+
+impl Routes {
+    pub(crate) const fn new() -> Self {
+        Routes { v6: FamilyRoutes::new(), v4: FamilyRoutes::new() }
+    }
+
+    /// Allocates the per-CPU storage.
+    ///
+    /// # Safety
+    /// Called once, before any packet (ndo_init).
+    pub(crate) unsafe fn init(&self) -> Result {
+        // SAFETY: per the caller.
+        unsafe {
+            self.v6.init()?;
+            self.v4.init()
+        }
+    }
+
+    /// Releases the remembered routes and the storage. Idempotent.
+    ///
+    /// # Safety
+    /// No packet is in flight any more (device teardown).
+    pub(crate) unsafe fn destroy(&self) {
+        // SAFETY: per the caller.
+        unsafe {
+            self.v6.destroy();
+            self.v4.destroy();
+        }
+    }
+
+    /// The route for the packet whose header (IPv6 if `ipv6`, else IPv4) starts `header`,
+    /// in namespace `net`, with firewall mark `mark`: this CPU's remembered one when it was
+    /// for the same flow and is still valid, else a fresh lookup (then remembered). None
+    /// when there is no route.
+    ///
+    /// # Safety
+    /// Called in a device's transmit path (bottom halves off, an RCU reader), `net` the
+    /// device's namespace.
+    pub(crate) unsafe fn output(&self, net: *mut b::net, header: &[u8], ipv6: bool, mark: u32) -> Option<Route> {
+        let key = FlowKey::of(net, header, ipv6, mark)?;
+        let family = if ipv6 { &self.v6 } else { &self.v4 };
+        if let Some(route) = family.remembered(&key, ipv6) {
+            return Some(route);
+        }
+        // SAFETY: per the caller, `net` is valid; the lookups take the flow by pointer and
+        // return a held route or an error.
+        let route = unsafe {
+            if ipv6 {
+                let mut flow: b::flowi6 = core::mem::zeroed();
+                flow.__fl_common.flowic_mark = mark;
+                flow.__fl_common.flowic_proto = key.proto;
+                flow.saddr.in6_u.u6_addr8 = key.saddr;
+                flow.daddr.in6_u.u6_addr8 = key.daddr;
+                let dst = b::ip6_route_output_flags(net, ptr::null(), &mut flow, 0);
+                if (*dst).error != 0 {
+                    b::dst_release(dst);
+                    return None;
+                }
+                Route(NonNull::new(dst)?)
+            } else {
+                let mut flow: b::flowi4 = core::mem::zeroed();
+                flow.__fl_common.flowic_mark = mark;
+                flow.__fl_common.flowic_tos = key.tos;
+                flow.__fl_common.flowic_proto = key.proto;
+                // The source is a mapped address, not one of this host's.
+                flow.__fl_common.flowic_flags = FLOWI_FLAG_ANYSRC;
+                flow.saddr = u32::from_ne_bytes([key.saddr[0], key.saddr[1], key.saddr[2], key.saddr[3]]);
+                flow.daddr = u32::from_ne_bytes([key.daddr[0], key.daddr[1], key.daddr[2], key.daddr[3]]);
+                let rt = b::ip_route_output_flow(net, &mut flow, ptr::null());
+                if rt.is_null() || (rt as usize) >= (-4095isize) as usize {
+                    return None;
+                }
+                Route(NonNull::new(rt.cast::<b::dst_entry>())?)
+            }
+        };
+        family.remember(&key, &route, ipv6);
+        Some(route)
+    }
+}
+
+/// The TOS bits a route lookup uses (RT_TOS).
+const IPTOS_RT_MASK: u8 = 0x1c;
+const FLOWI_FLAG_ANYSRC: u8 = 1;
