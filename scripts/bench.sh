@@ -5,21 +5,39 @@
 # of the test kernel's fragment, cached beside it), mapmint.ko for it, an initramfs with
 # iperf3 and pktgen.ko, boots tests/guest/bench.sh once per vCPU count and prints a table of
 # medians, also written to bench/results.md.
-# Usage: scripts/bench.sh
+# Usage: scripts/bench.sh [--profile]
+# --profile: perf samples the guest's CPUs during every measurement (one round unless
+# MAPMINT_BENCH_REPS says otherwise); the hottest kernel functions of each go to
+# build/bench/profile-smpN.txt, and the table (slowed by the sampling) to
+# build/bench/results-profile.md instead of bench/results.md.
 # MAPMINT_BENCH_SECONDS (default 5) per measurement, MAPMINT_BENCH_REPS (rounds, default 3),
 # MAPMINT_BENCH_CPUS (vCPU counts, default "1 2"), MAPMINT_BENCH_RESULTS (the table's file),
 # MAPMINT_BENCH_TOPOLOGIES and MAPMINT_BENCH_LOADS (subsets of tests/guest/bench.sh's, e.g.
-# "c map-t" and "tcp-up pktgen-60x1"; the ratios need c).
+# "c map-t" and "tcp-up pktgen-60x1"; the ratios need c), MAPMINT_BENCH_ALT_MODULE: a second
+# mapmint.ko built for the benchmark kernel (another revision: scripts/build-module.sh in its
+# checkout), measured as the topologies map-t-alt and map-e-alt (add them to
+# MAPMINT_BENCH_TOPOLOGIES) in the same boot, for an A/B comparison.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$MAPMINT_ROOT"
 
-seconds=${MAPMINT_BENCH_SECONDS:-5}
-reps=${MAPMINT_BENCH_REPS:-3}
-cpu_counts=${MAPMINT_BENCH_CPUS:-1 2}
-results=${MAPMINT_BENCH_RESULTS:-$MAPMINT_ROOT/bench/results.md}
+profile=0
+case "${1:-}" in
+--profile) profile=1 ;;
+"") ;;
+*) die "usage: $0 [--profile]" ;;
+esac
 work=$MAPMINT_ROOT/build/bench
-guest_args="mapmint_bench_seconds=$seconds mapmint_bench_reps=$reps"
+seconds=${MAPMINT_BENCH_SECONDS:-5}
+cpu_counts=${MAPMINT_BENCH_CPUS:-1 2}
+if [ $profile = 1 ]; then
+	reps=${MAPMINT_BENCH_REPS:-1}
+	results=${MAPMINT_BENCH_RESULTS:-$work/results-profile.md}
+else
+	reps=${MAPMINT_BENCH_REPS:-3}
+	results=${MAPMINT_BENCH_RESULTS:-$MAPMINT_ROOT/bench/results.md}
+fi
+guest_args="mapmint_bench_seconds=$seconds mapmint_bench_reps=$reps mapmint_bench_profile=$profile"
 [ -z "${MAPMINT_BENCH_TOPOLOGIES:-}" ] || guest_args+=" mapmint_bench_topologies=${MAPMINT_BENCH_TOPOLOGIES// /,}"
 [ -z "${MAPMINT_BENCH_LOADS:-}" ] || guest_args+=" mapmint_bench_loads=${MAPMINT_BENCH_LOADS// /,}"
 
@@ -31,8 +49,15 @@ say "building mapmint.ko for the benchmark kernel"
 module_ko=$(scripts/build-module.sh "$kdir" bench)
 cargo build --release --locked -p mapminctl -p mapmint-probe -p nlprobe
 mkdir -p "$work"
-scripts/build-initramfs.sh "$module_ko" target/release/mapminctl "$work/initramfs.cpio.gz" \
-	"$kdir/net/core/pktgen.ko"
+tools=
+[ $profile = 0 ] || tools=$(command -v perf)
+extra_modules=("$kdir/net/core/pktgen.ko")
+if [ -n "${MAPMINT_BENCH_ALT_MODULE:-}" ]; then
+	cp "$MAPMINT_BENCH_ALT_MODULE" "$work/mapmint-alt.ko"
+	extra_modules+=("$work/mapmint-alt.ko")
+fi
+MAPMINT_INITRAMFS_TOOLS=$tools scripts/build-initramfs.sh "$module_ko" target/release/mapminctl "$work/initramfs.cpio.gz" \
+	"${extra_modules[@]}"
 
 # A generous bound: every measurement (8 loads, 4 topologies) plus its iperf3/pktgen setup,
 # and each topology's build.
@@ -75,6 +100,7 @@ table() {
 		function partial(list,   a, k) { k = split(list, a, " "); return k < reps ? " (" k "/" reps ")" : "" }
 		{
 			n = $1; topology = $3; load = $4; value = $6; unit[load] = $7
+			if (topology != "c" && !(topology in known)) { known[topology] = 1; others[++nothers] = topology }
 			if (!(load in seen)) { seen[load] = 1; order[++loads] = load }
 			if (value != "-") values[n, topology, load] = values[n, topology, load] " " value
 		}
@@ -87,11 +113,17 @@ table() {
 			name["pktgen-1400x1"] = "pktgen 1400 B, 1 flow"
 			name["pktgen-60x1024"] = "pktgen 60 B, 1024 flows"
 			name["pktgen-1400x1024"] = "pktgen 1400 B, 1024 flows"
+			title["map-t"] = "MAP-T"; title["map-e"] = "MAP-E"
+			title["map-t-alt"] = "MAP-T (alt)"; title["map-e-alt"] = "MAP-E (alt)"
 			ncounts = split(counts, cpus, " ")
 			head = "| load |"; rule = "|---|"
 			for (c = 1; c <= ncounts; c++) {
-				head = head sprintf(" c, %d vCPU%s | MAP-T/c | MAP-E/c | ip6tnl/c |", cpus[c], cpus[c] > 1 ? "s" : "")
-				rule = rule "---:|---:|---:|---:|"
+				head = head sprintf(" c, %d vCPU%s |", cpus[c], cpus[c] > 1 ? "s" : "")
+				rule = rule "---:|"
+				for (o = 1; o <= nothers; o++) {
+					head = head " " (others[o] in title ? title[others[o]] : others[o]) "/c |"
+					rule = rule "---:|"
+				}
 			}
 			print head; print rule
 			for (l = 1; l <= loads; l++) {
@@ -101,8 +133,7 @@ table() {
 					n = cpus[c]
 					base = median(values[n, "c", load])
 					row = row (base == "" ? " – |" : sprintf(" %.1f %s%s |", base, unit[load], partial(values[n, "c", load])))
-					split("map-t map-e ip6tnl", others, " ")
-					for (o = 1; o <= 3; o++) {
+					for (o = 1; o <= nothers; o++) {
 						m = median(values[n, others[o], load])
 						if (m == "" || base == "" || base + 0 == 0) row = row " – |"
 						else row = row sprintf(" %.2f%s |", m / base, partial(values[n, others[o], load]))
@@ -146,4 +177,10 @@ mv "$results.tmp" "$results"
 echo
 cat "$results"
 say "table written to $results; raw lines in $work/guest-smp*/results.log"
+if [ $profile = 1 ]; then
+	for n in $cpu_counts; do
+		tr -d '\r' <"$work/guest-smp$n/results.log" | sed -n 's/^PROFILE //p' >"$work/profile-smp$n.txt"
+	done
+	say "profiles in $work/profile-smp*.txt (TOPOLOGY LOAD, then perf's lines)"
+fi
 exit "$failed"

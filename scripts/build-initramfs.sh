@@ -4,6 +4,8 @@
 # libraries, the mapmint module, mapminctl and the guest test scripts.
 # Usage: build-initramfs.sh MODULE.ko MAPMINCTL OUT.cpio.gz [EXTRA.ko...]
 # EXTRA modules of the same kernel (the benchmark's pktgen.ko) go beside mapmint.ko in /mapmint/.
+# MAPMINT_INITRAMFS_TOOLS: more host programs (absolute paths) to copy with their libraries
+# (`scripts/bench.sh --profile` adds perf).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -48,6 +50,7 @@ install_libs_of() {
 cp /bin/busybox "$root/bin/busybox"
 install_with_libs /bin/bash /usr/bin/kmod /usr/bin/ip /sbin/genl /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi /usr/sbin/nft
 install_with_libs /usr/bin/iperf3
+for tool in ${MAPMINT_INITRAMFS_TOOLS:-}; do install_with_libs "$tool"; done
 install_with_libs /usr/lib/x86_64-linux-gnu/xtables/*.so
 install_with_libs "$(readlink -f /lib64/ld-linux-x86-64.so.2)"
 ln -sf "$(readlink -f /lib64/ld-linux-x86-64.so.2)" "$root/lib64/ld-linux-x86-64.so.2"

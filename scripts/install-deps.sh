@@ -9,6 +9,8 @@ DEBIAN_PACKAGES=(
 	linux-source-6.12 clang lld llvm libclang-dev flex bison bc libelf-dev libssl-dev
 	cpio kmod xz-utils make
 	qemu-system-x86 busybox-static iproute2 iptables nftables iperf3
+	# perf, for `scripts/bench.sh --profile`
+	linux-perf
 )
 
 missing=()

@@ -8,13 +8,17 @@
 #   map-e   mapmint MAP-E, the same
 #   ip6tnl  the kernel's ipip6 tunnel in MAP-E's place: CE 11b's MAP address
 #           2001:db8:ce:11b:0:c000:208:1b <-> 2001:db8:6::1 on the BR
+#   map-t-alt, map-e-alt (only when asked for)  map-t and map-e with /mapmint/mapmint-alt.ko
 # Each topology is built, measured under every load and torn down, in turn (c, map-t,
 # map-e, ip6tnl, c, ...) for mapmint_bench_reps= rounds, so that drift spreads over all.
 # Every number is taken at the receiver. One line per measurement on the result channel:
 #   BENCH TOPOLOGY LOAD ROUND VALUE UNIT      (VALUE "-" when the measurement failed)
 # followed by BENCH-ERROR lines saying why. Kernel command line knobs:
 # mapmint_bench_seconds= (default 5) per measurement, mapmint_bench_reps= (default 3),
-# mapmint_bench_topologies= and mapmint_bench_loads= (comma-separated subsets, default all).
+# mapmint_bench_topologies= and mapmint_bench_loads= (comma-separated subsets, default all),
+# mapmint_bench_profile=1: perf samples every CPU during each measurement (which slows it:
+# its numbers are not the benchmark's), and the hottest kernel functions go to the result
+# channel as PROFILE TOPOLOGY LOAD lines, by their own time and with what they call.
 . /tests/lib.sh
 . /tests/lib-tutorial.sh
 
@@ -22,12 +26,14 @@ seconds=5
 reps=3
 topologies="c map-t map-e ip6tnl"
 loads="tcp-up tcp-down udp-64 udp-1400 pktgen-60x1 pktgen-1400x1 pktgen-60x1024 pktgen-1400x1024"
+profile=0
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	mapmint_bench_seconds=*) seconds=${arg#*=} ;;
 	mapmint_bench_reps=*) reps=${arg#*=} ;;
 	mapmint_bench_topologies=*) topologies=$(echo "${arg#*=}" | tr , ' ') ;;
 	mapmint_bench_loads=*) loads=$(echo "${arg#*=}" | tr , ' ') ;;
+	mapmint_bench_profile=*) profile=${arg#*=} ;;
 	esac
 done
 cpus=$(grep -c '^processor' /proc/cpuinfo)
@@ -86,6 +92,9 @@ build_c() {
 
 build_map-t() { tutorial t nft; }
 build_map-e() { tutorial e nft; }
+# the same with the A/B module (scripts/bench.sh's MAPMINT_BENCH_ALT_MODULE)
+build_map-t-alt() { MODULE=/mapmint/mapmint-alt.ko tutorial t nft; }
+build_map-e-alt() { MODULE=/mapmint/mapmint-alt.ko tutorial e nft; }
 
 build_ip6tnl() {
 	skeleton
@@ -207,6 +216,57 @@ measure() {
 	esac
 }
 
+# profile_start: perf samples every CPU (with call chains) for the next measurement.
+profile_start() {
+	perf record -q -a -g -F 499 -o /tmp/perf.data -- sleep $((seconds + 2)) >/tmp/perf.log 2>&1 &
+	profiler=$!
+}
+
+# under PATTERN: from perf script's call chains (a blank line before each sample, then its
+# frames from the sampled function outwards), for the samples taken under a function whose
+# name contains PATTERN, each function at or below that frame with the share of all samples
+# it was on the stack (with what it calls) and at the top (by itself), the largest first.
+under() {
+	awk -v pattern="$1" '
+		function flush(   i, top) {
+			if (n == 0) return
+			samples++
+			for (i = n; i >= 1 && !top; i--) if (index(frame[i], pattern)) top = i
+			if (top) {
+				delete seen
+				for (i = top; i >= 1; i--) if (!(frame[i] in seen)) { seen[frame[i]] = 1; with[frame[i]]++ }
+				alone[frame[1]]++
+			}
+			n = 0
+		}
+		/^$/ { flush(); next }
+		{ frame[++n] = $2 }
+		END {
+			flush()
+			for (f in with) if (with[f] * 200 >= samples) printf "%6.2f%% %6.2f%%  %s\n", 100 * with[f] / samples, 100 * alone[f] / samples, f
+		}' | sort -rn
+}
+
+# profile_report TOPOLOGY LOAD: the functions that took at least 1 % of the samples by
+# themselves, then those under which at least 5 % ran (children included), then what ran
+# under the device's transmit (mapmint's start_xmit, ip6tnl's; c: ip_forward), from 0.5 %.
+profile_report() {
+	wait $profiler
+	local prefix="PROFILE $1 $2" transmit_symbol=10start_xmit
+	[ "$1" != ip6tnl ] || transmit_symbol=ip6_tnl_start_xmit
+	[ "$1" != c ] || transmit_symbol=ip_forward
+	{
+		echo "self:"
+		perf report -i /tmp/perf.data --stdio --no-children --sort sym -g none --percent-limit 1 2>&1
+		echo "with children:"
+		perf report -i /tmp/perf.data --stdio --children --sort sym -g none --percent-limit 5 2>&1
+		# what the translator's (or the tunnel's) transmit spends its time in
+		echo "under $transmit_symbol (share of all samples: with what it calls / by itself):"
+		perf script -i /tmp/perf.data -F ip,sym 2>/dev/null | under "$transmit_symbol"
+	} | grep -v -e '^#' -e '^$' | sed "s/^/$prefix /" >&3
+	rm -f /tmp/perf.data
+}
+
 # --- the run ----------------------------------------------------------------------------
 
 ip link set lo up
@@ -228,11 +288,13 @@ for round in $(seq "$reps"); do
 		for load in $loads; do
 			value=-
 			if [ $connected = 1 ]; then
+				[ "$profile" = 1 ] && profile_start
 				if out=$(measure "$load" 2>&1) && [[ $out =~ ^[0-9.]+$ ]]; then
 					value=$out
 				else
 					report "BENCH-ERROR $topology $load $round: $(echo "$out" | tr '\n' ' ')"
 				fi
+				[ "$profile" = 1 ] && profile_report "$topology" "$load"
 			fi
 			report "BENCH $topology $load $round $value $(unit_of "$load")"
 			sleep 0.5
