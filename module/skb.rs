@@ -100,13 +100,9 @@ impl Skb {
     /// A GSO super-packet: (gso_type, gso_size).
     pub(crate) fn gso(&self) -> Option<(u32, u16)> {
         // SAFETY: we own a valid skb; its shared info is readable.
-        unsafe {
-            if !b::skb_is_gso(self.raw()) {
-                return None;
-            }
-            let info = &*self.shared_info();
-            Some((info.gso_type, info.gso_size))
-        }
+        let info = unsafe { &*self.shared_info() };
+        // skb_is_gso, read here rather than called out of line on every packet.
+        (info.gso_size != 0).then_some((info.gso_type, info.gso_size))
     }
 
     /// Whether the packet is encapsulated already (a tunnel's inner headers are set).
