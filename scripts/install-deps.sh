@@ -30,6 +30,12 @@ if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
 	rustup component add rust-src
 fi
 
+# tests/run.sh lints the workspace (the core's own denials only bite under clippy).
+if ! cargo clippy --version >/dev/null 2>&1; then
+	say "adding rustup component clippy"
+	rustup component add clippy
+fi
+
 # The MAP core is checked to build without std for a bare-metal target, as the kernel needs.
 if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-none; then
 	say "adding rustup target x86_64-unknown-none"

@@ -27,6 +27,9 @@ say "cargo test (workspace)"
 cargo test --workspace --locked
 say "the MAP core builds without std (x86_64-unknown-none)"
 cargo build --locked -p mapcore --target x86_64-unknown-none
+say "cargo clippy, warnings as errors (the workspace, all targets; the core for the kernel's target)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --locked -p mapcore --target x86_64-unknown-none -- -D warnings
 
 say "building kernel (cached), module, mapminctl and initramfs"
 kdir=${KDIR:-$(scripts/build-kernel.sh)}

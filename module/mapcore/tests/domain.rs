@@ -271,7 +271,7 @@ fn icmpv6_errors_from_ipv6_only_routers_come_from_the_rfc7600_dummy_address() {
     let Some(TransportSlice::Icmpv4(icmp)) = sliced.transport else { panic!("not ICMP") };
     assert!(matches!(icmp.icmp_type(), Icmpv4Type::TimeExceeded(_)), "{:?}", icmp.icmp_type());
     // The quoted packet is the CE's own IPv4 packet again.
-    let inner = &icmp.payload()[..];
+    let inner = icmp.payload();
     assert_eq!(&inner[12..16], &v4("192.0.2.8").octets());
     assert_eq!(&inner[16..20], &v4(SERVER).octets());
 
