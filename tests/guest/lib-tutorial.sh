@@ -320,6 +320,27 @@ spoof_tests() {
 		"$(counter ce11b port-not-allowed)/$(counter ce11b no-mapping)"
 }
 
+# route_change_check: the routes the devices remember per CPU (route.rs) follow route
+# changes. While the CE's IPv6 default route, then the BR's IPv4 route to the server, is
+# unreachable, c1's pings are dropped there as no-route (not sent along the remembered
+# route), and they pass again once the route is back.
+route_change_check() {
+	local before
+	check "ping before the routes change" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	before=$(counter ce11b no-route)
+	ip -n ce11b -6 route replace unreachable default
+	check_fails "CE: no ping while its IPv6 default route is unreachable" at c1 ping -c 3 -i 0.2 -W 1 $SERVER
+	check_eq "CE: those pings counted as no-route" 3 $(($(counter ce11b no-route) - before))
+	ip -n ce11b -6 route replace default via 2001:db8:100:11b::1
+	check "CE: ping again once its route is back" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	before=$(counter br no-route)
+	ip -n br route add unreachable $SERVER/32
+	check_fails "BR: no ping while the server's IPv4 address is unreachable" at c1 ping -c 3 -i 0.2 -W 1 $SERVER
+	check_eq "BR: those pings counted as no-route" 3 $(($(counter br no-route) - before))
+	ip -n br route del unreachable $SERVER/32
+	check "BR: ping again once the route is gone" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+}
+
 # transfer_while_applying: rules replaced with mapminctl apply while a download runs.
 transfer_while_applying() {
 	rm -f /tmp/got

@@ -8,5 +8,6 @@ tutorial e iptables
 tutorial_checks e
 traceroute_check e
 pmtu_check e
+route_change_check
 transfer_while_applying
 rmmod_under_traffic

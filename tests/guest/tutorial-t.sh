@@ -9,5 +9,6 @@ tutorial t nft
 tutorial_checks t
 traceroute_check t
 pmtu_check t
+route_change_check
 transfer_while_applying
 rmmod_under_traffic
