@@ -114,13 +114,20 @@ impl DevRef {
         // SAFETY: as in config_copy.
         let old_mtu = unsafe { (*instance_of(self.0)).config() }.and_then(|c| c.mtu);
         if let Some(mtu) = config.mtu.filter(|mtu| Some(*mtu) != old_mtu) {
-            // SAFETY: dev_set_mtu needs the RTNL; the reference keeps the device alive.
-            let (ret, min, max) = unsafe {
+            // SAFETY: dev_set_mtu needs the RTNL, under which reg_state is stable; the
+            // reference keeps the device alive. `ip link del` may have unregistered it since
+            // it was looked up: an MTU change then would reach addrconf for a dying device,
+            // which would take a reference on it that nothing puts.
+            let (registered, ret, min, max) = unsafe {
                 b::rtnl_lock();
-                let ret = b::dev_set_mtu(self.0, i32::from(mtu));
+                let registered = u32::from((*self.0).reg_state) == b::netdev_reg_state_NETREG_REGISTERED;
+                let ret = if registered { b::dev_set_mtu(self.0, i32::from(mtu)) } else { 0 };
                 b::rtnl_unlock();
-                (ret, (*self.0).min_mtu, (*self.0).max_mtu)
+                (registered, ret, (*self.0).min_mtu, (*self.0).max_mtu)
             };
+            if !registered {
+                return Err(req.refuse(ENODEV, format_args!("the interface is being removed")));
+            }
             if ret < 0 {
                 return Err(req.refuse(
                     Error::from_errno(ret),
