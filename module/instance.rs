@@ -74,11 +74,18 @@ impl Instance {
     /// # Safety
     /// `dev` is the device whose private area holds `self`, being registered.
     pub(crate) unsafe fn init(&self, dev: *mut bindings::net_device) -> Result {
-        self.per_cpu.alloc()?;
-        // SAFETY: per the caller.
-        unsafe {
-            self.gro.init(dev)?;
-            self.routes.init()?;
+        let allocated = self
+            .per_cpu
+            .alloc()
+            // SAFETY: per the caller.
+            .and_then(|()| unsafe { self.gro.init(dev) })
+            // SAFETY: per the caller.
+            .and_then(|()| unsafe { self.routes.init() });
+        if let Err(e) = allocated {
+            // register_netdevice runs no destructor when ndo_init fails: undo it here.
+            // SAFETY: the device is not registered, so no packet is in flight.
+            unsafe { self.release() };
+            return Err(e);
         }
         // Spread each CPU's IPv4 Identification sequence over the 16-bit space.
         let mut spread: u16 = 0;
