@@ -143,8 +143,7 @@ impl FamilyRoutes {
                 saddr.in6_u.u6_addr8 = key.saddr;
                 b::dst_cache_set_ip6(self.cache.get(), route.0.as_ptr(), &saddr);
             } else {
-                let saddr = u32::from_ne_bytes([key.saddr[0], key.saddr[1], key.saddr[2], key.saddr[3]]);
-                b::dst_cache_set_ip4(self.cache.get(), route.0.as_ptr(), saddr);
+                b::dst_cache_set_ip4(self.cache.get(), route.0.as_ptr(), ipv4(&key.saddr));
             }
             *last.0.get() = *key;
         }
@@ -222,8 +221,8 @@ impl Routes {
                 flow.__fl_common.flowic_proto = key.proto;
                 // The source is a mapped address, not one of this host's.
                 flow.__fl_common.flowic_flags = FLOWI_FLAG_ANYSRC;
-                flow.saddr = u32::from_ne_bytes([key.saddr[0], key.saddr[1], key.saddr[2], key.saddr[3]]);
-                flow.daddr = u32::from_ne_bytes([key.daddr[0], key.daddr[1], key.daddr[2], key.daddr[3]]);
+                flow.saddr = ipv4(&key.saddr);
+                flow.daddr = ipv4(&key.daddr);
                 let rt = b::ip_route_output_flow(net, &mut flow, ptr::null());
                 if rt.is_null() || (rt as usize) >= (-4095isize) as usize {
                     return None;
@@ -234,6 +233,11 @@ impl Routes {
         family.remember(&key, &route, ipv6);
         Some(route)
     }
+}
+
+/// An IPv4 address kept in a key's first four bytes, as the kernel's `__be32`.
+fn ipv4(bytes: &[u8; 16]) -> u32 {
+    u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
 /// The TOS bits a route lookup uses (RT_TOS).
