@@ -260,29 +260,29 @@ fn mape_encapsulation_and_decapsulation_from_headers_alone() {
 /// for more (never another verdict, never a change to the buffer: run_shaped checks).
 #[test]
 fn any_number_of_present_bytes_translates_or_asks_for_more() {
-    let asks_for_more = |r: &Result<Vec<u8>, Verdict>| matches!(r, Err(Verdict::NeedWhole | Verdict::Drop(DropReason::Truncated)));
+    type Shaped = fn(&[u8], usize, bool, Option<usize>, &Options) -> Result<Vec<u8>, Verdict>;
     let opts = Options::default();
+    // Each `present` gives the whole packet's result, or a request for more bytes.
+    let check = |name: &str, translate: Shaped, pkt: &[u8], partial: bool| {
+        let whole = translate(pkt, pkt.len(), partial, None, &opts);
+        for present in 0..=80 {
+            let out = translate(pkt, present, partial, None, &opts);
+            match (&out, &whole) {
+                (Ok(out), Ok(whole)) => assert_eq!(out[..], whole[..out.len()], "{name}, {present} bytes present"),
+                _ => assert!(
+                    matches!(out, Err(Verdict::NeedWhole | Verdict::Drop(DropReason::Truncated))),
+                    "{name}, {present} bytes present: {out:?}"
+                ),
+            }
+        }
+    };
     for partial in [false, true] {
         let l4 = tcp(Pseudo::V4(A4, B4), 40000, 443, &payload(3000));
         let pkt = with_seed(ip4(6, A4, B4, &l4), 20, 16, seed4(A4, B4, 6, l4.len()));
-        let whole = shaped_to6(&pkt, pkt.len(), partial, None, &opts);
-        for present in 0..=80 {
-            let out = shaped_to6(&pkt, present, partial, None, &opts);
-            match (&out, &whole) {
-                (Ok(out), Ok(whole)) => assert_eq!(out[..], whole[..out.len()], "v4 -> v6, {present} bytes present"),
-                _ => assert!(asks_for_more(&out), "v4 -> v6, {present} bytes present: {out:?}"),
-            }
-        }
+        check("v4 -> v6", shaped_to6, &pkt, partial);
         let l4 = udp(Pseudo::V6(server6(), ce6()), 40000, 53, &payload(3000));
         let pkt = with_seed(ip6(17, server6(), ce6(), &l4), 40, 6, seed6(server6(), ce6(), 17, l4.len()));
-        let whole = shaped_to4(&pkt, pkt.len(), partial, None, &opts);
-        for present in 0..=80 {
-            let out = shaped_to4(&pkt, present, partial, None, &opts);
-            match (&out, &whole) {
-                (Ok(out), Ok(whole)) => assert_eq!(out[..], whole[..out.len()], "v6 -> v4, {present} bytes present"),
-                _ => assert!(asks_for_more(&out), "v6 -> v4, {present} bytes present: {out:?}"),
-            }
-        }
+        check("v6 -> v4", shaped_to4, &pkt, partial);
     }
 }
 
