@@ -178,10 +178,9 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
         return drop(DropReason::NoHeadroom);
     }
     if send_out {
-        let Some(route) = tx.route(&skb, !ipv6) else {
+        if !tx.send(skb, !ipv6) {
             return drop(DropReason::NoRoute);
-        };
-        skb.send(route, !ipv6);
+        }
     } else {
         skb.receive(&instance.gro);
     }

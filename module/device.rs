@@ -10,7 +10,6 @@ use crate::datapath;
 use crate::instance::Instance;
 use crate::mapcore::config::Config;
 use crate::mapcore::domain::Derived;
-use crate::route::Route;
 use crate::skb::Skb;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
@@ -305,12 +304,18 @@ impl Transmitter<'_> {
         unsafe { self.instance.published() }
     }
 
-    /// The output route for `skb`, whose (translated) header is IPv6 if `ipv6`, else IPv4;
-    /// None when there is none.
-    pub(crate) fn route(&self, skb: &Skb, ipv6: bool) -> Option<Route> {
-        // SAFETY: the transmit path of a valid device (see new), whose namespace is the
-        // packet's.
-        unsafe { self.instance.routes.output(bindings::dev_net(self.dev), skb.header(), ipv6, skb.mark()) }
+    /// Sends `skb`, whose (translated) header is IPv6 if `ipv6`, else IPv4, out along its
+    /// route in the device's namespace (see [`Skb::send`]). False when there is no route
+    /// (the packet is freed).
+    pub(crate) fn send(&self, skb: Skb, ipv6: bool) -> bool {
+        // SAFETY: a valid device (see new).
+        let net = unsafe { bindings::dev_net(self.dev) };
+        // SAFETY: the transmit path of the device whose namespace `net` is (see new).
+        let Some(route) = (unsafe { self.instance.routes.output(net, skb.header(), ipv6, skb.mark()) }) else {
+            return false;
+        };
+        skb.send(net, route, ipv6);
+        true
     }
 
     /// Counts a packet the device dropped (or answered with an ICMP error) in `tx_dropped`.

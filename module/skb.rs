@@ -281,21 +281,20 @@ impl Skb {
         unsafe { (*self.raw()).__bindgen_anon_4.__bindgen_anon_1.as_ref().__bindgen_anon_4.mark }
     }
 
-    /// Sends the packet out along `route` (looked up for its new header) the way the host
+    /// Sends the packet out along `route` (looked up for its new header in `net`) the way the host
     /// sends its own: the output path (LOCAL_OUT, POSTROUTING, neighbours; fragmentation or
     /// an ICMP error to the source where the route's MTU is smaller). A fresh packet: no
     /// conntrack entry, no socket, no old route.
-    pub(crate) fn send(self, route: Route, ipv6: bool) {
+    pub(crate) fn send(self, net: *mut b::net, route: Route, ipv6: bool) {
         let skb = self.raw();
         core::mem::forget(self);
         // SAFETY: we own the skb, whose data starts at its (translated) network header of
-        // the family given; skb_dst_set takes over the route's reference, and the local_out
-        // functions take the skb.
+        // the family given, and `net` is its device's namespace (the caller's); skb_dst_set
+        // takes over the route's reference, and the local_out functions take the skb.
         unsafe {
             b::skb_orphan(skb);
             b::skb_scrub_packet(skb, false);
             (*skb).cb = [0; 48];
-            let net = b::dev_net((*skb).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev);
             b::skb_dst_set(skb, route.into_raw());
             if ipv6 {
                 b::ip6_local_out(net, ptr::null_mut(), skb);
