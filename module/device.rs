@@ -10,13 +10,16 @@ use crate::datapath;
 use crate::instance::Instance;
 use crate::mapcore::config::Config;
 use crate::mapcore::domain::Derived;
+use crate::netdev::{NetDevice, Rtnl};
 use crate::skb::Skb;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
+use core::ops::Deref;
 use core::ptr::{self, NonNull};
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::prelude::*;
 use kernel::str::CStr;
+use kernel::types::AlwaysRefCounted;
 
 /// The default MTU, the largest packet on either side of the device: a 1500-byte IPv6 access
 /// link. Full-size IPv4 packets get Fragmentation Needed with the MTU that fits after
@@ -105,13 +108,10 @@ impl LinkKind {
                 (*dev.as_ptr()).mtu = mtu;
             }
         }
-        // SAFETY: the device is set up and not registered; register_instance needs the RTNL.
-        let ret = unsafe {
-            bindings::rtnl_lock();
-            let ret = register_instance(dev.as_ptr());
-            bindings::rtnl_unlock();
-            ret
-        };
+        let rtnl = Rtnl::lock();
+        // SAFETY: the device is set up and not registered.
+        let ret = unsafe { register_instance(dev.as_ptr(), &rtnl) };
+        drop(rtnl);
         if ret < 0 {
             // SAFETY: registration failed, so nothing else holds the device; release is
             // idempotent, for the failures where register_netdevice already ran the destructor.
@@ -133,20 +133,60 @@ impl Drop for LinkKind {
     }
 }
 
-/// Whether `dev` is a mapmint device.
-///
-/// # Safety
-/// `dev` is a valid net_device.
-pub(crate) unsafe fn is_mapmint(dev: *const bindings::net_device) -> bool {
-    // SAFETY: per the caller.
-    ptr::eq(unsafe { (*dev).netdev_ops }, &NETDEV_OPS)
+/// A mapmint device: a net_device whose private area holds an `Instance`.
+#[repr(transparent)]
+pub(crate) struct MapmintDevice(NetDevice);
+
+impl MapmintDevice {
+    /// `dev`, if it is a mapmint device.
+    pub(crate) fn of(dev: &NetDevice) -> Option<&MapmintDevice> {
+        // `setup` gives a device these operations after it put an Instance in its private area.
+        ptr::eq(dev.ops(), &NETDEV_OPS).then(|| {
+            // SAFETY: a transparent wrapper of a mapmint device (see above).
+            unsafe { &*ptr::from_ref(dev).cast::<MapmintDevice>() }
+        })
+    }
+
+    /// # Safety
+    /// `dev` is a mapmint device, valid for `'a`.
+    unsafe fn from_raw<'a>(dev: *mut bindings::net_device) -> &'a MapmintDevice {
+        // SAFETY: per the caller; a transparent wrapper.
+        unsafe { &*dev.cast::<MapmintDevice>() }
+    }
+
+    /// The device's state.
+    pub(crate) fn instance(&self) -> &Instance {
+        // SAFETY: the private area of a mapmint device is an Instance (see `setup`), released
+        // only by the destructor, after the last reference and RCU reader are gone.
+        unsafe { &*instance_of(self.0.as_raw()) }
+    }
+}
+
+impl Deref for MapmintDevice {
+    type Target = NetDevice;
+
+    fn deref(&self) -> &NetDevice {
+        &self.0
+    }
+}
+
+// SAFETY: the reference count is the net_device's.
+unsafe impl AlwaysRefCounted for MapmintDevice {
+    fn inc_ref(&self) {
+        self.0.inc_ref();
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: per the caller; a transparent wrapper.
+        unsafe { NetDevice::dec_ref(obj.cast()) };
+    }
 }
 
 /// The `Instance` in `dev`'s private area.
 ///
 /// # Safety
 /// `dev` is a mapmint device (allocated with `Instance`-sized private area).
-pub(crate) unsafe fn instance_of(dev: *mut bindings::net_device) -> *mut Instance {
+unsafe fn instance_of(dev: *mut bindings::net_device) -> *mut Instance {
     // SAFETY: per the caller, the private area is an `Instance`, suitably aligned
     // (netdev private areas are NETDEV_ALIGN-aligned).
     unsafe { bindings::netdev_priv(dev).cast::<Instance>() }
@@ -208,15 +248,15 @@ unsafe extern "C" fn newlink(
     _extack: *mut bindings::netlink_ext_ack,
 ) -> i32 {
     // SAFETY: rtnetlink calls newlink under the RTNL with a set-up, unregistered device.
-    unsafe { register_instance(dev) }
+    unsafe { register_instance(dev, Rtnl::held()) }
 }
 
 /// Registers a set-up mapmint device, the default one and those `ip link add` creates alike.
 ///
 /// # Safety
-/// `dev` was allocated with `setup` and is not registered; the caller holds the RTNL, which
-/// also keeps anyone from bringing the device up before IPv6 autoconfiguration is off.
-unsafe fn register_instance(dev: *mut bindings::net_device) -> i32 {
+/// `dev` was allocated with `setup` and is not registered. The RTNL, held, also keeps anyone
+/// from bringing the device up before IPv6 autoconfiguration is off.
+unsafe fn register_instance(dev: *mut bindings::net_device, _rtnl: &Rtnl) -> i32 {
     // SAFETY: per the caller.
     let ret = unsafe { bindings::register_netdevice(dev) };
     if ret == 0 {
@@ -266,7 +306,7 @@ unsafe extern "C" fn start_xmit(
 ) -> bindings::netdev_tx_t {
     // SAFETY: the stack hands us ownership of a valid skb for a valid mapmint device, in its
     // transmit path (an RCU reader with bottom halves off).
-    let (skb, tx) = unsafe { (Skb::from_raw(skb), Transmitter::new(dev)) };
+    let (skb, tx) = unsafe { (Skb::from_raw(skb), Transmitter::new(MapmintDevice::from_raw(dev))) };
     if let Some(skb) = skb {
         datapath::transmit(&tx, skb);
     }
@@ -275,43 +315,39 @@ unsafe extern "C" fn start_xmit(
 
 /// A mapmint device in its transmit path: what the datapath may use there.
 pub(crate) struct Transmitter<'a> {
-    dev: *mut bindings::net_device,
-    instance: &'a Instance,
+    dev: &'a MapmintDevice,
 }
 
-impl Transmitter<'_> {
+impl<'a> Transmitter<'a> {
     /// # Safety
-    /// `dev` is a mapmint device in its transmit path (an RCU reader, bottom halves off)
-    /// for as long as the value lives.
-    unsafe fn new(dev: *mut bindings::net_device) -> Self {
-        // SAFETY: per the caller, a mapmint device, whose private area is an Instance.
-        Transmitter { dev, instance: unsafe { &*instance_of(dev) } }
+    /// The device is in its transmit path (an RCU reader, bottom halves off) for as long as
+    /// the value lives.
+    unsafe fn new(dev: &'a MapmintDevice) -> Self {
+        Transmitter { dev }
     }
 
-    pub(crate) fn instance(&self) -> &Instance {
-        self.instance
+    pub(crate) fn instance(&self) -> &'a Instance {
+        self.dev.instance()
     }
 
     /// The device MTU.
     pub(crate) fn mtu(&self) -> u32 {
-        // SAFETY: a valid device (see new).
-        unsafe { (*self.dev).mtu }
+        self.dev.mtu()
     }
 
     /// The published configuration and what is derived from it.
     pub(crate) fn published(&self) -> Option<(&Config, &Derived)> {
         // SAFETY: the transmit path is an RCU reader and the device outlives it (see new).
-        unsafe { self.instance.published() }
+        unsafe { self.dev.instance().published() }
     }
 
     /// Sends `skb`, whose (translated) header is IPv6 if `ipv6`, else IPv4, out along its
     /// route in the device's namespace (see [`Skb::send`]). False when there is no route
     /// (the packet is freed).
     pub(crate) fn send(&self, skb: Skb, ipv6: bool) -> bool {
-        // SAFETY: a valid device (see new).
-        let net = unsafe { bindings::dev_net(self.dev) };
+        let net = self.dev.net().as_raw();
         // SAFETY: the transmit path of the device whose namespace `net` is (see new).
-        let Some(route) = (unsafe { self.instance.routes.output(net, skb.header(), ipv6, skb.mark()) }) else {
+        let Some(route) = (unsafe { self.instance().routes.output(net, skb.header(), ipv6, skb.mark()) }) else {
             return false;
         };
         skb.send(net, route, ipv6);
@@ -320,8 +356,7 @@ impl Transmitter<'_> {
 
     /// Counts a packet the device dropped (or answered with an ICMP error) in `tx_dropped`.
     pub(crate) fn count_drop(&self) {
-        // SAFETY: a valid device (see new).
-        unsafe { bindings::dev_core_stats_tx_dropped_inc(self.dev) };
+        self.dev.count_tx_dropped();
     }
 }
 
@@ -342,11 +377,15 @@ pub(crate) unsafe extern "C" fn fragment_output<S: FragmentSink>(
         return 0;
     };
     let dev = skb.dev();
-    // SAFETY: the fragments of a packet a mapmint device fragments in its transmit path
-    // keep that device, still in its transmit path; anything else is dropped.
-    if dev.is_null() || !unsafe { is_mapmint(dev) } {
+    if dev.is_null() {
         return 0;
     }
+    // SAFETY: an skb's device is valid while the skb is; the fragments of a packet a
+    // mapmint device fragments in its transmit path keep that device, still in its transmit
+    // path; anything else is dropped.
+    let Some(dev) = MapmintDevice::of(unsafe { NetDevice::from_raw(dev) }) else {
+        return 0;
+    };
     // SAFETY: as above.
     S::fragment(&unsafe { Transmitter::new(dev) }, skb);
     0
@@ -356,7 +395,7 @@ pub(crate) unsafe extern "C" fn fragment_output<S: FragmentSink>(
 /// came out of the translator as received (the stack adds its own drop counters).
 unsafe extern "C" fn get_stats64(dev: *mut bindings::net_device, stats: *mut bindings::rtnl_link_stats64) {
     // SAFETY: the stack passes a mapmint device and a zeroed stats structure to fill.
-    let (totals, stats) = unsafe { ((*instance_of(dev)).totals(), &mut *stats) };
+    let (totals, stats) = unsafe { (MapmintDevice::from_raw(dev).instance().totals(), &mut *stats) };
     let translated = totals.translated();
     stats.tx_packets = translated;
     stats.tx_bytes = totals.input_bytes;

@@ -5,6 +5,7 @@
 //! (`netlink`) publishes configurations and reads the counters.
 
 use crate::bindings;
+use crate::genetlink::GenlMutex;
 use crate::mapcore::config::Config;
 use crate::mapcore::domain::{Derived, FragmentCache};
 use crate::mapcore::xlat::DropReason;
@@ -101,42 +102,41 @@ impl Instance {
         self.per_cpu.this_cpu()
     }
 
-    /// The current configuration, if any.
-    ///
-    /// # Safety
-    /// The caller is an RCU reader, or serialised with configuration changes (the genetlink
-    /// mutex), and keeps the device alive, for as long as it uses the reference.
-    pub(crate) unsafe fn config(&self) -> Option<&Config> {
-        // SAFETY: per the caller.
+    /// The current configuration, if any, for the control plane: changes are serialised by
+    /// the genetlink mutex, so it stays valid while the mutex is held.
+    pub(crate) fn config<'a>(&'a self, _genl: &'a GenlMutex) -> Option<&'a Config> {
+        // SAFETY: only `publish` replaces a configuration, under the same mutex (the initial
+        // one is set before the device is visible, and `release` runs after the last
+        // reference to the device is gone).
         unsafe { self.published() }.map(|(config, _)| config)
     }
 
     /// The current configuration and what is derived from it, if any.
     ///
     /// # Safety
-    /// As for [`config`](Self::config).
+    /// The caller is an RCU reader, or serialised with configuration changes (the genetlink
+    /// mutex), and keeps the device alive, for as long as it uses the reference.
     pub(crate) unsafe fn published(&self) -> Option<(&Config, &Derived)> {
         // SAFETY: a published configuration stays valid until a grace period after it is
         // replaced, which per the caller cannot end while the reference is used.
         unsafe { self.published.load(Ordering::Acquire).as_ref() }.map(|p| (&*p.config, &p.derived))
     }
 
-    /// Installs the first configuration of a device nobody can reach yet.
+    /// Installs the first configuration of a device nobody can reach yet; EBUSY if it has
+    /// one already.
     pub(crate) fn set_initial_config(&self, config: KBox<Config>) -> Result {
-        let old = self.published.swap(Published::new(config)?, Ordering::AcqRel);
-        if !old.is_null() {
-            // SAFETY: `old` came from KBox::into_raw; the device is not visible yet.
-            drop(unsafe { KBox::from_raw(old) });
+        let new = Published::new(config)?;
+        if let Err(new) = self.published.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
+            // SAFETY: `new` came from KBox::into_raw just now and was never published.
+            drop(unsafe { KBox::from_raw(new) });
+            return Err(EBUSY);
         }
         Ok(())
     }
 
     /// Publishes `config`; the previous one is freed once no reader can see it. Does not
-    /// wait for that (the caller holds the genetlink mutex).
-    ///
-    /// # Safety
-    /// The caller serialises configuration changes (the genetlink mutex).
-    pub(crate) unsafe fn publish(&self, config: KBox<Config>) -> Result {
+    /// wait for that (the caller holds the genetlink mutex, which serialises changes).
+    pub(crate) fn publish(&self, _genl: &GenlMutex, config: KBox<Config>) -> Result {
         let old = self.published.swap(Published::new(config)?, Ordering::AcqRel);
         if !old.is_null() {
             // SAFETY: `old` came from KBox::into_raw and is unreachable for new readers; its

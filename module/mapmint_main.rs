@@ -3,8 +3,9 @@
 //!
 //! The kernel layer is kept thin: the device in `device`, its state in `instance`, its
 //! packet path in `datapath` (skbs in `skb`), the control plane in `netlink`, the module
-//! parameters in `params`; all MAP arithmetic and packet logic in the MAP core, compiled in
-//! from the same source cargo builds and tests in userspace.
+//! parameters in `params`; safe wrappers of what the kernel crate lacks in `netdev`,
+//! `genetlink`, `skb`, `route` and `percpu`; all MAP arithmetic and packet logic in the MAP
+//! core, compiled in from the same source cargo builds and tests in userspace.
 
 use kernel::c_str;
 use kernel::prelude::*;
@@ -12,7 +13,9 @@ use kernel::prelude::*;
 mod bindings;
 mod datapath;
 mod device;
+mod genetlink;
 mod instance;
+mod netdev;
 mod netlink;
 mod params;
 mod percpu;
@@ -35,7 +38,7 @@ module! {
 struct Mapmint {
     // Dropped in this order: the control plane goes first, then every device, then the
     // configurations still waiting for their RCU grace period.
-    _genl: netlink::GenlFamily,
+    _genl: genetlink::FamilyRegistration,
     _link_kind: device::LinkKind,
     _rcu_callbacks: RcuCallbacks,
 }
@@ -57,7 +60,7 @@ impl kernel::Module for Mapmint {
         let link_kind = device::LinkKind::register()?;
         // On failure, dropping `link_kind` unregisters the kind again.
         link_kind.add_device(c_str!("mapmint"), config)?;
-        let genl = netlink::GenlFamily::register(module)?;
+        let genl = netlink::register(module)?;
         match ipv4_address {
             Some(prefix) => pr_info!("device mapmint registered, IPv4 address {}\n", prefix),
             None => pr_info!("device mapmint registered, no IPv4 address\n"),
