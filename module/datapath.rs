@@ -19,7 +19,7 @@ use crate::skb::{Extent, Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
 
 /// The most a header grows: IPv4 -> IPv6 adds 20 bytes (28 with a Fragment header), an ICMP
 /// error whose embedded packet grows too adds 40, and MAP-E adds 40.
-const MAX_GROWTH: u32 = 40;
+pub(crate) const MAX_GROWTH: u32 = 40;
 
 /// The translator's options for a device of MTU `mtu`. A packet forwarded into the device has
 /// lost its hop there; one the device sends out itself keeps its TTL (`Keep`), one it hands

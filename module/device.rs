@@ -10,13 +10,13 @@ use crate::datapath;
 use crate::instance::Instance;
 use crate::mapcore::config::Config;
 use crate::mapcore::domain::Derived;
-use crate::netdev::{NetDevice, Rtnl};
+use crate::netdev::{LinkKind, LinkKindRegistration, NetDevice, Rtnl};
 use crate::skb::Skb;
-use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::ops::Deref;
 use core::ptr::{self, NonNull};
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::c_str;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::types::AlwaysRefCounted;
@@ -44,92 +44,44 @@ const OFFLOADS: [u32; 9] = [
     bindings::NETIF_F_GSO_IPXIP6_BIT,
 ];
 
-/// The rtnetlink link kind "mapmint". The kernel links it into its list of kinds on
-/// registration, hence the interior mutability.
-struct LinkOps(UnsafeCell<bindings::rtnl_link_ops>);
-// SAFETY: the kernel only writes the ops (its list linkage) under the RTNL while
-// registering and unregistering; Rust code never touches them after construction.
-unsafe impl Sync for LinkOps {}
+/// The rtnetlink link kind "mapmint".
+static LINK_KIND: LinkKind = LinkKind::new(c_str!("mapmint"), size_of::<Instance>(), setup, newlink);
 
-static LINK_OPS: LinkOps = LinkOps(UnsafeCell::new(bindings::rtnl_link_ops {
-    kind: b"mapmint\0".as_ptr(),
-    priv_size: size_of::<Instance>(),
-    setup: Some(setup),
-    newlink: Some(newlink),
-    // SAFETY: every other field is optional; all-zero means "not used".
-    ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
-}));
-
-/// The registered link kind; unregistering it deletes every mapmint device in every
+/// Registers the link kind; dropping the registration deletes every mapmint device in every
 /// network namespace.
-pub(crate) struct LinkKind(());
-
-impl LinkKind {
-    pub(crate) fn register() -> Result<Self> {
-        // SAFETY: LINK_OPS is a static that outlives the registration, undone in drop.
-        let ret = unsafe { bindings::rtnl_link_register(LINK_OPS.0.get()) };
-        if ret < 0 {
-            return Err(Error::from_errno(ret));
-        }
-        Ok(LinkKind(()))
-    }
-
-    /// Creates the device `name` in the initial network namespace, as `ip link add NAME
-    /// type mapmint` would, configured with `config`.
-    pub(crate) fn add_device(&self, name: &CStr, config: Config) -> Result {
-        let mtu = config.mtu.map(u32::from);
-        if mtu.is_some_and(|mtu| mtu > MAX_MTU) {
-            pr_err!("mtu {} is above the device's maximum of {}\n", mtu.unwrap_or(0), MAX_MTU);
-            return Err(EINVAL);
-        }
-        let config = KBox::new(config, GFP_KERNEL)?;
-        // SAFETY: `name` is NUL-terminated and `setup` has the signature the kernel expects;
-        // one TX and one RX queue, the private area sized for an `Instance`.
-        let raw = unsafe {
-            bindings::alloc_netdev_mqs(
-                size_of::<Instance>() as i32,
-                name.as_char_ptr(),
-                bindings::NET_NAME_USER as u8,
-                Some(setup),
-                1,
-                1,
-            )
-        };
-        let dev = NonNull::new(raw).ok_or(ENOMEM)?;
-        // SAFETY: the device is not registered yet, so its private area is ours alone; setup
-        // put an `Instance` there.
-        unsafe {
-            if let Err(e) = (*instance_of(dev.as_ptr())).set_initial_config(config) {
-                bindings::free_netdev(dev.as_ptr());
-                return Err(e);
-            }
-            (*dev.as_ptr()).rtnl_link_ops = LINK_OPS.0.get();
-            if let Some(mtu) = mtu {
-                (*dev.as_ptr()).mtu = mtu;
-            }
-        }
-        let rtnl = Rtnl::lock();
-        // SAFETY: the device is set up and not registered.
-        let ret = unsafe { register_instance(dev.as_ptr(), &rtnl) };
-        drop(rtnl);
-        if ret < 0 {
-            // SAFETY: registration failed, so nothing else holds the device; release is
-            // idempotent, for the failures where register_netdevice already ran the destructor.
-            unsafe {
-                (*instance_of(dev.as_ptr())).release();
-                bindings::free_netdev(dev.as_ptr());
-            }
-            return Err(Error::from_errno(ret));
-        }
-        Ok(())
-    }
+pub(crate) fn register() -> Result<LinkKindRegistration> {
+    LINK_KIND.register()
 }
 
-impl Drop for LinkKind {
-    fn drop(&mut self) {
-        // SAFETY: registered in `register`; this deletes all devices of the kind and waits
-        // for their transmits to finish.
-        unsafe { bindings::rtnl_link_unregister(LINK_OPS.0.get()) };
+/// Creates the device `name` in the initial network namespace, as `ip link add NAME type
+/// mapmint` would, configured with `config`.
+pub(crate) fn add_device(kind: &LinkKindRegistration, name: &CStr, config: Config) -> Result {
+    let mtu = config.mtu.map(u32::from);
+    if mtu.is_some_and(|mtu| mtu > MAX_MTU) {
+        pr_err!("mtu {} is above the device's maximum of {}\n", mtu.unwrap_or(0), MAX_MTU);
+        return Err(EINVAL);
+    }
+    let config = KBox::new(config, GFP_KERNEL)?;
+    let mut new = kind.alloc_device(name)?;
+    // setup made it a mapmint device; not registered yet, so nobody else sees it.
+    let instance = MapmintDevice::of(new.device()).ok_or(EINVAL)?.instance();
+    instance.set_initial_config(config)?;
+    if let Some(mtu) = mtu {
+        new.set_initial_mtu(mtu);
+    }
+    let rtnl = Rtnl::lock();
+    match new.register(&rtnl) {
+        Ok(dev) => {
+            after_register(dev, &rtnl);
+            Ok(())
+        }
+        Err((e, new)) => {
+            drop(rtnl);
+            // SAFETY: registration failed, so no packet is in flight; release is idempotent,
+            // for the failures where register_netdevice already ran the destructor.
+            unsafe { MapmintDevice::of(new.device()).ok_or(EINVAL)?.instance().release() };
+            Err(e)
+        }
     }
 }
 
@@ -248,38 +200,29 @@ unsafe extern "C" fn newlink(
     _extack: *mut bindings::netlink_ext_ack,
 ) -> i32 {
     // SAFETY: rtnetlink calls newlink under the RTNL with a set-up, unregistered device.
-    unsafe { register_instance(dev, Rtnl::held()) }
+    unsafe { register_instance(dev, &Rtnl::assume_held()) }
 }
 
-/// Registers a set-up mapmint device, the default one and those `ip link add` creates alike.
+/// Registers a set-up mapmint device that `ip link add` created.
 ///
 /// # Safety
-/// `dev` was allocated with `setup` and is not registered. The RTNL, held, also keeps anyone
-/// from bringing the device up before IPv6 autoconfiguration is off.
-unsafe fn register_instance(dev: *mut bindings::net_device, _rtnl: &Rtnl) -> i32 {
+/// `dev` was allocated with `setup` and is not registered; the RTNL is held.
+unsafe fn register_instance(dev: *mut bindings::net_device, rtnl: &Rtnl) -> i32 {
     // SAFETY: per the caller.
     let ret = unsafe { bindings::register_netdevice(dev) };
     if ret == 0 {
-        // SAFETY: registered just now, RTNL held.
-        unsafe { disable_ipv6_autoconf(dev) };
+        // SAFETY: registered just now, so valid while the RTNL is held.
+        after_register(unsafe { NetDevice::from_raw(dev) }, rtnl);
     }
     ret
 }
 
-/// A translator has no use for an IPv6 link-local address: with one, the stack would send
-/// router solicitations into the device, where they could only be dropped. An administrator
-/// can still ask for one with `ip link set mapmint addrgenmode random`.
-///
-/// # Safety
-/// `dev` is registered and the caller holds the RTNL.
-unsafe fn disable_ipv6_autoconf(dev: *mut bindings::net_device) {
-    // SAFETY: the caller holds the RTNL, which __in6_dev_get requires.
-    let idev = unsafe { bindings::__in6_dev_get(dev) };
-    // SAFETY: under the RTNL the inet6_dev stays alive, and addrconf reads this field under
-    // the RTNL too, on NETDEV_UP.
-    if let Some(idev) = unsafe { idev.as_mut() } {
-        idev.cnf.addr_gen_mode = bindings::in6_addr_gen_mode_IN6_ADDR_GEN_MODE_NONE;
-    }
+/// What a registered device needs before it can be brought up, which the RTNL, held, keeps
+/// anyone from doing meanwhile. A translator has no use for an IPv6 link-local address: with
+/// one, the stack would send router solicitations into the device, where they could only be
+/// dropped. An administrator can still ask for one with `ip link set DEV addrgenmode random`.
+fn after_register(dev: &NetDevice, rtnl: &Rtnl) {
+    dev.disable_ipv6_addr_gen(rtnl);
 }
 
 /// ndo_init: allocates the per-CPU state (register_netdevice fails cleanly if it cannot).
@@ -345,7 +288,8 @@ impl<'a> Transmitter<'a> {
     /// route in the device's namespace (see [`Skb::send`]). False when there is no route
     /// (the packet is freed).
     pub(crate) fn send(&self, skb: Skb, ipv6: bool) -> bool {
-        let net = self.dev.net().as_raw();
+        // SAFETY: the transmit path is an RCU reader (see new).
+        let net = unsafe { self.dev.net() }.as_raw();
         // SAFETY: the transmit path of the device whose namespace `net` is (see new).
         let Some(route) = (unsafe { self.instance().routes.output(net, skb.header(), ipv6, skb.mark()) }) else {
             return false;

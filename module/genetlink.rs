@@ -12,6 +12,7 @@ use crate::netdev::Net;
 use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 
 /// A handler's outcome: done, or refused with an errno whose message is in the extack.
@@ -26,11 +27,10 @@ pub(crate) fn emsgsize() -> Error {
 }
 
 /// Proof that the genetlink mutex is held: handlers of families without parallel_ops run
-/// under it, so whatever only they change is serialised by it.
+/// under it, so whatever only they change is serialised by it. A handler gets one, for its
+/// run: shared to read what the mutex protects, exclusive to change it (so that nothing
+/// read under it is still borrowed when it changes).
 pub(crate) struct GenlMutex(());
-
-/// Handlers of our families run under the genetlink mutex (see the module doc).
-static GENL_MUTEX: GenlMutex = GenlMutex(());
 
 /// The value of a validated attribute, or None for a missing one.
 ///
@@ -168,11 +168,6 @@ impl<'a> Request<'a> {
         unsafe { Net::from_raw(b::genl_info_net(self.info)) }
     }
 
-    /// The genetlink mutex the handler runs under.
-    pub(crate) fn genl_mutex(&self) -> &'a GenlMutex {
-        &GENL_MUTEX
-    }
-
     /// Refuses with `errno`, telling the caller why (truncated to extack's 80 bytes).
     pub(crate) fn refuse(&self, errno: Error, args: fmt::Arguments<'_>) -> Refused {
         // SAFETY: the extack is null or the request's, ours during the handler (from_raw).
@@ -248,11 +243,6 @@ impl<'a> Dump<'a> {
         // SAFETY: `cb->skb` is the request, whose socket (and its namespace) lives during
         // the dump.
         unsafe { Net::from_raw(b::sock_net((*self.cb.skb).sk)) }
-    }
-
-    /// The genetlink mutex the dump runs under.
-    pub(crate) fn genl_mutex(&self) -> &'a GenlMutex {
-        &GENL_MUTEX
     }
 
     /// Where the previous call stopped (0 on the first call).
@@ -345,9 +335,13 @@ impl Message {
         if start.is_null() {
             return Err(emsgsize());
         }
-        fill(self)?;
-        // SAFETY: `start` was returned by nla_nest_start on this skb, and what `fill` added
-        // since lies behind it.
+        if let Err(e) = fill(self) {
+            // SAFETY: `start` was returned by nla_nest_start on this skb; this trims what
+            // `fill` added since.
+            unsafe { b::nla_nest_cancel(self.skb, start) };
+            return Err(e);
+        }
+        // SAFETY: as above; what `fill` added lies behind `start`.
         unsafe { b::nla_nest_end(self.skb, start) };
         Ok(())
     }
@@ -375,9 +369,11 @@ pub(crate) type RawDumpit = unsafe extern "C" fn(*mut b::sk_buff, *mut b::netlin
 ///
 /// # Safety
 /// As for [`Request::from_raw`].
-pub(crate) unsafe fn run_doit(info: *mut b::genl_info, handler: fn(&Request<'_>) -> Outcome) -> i32 {
+pub(crate) unsafe fn run_doit(info: *mut b::genl_info, handler: fn(&Request<'_>, &mut GenlMutex) -> Outcome) -> i32 {
+    // The family has no parallel_ops: genetlink holds its mutex while the handler runs.
+    let mut genl = GenlMutex(());
     // SAFETY: per the caller.
-    match handler(&unsafe { Request::from_raw(info) }) {
+    match handler(&unsafe { Request::from_raw(info) }, &mut genl) {
         Ok(()) => 0,
         Err(Refused(errno)) => errno.to_errno(),
     }
@@ -390,13 +386,15 @@ pub(crate) unsafe fn run_doit(info: *mut b::genl_info, handler: fn(&Request<'_>)
 pub(crate) unsafe fn run_dumpit(
     skb: *mut b::sk_buff,
     cb: *mut b::netlink_callback,
-    handler: fn(&mut Dump<'_>) -> i32,
+    handler: fn(&mut Dump<'_>, &GenlMutex) -> i32,
 ) -> i32 {
+    // The family has no parallel_ops: genetlink holds its mutex for dumps too; they read.
+    let genl = GenlMutex(());
     // SAFETY: per the caller.
-    handler(&mut unsafe { Dump::from_raw(skb, cb) })
+    handler(&mut unsafe { Dump::from_raw(skb, cb) }, &genl)
 }
 
-/// The C doit for a `fn(&Request) -> Outcome` handler.
+/// The C doit for a `fn(&Request, &mut GenlMutex) -> Outcome` handler.
 macro_rules! doit {
     ($handler:path) => {{
         unsafe extern "C" fn doit(_skb: *mut $crate::bindings::sk_buff, info: *mut $crate::bindings::genl_info) -> i32 {
@@ -408,7 +406,7 @@ macro_rules! doit {
 }
 pub(crate) use doit;
 
-/// The C dumpit for a `fn(&mut Dump) -> i32` handler.
+/// The C dumpit for a `fn(&mut Dump, &GenlMutex) -> i32` handler.
 macro_rules! dumpit {
     ($handler:path) => {{
         unsafe extern "C" fn dumpit(skb: *mut $crate::bindings::sk_buff, cb: *mut $crate::bindings::netlink_callback) -> i32 {
@@ -481,20 +479,27 @@ pub(crate) const fn nested<const N: usize>(nested: &'static Policy<N>) -> b::nla
 pub(crate) const REJECT: b::nla_policy = policy(b::NLA_REJECT);
 
 /// A family; genetlink writes its id and list linkage on registration.
-pub(crate) struct Family(UnsafeCell<b::genl_family>);
-// SAFETY: written only before registration (in `register`, which takes it once) and by
+pub(crate) struct Family {
+    family: UnsafeCell<b::genl_family>,
+    /// Set by the one `register` call that may fill the family in.
+    claimed: AtomicBool,
+}
+// SAFETY: written only by the `register` call that claimed it, before registration, and by
 // genetlink under its lock.
 unsafe impl Sync for Family {}
 
 impl Family {
     pub(crate) const fn new() -> Self {
-        // SAFETY: all-zero is a valid, empty genl_family; `register` fills it in.
-        Family(UnsafeCell::new(unsafe { MaybeUninit::zeroed().assume_init() }))
+        Family {
+            // SAFETY: all-zero is a valid, empty genl_family; `register` fills it in.
+            family: UnsafeCell::new(unsafe { MaybeUninit::zeroed().assume_init() }),
+            claimed: AtomicBool::new(false),
+        }
     }
 
     /// Registers the family `name` (NUL-terminated, as on the wire) with attributes up to
     /// `MAX` checked against `policy` and the operations `ops`, visible in every namespace;
-    /// unregistered when the registration is dropped. Fails (EBUSY) if already registered.
+    /// unregistered when the registration is dropped. Once only: EBUSY after that.
     pub(crate) fn register<const N: usize>(
         &'static self,
         name: &[u8],
@@ -503,14 +508,14 @@ impl Family {
         ops: &'static [b::genl_small_ops],
         module: &'static ThisModule,
     ) -> Result<FamilyRegistration> {
-        // SAFETY: a registered family has its id set; genetlink writes it under its lock,
-        // and registration happens at module init only (nothing else reads it meanwhile).
-        if unsafe { (*self.0.get()).id } != 0 {
+        if self.claimed.swap(true, Ordering::AcqRel) {
             return Err(EBUSY);
         }
-        // SAFETY: not registered (see above), so nothing else reads the family.
-        let family = unsafe { &mut *self.0.get() };
-        if name.len() > family.name.len() || N == 0 || ops.len() > usize::from(u8::MAX) {
+        // SAFETY: claimed just now by this call alone, and not registered: nothing else
+        // reads or writes the family.
+        let family = unsafe { &mut *self.family.get() };
+        let name_fits = name.len() <= family.name.len() && name.last() == Some(&0);
+        if !name_fits || N == 0 || ops.len() > usize::from(u8::MAX) {
             return Err(EINVAL);
         }
         family.name[..name.len()].copy_from_slice(name);
@@ -538,6 +543,6 @@ pub(crate) struct FamilyRegistration(&'static Family);
 impl Drop for FamilyRegistration {
     fn drop(&mut self) {
         // SAFETY: registered in `Family::register`.
-        unsafe { b::genl_unregister_family(self.0 .0.get()) };
+        unsafe { b::genl_unregister_family(self.0.family.get()) };
     }
 }

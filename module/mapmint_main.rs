@@ -39,7 +39,7 @@ struct Mapmint {
     // Dropped in this order: the control plane goes first, then every device, then the
     // configurations still waiting for their RCU grace period.
     _genl: genetlink::FamilyRegistration,
-    _link_kind: device::LinkKind,
+    _link_kind: netdev::LinkKindRegistration,
     _rcu_callbacks: RcuCallbacks,
 }
 
@@ -57,9 +57,9 @@ impl kernel::Module for Mapmint {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let config = params::default_config()?;
         let ipv4_address = config.ipv4_address;
-        let link_kind = device::LinkKind::register()?;
+        let link_kind = device::register()?;
         // On failure, dropping `link_kind` unregisters the kind again.
-        link_kind.add_device(c_str!("mapmint"), config)?;
+        device::add_device(&link_kind, c_str!("mapmint"), config)?;
         let genl = netlink::register(module)?;
         match ipv4_address {
             Some(prefix) => pr_info!("device mapmint registered, IPv4 address {}\n", prefix),

@@ -4,9 +4,13 @@
 //! device and the control plane read as safe Rust.
 
 use crate::bindings as b;
+use core::cell::UnsafeCell;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ops::ControlFlow;
 use core::ptr::NonNull;
-use kernel::error::{Error, Result};
+use kernel::error::{code::ENOMEM, Error, Result};
+use kernel::str::CStr;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
 /// A network namespace, borrowed from whoever keeps it alive.
@@ -35,45 +39,31 @@ impl Net {
     }
 
     /// Calls `visit` on the devices of the namespace in index order, from index `*next` on,
-    /// under RCU, until it breaks; `*next` is then the index of the device it broke on, else
-    /// one past the last device.
-    pub(crate) fn for_each_device_from(&self, next: &mut usize, mut visit: impl FnMut(&NetDevice) -> ControlFlow<()>) {
-        let _rcu = RcuReader::lock();
+    /// until it breaks; `*next` is then the index of the device it broke on, else one past
+    /// the last device. Under the RTNL, which keeps the devices registered meanwhile.
+    pub(crate) fn for_each_device_from(
+        &self,
+        _rtnl: &Rtnl,
+        next: &mut usize,
+        mut visit: impl FnMut(&NetDevice) -> ControlFlow<()>,
+    ) {
         loop {
-            // SAFETY: the namespace is valid; dev_by_index is an xarray read under RCU, and
-            // xa_find moves `next` to the index of the entry it returns.
+            // SAFETY: the namespace is valid; xa_find reads dev_by_index under RCU itself and
+            // moves `next` to the index of the entry it returns.
             let dev = unsafe { b::xa_find(&raw mut (*self.as_raw()).dev_by_index, next, usize::MAX, XA_PRESENT) };
             if dev.is_null() {
                 // Nothing at or after `next`: leave it past the end.
                 *next = usize::MAX;
                 return;
             }
-            // SAFETY: a device found under RCU stays valid until the read lock is dropped,
-            // after the last use of the reference.
+            // SAFETY: devices leave the table only under the RTNL, which the caller holds
+            // while it uses the reference.
             let dev = unsafe { NetDevice::from_raw(dev.cast()) };
             if visit(dev).is_break() {
                 return;
             }
             *next += 1;
         }
-    }
-}
-
-/// An RCU read-side critical section, until dropped.
-struct RcuReader(());
-
-impl RcuReader {
-    fn lock() -> RcuReader {
-        // SAFETY: always allowed; paired in drop.
-        unsafe { b::rcu_read_lock() };
-        RcuReader(())
-    }
-}
-
-impl Drop for RcuReader {
-    fn drop(&mut self) {
-        // SAFETY: paired with `lock`.
-        unsafe { b::rcu_read_unlock() };
     }
 }
 
@@ -114,21 +104,20 @@ impl NetDevice {
         self.0.get()
     }
 
-    fn raw(&self) -> &b::net_device {
-        // SAFETY: valid while borrowed; the fields read through this are set before
-        // registration or read racily by the kernel too (READ_ONCE where it matters).
-        unsafe { &*self.as_raw() }
-    }
-
     pub(crate) fn ifindex(&self) -> i32 {
-        self.raw().ifindex
+        // SAFETY: a valid device; the index is set at registration and never changes after.
+        // One field read, no reference to the device, which other CPUs write.
+        unsafe { (&raw const (*self.as_raw()).ifindex).read() }
     }
 
-    /// The name, NUL included.
-    pub(crate) fn name(&self) -> &[u8] {
-        let name = &self.raw().name;
-        let len = name.iter().position(|c| *c == 0).map_or(name.len(), |n| n + 1);
-        &name[..len]
+    /// The name, NUL included. Renames happen under the RTNL, which the caller holds.
+    pub(crate) fn name(&self, _rtnl: &Rtnl) -> IfName {
+        // SAFETY: a valid device; the name field is written only under the RTNL.
+        let name = unsafe { &(*self.as_raw()).name };
+        let mut copy = IfName { bytes: [0; IFNAMSIZ], len: 0 };
+        copy.len = name.iter().position(|c| *c == 0).map_or(name.len(), |n| n + 1).min(IFNAMSIZ);
+        copy.bytes[..copy.len].copy_from_slice(&name[..copy.len]);
+        copy
     }
 
     /// The current MTU (READ_ONCE: dev_set_mtu may change it meanwhile).
@@ -137,21 +126,27 @@ impl NetDevice {
         unsafe { (&raw const (*self.as_raw()).mtu).read_volatile() }
     }
 
-    /// The MTUs the device takes.
+    /// The MTUs the device takes (set up before registration, fixed after).
     pub(crate) fn mtu_range(&self) -> (u32, u32) {
-        (self.raw().min_mtu, self.raw().max_mtu)
+        // SAFETY: a valid device; two field reads.
+        unsafe { ((&raw const (*self.as_raw()).min_mtu).read(), (&raw const (*self.as_raw()).max_mtu).read()) }
     }
 
-    /// The device's namespace.
-    pub(crate) fn net(&self) -> &Net {
-        // SAFETY: a device keeps its namespace alive (a namespace moves or removes its
-        // devices before it goes).
+    /// The device's namespace, which a device does not keep alive: it may move to another
+    /// one, and the old one go.
+    ///
+    /// # Safety
+    /// The caller is an RCU reader or holds the RTNL (a move takes the RTNL, and frees the
+    /// old namespace after a grace period) for as long as it uses the reference.
+    pub(crate) unsafe fn net(&self) -> &Net {
+        // SAFETY: per the caller.
         unsafe { Net::from_raw(b::dev_net(self.as_raw())) }
     }
 
     /// The driver operations, to tell devices of a kind.
     pub(crate) fn ops(&self) -> *const b::net_device_ops {
-        self.raw().netdev_ops
+        // SAFETY: a valid device; set up before registration, fixed after.
+        unsafe { (&raw const (*self.as_raw()).netdev_ops).read() }
     }
 
     /// Counts a packet the driver dropped in `tx_dropped`.
@@ -162,8 +157,27 @@ impl NetDevice {
 
     /// Whether the device is registered (not being unregistered).
     pub(crate) fn is_registered(&self, _rtnl: &Rtnl) -> bool {
-        // reg_state changes only under the RTNL, which the caller holds.
-        u32::from(self.raw().reg_state) == b::netdev_reg_state_NETREG_REGISTERED
+        // SAFETY: a valid device. It becomes or stops being registered only under the RTNL,
+        // which the caller holds; netdev_run_todo's later UNREGISTERING -> UNREGISTERED
+        // write (WRITE_ONCE, outside the RTNL) does not change the answer.
+        let state = unsafe { (&raw const (*self.as_raw()).reg_state).read_volatile() };
+        u32::from(state) == b::netdev_reg_state_NETREG_REGISTERED
+    }
+
+    /// Gives the device no IPv6 link-local address (addr_gen_mode none), as `ip link set DEV
+    /// addrgenmode none` would; for a device registered just now, before it is up.
+    pub(crate) fn disable_ipv6_addr_gen(&self, _rtnl: &Rtnl) {
+        // SAFETY: the RTNL, held, keeps the device's inet6_dev alive (__in6_dev_get's rule).
+        let idev = unsafe { b::__in6_dev_get(self.as_raw()) };
+        if idev.is_null() {
+            return;
+        }
+        // SAFETY: as above; addrconf changes this field under the RTNL too, and readers
+        // outside it use READ_ONCE: a WRITE_ONCE of one u32 field, no reference to the
+        // shared inet6_dev.
+        unsafe {
+            (&raw mut (*idev).cnf.addr_gen_mode).write_volatile(b::in6_addr_gen_mode_IN6_ADDR_GEN_MODE_NONE as _)
+        };
     }
 
     /// dev_set_mtu: changes the MTU and tells the stack (addrconf, routes).
@@ -178,8 +192,24 @@ impl NetDevice {
     }
 }
 
-/// The RTNL, held until dropped.
-pub(crate) struct Rtnl(());
+/// IFNAMSIZ: a device name with its NUL.
+const IFNAMSIZ: usize = 16;
+
+/// A copy of a device's name, NUL included.
+pub(crate) struct IfName {
+    bytes: [u8; IFNAMSIZ],
+    len: usize,
+}
+
+impl IfName {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The RTNL, held until dropped; like the kernel crate's lock guards, neither Send nor Sync
+/// (the task that took it unlocks it).
+pub(crate) struct Rtnl(PhantomData<*mut ()>);
 
 impl Rtnl {
     /// Takes the RTNL (may sleep).
@@ -187,22 +217,155 @@ impl Rtnl {
         // SAFETY: a mutex; callers are in process context, as the kernel crate's sleeping
         // functions assume.
         unsafe { b::rtnl_lock() };
-        Rtnl(())
+        Rtnl(PhantomData)
     }
 
-    /// The RTNL a callback runs under (rtnl_link_ops.newlink, ...), for as long as it runs.
+    /// The RTNL a callback runs under (rtnl_link_ops.newlink, ...), not unlocked on drop.
     ///
     /// # Safety
-    /// The caller holds the RTNL for the lifetime of the reference.
-    pub(crate) unsafe fn held<'a>() -> &'a Rtnl {
-        static HELD: Rtnl = Rtnl(());
-        &HELD
+    /// The caller holds the RTNL for as long as the value lives.
+    pub(crate) unsafe fn assume_held() -> ManuallyDrop<Rtnl> {
+        ManuallyDrop::new(Rtnl(PhantomData))
     }
 }
 
 impl Drop for Rtnl {
     fn drop(&mut self) {
-        // SAFETY: taken in `lock`. (`held` hands out references only, never dropped.)
+        // SAFETY: taken in `lock` (`assume_held`'s value is never dropped).
         unsafe { b::rtnl_unlock() };
+    }
+}
+
+/// The C signature of rtnl_link_ops.setup (and alloc_netdev's setup).
+pub(crate) type RawSetup = unsafe extern "C" fn(*mut b::net_device);
+/// The C signature of rtnl_link_ops.newlink.
+pub(crate) type RawNewlink = unsafe extern "C" fn(
+    *mut b::net,
+    *mut b::net_device,
+    *mut *mut b::nlattr,
+    *mut *mut b::nlattr,
+    *mut b::netlink_ext_ack,
+) -> i32;
+
+/// An rtnetlink link kind, for `ip link add NAME type KIND`. The kernel links it into its
+/// list of kinds on registration, hence the interior mutability.
+pub(crate) struct LinkKind {
+    ops: UnsafeCell<b::rtnl_link_ops>,
+    /// What the ops hold too, for allocations (the ops are the kernel's once registered).
+    priv_size: usize,
+    setup: RawSetup,
+}
+// SAFETY: the kernel writes the ops (their list linkage) under the RTNL while registering and
+// unregistering kinds; Rust code never reads or writes them after construction.
+unsafe impl Sync for LinkKind {}
+
+impl LinkKind {
+    /// The kind `kind`, whose devices have a private area of `priv_size` bytes, set up by
+    /// `setup`, and are registered by `newlink`.
+    pub(crate) const fn new(kind: &'static CStr, priv_size: usize, setup: RawSetup, newlink: RawNewlink) -> Self {
+        LinkKind {
+            ops: UnsafeCell::new(b::rtnl_link_ops {
+                kind: kind.as_char_ptr().cast(),
+                priv_size,
+                setup: Some(setup),
+                newlink: Some(newlink),
+                // SAFETY: every other field is optional; all-zero means "not used".
+                ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+            }),
+            priv_size,
+            setup,
+        }
+    }
+
+    fn as_raw(&self) -> *mut b::rtnl_link_ops {
+        self.ops.get()
+    }
+
+    /// Registers the kind; unregistering it (on drop) deletes every device of the kind in
+    /// every namespace.
+    pub(crate) fn register(&'static self) -> Result<LinkKindRegistration> {
+        // SAFETY: a static that outlives the registration, undone in drop. A second
+        // registration of the same ops is refused by the kernel (EEXIST: same kind name).
+        let ret = unsafe { b::rtnl_link_register(self.as_raw()) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(LinkKindRegistration(self))
+    }
+}
+
+/// A registered link kind, unregistered on drop.
+pub(crate) struct LinkKindRegistration(&'static LinkKind);
+
+impl LinkKindRegistration {
+    /// Allocates a device `name` of this kind, with one TX and one RX queue, set up by the
+    /// kind's setup, not registered.
+    pub(crate) fn alloc_device(&self, name: &CStr) -> Result<NewDevice> {
+        let kind = self.0;
+        // SAFETY: `name` is NUL-terminated and `setup` has the signature the kernel expects.
+        let raw = unsafe {
+            b::alloc_netdev_mqs(kind.priv_size as i32, name.as_char_ptr(), b::NET_NAME_USER as u8, Some(kind.setup), 1, 1)
+        };
+        let dev = NewDevice(NonNull::new(raw).ok_or(ENOMEM)?);
+        // SAFETY: allocated just now, ours alone: as `ip link add` does, the device
+        // belongs to its kind (the kind's unregistration deletes it).
+        unsafe { (*dev.as_raw()).rtnl_link_ops = self.0.as_raw() };
+        Ok(dev)
+    }
+}
+
+impl Drop for LinkKindRegistration {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`; this deletes all devices of the kind and waits
+        // for their transmits to finish.
+        unsafe { b::rtnl_link_unregister(self.0.as_raw()) };
+    }
+}
+
+/// A device allocated and set up, not registered: ours alone. Freed on drop.
+pub(crate) struct NewDevice(NonNull<b::net_device>);
+
+impl NewDevice {
+    pub(crate) fn as_raw(&self) -> *mut b::net_device {
+        self.0.as_ptr()
+    }
+
+    /// The device, to read.
+    pub(crate) fn device(&self) -> &NetDevice {
+        // SAFETY: valid until freed in drop.
+        unsafe { NetDevice::from_raw(self.as_raw()) }
+    }
+
+    /// Sets the MTU before registration.
+    pub(crate) fn set_initial_mtu(&mut self, mtu: u32) {
+        // SAFETY: not registered: nothing else reads the device yet.
+        unsafe { (*self.as_raw()).mtu = mtu };
+    }
+
+    /// register_netdevice: the device becomes the kernel's, which frees it once it is
+    /// unregistered (the setup must have set `needs_free_netdev`), or it comes back with the
+    /// error.
+    pub(crate) fn register<'r>(self, _rtnl: &'r Rtnl) -> core::result::Result<&'r NetDevice, (Error, NewDevice)> {
+        // SAFETY: not registered: ours to read.
+        if !unsafe { (*self.as_raw()).needs_free_netdev } {
+            return Err((kernel::error::code::EINVAL, self));
+        }
+        // SAFETY: set up and not registered; the RTNL is held.
+        let ret = unsafe { b::register_netdevice(self.as_raw()) };
+        if ret < 0 {
+            return Err((Error::from_errno(ret), self));
+        }
+        let dev = core::mem::ManuallyDrop::new(self);
+        // SAFETY: registered: the kernel frees it, not before it is unregistered, which
+        // needs the RTNL that the caller holds for `'r`.
+        Ok(unsafe { NetDevice::from_raw(dev.as_raw()) })
+    }
+}
+
+impl Drop for NewDevice {
+    fn drop(&mut self) {
+        // SAFETY: allocated by alloc_netdev_mqs and never registered (or its registration
+        // failed): ours to free.
+        unsafe { b::free_netdev(self.as_raw()) };
     }
 }

@@ -22,7 +22,7 @@ use crate::mapcore::prefix::Ipv6Prefix;
 use crate::mapcore::rfc6052::Rfc6052Prefix;
 use crate::mapcore::rule::Rule;
 use crate::mapcore::table::RuleTable;
-use crate::netdev::{Net, NetDevice, Rtnl};
+use crate::netdev::{IfName, Net, NetDevice, Rtnl};
 use core::fmt;
 use core::ops::ControlFlow;
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
@@ -33,16 +33,16 @@ use kernel::types::ARef;
 /// changes are serialised by.
 struct Target<'a> {
     dev: ARef<MapmintDevice>,
-    genl: &'a GenlMutex,
+    genl: &'a mut GenlMutex,
 }
 
 /// The mapmint device named by IFINDEX, in the requester's network namespace.
-fn target<'a>(req: &Request<'a>) -> core::result::Result<Target<'a>, Refused> {
+fn target<'a>(req: &Request<'_>, genl: &'a mut GenlMutex) -> core::result::Result<Target<'a>, Refused> {
     let Some(ifindex) = req.u32_attr(attr::IFINDEX) else {
         return Err(req.refuse(EINVAL, format_args!("IFINDEX is required")));
     };
     let dev = mapmint_device(req.net(), ifindex).map_err(|e| req.refuse(ENODEV, format_args!("{e}")))?;
-    Ok(Target { dev, genl: req.genl_mutex() })
+    Ok(Target { dev, genl })
 }
 
 /// An interface index that names no mapmint device.
@@ -76,7 +76,7 @@ impl Target<'_> {
 
     /// Sets the device MTU if `config` names a new one, then publishes `config`; a refused
     /// MTU publishes nothing.
-    fn publish(&self, req: &Request<'_>, config: KBox<Config>) -> Outcome {
+    fn publish(&mut self, req: &Request<'_>, config: KBox<Config>) -> Outcome {
         let instance = self.dev.instance();
         let old_mtu = instance.config(self.genl).and_then(|c| c.mtu);
         if let Some(mtu) = config.mtu.filter(|mtu| Some(*mtu) != old_mtu) {
@@ -95,7 +95,7 @@ impl Target<'_> {
                 return Err(req.refuse(e, format_args!("mtu {mtu}: the device takes {min} to {max}")));
             }
         }
-        instance.publish(self.genl, config).map_err(|e| req.refuse(e, format_args!("out of memory")))
+        instance.publish(&mut *self.genl, config).map_err(|e| req.refuse(e, format_args!("out of memory")))
     }
 }
 
@@ -150,7 +150,7 @@ fn apply_settings(req: &Request<'_>, config: &mut Config) -> Outcome {
 }
 
 /// Checks `config` with the MAP core and publishes it on `dev`.
-fn check_and_publish(req: &Request<'_>, dev: &Target<'_>, config: KBox<Config>, complete: bool) -> Outcome {
+fn check_and_publish(req: &Request<'_>, dev: &mut Target<'_>, config: KBox<Config>, complete: bool) -> Outcome {
     config.check().map_err(|e| req.refuse(EINVAL, format_args!("{e}")))?;
     if complete {
         if let Some(what) = config.missing() {
@@ -160,8 +160,8 @@ fn check_and_publish(req: &Request<'_>, dev: &Target<'_>, config: KBox<Config>, 
     dev.publish(req, config)
 }
 
-fn dev_set(req: &Request<'_>) -> Outcome {
-    let dev = target(req)?;
+fn dev_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
+    let mut dev = target(req, genl)?;
     let mut config = dev.config_copy().map_err(|e| req.refuse(e, format_args!("out of memory")))?;
     if let Some(clear) = req.u8_attr(attr::CLEAR) {
         if clear & genl::CLEAR_END_USER_PREFIX != 0 {
@@ -181,11 +181,11 @@ fn dev_set(req: &Request<'_>) -> Outcome {
         }
     }
     apply_settings(req, &mut config)?;
-    check_and_publish(req, &dev, config, false)
+    check_and_publish(req, &mut dev, config, false)
 }
 
-fn config_set(req: &Request<'_>) -> Outcome {
-    let dev = target(req)?;
+fn config_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
+    let mut dev = target(req, genl)?;
     if req.attr(attr::ROLE).is_none() || req.attr(attr::MODE).is_none() {
         return Err(req.refuse(EINVAL, format_args!("ROLE and MODE are required")));
     }
@@ -201,11 +201,11 @@ fn config_set(req: &Request<'_>) -> Outcome {
             config.fmrs.insert(rule).map_err(|e| req.refuse(EINVAL, format_args!("fmr {rule}: {e}")))?;
         }
     }
-    check_and_publish(req, &dev, config, true)
+    check_and_publish(req, &mut dev, config, true)
 }
 
-fn rule_add(req: &Request<'_>) -> Outcome {
-    let dev = target(req)?;
+fn rule_add(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
+    let mut dev = target(req, genl)?;
     let kind = rule_kind(req)?;
     let rule = rule_from(req, nested_rule(req)?)?;
     let mut config = dev.config_copy().map_err(|e| req.refuse(e, format_args!("out of memory")))?;
@@ -226,11 +226,11 @@ fn rule_add(req: &Request<'_>) -> Outcome {
             })?;
         }
     }
-    check_and_publish(req, &dev, config, false)
+    check_and_publish(req, &mut dev, config, false)
 }
 
-fn rule_del(req: &Request<'_>) -> Outcome {
-    let dev = target(req)?;
+fn rule_del(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
+    let mut dev = target(req, genl)?;
     let kind = rule_kind(req)?;
     let nested = nested_rule(req)?;
     let prefix = genl::attributes(nested)
@@ -258,11 +258,11 @@ fn rule_del(req: &Request<'_>) -> Outcome {
             config.fmrs = kept;
         }
     }
-    check_and_publish(req, &dev, config, false)
+    check_and_publish(req, &mut dev, config, false)
 }
 
-fn rule_flush(req: &Request<'_>) -> Outcome {
-    let dev = target(req)?;
+fn rule_flush(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
+    let mut dev = target(req, genl)?;
     let mut config = dev.config_copy().map_err(|e| req.refuse(e, format_args!("out of memory")))?;
     match req.u8_attr(attr::RULE_KIND) {
         Some(genl::RULE_KIND_BMR) => config.bmr = None,
@@ -272,15 +272,15 @@ fn rule_flush(req: &Request<'_>) -> Outcome {
             config.fmrs.clear();
         }
     }
-    check_and_publish(req, &dev, config, false)
+    check_and_publish(req, &mut dev, config, false)
 }
 
 /// The description of one instance (DEV_GET).
-fn fill_dev(reply: &mut Message, dev: &MapmintDevice, genl: &GenlMutex) -> Result {
+fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, genl: &GenlMutex) -> Result {
     let default = Config::default();
     let config = dev.instance().config(genl).unwrap_or(&default);
     reply.put(attr::IFINDEX, &(dev.ifindex() as u32).to_ne_bytes())?;
-    reply.put(attr::IFNAME, dev.name())?;
+    reply.put(attr::IFNAME, name.as_bytes())?;
     reply.put(attr::ROLE, &[genl::role_to_u8(config.role)])?;
     reply.put(attr::MODE, &[genl::mode_to_u8(config.mode)])?;
     if let Some(prefix) = config.end_user_prefix {
@@ -318,14 +318,15 @@ fn fill_dev(reply: &mut Message, dev: &MapmintDevice, genl: &GenlMutex) -> Resul
 }
 
 /// DEV_GET doit: one instance.
-fn dev_get(req: &Request<'_>) -> Outcome {
-    let target = target(req)?;
-    req.reply(REPLY_SIZE, cmd::DEV_GET, |reply| fill_dev(reply, &target.dev, target.genl))
+fn dev_get(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
+    let target = target(req, genl)?;
+    let name = target.dev.name(&Rtnl::lock());
+    req.reply(REPLY_SIZE, cmd::DEV_GET, |reply| fill_dev(reply, &target.dev, &name, target.genl))
 }
 
 /// STATS_GET doit: the instance's counters.
-fn stats_get(req: &Request<'_>) -> Outcome {
-    let target = target(req)?;
+fn stats_get(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
+    let target = target(req, genl)?;
     req.reply(REPLY_SIZE, cmd::STATS_GET, |reply| {
         let totals = target.dev.instance().totals();
         reply.put(attr::IFINDEX, &(target.dev.ifindex() as u32).to_ne_bytes())?;
@@ -363,15 +364,16 @@ fn put_rule(message: &mut Message, kind: u16, rule: &Rule) -> Result {
 }
 
 /// DEV_GET dump: every mapmint device in the requester's namespace.
-fn dev_dump(dump: &mut Dump<'_>) -> i32 {
+fn dev_dump(dump: &mut Dump<'_>, genl: &GenlMutex) -> i32 {
     let mut next = dump.cursor();
-    let genl = dump.genl_mutex();
     let net = dump.net();
-    net.for_each_device_from(&mut next, |dev| {
+    let rtnl = Rtnl::lock();
+    net.for_each_device_from(&rtnl, &mut next, |dev| {
         let Some(dev) = MapmintDevice::of(dev) else {
             return ControlFlow::Continue(());
         };
-        if dump.add(cmd::DEV_GET, |message| fill_dev(message, dev, genl)) {
+        let name = dev.name(&rtnl);
+        if dump.add(cmd::DEV_GET, |message| fill_dev(message, dev, &name, genl)) {
             ControlFlow::Continue(())
         } else {
             ControlFlow::Break(())
@@ -382,7 +384,7 @@ fn dev_dump(dump: &mut Dump<'_>) -> i32 {
 }
 
 /// RULE_GET dump: the rules of the instance named by IFINDEX, BMR first.
-fn rule_dump(dump: &mut Dump<'_>) -> i32 {
+fn rule_dump(dump: &mut Dump<'_>, genl: &GenlMutex) -> i32 {
     let Some(ifindex) = dump.u32_attr(attr::IFINDEX) else {
         return dump.refuse(EINVAL, format_args!("IFINDEX is required"));
     };
@@ -390,7 +392,7 @@ fn rule_dump(dump: &mut Dump<'_>) -> i32 {
         Ok(dev) => dev,
         Err(e) => return dump.refuse(ENODEV, format_args!("{e}")),
     };
-    let Some(config) = dev.instance().config(dump.genl_mutex()) else {
+    let Some(config) = dev.instance().config(genl) else {
         return 0;
     };
     let bmr = config.bmr.iter().map(|r| (genl::RULE_KIND_BMR, r));

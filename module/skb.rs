@@ -31,7 +31,18 @@ pub(crate) const ETH_P_IP: u16 = 0x0800u16.to_be();
 pub(crate) const ETH_P_IPV6: u16 = 0x86DDu16.to_be();
 
 /// An skb we own: freed on drop unless handed on.
-pub(crate) struct Skb(NonNull<b::sk_buff>);
+pub(crate) struct Skb {
+    raw: NonNull<b::sk_buff>,
+    /// Set by `prepare`, which made the linear part private: how many bytes right in front
+    /// of the data [`buffer`](Self::buffer) shows, headroom that `prepare` zeroed (Rust may
+    /// not see uninitialised memory).
+    shown_headroom: Option<usize>,
+}
+
+/// What `prepare` zeroes of the headroom, at most: more than a header ever grows
+/// (`datapath::MAX_GROWTH`), one cache line.
+const SHOWN_HEADROOM: usize = 64;
+const _: () = assert!(SHOWN_HEADROOM >= crate::datapath::MAX_GROWTH as usize);
 
 impl Skb {
     /// Takes ownership of `skb`.
@@ -39,11 +50,21 @@ impl Skb {
     /// # Safety
     /// `skb` is a valid skb whose ownership passes to the returned value.
     pub(crate) unsafe fn from_raw(skb: *mut b::sk_buff) -> Option<Self> {
-        NonNull::new(skb).map(Skb)
+        NonNull::new(skb).map(Skb::owning)
+    }
+
+    fn owning(raw: NonNull<b::sk_buff>) -> Self {
+        Skb { raw, shown_headroom: None }
     }
 
     fn raw(&self) -> *mut b::sk_buff {
-        self.0.as_ptr()
+        self.raw.as_ptr()
+    }
+
+    /// The bytes from the head of the buffer to the data.
+    fn headroom(&self) -> usize {
+        // SAFETY: we own a valid skb, whose data lies at or after its head.
+        unsafe { (*self.raw()).data.offset_from((*self.raw()).head) as usize }
     }
 
     /// Makes sure the skb itself (not only its data) is ours alone: a shared one (users > 1)
@@ -53,7 +74,7 @@ impl Skb {
         core::mem::forget(self);
         // SAFETY: we own a reference to `skb`; skb_share_check consumes it and returns one
         // we own alone, or null. GFP_ATOMIC: the transmit path cannot sleep.
-        NonNull::new(unsafe { b::skb_share_check(skb, kernel::bindings::GFP_ATOMIC) }).map(Skb)
+        NonNull::new(unsafe { b::skb_share_check(skb, kernel::bindings::GFP_ATOMIC) }).map(Skb::owning)
     }
 
     /// The address family of the route attached to the packet, if any. A packet written by
@@ -126,7 +147,11 @@ impl Skb {
                     && b::skb_linearize(skb) == 0
                     && b::skb_cow(skb, headroom) == 0
             };
-            return ok.then(|| Shape::whole(len));
+            if !ok {
+                return None;
+            }
+            self.zero_shown_headroom();
+            return Some(Shape::whole(len));
         }
         // SAFETY: as above. skb_cow_head makes the header area private (a clone shares it)
         // and leaves the paged payload alone. A GSO packet's shared info is written too (its
@@ -143,6 +168,7 @@ impl Skb {
         if !ok {
             return None;
         }
+        self.zero_shown_headroom();
         // SAFETY: we own a valid skb.
         let present = unsafe { b::skb_headlen(skb) } as usize;
         Some(Shape {
@@ -153,16 +179,26 @@ impl Skb {
         })
     }
 
-    /// The linear buffer from `head` to the end of the linear data, and where the data starts
-    /// in it (the headroom).
+    /// Zeroes the headroom `buffer` shows, now that it is ours (after the copy-on-write).
+    fn zero_shown_headroom(&mut self) {
+        let room = self.headroom().min(SHOWN_HEADROOM);
+        // SAFETY: `data - room .. data` lies in the private head allocation (see prepare).
+        unsafe { core::ptr::write_bytes((*self.raw()).data.sub(room), 0, room) };
+        self.shown_headroom = Some(room);
+    }
+
+    /// The linear data with the headroom `prepare` zeroed in front of it, and where the data
+    /// starts in it; nothing before `prepare`.
     pub(crate) fn buffer(&mut self) -> (&mut [u8], usize) {
-        // SAFETY: after prepare the linear part is ours: `head .. data + headlen` is one
-        // allocation we may write, and `data` lies inside it.
+        let Some(room) = self.shown_headroom else {
+            return (&mut [], 0);
+        };
+        // SAFETY: prepare made the linear part ours; `data - room .. data + headlen` lies in
+        // its one allocation, initialised (the room zeroed by prepare).
         unsafe {
             let skb = &*self.raw();
-            let headroom = skb.data.offset_from(skb.head) as usize;
-            let total = headroom + b::skb_headlen(skb) as usize;
-            (core::slice::from_raw_parts_mut(skb.head, total), headroom)
+            let total = room + b::skb_headlen(skb) as usize;
+            (core::slice::from_raw_parts_mut(skb.data.sub(room), total), room)
         }
     }
 
@@ -171,15 +207,16 @@ impl Skb {
     /// Checksum offload carries over (the seed was updated); a checksum over the old bytes
     /// (CHECKSUM_COMPLETE) does not. False if trimming link padding failed.
     pub(crate) fn set_packet(&mut self, start: usize, len: usize, protocol: u16) -> bool {
+        // The data moves: what was shown before it is no longer known to be zeroed.
+        let room = self.shown_headroom.take().unwrap_or(0);
         // SAFETY: we own the skb; start and len come from the translator, which keeps start
-        // inside the linear part, so push/pull stay within head..tail.
+        // inside the buffer, so push/pull stay within head..tail.
         let trimmed = unsafe {
             let skb = self.raw();
-            let headroom = (*skb).data.offset_from((*skb).head) as usize;
-            if start < headroom {
-                b::skb_push(skb, (headroom - start) as u32);
-            } else if start > headroom {
-                b::skb_pull(skb, (start - headroom) as u32);
+            if start < room {
+                b::skb_push(skb, (room - start) as u32);
+            } else if start > room {
+                b::skb_pull(skb, (start - room) as u32);
             }
             let trimmed = (*skb).len as usize <= len || b::pskb_trim(skb, len as u32) == 0;
             (*skb).__bindgen_anon_4.__bindgen_anon_1.as_mut().protocol = protocol;
@@ -429,7 +466,7 @@ impl Iterator for Segments {
             self.0 = (*skb.as_ptr()).__bindgen_anon_1.__bindgen_anon_1.next;
             b::skb_mark_not_on_list(skb.as_ptr());
         }
-        Some(Skb(skb))
+        Some(Skb::owning(skb))
     }
 }
 
