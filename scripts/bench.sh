@@ -148,6 +148,12 @@ guest_info() { tr -d '\r' <"$work/guest-smp$1/results.log" | sed -n "s/^BENCH-IN
 first=${cpu_counts%% *}
 accel=$(sed -nE 's/.*\(accel ([a-z]+),.*/\1/p' "$work/run-smp$first.log" | tail -n 1)
 cpu_model=$(grep -m 1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+# TCP retransmissions by c1 per topology, round after round (losses stall a stream).
+retransmits=$(for n in $cpu_counts; do
+	tr -d '\r' <"$work/guest-smp$n/results.log" | awk -v n="$n" '$1 == "BENCH-INFO" && $2 == "retransmits" {
+		key = $3 " " $4; if (!(key in list)) order[++k] = key; list[key] = list[key] " " $6 }
+		END { for (i = 1; i <= k; i++) printf "%s vCPU(s), %s:%s\n", n, order[i], list[order[i]] }'
+done)
 errors=$(for n in $cpu_counts; do tr -d '\r' <"$work/guest-smp$n/results.log" | grep '^BENCH-ERROR ' | sed "s/^BENCH-ERROR /$n vCPU(s): /" || true; done)
 
 mkdir -p "$(dirname "$results")"
@@ -166,6 +172,12 @@ mkdir -p "$(dirname "$results")"
 	echo "one thread per vCPU on c1's veth towards the CE, counted at the server's veth. See"
 	echo "tests/guest/bench.sh."
 	echo "Host load average (1, 5, 15 minutes, the guest's own vCPUs included): $host_load."
+	if [ -n "$retransmits" ]; then
+		echo
+		echo "TCP segments c1 retransmitted, per round:"
+		echo
+		echo "$retransmits" | sed 's/^/    /'
+	fi
 	if [ -n "$errors" ]; then
 		echo
 		echo "Failed measurements:"

@@ -145,6 +145,12 @@ iperf_received() {
 	rate=$(echo "$json" | awk '/^\t\t"sum_received":/ { found = 1 }
 		found && /"bits_per_second":/ { gsub(/[^0-9.e+]/, "", $2); printf "%.1f\n", $2 / 1e6; exit }')
 	[ -n "$rate" ] || { echo "no end.sum_received in iperf3's output: $(echo "$json" | tail -n 3)"; return 1; }
+	# TCP's retransmissions when c1 sends (losses on the way stall a stream: see a low rate
+	# with an idle CPU in a profile), to the result channel beside the measurement.
+	local retransmits
+	retransmits=$(echo "$json" | awk '/^\t\t"sum_sent":/ { found = 1 }
+		found && /"retransmits":/ { gsub(/[^0-9]/, "", $2); print $2; exit }')
+	[ -z "$retransmits" ] || echo "BENCH-INFO retransmits $topology $load $round $retransmits" >&3
 	echo "$rate"
 }
 
