@@ -85,16 +85,24 @@ bench_lines() {
 	done
 }
 
-# table: rows the loads, for each vCPU count a column of c's median and the others' medians
-# over c's.
+# table [spread]: rows the loads, for each vCPU count a column of c's median and the others'
+# medians over c's; with "spread", each cell's largest round over its smallest instead.
 table() {
-	bench_lines | awk -v counts="$cpu_counts" -v reps="$reps" '
+	bench_lines | awk -v counts="$cpu_counts" -v reps="$reps" -v spread="${1:-}" '
 		function median(list,   a, k, i, j, t) {
 			k = split(list, a, " ")
 			if (k == 0) return ""
 			for (i = 2; i <= k; i++)
 				for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 			return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+		}
+		# the largest value of a cell over its smallest, "–" without two
+		function ratio(list,   a, k, i, lo, hi) {
+			k = split(list, a, " ")
+			if (k < 2) return " – |"
+			lo = hi = a[1] + 0
+			for (i = 2; i <= k; i++) { if (a[i] + 0 < lo) lo = a[i] + 0; if (a[i] + 0 > hi) hi = a[i] + 0 }
+			return lo > 0 ? sprintf(" %.2f |", hi / lo) : " – |"
 		}
 		# "(2/3)" after a median of fewer rounds than asked for
 		function partial(list,   a, k) { k = split(list, a, " "); return k < reps ? " (" k "/" reps ")" : "" }
@@ -121,7 +129,7 @@ table() {
 				head = head sprintf(" c, %d vCPU%s |", cpus[c], cpus[c] > 1 ? "s" : "")
 				rule = rule "---:|"
 				for (o = 1; o <= nothers; o++) {
-					head = head " " (others[o] in title ? title[others[o]] : others[o]) "/c |"
+					head = head " " (others[o] in title ? title[others[o]] : others[o]) (spread ? " |" : "/c |")
 					rule = rule "---:|"
 				}
 			}
@@ -131,6 +139,11 @@ table() {
 				row = "| " (load in name ? name[load] : load) " |"
 				for (c = 1; c <= ncounts; c++) {
 					n = cpus[c]
+					if (spread) {
+						row = row ratio(values[n, "c", load])
+						for (o = 1; o <= nothers; o++) row = row ratio(values[n, others[o], load])
+						continue
+					}
 					base = median(values[n, "c", load])
 					row = row (base == "" ? " – |" : sprintf(" %.1f %s%s |", base, unit[load], partial(values[n, "c", load])))
 					for (o = 1; o <= nothers; o++) {
@@ -172,6 +185,11 @@ mkdir -p "$(dirname "$results")"
 	echo "one thread per vCPU on c1's veth towards the CE, counted at the server's veth. See"
 	echo "tests/guest/bench.sh."
 	echo "Host load average (1, 5, 15 minutes, the guest's own vCPUs included): $host_load."
+	echo
+	echo "How far rounds of one cell lie apart: the largest over the smallest (1.00: all alike)."
+	echo "A ratio in the table above is only as firm as its two cells' spreads allow."
+	echo
+	table spread
 	if [ -n "$retransmits" ]; then
 		echo
 		echo "TCP segments c1 retransmitted, per round:"
