@@ -6,7 +6,8 @@
 # MAPMINT_GUEST_TIMEOUT (seconds, default 300) bounds the guest; MAPMINT_VERBOSE=1 shows
 # the guest console live. For scripts/bench.sh: MAPMINT_GUEST_ARGS (words appended to the
 # kernel command line, where the scenario reads its parameters), MAPMINT_GUEST_SMP (vCPUs,
-# default QEMU's 1) and MAPMINT_GUEST_MEM (default 512M).
+# default QEMU's 1) and MAPMINT_GUEST_MEM (default 512M). MAPMINT_GUEST_LABEL names the run
+# in the output (default: the scenario).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -63,11 +64,12 @@ status=$?
 elapsed=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc)")
 
 failed=0
-grep -E '^(PASS|FAIL) ' "$out/results.log" | tr -d '\r' | sed "s/^/[$scenario] /"
+label=${MAPMINT_GUEST_LABEL:-$scenario}
+grep -E '^(PASS|FAIL) ' "$out/results.log" | tr -d '\r' | sed "s/^/[$label] /"
 passes=$(grep -c '^PASS ' "$out/results.log")
 failed=$(grep -c '^FAIL ' "$out/results.log")
 
-verdict() { echo "[$scenario] FAIL guest: $*"; failed=$((failed + 1)); }
+verdict() { echo "[$label] FAIL guest: $*"; failed=$((failed + 1)); }
 if ! grep -q '^MAPMINT-DONE' "$out/results.log"; then
 	if [ "$status" = 124 ] || [ "$status" = 137 ]; then
 		verdict "timed out after ${timeout_s}s (accel $accel)"
@@ -82,5 +84,5 @@ if grep -nE 'Oops|BUG:|WARNING:|KASAN|UBSAN|Kernel panic|general protection faul
 fi
 [ "$passes" -gt 0 ] || verdict "ran no check"
 
-echo "[$scenario] $passes passed, $failed failed in ${elapsed}s (accel $accel, logs in $out)"
+echo "[$label] $passes passed, $failed failed in ${elapsed}s (accel $accel, logs in $out)"
 [ "$failed" -eq 0 ]
