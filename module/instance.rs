@@ -135,8 +135,9 @@ impl Instance {
     }
 
     /// Publishes `config`; the previous one is freed once no reader can see it. Does not
-    /// wait for that (the caller holds the genetlink mutex, which serialises changes).
-    pub(crate) fn publish(&self, _genl: &GenlMutex, config: KBox<Config>) -> Result {
+    /// wait for that (the caller holds the genetlink mutex, which serialises changes; taking
+    /// the token exclusively ends every borrow of the configuration `config` handed out).
+    pub(crate) fn publish(&self, _genl: &mut GenlMutex, config: KBox<Config>) -> Result {
         let old = self.published.swap(Published::new(config)?, Ordering::AcqRel);
         if !old.is_null() {
             // SAFETY: `old` came from KBox::into_raw and is unreachable for new readers; its
