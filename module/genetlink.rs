@@ -497,9 +497,10 @@ impl Family {
         }
     }
 
-    /// Registers the family `name` (NUL-terminated, as on the wire) with attributes up to
-    /// `MAX` checked against `policy` and the operations `ops`, visible in every namespace;
-    /// unregistered when the registration is dropped. Once only: EBUSY after that.
+    /// Registers the family `name` (NUL-terminated, as on the wire) with the attributes
+    /// 1..=N-1 checked against `policy` (N entries, 0 unused) and the operations `ops`,
+    /// visible in every namespace; unregistered when the registration is dropped. Once only:
+    /// EBUSY after that.
     pub(crate) fn register<const N: usize>(
         &'static self,
         name: &[u8],
