@@ -4,6 +4,9 @@
 # socket, never seen by the IPv4/IPv6 output path. Every size around the MTU (mtu-60 ...
 # mtu), with and without DF, into a CE and a BR of each mode, in both families.
 #
+# Then hostile packets (malformed in every way mapmint-probe's hostile.rs knows, and random
+# mutations) into each of the four devices.
+#
 # Each packet must be counted (translated, dropped by reason, or answered) and none may
 # oops the kernel: an IPv4 packet without DF that outgrows the MTU after translation needs
 # IPv4 fragmentation, which takes its MTU from the packet's route; without one it is dropped
@@ -128,5 +131,67 @@ else
 	fail "a routed 3000-byte datagram through the CE is translated" \
 		"$translated translated, tx dropped $dropped -> $(link_stat cet tx dropped)"
 fi
+
+# --- hostile packets: every malformed shape of mapmint-probe's hostile.rs (truncations,
+# header faults, options, fragments, nested ICMP errors, extension-header chains, tunnel
+# packets, 64 KiB packets), then random mutations, into each role x mode, at MTU 1500 and at
+# the device's largest MTU. The counters must explain every packet the device was handed:
+# translated + ICMP errors + drops (by reason) = written, and tx_dropped = ICMP errors + drops.
+HOSTILE_COUNT=${HOSTILE_COUNT:-12000}
+# tally DEV: "translated icmp-errors drops tx_dropped" of DEV.
+tally() {
+	mapminctl stats dev "$1" | awk '
+		/v4-to-v6 packets|v6-to-v4 packets/ { translated += $3 }
+		/icmp-errors/ { icmp = $2 }
+		/^    drops/ { drops = $2 }
+		END { printf "%d %d %d", translated, icmp, drops }'
+	echo " $(link_stat "$1" tx dropped)"
+}
+# top_drops DEV BEFORE_FILE: the drop reasons that grew most since BEFORE_FILE.
+top_drops() {
+	mapminctl stats dev "$1" | awk '/^        / { print $1, $2 }' >/tmp/after.drops
+	awk 'NR == FNR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) print d, $1 }' "$2" /tmp/after.drops |
+		sort -rn | head -n 6 | awk '{ printf "%s%s %s", sep, $2, $1; sep = ", " }'
+}
+hostile() {
+	local dev=$1 mtu=$2 seed=$3
+	shift 3
+	ip link set "$dev" mtu "$mtu"
+	mapminctl stats dev "$dev" | awk '/^        / { print $1, $2 }' >/tmp/before.drops
+	local t0 i0 d0 x0 t1 i1 d1 x1 out written refused
+	read -r t0 i0 d0 x0 <<<"$(tally "$dev")"
+	if ! out=$(mapmint-probe hostile "$dev" "$@" "$HOSTILE_COUNT" "$seed" 2>&1); then
+		fail "$dev: hostile packets at mtu $mtu (seed $seed)" "mapmint-probe: $out"
+		return
+	fi
+	read -r _ written _ refused <<<"$out"
+	read -r t1 i1 d1 x1 <<<"$(tally "$dev")"
+	local translated=$((t1 - t0)) icmp=$((i1 - i0)) drops=$((d1 - d0)) tx_dropped=$((x1 - x0))
+	local explained=$((translated + icmp + drops))
+	# (the socket refuses empty packets and those over the MTU: the device never sees them)
+	if [ "$explained" = "$written" ] && [ "$tx_dropped" = $((icmp + drops)) ] &&
+		[ $((written + refused)) -ge "$HOSTILE_COUNT" ] && [ $((refused * 20)) -le "$written" ]; then
+		pass "$dev: $written hostile packets at mtu $mtu (seed $seed; $refused refused by the socket) all counted: $translated translated, $icmp ICMP errors, $drops dropped ($(top_drops "$dev" /tmp/before.drops))"
+	else
+		fail "$dev: hostile packets at mtu $mtu (seed $seed)" \
+			"$written written ($refused refused), $translated translated + $icmp ICMP errors + $drops drops = $explained, tx_dropped grew by $tx_dropped"
+	fi
+}
+SERVER4=203.0.113.56:7000 CE4=192.0.2.8:55300 BR6=2001:db8:6::1
+# Without the CE's address and route the stack answers nothing through the devices: what
+# they count is then exactly what was written into them.
+ip route del 203.0.113.56/32 dev cet
+ip addr del 192.0.2.8/32 dev cet
+for mtu in 1500 65495; do
+	hostile cet $mtu $mtu $CE4 $SERVER4 "[$SERVER6]:7000" "[$CE_MAP]:55300"
+	hostile brt $mtu $mtu $SERVER4 $CE4 "[$CE_MAP]:55300" "[$SERVER6]:7000"
+	hostile cee $mtu $mtu $CE4 $SERVER4 "[$BR6]:7000" "[$CE_MAP]:55300"
+	hostile bre $mtu $mtu $SERVER4 $CE4 "[$CE_MAP]:55300" "[$BR6]:7000"
+done
+ip addr add 192.0.2.8/32 dev cet
+ip route add 203.0.113.56/32 dev cet
+before=$(stat cet v4_to_v6_packets)
+mapmint-probe udp-send 203.0.113.56 7000 100
+check_eq "after the hostile packets the CE still translates a routed datagram" 1 $(($(stat cet v4_to_v6_packets) - before))
 
 check "rmmod after the injections" rmmod mapmint

@@ -16,10 +16,18 @@
 //! mapmint-probe tcp-sink PORT FILE                # accept one connection, write what it
 //!                                                  # brings to FILE
 //! mapmint-probe tcp-source HOST PORT FILE          # send FILE over one connection
+//! mapmint-probe tcp-serve PORT FILE RATE           # accept one connection, send FILE over it
+//!                                                  # at RATE bytes per second, close (FILE -:
+//!                                                  # zeros until the peer closes)
+//! mapmint-probe tcp-fetch HOST PORT FILE           # connect, write what arrives to FILE
 //! mapmint-probe inject DEV SRC:PORT DST:PORT LO-HI [df]
 //!                                                  # write one UDP packet of each IP length
 //!                                                  # LO..=HI straight into DEV with an AF_PACKET
 //!                                                  # socket (no route attached), DF if asked
+//! mapmint-probe hostile DEV V4SRC:PORT V4DST:PORT [V6SRC]:PORT [V6DST]:PORT COUNT SEED
+//!                                                  # write malformed packets derived from that
+//!                                                  # flow into DEV (see hostile.rs), at least
+//!                                                  # COUNT; print "written N refused M"
 //! ```
 //! Exit status: 0 on success, 1 when the network said no (timeout, refused), 2 on bad usage.
 
@@ -28,11 +36,14 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod hostile;
+
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mapmint-probe udp-echo [ADDR:]PORT | udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE \
          | udp-log [ADDR:]PORT FILE | udp-send HOST PORT LENGTH | tcp-log PORT FILE | tcp-many HOST PORT COUNT \
-         | tcp-sink PORT FILE | tcp-source HOST PORT FILE | inject DEV SRC:PORT DST:PORT LO-HI [df]"
+         | tcp-sink PORT FILE | tcp-source HOST PORT FILE | tcp-serve PORT FILE RATE | tcp-fetch HOST PORT FILE | inject DEV SRC:PORT DST:PORT LO-HI [df] \
+         | hostile DEV V4SRC:PORT V4DST:PORT [V6SRC]:PORT [V6DST]:PORT COUNT SEED"
     );
     ExitCode::from(2)
 }
@@ -58,7 +69,18 @@ fn main() -> ExitCode {
             (Ok(h), Ok(p)) => tcp_source(h, p, file).map_err(Some),
             _ => Err(None),
         },
+        ["tcp-serve", port, file, rate] => match (port.parse(), rate.parse()) {
+            (Ok(p), Ok(r)) => tcp_serve(p, file, r).map_err(Some),
+            _ => Err(None),
+        },
+        ["tcp-fetch", host, port, file] => match (host.parse(), port.parse()) {
+            (Ok(h), Ok(p)) => tcp_fetch(h, p, file).map_err(Some),
+            _ => Err(None),
+        },
         ["inject", dev, src, dst, sizes, rest @ ..] => inject(dev, src, dst, sizes, rest),
+        ["hostile", dev, v4_src, v4_dst, v6_src, v6_dst, count, seed] => {
+            hostile(dev, [v4_src, v4_dst, v6_src, v6_dst], count, seed)
+        }
         _ => Err(None),
     };
     match result {
@@ -199,6 +221,38 @@ fn tcp_source(host: IpAddr, port: u16, file: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A download that takes a while: FILE (`-`: zeros without end, until the peer goes) in 1/10 s
+/// portions of RATE bytes per second.
+fn tcp_serve(port: u16, file: &str, rate: usize) -> std::io::Result<()> {
+    let listener = TcpListener::bind(any(port))?;
+    let (mut stream, _) = listener.accept()?;
+    let portion = (rate / 10).max(1);
+    let data = if file == "-" { vec![0; portion] } else { std::fs::read(file)? };
+    let chunks = data.chunks(portion).map(Some).chain(std::iter::repeat(None));
+    let start = std::time::Instant::now();
+    for (i, chunk) in chunks.enumerate() {
+        let chunk = match chunk {
+            Some(chunk) => chunk,
+            None if file == "-" => &data[..],
+            None => break,
+        };
+        let due = Duration::from_millis(100 * i as u64);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        stream.write_all(chunk)?;
+    }
+    Ok(())
+}
+
+fn tcp_fetch(host: IpAddr, port: u16, file: &str) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&SocketAddr::new(host, port), Duration::from_secs(3))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut out = std::fs::File::create(file)?;
+    std::io::copy(&mut stream, &mut out)?;
+    Ok(())
+}
+
 /// `inject`: UDP packets written below the IP layer, as a packet socket, tc or bpf redirect
 /// deliver them to a device: no route, no socket, whatever shape the writer chose.
 fn inject(dev: &str, src: &str, dst: &str, sizes: &str, rest: &[&str]) -> Result<(), Option<std::io::Error>> {
@@ -216,6 +270,31 @@ fn inject(dev: &str, src: &str, dst: &str, sizes: &str, rest: &[&str]) -> Result
         let packet = udp_packet(src, dst, size, df).ok_or(None)?;
         socket.send(&packet, matches!(src, SocketAddr::V6(_)))?;
     }
+    Ok(())
+}
+
+/// `hostile`: the malformed packets of hostile.rs written into `dev`. A write the kernel
+/// refuses (longer than the device's MTU allows) is counted apart: the device never saw it.
+fn hostile(dev: &str, addrs: [&str; 4], count: &str, seed: &str) -> Result<(), Option<std::io::Error>> {
+    let [v4_src, v4_dst, v6_src, v6_dst] = addrs;
+    let flows = hostile::Flows {
+        v4_src: v4_src.parse().map_err(|_| None)?,
+        v4_dst: v4_dst.parse().map_err(|_| None)?,
+        v6_src: v6_src.parse().map_err(|_| None)?,
+        v6_dst: v6_dst.parse().map_err(|_| None)?,
+    };
+    let count: usize = count.parse().map_err(|_| None)?;
+    let seed: u64 = seed.parse().map_err(|_| None)?;
+    let socket = PacketSocket::open(dev)?;
+    let (mut written, mut refused) = (0u64, 0u64);
+    for packet in hostile::packets(&flows, count, &mut hostile::Rng::new(seed)) {
+        match socket.send(&packet.bytes, packet.ipv6) {
+            Ok(()) => written += 1,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMSGSIZE | libc::EINVAL)) => refused += 1,
+            Err(e) => return Err(Some(e)),
+        }
+    }
+    println!("written {written} refused {refused}");
     Ok(())
 }
 
