@@ -418,14 +418,17 @@ macro_rules! dumpit {
 }
 pub(crate) use dumpit;
 
-/// One operation: `command` with its handlers; `admin`: only for CAP_NET_ADMIN.
+/// One operation: `command` with its handlers; `admin`: only for CAP_NET_ADMIN in the user
+/// namespace that owns the request's network namespace (GENL_UNS_ADMIN_PERM), the same test
+/// rtnetlink applies to `ip link add`: a container's root configures the devices it may
+/// create, and nothing outside its namespace.
 pub(crate) const fn op(command: u8, doit: Option<RawDoit>, dumpit: Option<RawDumpit>, admin: bool) -> b::genl_small_ops {
     b::genl_small_ops {
         doit,
         dumpit,
         cmd: command,
         internal_flags: 0,
-        flags: if admin { b::GENL_ADMIN_PERM as u8 } else { 0 },
+        flags: if admin { b::GENL_UNS_ADMIN_PERM as u8 } else { 0 },
         // Strict validation: unknown attributes, trailing data and bad sizes are refused.
         validate: 0,
     }

@@ -147,7 +147,7 @@ impl From<NlError> for Failure {
     fn from(e: NlError) -> Self {
         let mut text = e.to_string();
         if e.errno == Some(libc::EPERM) && e.message.is_none() {
-            text.push_str(": changing mapmint needs CAP_NET_ADMIN (run as root)");
+            text.push_str(": changing mapmint needs CAP_NET_ADMIN over the device's network namespace (root, or a container's root in its own)");
         }
         Failure::Failed(text)
     }

@@ -295,7 +295,7 @@ as_nobody() { su -s /bin/sh nobody -c "$*"; }
 check_eq "nobody is uid 65534" 65534 "$(as_nobody id -u)"
 check_eq "nobody can show" "$(mapminctl dev show m0)" "$(as_nobody mapminctl dev show m0)"
 check_eq "nobody can show rules" "$(mapminctl rule show dev m0)" "$(as_nobody mapminctl rule show dev m0)"
-eperm="Operation not permitted (EPERM): changing mapmint needs CAP_NET_ADMIN (run as root)"
+eperm="Operation not permitted (EPERM): changing mapmint needs CAP_NET_ADMIN over the device's network namespace (root, or a container's root in its own)"
 before=$(snapshot m0)
 refused "nobody: rule add is refused" 1 "mapminctl: rule add: $eperm" as_nobody mapminctl rule add dev m0 fmr 2001:db8:77::/40 10.7.0.0/24 ea-len 16
 refused "nobody: rule del is refused" 1 "mapminctl: rule del: $eperm" as_nobody mapminctl rule del dev m0 bmr 2001:db8:ce::/51
@@ -311,6 +311,21 @@ refused "nobody: dev add is refused" 1 "mapminctl: dev add: $eperm" as_nobody ma
 refused "nobody: dev del is refused" 1 "mapminctl: dev del: $eperm" as_nobody mapminctl dev del m0
 check_eq "nobody changed nothing" "$before" "$(snapshot m0)"
 check_fails "nobody created no x0" ip link show x0
+
+# --- a container's root (root of a user namespace nobody made): changes need CAP_NET_ADMIN
+# over the device's network namespace (GENL_UNS_ADMIN_PERM, as rtnetlink asks for `ip link
+# add`), so it configures the devices of a namespace its user namespace owns, and no other
+as_container_root() { su -s /bin/sh nobody -c "unshare -U -r $*"; }
+check_eq "a user namespace maps nobody to root" 0 "$(as_container_root id -u)"
+refused "a container's root: dev set on the initial namespace's m0 is refused" 1 "mapminctl: dev set: $eperm" \
+	as_container_root mapminctl dev set m0 mtu 1300
+refused "a container's root: apply to the initial namespace's m0 is refused" 1 "mapminctl: apply: $eperm" \
+	as_container_root mapminctl apply --config /tmp/br.conf dev m0
+check_eq "a container's root changed nothing of m0" "$before" "$(snapshot m0)"
+out=$(as_container_root -n sh -c "'ip link set lo up && ip link add c0 type mapmint && mapminctl apply --config /tmp/br.conf dev c0 && mapminctl dev set c0 mtu 1400 && mapminctl rule show dev c0 && mapminctl dev show c0 && mapminctl dev del c0 && echo deleted'" 2>&1)
+check_eq "a container's root creates, configures, shows and deletes a device in its own namespace" \
+	"fmr 2001:db8::/40 198.51.100.0/24 ea-len 16 psid-offset 6|mtu 1400|deleted" \
+	"$(echo "$out" | grep -o -e '^fmr .*' -e 'mtu [0-9]*' -e '^deleted' | tr '\n' '|' | sed 's/|$//')"
 
 # --- apply: a file equals the same settings and rules given one by one
 cat >/tmp/ce.conf <<'EOF'
@@ -391,6 +406,7 @@ probe() {
 		case "$verdict" in
 		PASS) pass "nlprobe: $rest" ;;
 		FAIL) fail "nlprobe: ${rest%%:*}" "${rest#*: }" ;;
+		*) echo "$verdict $rest" ;;
 		esac
 	done
 }
@@ -401,11 +417,23 @@ check_eq "nlprobe finished and exited 0" "nlprobe exit 0" "$(tail -n 1 /tmp/nlpr
 check_eq "malformed messages left p0 as it was" "$before" "$(snapshot p0)"
 ip netns add fz
 ip -n fz link add f0 type mapmint
-ip netns exec fz nlprobe fuzz f0 2000 >/tmp/fuzz.out 2>&1
-echo "nlprobe exit $?" >>/tmp/fuzz.out
-probe </tmp/fuzz.out
-check_eq "nlprobe fuzz finished and exited 0" "nlprobe exit 0" "$(tail -n 1 /tmp/fuzz.out)"
-check "the fuzzed instance still answers" ip netns exec fz mapminctl dev show f0
+# As root, then as an unprivileged user (who may read, and must be refused the rest). The
+# debug kernel is ~14 times slower: fewer rounds there.
+if debug_kernel; then rounds=8000; else rounds=100000; fi
+# As root, as nobody (who may read, and must be refused the rest), and as a container's root
+# on a device of its own namespace (every change allowed: what an unprivileged user reaches
+# wherever user namespaces are).
+for who in root nobody container-root; do
+	case $who in
+	root) ip netns exec fz nlprobe fuzz f0 $rounds ;;
+	nobody) ip netns exec fz su -s /bin/sh nobody -c "nlprobe fuzz f0 $((rounds / 4)) 7" ;;
+	container-root) as_container_root -n sh -c "'ip link add f1 type mapmint && nlprobe fuzz f1 $((rounds / 4)) 11'" ;;
+	esac >/tmp/fuzz.out 2>&1
+	echo "nlprobe exit $?" >>/tmp/fuzz.out
+	probe </tmp/fuzz.out
+	check_eq "nlprobe fuzz as $who finished and exited 0" "nlprobe exit 0" "$(tail -n 1 /tmp/fuzz.out)"
+	[ $who = container-root ] || check "the fuzzed instance still answers ($who)" ip netns exec fz mapminctl dev show f0
+done
 check_eq "fuzzing in fz left p0 as it was" "$before" "$(snapshot p0)"
 
 # --- deleting instances and unloading with configuration present

@@ -4,12 +4,14 @@
 
 MODULE=/mapmint/mapmint.ko
 
-pass() { echo "PASS $1" >&3; echo "PASS $1"; }
+# MAPMINT_RESULT_PREFIX (set by /init when one boot runs several scenarios) names the
+# scenario in each result.
+pass() { echo "PASS ${MAPMINT_RESULT_PREFIX:-}$1" >&3; echo "PASS $1"; }
 fail() {
 	local name=$1
 	shift
 	# One line per result: the host reads line by line.
-	echo "FAIL $name: $(echo "$*" | tr '\n' ' ')" >&3
+	echo "FAIL ${MAPMINT_RESULT_PREFIX:-}$name: $(echo "$*" | tr '\n' ' ')" >&3
 	echo "FAIL $name: $*"
 }
 
@@ -37,4 +39,10 @@ check_eq() {
 link_stat() {
 	local dev=$1 dir=$2 key=$3
 	ip -s -j link show dev "$dev" | grep -o "\"$dir\":{[^}]*}" | grep -o "\"$key\":[0-9]*" | cut -d: -f2
+}
+
+# debug_kernel: true on the debug kernel (kmemleak and the sanitizers), where everything runs
+# about 14 times slower: scenarios bound their loops by it.
+debug_kernel() {
+	[ -e /sys/kernel/debug/kmemleak ]
 }

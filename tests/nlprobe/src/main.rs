@@ -663,8 +663,23 @@ fn fuzz(probe: &mut Probe, index: u32, rounds: usize, seed: u64) {
         (REQ_ACK, cmd::RULE_FLUSH, vec![ifx.clone()]),
     ];
     let mut rng = Rng(seed | 1);
-    let (mut errors, mut acks, mut replies, mut silent) = (0usize, 0usize, 0usize, 0usize);
-    for _ in 0..rounds {
+    let mut tally = Tally::default();
+    for round in 0..rounds {
+        // Every third request is random from the start: any command, any attribute tree.
+        if round % 3 == 2 {
+            let flags = [REQ_ACK, NLM_F_REQUEST | NLM_F_DUMP, REQ_ACK | NLM_F_DUMP][rng.below(3)];
+            let command = rng.below(usize::from(cmd::MAX) + 3) as u8;
+            let attrs = random_attrs(&mut rng, index, 0);
+            let (m, s) = probe.msg(flags, command, &attrs);
+            match probe.socket.ask(&m, s) {
+                Ok((a, _)) => tally.count(&a, &m),
+                Err(e) => {
+                    probe.fail("fuzz", &format!("socket: {e}"));
+                    return;
+                }
+            }
+            continue;
+        }
         let (flags, command, attrs) = &seeds[rng.below(seeds.len())];
         let (mut m, s) = probe.msg(*flags, *command, attrs);
         let mutations = 1 + rng.below(4);
@@ -706,28 +721,102 @@ fn fuzz(probe: &mut Probe, index: u32, rounds: usize, seed: u64) {
         let len = m.len() as u32;
         m[0..4].copy_from_slice(&len.to_ne_bytes());
         match probe.socket.ask(&m, s) {
-            Ok((a, _)) => {
-                if a.silent {
-                    silent += 1
-                } else if matches!(a.error, Some(e) if e < 0) {
-                    errors += 1
-                } else if a.replies > 0 {
-                    replies += 1
-                } else {
-                    acks += 1
-                }
-            }
+            Ok((a, _)) => tally.count(&a, &m),
             Err(e) => {
                 probe.fail("fuzz", &format!("socket: {e}"));
                 return;
             }
         }
     }
+    let Tally { errors, acks, replies, silent, refusals, mute, truncated_header } = tally;
     println!(
-        "PASS fuzz: {rounds} mutated requests (seed {seed}): {errors} refused, {acks} acknowledged, {replies} answered, {silent} dropped"
+        "PASS fuzz: {rounds} mutated and random requests (seed {seed}): {errors} refused ({truncated_header} of them cut inside the genetlink header), {acks} acknowledged, {replies} answered, {silent} dropped"
     );
+    // A refusal says why in extack text, or by an errno that says it on its own (a request
+    // cut inside the genetlink header is counted as explained: the core refuses it silently).
+    let mut unexplained = Vec::new();
+    for (errno, (count, with_text)) in &refusals {
+        println!("INFO fuzz: {} x{count}, {with_text} with extack text or cut in the header", errno_name(*errno));
+        if with_text < count && !SELF_EXPLAINING.contains(errno) {
+            unexplained.push(format!("{} ({} of {count})", errno_name(*errno), count - with_text));
+        }
+    }
+    for example in &mute {
+        println!("INFO fuzz: refused without a word: {example}");
+    }
+    if unexplained.is_empty() {
+        println!("PASS fuzz: every refusal says why (extack text, or an errno that says it)");
+    } else {
+        probe.fail("fuzz: every refusal says why", &format!("refusals without extack text: {}", unexplained.join(", ")));
+    }
     let (m, s) = probe.msg(REQ_ACK, cmd::DEV_GET, &[ifx]);
     probe.check_ok("fuzz: the family still answers DEV_GET", &m, s, 1);
+}
+
+/// What the fuzzer's requests got.
+#[derive(Default)]
+struct Tally {
+    errors: usize,
+    acks: usize,
+    replies: usize,
+    silent: usize,
+    /// errno -> (refusals, refusals with extack text)
+    refusals: std::collections::BTreeMap<i32, (usize, usize)>,
+    /// A few requests refused without a word, in hex, to find where.
+    mute: Vec<String>,
+    /// Requests cut inside the genetlink header.
+    truncated_header: usize,
+}
+
+/// Errnos that say enough on their own: no such command (from the genetlink core), not
+/// allowed, no such device.
+const SELF_EXPLAINING: [i32; 3] = [libc::EOPNOTSUPP, libc::EPERM, libc::ENODEV];
+
+impl Tally {
+    fn count(&mut self, a: &Answer, request: &[u8]) {
+        match a.error {
+            _ if a.silent => self.silent += 1,
+            Some(e) if e < 0 => {
+                self.errors += 1;
+                let said = a.extack.as_deref().is_some_and(|t| !t.is_empty());
+                let entry = self.refusals.entry(-e).or_default();
+                entry.0 += 1;
+                entry.1 += usize::from(said);
+                // Shorter than netlink's and genetlink's headers: the genetlink core refuses
+                // it (EINVAL, no text) before any family sees it.
+                if request.len() < 20 {
+                    self.truncated_header += 1;
+                    entry.1 += usize::from(!said);
+                }
+                if !said && request.len() >= 20 && !SELF_EXPLAINING.contains(&-e) && self.mute.len() < 5 {
+                    let hex: String = request.iter().map(|b| format!("{b:02x}")).collect();
+                    self.mute.push(format!("{}: {hex}", errno_name(-e)));
+                }
+            }
+            _ if a.replies > 0 => self.replies += 1,
+            _ => self.acks += 1,
+        }
+    }
+}
+
+/// Random attributes: any type up to a few past the family's maximum, nested or not, of
+/// every troublesome length; IFINDEX often true, so that requests reach the handlers.
+fn random_attrs(rng: &mut Rng, index: u32, depth: usize) -> Vec<Vec<u8>> {
+    let mut attrs = Vec::new();
+    if depth == 0 && rng.below(4) != 0 {
+        attrs.push(u32_attr(attr::IFINDEX, index));
+    }
+    for _ in 0..rng.below(6) {
+        let kind = rng.below(usize::from(attr::MAX) + 4) as u16;
+        if depth < 3 && rng.below(3) == 0 {
+            attrs.push(nest(kind, &random_attrs(rng, index, depth + 1)));
+            continue;
+        }
+        let len = [0, 1, 2, 3, 4, 5, 8, 16, 17, 20, 64][rng.below(11)];
+        let value: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        attrs.push(nla(kind, &value));
+    }
+    attrs
 }
 
 fn main() {
