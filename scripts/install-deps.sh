@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything mapmint's build and tests need on a Debian bookworm machine:
-# Debian packages (as root), rustup's rust-src component and a pinned bindgen-cli.
+# Debian packages (as root), rustup's components and a pinned bindgen-cli and cargo-fuzz.
 # Does nothing for what is already there.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -11,6 +11,8 @@ DEBIAN_PACKAGES=(
 	qemu-system-x86 busybox-static iproute2 iptables nftables iperf3
 	# perf, for `scripts/bench.sh --profile`
 	linux-perf
+	# libFuzzer's C++ sources, built by cargo-fuzz (scripts/fuzz.sh)
+	g++
 )
 
 missing=()
@@ -40,6 +42,11 @@ fi
 if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-none; then
 	say "adding rustup target x86_64-unknown-none"
 	rustup target add x86_64-unknown-none
+fi
+
+if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
+	say "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+	cargo install --locked --quiet "cargo-fuzz@$CARGO_FUZZ_VERSION"
 fi
 
 if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then

@@ -5,6 +5,8 @@ MAPMINT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # The kernel build lives outside the checkout so a fresh clone reuses it.
 MAPMINT_CACHE=${MAPMINT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mapmint}
 BINDGEN_VERSION=0.73.2
+# cargo-fuzz, for scripts/fuzz.sh (the MAP core's fuzz targets, run by tests/run.sh)
+CARGO_FUZZ_VERSION=0.13.2
 KERNEL_FRAGMENT=$MAPMINT_ROOT/scripts/kernel/mapmint.config
 
 # rustup installs cargo binaries (bindgen) here; make sure later steps find them.
