@@ -5,3 +5,4 @@
 
 TUTORIAL_LINK_ARGS="numtxqueues 8" tutorial e iptables
 concurrency_checks e
+rmmod_under_traffic
