@@ -33,7 +33,7 @@ boot() {
 	timeout --kill-after=5 "$limit" qemu-system-x86_64 \
 		-accel "$accel" -m "${MAPMINT_GUEST_MEM:-512M}" "${cpus[@]}" -nodefaults -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 oops=panic loglevel=7 mapmint_test=$scenario${MAPMINT_GUEST_ARGS:+ $MAPMINT_GUEST_ARGS}" \
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=7 printk.time=1 mapmint_test=$scenario${MAPMINT_GUEST_ARGS:+ $MAPMINT_GUEST_ARGS}" \
 		-serial "file:$out/console.log" -serial "file:$out/results.log" \
 		</dev/null >"$out/qemu.log" 2>&1
 }
