@@ -419,7 +419,7 @@ ip netns add fz
 ip -n fz link add f0 type mapmint
 # As root, then as an unprivileged user (who may read, and must be refused the rest). The
 # debug kernel is ~14 times slower: fewer rounds there.
-if debug_kernel; then rounds=8000; else rounds=100000; fi
+if debug_kernel; then rounds=4000; else rounds=100000; fi
 # As root, as nobody (who may read, and must be refused the rest), and as a container's root
 # on a device of its own namespace (every change allowed: what an unprivileged user reaches
 # wherever user namespaces are).

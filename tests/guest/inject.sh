@@ -137,7 +137,10 @@ fi
 # packets, 64 KiB packets), then random mutations, into each role x mode, at MTU 1500 and at
 # the device's largest MTU. The counters must explain every packet the device was handed:
 # translated + ICMP errors + drops (by reason) = written, and tx_dropped = ICMP errors + drops.
-HOSTILE_COUNT=${HOSTILE_COUNT:-12000}
+# The debug kernel (~14 times slower) takes the largest MTU only, where 64 KiB packets pass
+# the socket; the test kernel takes both.
+HOSTILE_COUNT=12000 mtus="1500 65495"
+if debug_kernel; then HOSTILE_COUNT=9000 mtus=65495; fi
 # tally DEV: "translated icmp-errors drops tx_dropped" of DEV.
 tally() {
 	mapminctl stats dev "$1" | awk '
@@ -182,7 +185,7 @@ SERVER4=203.0.113.56:7000 CE4=192.0.2.8:55300 BR6=2001:db8:6::1
 # they count is then exactly what was written into them.
 ip route del 203.0.113.56/32 dev cet
 ip addr del 192.0.2.8/32 dev cet
-for mtu in 1500 65495; do
+for mtu in $mtus; do
 	hostile cet $mtu $mtu $CE4 $SERVER4 "[$SERVER6]:7000" "[$CE_MAP]:55300"
 	hostile brt $mtu $mtu $SERVER4 $CE4 "[$CE_MAP]:55300" "[$SERVER6]:7000"
 	hostile cee $mtu $mtu $CE4 $SERVER4 "[$BR6]:7000" "[$CE_MAP]:55300"

@@ -11,7 +11,7 @@
 . /tests/lib.sh
 . /tests/lib-tutorial.sh
 
-if debug_kernel; then applies=120 minutes=2; else applies=1000 minutes=3; fi
+if debug_kernel; then applies=100 minutes=2; else applies=1000 minutes=3; fi
 
 tutorial t nft
 EXTRA_FMR="fmr 2001:db8:7700::/40 10.7.0.0/24 ea-len 16"
