@@ -89,13 +89,22 @@ fn pseudo6(src: Ipv6Addr, dst: Ipv6Addr, proto: u8, len: usize) -> u32 {
     sum(&src.octets(), sum(&dst.octets(), u32::from(proto) + len as u32))
 }
 
-/// A transport segment with its checksum at `at` filled from `pseudo`.
-fn with_checksum(mut segment: Vec<u8>, at: usize, pseudo: u32) -> Vec<u8> {
-    segment[at] = 0;
-    segment[at + 1] = 0;
-    let check = fold(sum(&segment, pseudo));
+/// Fills the checksum at `at` of a transport segment, from the pseudo-header sum `pseudo`.
+fn fill_checksum(segment: &mut [u8], at: usize, pseudo: u32) {
+    segment[at..at + 2].fill(0);
+    let check = fold(sum(segment, pseudo));
     segment[at..at + 2].copy_from_slice(&check.to_be_bytes());
-    segment
+}
+
+/// Where a segment of `proto` keeps its checksum, if its `len` bytes hold the header; `icmp`
+/// is the family's ICMP.
+fn checksum_at(proto: u8, icmp: u8, len: usize) -> Option<usize> {
+    match proto {
+        UDP if len >= 8 => Some(6),
+        TCP if len >= 20 => Some(16),
+        _ if proto == icmp && len >= 4 => Some(2),
+        _ => None,
+    }
 }
 
 fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, frag: u16, payload: &[u8]) -> Vec<u8> {
@@ -150,21 +159,12 @@ fn icmp(kind: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {
 /// Transport checksums of an IPv4 packet built by `ipv4`, where the bytes allow.
 fn seal4(mut p: Vec<u8>) -> Vec<u8> {
     let Some((src, dst, proto, ihl)) = v4_fields(&p) else { return p };
-    if p.len() <= ihl || u16::from_be_bytes([p[6], p[7]]) & 0x1fff != 0 {
-        return p;
+    let first_fragment = u16::from_be_bytes([p[6], p[7]]) & 0x1fff == 0;
+    let len = p.len().saturating_sub(ihl);
+    if let (true, Some(at)) = (first_fragment, checksum_at(proto, ICMP, len)) {
+        let pseudo = if proto == ICMP { 0 } else { pseudo4(src, dst, proto, len) };
+        fill_checksum(&mut p[ihl..], at, pseudo);
     }
-    let segment = p.split_off(ihl);
-    let at = match proto {
-        UDP if segment.len() >= 8 => 6,
-        TCP if segment.len() >= 20 => 16,
-        ICMP if segment.len() >= 4 => 2,
-        _ => {
-            p.extend_from_slice(&segment);
-            return p;
-        }
-    };
-    let pseudo = if proto == ICMP { 0 } else { pseudo4(src, dst, proto, segment.len()) };
-    p.extend_from_slice(&with_checksum(segment, at, pseudo));
     p
 }
 
@@ -183,18 +183,10 @@ fn seal6(mut p: Vec<u8>) -> Vec<u8> {
     let src: [u8; 16] = p[8..24].try_into().unwrap_or_default();
     let dst: [u8; 16] = p[24..40].try_into().unwrap_or_default();
     let next = p[6];
-    let segment = p.split_off(40);
-    let at = match next {
-        UDP if segment.len() >= 8 => 6,
-        TCP if segment.len() >= 20 => 16,
-        ICMPV6 if segment.len() >= 4 => 2,
-        _ => {
-            p.extend_from_slice(&segment);
-            return p;
-        }
-    };
-    let pseudo = pseudo6(src.into(), dst.into(), next, segment.len());
-    p.extend_from_slice(&with_checksum(segment, at, pseudo));
+    if let Some(at) = checksum_at(next, ICMPV6, p.len() - 40) {
+        let pseudo = pseudo6(src.into(), dst.into(), next, p.len() - 40);
+        fill_checksum(&mut p[40..], at, pseudo);
+    }
     p
 }
 
