@@ -6,13 +6,21 @@ MODULE=/mapmint/mapmint.ko
 
 # MAPMINT_RESULT_PREFIX (set by /init when one boot runs several scenarios) names the
 # scenario in each result.
-pass() { echo "PASS ${MAPMINT_RESULT_PREFIX:-}$1" >&3; echo "PASS $1"; }
+# The console copy carries the guest's uptime, to see where a scenario spends its time.
+pass() {
+	local up _
+	read -r up _ </proc/uptime
+	echo "PASS ${MAPMINT_RESULT_PREFIX:-}$1" >&3
+	echo "[$up] PASS $1"
+}
 fail() {
 	local name=$1
 	shift
 	# One line per result: the host reads line by line.
 	echo "FAIL ${MAPMINT_RESULT_PREFIX:-}$name: $(echo "$*" | tr '\n' ' ')" >&3
-	echo "FAIL $name: $*"
+	local up _
+	read -r up _ </proc/uptime
+	echo "[$up] FAIL $name: $*"
 }
 
 # check NAME CMD...: passes when CMD exits 0; the failure shows CMD's output.
