@@ -26,6 +26,10 @@ CE774_PORTS=40960-43007
 # at NS CMD...: runs CMD in the namespace NS.
 at() { ip netns exec "$@"; }
 
+# batch NS: runs the ip commands on stdin (one per line, without "ip") in the namespace NS, in
+# one process: on the debug kernel each ip process costs about a second.
+batch() { ip -n "$1" -batch -; }
+
 # link NS1 IF1 NS2 IF2: a veth pair between two namespaces, both ends up.
 link() {
 	# "name" and "dev" spelled out: iproute2 would read a bare "br" as "broadcast".
@@ -91,66 +95,86 @@ add_device() {
 # ce NAME PREFIX IPV4 PORTS LAN_NET MODE FRONTEND: a CE box and its LAN client.
 ce() {
 	local name=$1 prefix=$2 ipv4=$3 ports=$4 lan=$5 mode=$6 frontend=$7 client=$8
+	local wan=2001:db8:100:${name#ce}
 	ip netns add "$name"
 	ip netns add "$client"
-	at "$name" ip link set lo up
-	at "$client" ip link set lo up
-	link "$client" eth0 "$name" lan
-	ip -n "$client" addr add "$lan.4/24" dev eth0
-	ip -n "$client" route add default via "$lan.1"
-	ip -n "$name" addr add "$lan.1/24" dev lan
-	link isp "$name" "$name" wan
-	local wan=2001:db8:100:${name#ce}
-	ip -n isp -6 addr add "$wan::1/64" dev "$name" nodad
-	ip -n "$name" -6 addr add "$wan::2/64" dev wan nodad
-	ip -n "$name" -6 route add default via "$wan::1"
-	ip -n isp -6 route add "$prefix" via "$wan::2"
+	batch isp <<-IP
+		link add name $name type veth peer name wan netns $name
+		link set dev $name up
+		addr add $wan::1/64 dev $name nodad
+		route add $prefix via $wan::2
+	IP
+	batch "$name" <<-IP
+		link set lo up
+		link add name lan type veth peer name eth0 netns $client
+		link set dev lan up
+		addr add $lan.1/24 dev lan
+		link set dev wan up
+		addr add $wan::2/64 dev wan nodad
+		route add default via $wan::1
+	IP
+	batch "$client" <<-IP
+		link set lo up
+		link set dev eth0 up
+		addr add $lan.4/24 dev eth0
+		route add default via $lan.1
+	IP
 	at "$name" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 	add_device "$name"
 	ce_config "$prefix" "$mode" "$ipv4" >"/tmp/$name.conf"
 	at "$name" mapminctl apply --config "/tmp/$name.conf" dev mapmint
-	ip -n "$name" link set mapmint up
-	ip -n "$name" addr add "$ipv4/32" dev mapmint
-	ip -n "$name" route add default dev mapmint
-	ip -n "$name" -6 route add "$prefix" dev mapmint
+	batch "$name" <<-IP
+		link set mapmint up
+		addr add $ipv4/32 dev mapmint
+		route add default dev mapmint
+		route add $prefix dev mapmint
+	IP
 	snat "$name" "$ipv4" "$ports" "$frontend"
 }
 
 # tutorial MODE FRONTEND: builds the whole topology with mapmint in MODE (t or e) and the
 # CEs' SNAT through FRONTEND (nft or iptables).
 tutorial() {
-	local mode=$1 frontend=$2
+	local mode=$1 frontend=$2 map_route=64:ff9b::/96
+	[ "$mode" = t ] || map_route=2001:db8:6::1/128
 	ip link set lo up
 	insmod "$MODULE"
 	ip netns add isp
-	at isp ip link set lo up
-	at isp sysctl -qw net.ipv6.conf.all.forwarding=1
-
 	ip netns add br
 	ip netns add server
-	at br ip link set lo up
-	at server ip link set lo up
-	link isp br br wan
-	ip -n isp -6 addr add 2001:db8:100:6::1/64 dev br nodad
-	ip -n br -6 addr add 2001:db8:100:6::2/64 dev wan nodad
-	ip -n br -6 route add default via 2001:db8:100:6::1
-	ip -n isp -6 route add 64:ff9b::/96 via 2001:db8:100:6::2
-	ip -n isp -6 route add 2001:db8:6::1/128 via 2001:db8:100:6::2
-	link br srv server eth0
-	ip -n br addr add 203.0.113.1/24 dev srv
-	ip -n server addr add $SERVER/24 dev eth0
-	ip -n server route add default via 203.0.113.1
+	batch isp <<-IP
+		link set lo up
+		link add name br type veth peer name wan netns br
+		link set dev br up
+		addr add 2001:db8:100:6::1/64 dev br nodad
+		route add 64:ff9b::/96 via 2001:db8:100:6::2
+		route add 2001:db8:6::1/128 via 2001:db8:100:6::2
+	IP
+	at isp sysctl -qw net.ipv6.conf.all.forwarding=1
+	batch br <<-IP
+		link set lo up
+		link set dev wan up
+		addr add 2001:db8:100:6::2/64 dev wan nodad
+		route add default via 2001:db8:100:6::1
+		link add name srv type veth peer name eth0 netns server
+		link set dev srv up
+		addr add 203.0.113.1/24 dev srv
+	IP
+	batch server <<-IP
+		link set lo up
+		link set dev eth0 up
+		addr add $SERVER/24 dev eth0
+		route add default via 203.0.113.1
+	IP
 	at br sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 	add_device br
 	br_config "$mode" >/tmp/br.conf
 	at br mapminctl apply --config /tmp/br.conf dev mapmint
-	ip -n br link set mapmint up
-	ip -n br route add 192.0.2.0/24 dev mapmint
-	if [ "$mode" = t ]; then
-		ip -n br -6 route add 64:ff9b::/96 dev mapmint
-	else
-		ip -n br -6 route add 2001:db8:6::1/128 dev mapmint
-	fi
+	batch br <<-IP
+		link set mapmint up
+		route add 192.0.2.0/24 dev mapmint
+		route add $map_route dev mapmint
+	IP
 
 	ce ce11b 2001:db8:ce:11b::/64 $CE11B_IP $CE11B_PORTS 192.168.0 "$mode" "$frontend" c1
 	ce ce774 2001:db8:ce:774::/64 $CE774_IP $CE774_PORTS 192.168.1 "$mode" "$frontend" c2
