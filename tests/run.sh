@@ -62,8 +62,8 @@ debug_pass() {
 # The debug pass is the longest chain (a kernel build, then a boot of half an hour): it starts
 # now, in the background, and keeps the machine's priority; the rest runs beside it at a lower
 # one (nice 10), on what the debug boot leaves of 2 cores (it keeps about one and a half busy).
-# (Both kernels built at once, beside cargo, took over 35 minutes from a fresh cache: about 21
-# one after the other.) Its log is printed when it ends.
+# (Both kernels built at once, beside cargo, took over 35 minutes from a fresh cache; alone,
+# the debug kernel took 20 with the rest niced beside it.) Its log is printed when it ends.
 debug_pid=
 if [ "${MAPMINT_DEBUG_PASS:-1}" != 0 ] && [ ${#debug_scenarios[@]} -gt 0 ]; then
 	mkdir -p build
