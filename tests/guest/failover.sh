@@ -17,8 +17,7 @@
 
 # add_br NAME INDEX MODE: a BR box linked to the ISP router and to the server.
 add_br() {
-	local name=$1 i=$2 mode=$3 map_route=64:ff9b::/96
-	[ "$mode" = t ] || map_route=2001:db8:6::1/128
+	local name=$1 i=$2 mode=$3
 	ip netns add "$name"
 	batch isp <<-IP
 		link add name $name type veth peer name wan netns $name
@@ -36,15 +35,7 @@ add_br() {
 		route add $SERVER/32 dev srv
 	IP
 	ip -n server link set dev "e$i" up
-	at "$name" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-	at "$name" mapminctl dev add mapmint
-	br_config "$mode" >"/tmp/$name.conf"
-	at "$name" mapminctl apply --config "/tmp/$name.conf" dev mapmint
-	batch "$name" <<-IP
-		link set mapmint up
-		route add 192.0.2.0/24 dev mapmint
-		route add $map_route dev mapmint
-	IP
+	br_translator "$name" "$mode"
 }
 
 # translated NS DIRECTION [bytes]: packets (or bytes) NS's mapmint device translated

@@ -92,6 +92,22 @@ add_device() {
 	fi
 }
 
+# br_translator NS MODE: NS forwards, and its mapmint device is a BR in MODE (t or e), its
+# configuration in /tmp/NS.conf, up, with the routes into it.
+br_translator() {
+	local ns=$1 mode=$2 map_route=64:ff9b::/96
+	[ "$mode" = t ] || map_route=2001:db8:6::1/128
+	at "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	add_device "$ns"
+	br_config "$mode" >"/tmp/$ns.conf"
+	at "$ns" mapminctl apply --config "/tmp/$ns.conf" dev mapmint
+	batch "$ns" <<-IP
+		link set mapmint up
+		route add 192.0.2.0/24 dev mapmint
+		route add $map_route dev mapmint
+	IP
+}
+
 # ce NAME PREFIX IPV4 PORTS LAN_NET MODE FRONTEND: a CE box and its LAN client.
 ce() {
 	local name=$1 prefix=$2 ipv4=$3 ports=$4 lan=$5 mode=$6 frontend=$7 client=$8
@@ -135,8 +151,7 @@ ce() {
 # tutorial MODE FRONTEND: builds the whole topology with mapmint in MODE (t or e) and the
 # CEs' SNAT through FRONTEND (nft or iptables).
 tutorial() {
-	local mode=$1 frontend=$2 map_route=64:ff9b::/96
-	[ "$mode" = t ] || map_route=2001:db8:6::1/128
+	local mode=$1 frontend=$2
 	ip link set lo up
 	insmod "$MODULE"
 	ip netns add isp
@@ -166,15 +181,7 @@ tutorial() {
 		addr add $SERVER/24 dev eth0
 		route add default via 203.0.113.1
 	IP
-	at br sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-	add_device br
-	br_config "$mode" >/tmp/br.conf
-	at br mapminctl apply --config /tmp/br.conf dev mapmint
-	batch br <<-IP
-		link set mapmint up
-		route add 192.0.2.0/24 dev mapmint
-		route add $map_route dev mapmint
-	IP
+	br_translator br "$mode"
 
 	ce ce11b 2001:db8:ce:11b::/64 $CE11B_IP $CE11B_PORTS 192.168.0 "$mode" "$frontend" c1
 	ce ce774 2001:db8:ce:774::/64 $CE774_IP $CE774_PORTS 192.168.1 "$mode" "$frontend" c2

@@ -7,20 +7,18 @@ MODULE=/mapmint/mapmint.ko
 # MAPMINT_RESULT_PREFIX (set by /init when one boot runs several scenarios) names the
 # scenario in each result.
 # The console copy carries the guest's uptime, to see where a scenario spends its time.
-pass() {
+console() {
 	local up _
 	read -r up _ </proc/uptime
-	echo "PASS ${MAPMINT_RESULT_PREFIX:-}$1" >&3
-	echo "[$up] PASS $1"
+	echo "[$up] $*"
 }
+pass() { echo "PASS ${MAPMINT_RESULT_PREFIX:-}$1" >&3; console "PASS $1"; }
 fail() {
 	local name=$1
 	shift
 	# One line per result: the host reads line by line.
 	echo "FAIL ${MAPMINT_RESULT_PREFIX:-}$name: $(echo "$*" | tr '\n' ' ')" >&3
-	local up _
-	read -r up _ </proc/uptime
-	echo "[$up] FAIL $name: $*"
+	console "FAIL $name: $*"
 }
 
 # check NAME CMD...: passes when CMD exits 0; the failure shows CMD's output.
