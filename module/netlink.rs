@@ -146,6 +146,10 @@ fn apply_settings(req: &Request<'_>, config: &mut Config) -> Outcome {
         let mtu = u16::try_from(mtu).map_err(|_| req.refuse(EINVAL, format_args!("mtu {mtu} is above 65535")))?;
         config.mtu = Some(mtu);
     }
+    if let Some(mapping) = req.u8_attr(attr::PORT_MAPPING) {
+        config.port_mapping = genl::port_mapping_from_u8(mapping)
+            .ok_or_else(|| req.refuse(EINVAL, format_args!("bad port mapping {mapping}")))?;
+    }
     Ok(())
 }
 
@@ -302,6 +306,7 @@ fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, genl: &Genl
     if let Some(mtu) = config.mtu {
         reply.put(attr::MTU, &u32::from(mtu).to_ne_bytes())?;
     }
+    reply.put(attr::PORT_MAPPING, &[genl::port_mapping_to_u8(config.port_mapping)])?;
     if let Some(Ok(mapping)) = config.ce_mapping() {
         reply.put(attr::CE_IPV4, &genl::encode_ipv4_prefix(mapping.ipv4))?;
         reply.put(attr::CE_PSID, &mapping.psid().to_ne_bytes())?;
@@ -460,6 +465,7 @@ static POLICY: Policy<{ attr::MAX as usize + 1 }> = Policy([
     REJECT,                                     // FMR_COUNT
     max_value(b::NLA_U8, genl::CLEAR_ALL as i16), // CLEAR
     exact_len(genl::IPV4_PREFIX_LEN),           // IPV4_ADDRESS
+    max_value(b::NLA_U8, 1),                    // PORT_MAPPING
 ]);
 
 static FAMILY: Family = Family::new();

@@ -24,6 +24,7 @@ pub(crate) fn default_config() -> Result<Config> {
         ("dmr", "dmr", p.dmr),
         ("br", "br", p.br),
         ("mtu", "mtu", p.mtu),
+        ("port_mapping", "port-mapping", p.port_mapping),
     ];
     let mut config = Config::default();
     for (param, keyword, raw) in given {

@@ -21,6 +21,7 @@ MAPMINT_PARAM(fmr, "one Forwarding Mapping Rule, same syntax as bmr");
 MAPMINT_PARAM(dmr, "MAP-T Default Mapping Rule (RFC 6052 prefix), e.g. 64:ff9b::/96");
 MAPMINT_PARAM(br, "MAP-E: the BR's IPv6 address");
 MAPMINT_PARAM(mtu, "the device MTU");
+MAPMINT_PARAM(port_mapping, "CE: off (default) or contiguous: the NAPT fills one range as large as the port set, mapped to the set's ports");
 
 const struct mapmint_params *mapmint_module_params(void)
 {

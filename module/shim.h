@@ -18,6 +18,7 @@ struct mapmint_params {
 	char *dmr;
 	char *br;
 	char *mtu;
+	char *port_mapping;
 };
 
 const struct mapmint_params *mapmint_module_params(void);

@@ -32,8 +32,17 @@ pub struct CalcArgs {
     #[arg(long, value_name = "ADDR")]
     pub ipv4: Option<String>,
     /// Port of the IPv4 address (with --rule --ipv4; needed when the rule shares addresses).
+    /// With --prefix: a port of the CE's set, to show the NAPT-side port that stands for it
+    /// under `port-mapping contiguous`.
     #[arg(long, value_name = "N")]
     pub port: Option<String>,
+    /// With --rule --prefix: a NAPT-side port of `port-mapping contiguous`, to show the port of
+    /// the set it stands for.
+    #[arg(long, value_name = "N")]
+    pub napt_port: Option<String>,
+    /// The mapmint device the printed NAT rules name (with --prefix).
+    #[arg(long, value_name = "NAME", default_value = "mapmint")]
+    pub dev: String,
     /// IPv6 address to map back: a MAP address (with --rule) or an RFC 6052 address (with --dmr).
     #[arg(long, value_name = "ADDR")]
     pub ipv6: Option<String>,
@@ -106,6 +115,16 @@ impl Answer {
                     })
                     .collect::<Vec<_>>()
                     .join(" "),
+                ("napt_ports", Value::Array(ends)) => match ends.as_slice() {
+                    [first, last] => format!("{first}-{last}"),
+                    _ => value.to_string(),
+                },
+                // one command per line, under each other
+                ("iptables_rules", Value::Array(lines)) => lines
+                    .iter()
+                    .map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(&format!("\n{:width$}  ", "")),
                 ("psid", Value::Number(n)) => format!("{n} (0x{:x})", n.as_u64().unwrap_or(0)),
                 (_, Value::String(s)) => s.clone(),
                 (_, other) => other.to_string(),
@@ -193,6 +212,49 @@ fn port_set_fields(answer: &mut Answer, set: &PortSet) {
     answer.push("port_ranges", ranges_json(set));
 }
 
+/// What `port-mapping contiguous` gives a CE with a shared address: the NAPT-side range, the
+/// one NAT rule that fills it (nft; iptables needs one per protocol to take a port range),
+/// and the port asked for with --port or --napt-port on the other side.
+fn napt_fields(answer: &mut Answer, args: &CalcArgs, ipv4: &str, set: &PortSet) -> Result<(), InputError> {
+    let port = args.port.as_deref().map(|p| parse_number("--port", p, 65535)).transpose()?;
+    let napt_port = args.napt_port.as_deref().map(|p| parse_number("--napt-port", p, 65535)).transpose()?;
+    if set.is_whole() {
+        return match port.or(napt_port) {
+            Some(_) => Err(bad("--port and --napt-port need a shared address (a PSID length above 0)")),
+            None => Ok(()),
+        };
+    }
+    let range = set.contiguous_range();
+    answer.push("napt_ports", json!([range.first, range.last]));
+    let dev = &args.dev;
+    let to = format!("{ipv4}:{range}");
+    answer.push("nft_rule", json!(format!("oifname \"{dev}\" meta l4proto {{ tcp, udp, icmp }} snat ip to {to}")));
+    let iptables: Vec<String> = ["tcp", "udp", "icmp"]
+        .iter()
+        .map(|p| format!("iptables -t nat -A POSTROUTING -o {dev} -p {p} -j SNAT --to-source {to}"))
+        .collect();
+    answer.push("iptables_rules", json!(iptables));
+    match (port, napt_port) {
+        (Some(_), Some(_)) => return Err(bad("--port and --napt-port cannot be used together")),
+        (Some(real), None) => {
+            let napt = set
+                .to_contiguous(real as u16)
+                .ok_or_else(|| bad(format!("bad --port '{real}': not in the CE's port set")))?;
+            answer.push("port", json!(real));
+            answer.push("napt_port", json!(napt));
+        }
+        (None, Some(napt)) => {
+            let real = set
+                .to_real(napt as u16)
+                .ok_or_else(|| bad(format!("bad --napt-port '{napt}': not in the NAPT range {range}")))?;
+            answer.push("napt_port", json!(napt));
+            answer.push("port", json!(real));
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
 /// Runs `calc` and returns its answer.
 pub fn calc(args: &CalcArgs) -> Result<Answer, InputError> {
     let mode = Mode::from(args.mode);
@@ -201,7 +263,12 @@ pub fn calc(args: &CalcArgs) -> Result<Answer, InputError> {
         (Some(_), Some(_)) => Err(bad("--rule and --dmr cannot be used together")),
         (None, None) => Err(bad("calc needs --rule (with --prefix, --ipv4 or --ipv6) or --dmr (with --ipv4 or --ipv6)")),
         (None, Some(dmr_text)) => {
-            if args.prefix.is_some() || args.port.is_some() || args.psid.is_some() || args.psid_len.is_some() {
+            if args.prefix.is_some()
+                || args.port.is_some()
+                || args.napt_port.is_some()
+                || args.psid.is_some()
+                || args.psid_len.is_some()
+            {
                 return Err(bad("--dmr takes only --ipv4 or --ipv6"));
             }
             let dmr = Rfc6052Prefix::new(parse_ipv6_prefix("--dmr", dmr_text)?)
@@ -227,17 +294,19 @@ pub fn calc(args: &CalcArgs) -> Result<Answer, InputError> {
             let rule = parse_rule_arg(args, rule_text)?;
             match (&args.prefix, &args.ipv4, &args.ipv6) {
                 (Some(prefix_text), None, None) => {
-                    if args.port.is_some() {
-                        return Err(bad("--port goes with --ipv4, not --prefix"));
-                    }
                     let prefix = parse_ipv6_prefix("--prefix", prefix_text)?;
                     let ce = rule.ce_mapping(prefix).map_err(|e| bad(format!("bad --prefix '{prefix_text}': {e}")))?;
-                    answer.push("ipv4", json!(ipv4_text(ce.ipv4.addr, ce.ipv4.len)));
+                    let ipv4 = ipv4_text(ce.ipv4.addr, ce.ipv4.len);
+                    answer.push("ipv4", json!(ipv4));
                     port_set_fields(&mut answer, &ce.port_set);
                     answer.push("map_address", json!(ce.map_address.to_string()));
                     answer.push("end_user_prefix", json!(ce.end_user_prefix.to_string()));
+                    napt_fields(&mut answer, args, &ipv4, &ce.port_set)?;
                 }
                 (None, Some(v4_text), None) => {
+                    if args.napt_port.is_some() {
+                        return Err(bad("--napt-port goes with --prefix"));
+                    }
                     let v4 = parse_ipv4("--ipv4", v4_text)?;
                     let port = args.port.as_deref().map(|p| parse_number("--port", p, 65535)).transpose()?;
                     let (psid, map_address) = match port {
@@ -267,8 +336,8 @@ pub fn calc(args: &CalcArgs) -> Result<Answer, InputError> {
                     answer.push("map_address", json!(map_address.to_string()));
                 }
                 (None, None, Some(v6_text)) => {
-                    if args.port.is_some() {
-                        return Err(bad("--port goes with --ipv4, not --ipv6"));
+                    if args.port.is_some() || args.napt_port.is_some() {
+                        return Err(bad("--port goes with --ipv4 or --prefix, not --ipv6"));
                     }
                     let v6 = parse_ipv6("--ipv6", v6_text)?;
                     let d = rule.decode(v6, mode).map_err(|e| bad(format!("bad --ipv6 '{v6_text}': {e}")))?;

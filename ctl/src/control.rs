@@ -14,7 +14,7 @@ use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use mapcore::config::{mode_keyword, Config, Role};
+use mapcore::config::{mode_keyword, Config, PortMapping, Role};
 use mapcore::genl::{self, attr, cmd, rule_attr};
 use mapcore::{parse_rule_params, Ipv4Prefix, Ipv6Prefix, Mode, PortSet, Rule, RuleParams};
 use serde_json::{json, Map, Value};
@@ -40,7 +40,8 @@ pub enum DevCommand {
     /// Delete an instance (refuses other kinds of interfaces).
     Del { name: String },
     /// Change settings: role ce|br, mode t|e, end-user-prefix P, ipv4-address A[/L], dmr P,
-    /// br ADDR, mtu N; no-end-user-prefix, no-ipv4-address, no-dmr, no-br, no-mtu remove one.
+    /// br ADDR, mtu N, port-mapping off|contiguous; no-end-user-prefix, no-ipv4-address, no-dmr,
+    /// no-br, no-mtu remove one.
     #[command(after_help = "Example:
   mapminctl dev set mapmint role ce mode t end-user-prefix 2001:db8:ce:11b::/64 dmr 64:ff9b::/96")]
     Set {
@@ -251,10 +252,10 @@ pub fn parse_settings(words: &[String]) -> Result<Vec<Attr>, Failure> {
             "no-mtu" => ("mtu", genl::CLEAR_MTU),
             other => (other, 0),
         };
-        let known = ["role", "mode", "end-user-prefix", "ipv4-address", "dmr", "br", "mtu"];
+        let known = ["role", "mode", "end-user-prefix", "ipv4-address", "dmr", "br", "mtu", "port-mapping"];
         let Some(keyword) = known.iter().copied().find(|k| *k == keyword) else {
             return Err(usage(format!(
-                "unknown setting '{word}' (expected role, mode, end-user-prefix, ipv4-address, dmr, br, mtu or no-KEYWORD)"
+                "unknown setting '{word}' (expected role, mode, end-user-prefix, ipv4-address, dmr, br, mtu, port-mapping or no-KEYWORD)"
             )));
         };
         if seen.contains(&keyword) {
@@ -285,6 +286,11 @@ pub fn parse_settings(words: &[String]) -> Result<Vec<Attr>, Failure> {
                 let addr: Ipv6Addr =
                     value.parse().map_err(|_| usage(format!("bad br '{value}': not an IPv6 address")))?;
                 Attr::Value(attr::BR_ADDRESS, addr.octets().to_vec())
+            }
+            "port-mapping" => {
+                let mapping = PortMapping::from_keyword(value)
+                    .ok_or_else(|| usage(format!("bad port-mapping '{value}': expected off or contiguous")))?;
+                Attr::Value(attr::PORT_MAPPING, vec![genl::port_mapping_to_u8(mapping)])
             }
             _ => {
                 let mtu = parse_decimal_u32(value)
@@ -349,6 +355,9 @@ pub fn config_attrs(config: &Config) -> Vec<Attr> {
     }
     if let Some(mtu) = config.mtu {
         attrs.push(Attr::Value(attr::MTU, u32::from(mtu).to_ne_bytes().to_vec()));
+    }
+    if config.port_mapping != PortMapping::Off {
+        attrs.push(Attr::Value(attr::PORT_MAPPING, vec![genl::port_mapping_to_u8(config.port_mapping)]));
     }
     attrs
 }
@@ -430,6 +439,7 @@ pub struct DevInfo {
     pub dmr: Option<Ipv6Prefix>,
     pub br: Option<Ipv6Addr>,
     pub mtu: Option<u32>,
+    pub port_mapping: PortMapping,
     pub ce: Option<CeInfo>,
     pub missing: Option<String>,
 }
@@ -474,6 +484,12 @@ impl DevInfo {
             .map(|b| genl::decode_ipv6_addr(b).ok_or_else(|| bad_reply("BR_ADDRESS")))
             .transpose()?;
         let mtu = get(attr::MTU).map(|b| u32_of(b).ok_or_else(|| bad_reply("MTU"))).transpose()?;
+        // (a kernel module older than the setting sends none)
+        let port_mapping = match get(attr::PORT_MAPPING) {
+            None => PortMapping::Off,
+            Some(&[v]) => genl::port_mapping_from_u8(v).ok_or_else(|| bad_reply("PORT_MAPPING"))?,
+            Some(_) => return Err(bad_reply("PORT_MAPPING")),
+        };
         let ce = match get(attr::CE_IPV4) {
             None => None,
             Some(ipv4) => Some(CeInfo {
@@ -492,7 +508,22 @@ impl DevInfo {
             }),
         };
         let missing = get(attr::MISSING).map(string_of);
-        Ok(DevInfo { ifindex, name, role, mode, end_user_prefix, ipv4_address, bmr, fmr_count, dmr, br, mtu, ce, missing })
+        Ok(DevInfo {
+            ifindex,
+            name,
+            role,
+            mode,
+            end_user_prefix,
+            ipv4_address,
+            bmr,
+            fmr_count,
+            dmr,
+            br,
+            mtu,
+            port_mapping,
+            ce,
+            missing,
+        })
     }
 
     /// The CE's port set (its PSID offset is the BMR's).
@@ -538,12 +569,19 @@ impl DevInfo {
         if let Some(mtu) = self.mtu {
             line(format!("mtu {mtu}"));
         }
+        // (shown when on: off is the default, as in the configuration file)
+        if self.port_mapping != PortMapping::Off {
+            line(format!("port-mapping {}", self.port_mapping.keyword()));
+        }
         if let Some(ce) = &self.ce {
             let mut text = format!("ce ipv4 {} psid {} psid-len {}", ipv4_text(ce.ipv4), ce.psid, ce.psid_len);
             if let Some(set) = self.port_set() {
                 let _ = write!(text, " ports {}", ports_text(&set));
             }
             line(text);
+            if let (Some(set), PortMapping::Contiguous) = (self.port_set(), self.port_mapping) {
+                line(format!("ce napt-ports {}", set.contiguous_range()));
+            }
             line(format!("ce map-address {}", ce.map_address));
         }
         out
@@ -562,6 +600,7 @@ impl DevInfo {
         object.insert("dmr".into(), json!(self.dmr.map(|p| p.to_string())));
         object.insert("br".into(), json!(self.br.map(|a| a.to_string())));
         object.insert("mtu".into(), json!(self.mtu));
+        object.insert("port_mapping".into(), json!(self.port_mapping.keyword()));
         let ce = self.ce.as_ref().map_or(Value::Null, |ce| {
             let ranges: Vec<Value> =
                 self.port_set().map(|s| s.ranges().map(|r| json!([r.first, r.last])).collect()).unwrap_or_default();
@@ -571,6 +610,10 @@ impl DevInfo {
                 "psid_len": ce.psid_len,
                 "psid_offset": self.port_set().map(|s| s.offset()),
                 "port_ranges": ranges,
+                "napt_ports": self.port_set().filter(|_| self.port_mapping == PortMapping::Contiguous).map(|s| {
+                    let range = s.contiguous_range();
+                    json!([range.first, range.last])
+                }),
                 "map_address": ce.map_address.to_string(),
             })
         });
@@ -826,6 +869,7 @@ mod tests {
             dmr: Some(Ipv6Prefix::parse("64:ff9b::/96").unwrap()),
             br: None,
             mtu: None,
+            port_mapping: PortMapping::Off,
             ce: Some(CeInfo {
                 ipv4: Ipv4Prefix::parse("192.0.2.8/32").unwrap(),
                 psid: 27,
@@ -850,6 +894,17 @@ mod tests {
     ce map-address 2001:db8:ce:11b:0:c000:208:1b
 "
         );
+        let mut mapped = example_dev();
+        mapped.port_mapping = PortMapping::Contiguous;
+        mapped.bmr = Some(RuleInfo {
+            kind: genl::RULE_KIND_BMR,
+            params: parse_rule_params("2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 6").unwrap(),
+        });
+        let text = mapped.to_text();
+        assert!(text.contains("\n    port-mapping contiguous\n"), "{text}");
+        assert!(text.contains("\n    ce napt-ports 1888-3903\n"), "{text}");
+        let json = mapped.to_json().to_string();
+        assert!(json.contains(r#""port_mapping":"contiguous""#) && json.contains(r#""napt_ports":[1888,3903]"#), "{json}");
         let json = dev.to_json().to_string();
         for piece in [
             r#""role":"ce""#,

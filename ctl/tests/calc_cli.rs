@@ -199,3 +199,38 @@ fn no_arguments_prints_help_and_version_still_works() {
     let out = run(&["version"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("mapminctl "));
 }
+
+#[test]
+fn contiguous_port_mapping_of_rfc7597_appendix_a_example_1() {
+    // The example's CE (PSID 0x34, 63 ranges of 4 ports from 1232-1235): 252 ports, so the
+    // NAPT fills 1232-1483 and its k-th port is the set's k-th port.
+    let ce = ["--rule", EXAMPLE_RULE, "--prefix", "2001:db8:12:3400::/56"];
+    let j = json(&ce);
+    assert_eq!(j["napt_ports"], serde_json::json!([1232, 1483]));
+    assert_eq!(
+        j["nft_rule"],
+        "oifname \"mapmint\" meta l4proto { tcp, udp, icmp } snat ip to 192.0.2.18:1232-1483"
+    );
+    assert_eq!(
+        j["iptables_rules"][2],
+        "iptables -t nat -A POSTROUTING -o mapmint -p icmp -j SNAT --to-source 192.0.2.18:1232-1483"
+    );
+    let mut both = ce.to_vec();
+    both.extend(["--napt-port", "1236"]);
+    assert_eq!(json(&both)["port"], 2256, "the fifth NAPT port is the first of the second range");
+    let mut back = ce.to_vec();
+    back.extend(["--port", "64723"]);
+    assert_eq!(json(&back)["napt_port"], 1483);
+    let mut named = ce.to_vec();
+    named.extend(["--dev", "wan0"]);
+    assert_eq!(field(&text(&named), "napt_ports"), "1232-1483");
+    assert!(text(&named).contains("-o wan0 -p udp -j SNAT --to-source 192.0.2.18:1232-1483\n"));
+
+    let mut outside = ce.to_vec();
+    outside.extend(["--napt-port", "1484"]);
+    rejected(&outside, "not in the NAPT range 1232-1483");
+    let mut foreign = ce.to_vec();
+    foreign.extend(["--port", "1236"]);
+    rejected(&foreign, "not in the CE's port set");
+    rejected(&["--rule", EXAMPLE_RULE, "--ipv4", "192.0.2.18", "--napt-port", "1232"], "--napt-port goes with --prefix");
+}

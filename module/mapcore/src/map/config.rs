@@ -12,6 +12,7 @@
 //! dmr 64:ff9b::/96                          # MAP-T
 //! br 2001:db8:6::1                          # MAP-E: the BR's IPv6 address
 //! mtu 1500                                  # optional
+//! port-mapping contiguous                   # CE only, optional: off (default) | contiguous
 //! ```
 //! Comments start with `#`; each keyword but `fmr` appears at most once. A `bmr` line is
 //! also a `rule add bmr ...` command, so the rule syntax is the one of [`super::text`]; the
@@ -82,6 +83,38 @@ pub struct Config {
     pub br_address: Option<Ipv6Addr>,
     /// The device MTU to set, if given.
     pub mtu: Option<u16>,
+    /// How a CE's NAPT reaches its port set.
+    pub port_mapping: PortMapping,
+}
+
+/// How a CE's NAPT reaches its port set (see [`super::xlat::map_ports`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PortMapping {
+    /// The NAPT uses the set's own ports: one rule per range of the set.
+    #[default]
+    Off,
+    /// The NAPT fills one contiguous range as large as the set (`PortSet::contiguous_range`),
+    /// which the device maps to and from the set's ports.
+    Contiguous,
+}
+
+impl PortMapping {
+    /// The keyword of the text form.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            PortMapping::Off => "off",
+            PortMapping::Contiguous => "contiguous",
+        }
+    }
+
+    /// The setting of a keyword of the text form.
+    pub fn from_keyword(word: &str) -> Option<Self> {
+        match word {
+            "off" => Some(PortMapping::Off),
+            "contiguous" => Some(PortMapping::Contiguous),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -146,6 +179,7 @@ impl Config {
             dmr: None,
             br_address: None,
             mtu: None,
+            port_mapping: PortMapping::Off,
         }
     }
 
@@ -160,6 +194,9 @@ impl Config {
             }
             if self.ipv4_address.is_some() {
                 return Err(ConfigError::CeOnlyOnBr("ipv4-address"));
+            }
+            if self.port_mapping != PortMapping::Off {
+                return Err(ConfigError::CeOnlyOnBr("port-mapping"));
             }
         }
         match self.mode {
@@ -250,6 +287,10 @@ impl Config {
                 let addr = value.parse::<Ipv6Addr>().map_err(|_| FileErrorKind::BadValue("br", value, "an IPv6 address"))?;
                 self.br_address = Some(addr);
             }
+            "port-mapping" => {
+                self.port_mapping = PortMapping::from_keyword(value)
+                    .ok_or(FileErrorKind::BadValue("port-mapping", value, "off or contiguous"))?;
+            }
             "mtu" => {
                 let mtu =
                     parse_decimal_u16(value).ok_or(FileErrorKind::BadValue("mtu", value, "a number from 1280 to 65535"))?;
@@ -313,6 +354,9 @@ impl fmt::Display for Config {
         if let Some(mtu) = self.mtu {
             writeln!(f, "mtu {mtu}")?;
         }
+        if self.port_mapping != PortMapping::Off {
+            writeln!(f, "port-mapping {}", self.port_mapping.keyword())?;
+        }
         Ok(())
     }
 }
@@ -356,7 +400,7 @@ impl fmt::Display for FileErrorKind<'_> {
         match *self {
             FileErrorKind::UnknownKeyword(word) => write!(
                 f,
-                "unknown keyword '{word}' (expected role, mode, end-user-prefix, ipv4-address, bmr, fmr, dmr, br or mtu)"
+                "unknown keyword '{word}' (expected role, mode, end-user-prefix, ipv4-address, bmr, fmr, dmr, br, mtu or port-mapping)"
             ),
             FileErrorKind::Duplicate(keyword) => write!(f, "'{keyword}' is given twice"),
             FileErrorKind::BadValue(keyword, value, expected) => {
@@ -399,7 +443,8 @@ fn parse_decimal_u16(text: &str) -> Option<u16> {
     text.parse().ok()
 }
 
-const SINGLE_KEYWORDS: [&str; 8] = ["role", "mode", "end-user-prefix", "ipv4-address", "bmr", "dmr", "br", "mtu"];
+const SINGLE_KEYWORDS: [&str; 9] =
+    ["role", "mode", "end-user-prefix", "ipv4-address", "bmr", "dmr", "br", "mtu", "port-mapping"];
 
 fn keyword_name(keyword: &str) -> &'static str {
     SINGLE_KEYWORDS.iter().find(|k| **k == keyword).copied().unwrap_or("keyword")

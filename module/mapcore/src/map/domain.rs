@@ -21,9 +21,11 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 use core::ptr;
 use core::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
-use super::config::{Config, Role};
+use super::config::{Config, PortMapping, Role};
+use super::portset::PortSet;
+use super::prefix::Ipv4Prefix;
 use super::rule::{CeMapping, Mode, Rule};
-use super::xlat::{self, AddressMap, DropReason, Flow4, Flow6, FlowKind, Options, Shape, Translated, Verdict};
+use super::xlat::{self, AddressMap, DropReason, Flow4, Flow6, FlowKind, Options, PortDirection, Shape, Translated, Verdict};
 
 /// The IPv4 dummy address (RFC 7600 §4.8, after RFC 6791): the source of an ICMPv6 error
 /// from an IPv6-only router (a hop of the ISP's network, which has no IPv4 address), so that
@@ -212,6 +214,26 @@ impl<'a> Domain<'a> {
 
     /// [`from_v4`](Self::from_v4) for a packet that may lie only partly in the buffer.
     pub fn from_v4_shaped(&self, buf: &mut [u8], start: usize, shape: &Shape, opts: &Options) -> Result<Translated, Verdict> {
+        let Some((own, set)) = self.mapped_ports() else {
+            return self.v4_out(buf, start, shape, opts);
+        };
+        let undo = xlat::map_ports(buf, start, shape, &own, &set, PortDirection::Out)?;
+        let result = self.v4_out(buf, start, shape, opts);
+        // The caller quotes or fragments the packet as it came (the contract of `Err`).
+        if result.is_err() {
+            undo.undo(buf);
+        }
+        result
+    }
+
+    /// A CE's own address and port set when its ports are mapped (`port-mapping contiguous`
+    /// with a shared set: without sharing the mapping is the identity).
+    fn mapped_ports(&self) -> Option<(Ipv4Prefix, PortSet)> {
+        let ce = self.ce.as_ref()?;
+        (self.config.port_mapping == PortMapping::Contiguous && !ce.port_set.is_whole()).then_some((ce.ipv4, ce.port_set))
+    }
+
+    fn v4_out(&self, buf: &mut [u8], start: usize, shape: &Shape, opts: &Options) -> Result<Translated, Verdict> {
         match self.config.mode {
             Mode::MapT => xlat::v4_to_v6_shaped(buf, start, shape, self, opts),
             Mode::MapE => {
@@ -240,8 +262,26 @@ impl<'a> Domain<'a> {
         self.from_v6_shaped(buf, start, &Shape::whole(len), opts)
     }
 
-    /// [`from_v6`](Self::from_v6) for a packet that may lie only partly in the buffer.
+    /// [`from_v6`](Self::from_v6) for a packet that may lie only partly in the buffer. With
+    /// mapped ports, the IPv4 result's ports are mapped too: an `Err` then may come after the
+    /// buffer changed, but only as a [`Verdict::Drop`], whose caller quotes nothing.
     pub fn from_v6_shaped(&self, buf: &mut [u8], start: usize, shape: &Shape, opts: &Options) -> Result<Translated, Verdict> {
+        let out = self.v6_in(buf, start, shape, opts)?;
+        if let Some((own, set)) = self.mapped_ports() {
+            // The payload did not move: the bytes at hand still end where they did.
+            let present = start.saturating_add(shape.present.min(shape.len)).saturating_sub(out.start);
+            let result = Shape { len: out.len, present, ..*shape };
+            match xlat::map_ports(buf, out.start, &result, &own, &set, PortDirection::In) {
+                Ok(_) => {}
+                Err(Verdict::Drop(reason)) => return Err(Verdict::Drop(reason)),
+                // The headers were all at hand for the translation.
+                Err(_) => return Err(Verdict::Drop(DropReason::Internal)),
+            }
+        }
+        Ok(out)
+    }
+
+    fn v6_in(&self, buf: &mut [u8], start: usize, shape: &Shape, opts: &Options) -> Result<Translated, Verdict> {
         match self.config.mode {
             Mode::MapT => xlat::v6_to_v4_shaped(buf, start, shape, self, opts),
             Mode::MapE => {

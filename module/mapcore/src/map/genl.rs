@@ -8,12 +8,12 @@
 //! | command | request attributes | reply |
 //! |---|---|---|
 //! | `DEV_GET` (do/dump) | `IFINDEX` (do) | one `DEV_*` message per instance |
-//! | `DEV_SET` | `IFINDEX`, any of `ROLE MODE END_USER_PREFIX IPV4_ADDRESS DMR BR_ADDRESS MTU`, `CLEAR` | |
+//! | `DEV_SET` | `IFINDEX`, any of `ROLE MODE END_USER_PREFIX IPV4_ADDRESS DMR BR_ADDRESS MTU PORT_MAPPING`, `CLEAR` | |
 //! | `RULE_ADD` | `IFINDEX`, `RULE_KIND`, `RULE` | |
 //! | `RULE_DEL` | `IFINDEX`, `RULE_KIND`, `RULE` (its IPv6 prefix is enough) | |
 //! | `RULE_GET` (dump) | `IFINDEX` | one message per rule: `RULE_KIND`, `RULE` |
 //! | `RULE_FLUSH` | `IFINDEX`, optional `RULE_KIND` | |
-//! | `CONFIG_SET` | `IFINDEX`, `ROLE MODE`, `END_USER_PREFIX IPV4_ADDRESS BMR FMR* DMR BR_ADDRESS MTU` | |
+//! | `CONFIG_SET` | `IFINDEX`, `ROLE MODE`, `END_USER_PREFIX IPV4_ADDRESS BMR FMR* DMR BR_ADDRESS MTU PORT_MAPPING` | |
 //! | `STATS_GET` | `IFINDEX` | `IFINDEX`, `STATS` |
 //!
 //! `CONFIG_SET` replaces the whole configuration at once, so it must be complete; the other
@@ -21,7 +21,7 @@
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-use super::config::Role;
+use super::config::{PortMapping, Role};
 use super::prefix::{Ipv4Prefix, Ipv6Prefix};
 use super::rule::{Mode, RuleParams};
 
@@ -91,8 +91,10 @@ pub mod attr {
     /// [`super::IPV4_PREFIX_LEN`] bytes: the CE's IPv4 address as configured (checked
     /// against the BMR).
     pub const IPV4_ADDRESS: u16 = 21;
+    /// u8: how a CE's NAPT reaches its port set ([`super::port_mapping_to_u8`]).
+    pub const PORT_MAPPING: u16 = 22;
     /// The highest attribute number.
-    pub const MAX: u16 = IPV4_ADDRESS;
+    pub const MAX: u16 = PORT_MAPPING;
 }
 
 /// Attributes inside `BMR`, `FMR` and `RULE`.
@@ -189,6 +191,21 @@ pub fn role_from_u8(value: u8) -> Option<Role> {
     match value {
         0 => Some(Role::Ce),
         1 => Some(Role::Br),
+        _ => None,
+    }
+}
+
+pub fn port_mapping_to_u8(mapping: PortMapping) -> u8 {
+    match mapping {
+        PortMapping::Off => 0,
+        PortMapping::Contiguous => 1,
+    }
+}
+
+pub fn port_mapping_from_u8(value: u8) -> Option<PortMapping> {
+    match value {
+        0 => Some(PortMapping::Off),
+        1 => Some(PortMapping::Contiguous),
         _ => None,
     }
 }

@@ -136,6 +136,64 @@ impl PortSet {
     }
 }
 
+impl PortSet {
+    /// The position of `port` among the set's ports in increasing order, if it is one.
+    pub fn index_of(&self, port: u16) -> Option<u32> {
+        if !self.contains(port) {
+            return None;
+        }
+        if self.psid_len == 0 {
+            return Some(u32::from(port));
+        }
+        let m = u32::from(self.contiguous_bits());
+        let within = u32::from(port) & ((1u32 << m) - 1);
+        // Ranges are numbered by A, from 1 when a > 0 (A = 0 is excluded).
+        let a = u32::from(port).checked_shr(16 - u32::from(self.offset)).unwrap_or(0);
+        let range = if self.offset == 0 { 0 } else { a.checked_sub(1)? };
+        Some(range << m | within)
+    }
+
+    /// The `index`-th port of the set in increasing order.
+    pub fn port_at(&self, index: u32) -> Option<u16> {
+        if index >= self.port_count() {
+            return None;
+        }
+        if self.psid_len == 0 {
+            return u16::try_from(index).ok();
+        }
+        let m = u32::from(self.contiguous_bits());
+        let range = self.range(index >> m)?;
+        u16::try_from(u32::from(range.first) | (index & ((1u32 << m) - 1))).ok()
+    }
+
+    /// The contiguous range a NAPT fills when the CE maps ports (`port-mapping contiguous`):
+    /// as many ports as the set holds, from the set's first port, so that the first range
+    /// keeps its numbers and a set that is one range already (a = 0, or no sharing) maps to
+    /// itself. It always ends below 65536.
+    pub fn contiguous_range(&self) -> PortRange {
+        let first = self.range(0).map_or(0, |r| r.first);
+        let last = (u32::from(first) + self.port_count() - 1).min(u32::from(u16::MAX));
+        PortRange { first, last: last as u16 }
+    }
+
+    /// The port of the set that the contiguous range's port `napt` stands for (the k-th port
+    /// of the range is the k-th port of the set); `None` outside the range.
+    pub fn to_real(&self, napt: u16) -> Option<u16> {
+        let range = self.contiguous_range();
+        if napt > range.last {
+            return None;
+        }
+        self.port_at(u32::from(napt.checked_sub(range.first)?))
+    }
+
+    /// The contiguous range's port that stands for the set's port `real`; `None` if `real`
+    /// is not in the set. The inverse of [`to_real`](Self::to_real).
+    pub fn to_contiguous(&self, real: u16) -> Option<u16> {
+        let index = self.index_of(real)?;
+        u16::try_from(u32::from(self.contiguous_range().first) + index).ok()
+    }
+}
+
 /// Whether `port` lies in the block that offset `offset` keeps out of every shared port set
 /// (0 to 2^(16-a) - 1; nothing when a = 0).
 pub fn is_excluded(offset: u8, port: u16) -> bool {
@@ -271,6 +329,48 @@ mod tests {
         assert!(!is_excluded(0, 0));
         assert!(is_excluded(15, 1));
         assert!(!is_excluded(15, 2));
+    }
+
+    #[test]
+    fn contiguous_mapping_is_a_bijection() {
+        for (a, k) in [(6u8, 5u8), (6, 8), (4, 4), (0, 5), (1, 1), (6, 10), (15, 1), (6, 0), (2, 14)] {
+            for psid in [0u16, 1, (1u16 << k).saturating_sub(1) >> 1, (1u16 << k).saturating_sub(1)] {
+                let Ok(set) = PortSet::new(a, k, psid) else { continue };
+                let range = set.contiguous_range();
+                assert_eq!(u32::from(range.last) - u32::from(range.first) + 1, set.port_count(), "{set:?}");
+                let mut seen = 0u32;
+                for napt in 0..=u16::MAX {
+                    match set.to_real(napt) {
+                        Some(real) => {
+                            assert!(napt >= range.first && napt <= range.last);
+                            assert!(set.contains(real), "{set:?} {napt} -> {real}");
+                            assert_eq!(set.to_contiguous(real), Some(napt));
+                            seen += 1;
+                        }
+                        None => assert!(napt < range.first || napt > range.last),
+                    }
+                }
+                assert_eq!(seen, set.port_count());
+                if a == 0 || k == 0 {
+                    assert!((0..=u16::MAX).all(|p| set.to_real(p).is_none_or(|r| r == p)), "identity: {set:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn contiguous_mapping_of_the_offset_tutorial() {
+        // psid-offset 6, PSID length 5, PSID 27: 63 ranges of 32, 1888-1919, 2912-2943, ...
+        let set = PortSet::new(6, 5, 27).unwrap();
+        assert_eq!(set.contiguous_range(), PortRange { first: 1888, last: 1888 + 2016 - 1 });
+        assert_eq!(set.to_real(1888), Some(1888));
+        assert_eq!(set.to_real(1919), Some(1919));
+        assert_eq!(set.to_real(1920), Some(2912));
+        assert_eq!(set.to_real(3903), Some(65407));
+        assert_eq!(set.to_real(3904), None);
+        assert_eq!(set.to_real(1887), None);
+        assert_eq!(set.to_contiguous(65376), Some(3872));
+        assert_eq!(set.to_contiguous(1024), None);
     }
 
 }

@@ -69,6 +69,7 @@ mod icmp;
 mod ipv4;
 mod ipv6;
 mod mape;
+mod ports;
 mod to4;
 mod to6;
 mod wire;
@@ -80,6 +81,7 @@ pub use mape::{
     decapsulate, decapsulate_shaped, encapsulate, encapsulate_shaped, encapsulated_size, forward_ipv4, inspect_v4,
     inspect_v4_shaped, tunnel_too_big, Decapsulated, Encapsulated,
 };
+pub use ports::{map_ports, PortDirection, PortUndo};
 pub use to4::{v6_to_v4, v6_to_v4_shaped};
 pub use to6::{v4_to_v6, v4_to_v6_shaped};
 
