@@ -8,6 +8,8 @@
 # stall. Memory is sampled (unreclaimable slab) while it runs; a configuration or a packet
 # that leaks would grow it by megabytes. On the debug kernel the same runs shorter (it is ~14
 # times slower) and kmemleak then scans for what leaked.
+# Three minutes, or up to six while the applies last (a loaded CI machine), then the checks:
+# guest-timeout: 600
 . /tests/lib.sh
 . /tests/lib-tutorial.sh
 
