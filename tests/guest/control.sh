@@ -104,7 +104,7 @@ check_eq "README: dev show" "$idx: mapmint: role ce mode t complete
     ce ipv4 192.0.2.8 psid 27 psid-len 5 ports 55296-57343
     ce map-address 2001:db8:ce:11b:0:c000:208:1b" "$(mapminctl dev show mapmint)"
 check_eq "README: dev show -j" \
-	"[{\"bmr\":{\"ea_len\":13,\"forwarding\":false,\"ipv4_prefix\":\"192.0.2.0/24\",\"ipv6_prefix\":\"2001:db8:ce::/51\",\"kind\":\"bmr\",\"psid\":null,\"psid_len\":null,\"psid_offset\":0,\"rule\":\"2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\"},\"br\":null,\"ce\":{\"ipv4\":\"192.0.2.8\",\"map_address\":\"2001:db8:ce:11b:0:c000:208:1b\",\"port_ranges\":[[55296,57343]],\"psid\":27,\"psid_len\":5,\"psid_offset\":0},\"complete\":true,\"dmr\":\"64:ff9b::/96\",\"end_user_prefix\":\"2001:db8:ce:11b::/64\",\"fmr_count\":0,\"ifindex\":$idx,\"ifname\":\"mapmint\",\"ipv4_address\":\"192.0.2.8/32\",\"missing\":null,\"mode\":\"t\",\"mtu\":null,\"role\":\"ce\"}]" \
+	"[{\"bmr\":{\"ea_len\":13,\"forwarding\":false,\"ipv4_prefix\":\"192.0.2.0/24\",\"ipv6_prefix\":\"2001:db8:ce::/51\",\"kind\":\"bmr\",\"psid\":null,\"psid_len\":null,\"psid_offset\":0,\"rule\":\"2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\"},\"br\":null,\"ce\":{\"ipv4\":\"192.0.2.8\",\"map_address\":\"2001:db8:ce:11b:0:c000:208:1b\",\"napt_ports\":null,\"port_ranges\":[[55296,57343]],\"psid\":27,\"psid_len\":5,\"psid_offset\":0},\"complete\":true,\"dmr\":\"64:ff9b::/96\",\"end_user_prefix\":\"2001:db8:ce:11b::/64\",\"fmr_count\":0,\"ifindex\":$idx,\"ifname\":\"mapmint\",\"ipv4_address\":\"192.0.2.8/32\",\"missing\":null,\"mode\":\"t\",\"mtu\":null,\"port_mapping\":\"off\",\"role\":\"ce\"}]" \
 	"$(mapminctl -j dev show mapmint)"
 check_eq "-j after the verb works too" "$(mapminctl -j dev show mapmint)" "$(mapminctl dev show -j mapmint)"
 check_eq "README: rule show" "bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0" "$(mapminctl rule show)"
@@ -178,6 +178,13 @@ case "$out" in
 *) fail "no-dmr and no-mtu clear them" "$out" ;;
 esac
 check "dev set dmr again" mapminctl dev set m0 dmr 64:ff9b::/96
+check "dev set port-mapping contiguous" mapminctl dev set m0 port-mapping contiguous
+check_eq "port-mapping contiguous shown" "    port-mapping contiguous" "$(mapminctl dev show m0 | grep port-mapping)"
+check "dev set port-mapping off" mapminctl dev set m0 port-mapping off
+check_eq "port-mapping off: not shown in text, off in JSON" "0 \"port_mapping\":\"off\"" \
+	"$(mapminctl dev show m0 | grep -c port-mapping) $(mapminctl -j dev show m0 | grep -o '"port_mapping":"[a-z]*"')"
+refused "an unknown port mapping is a usage error" 2 "mapminctl: dev set: bad port-mapping 'sideways': expected off or contiguous" \
+	mapminctl dev set m0 port-mapping sideways
 
 # --- rules: every kind, added, read back in text and JSON, deleted
 check "rule add bmr" mapminctl rule add dev m0 bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0
@@ -468,6 +475,13 @@ refused "after rmmod the family is gone" 1 "mapminctl: rule show: the generic ne
 check "insmod again" insmod "$MODULE"
 check_eq "a reloaded module starts empty" "" "$(mapminctl rule show)"
 check "rmmod again" rmmod mapmint
+check "insmod with port_mapping=contiguous" insmod "$MODULE" port_mapping=contiguous end_user_prefix=2001:db8:ce:11b::/64 \
+	bmr=2001:db8:ce::/51,192.0.2.0/24,13,6 dmr=64:ff9b::/96
+check_eq "the parameter reaches dev show with the NAPT range" "    port-mapping contiguous
+    ce napt-ports 1888-3903" "$(mapminctl dev show mapmint | grep -e port-mapping -e napt-ports)"
+check "rmmod once more" rmmod mapmint
+check_fails "insmod refuses port_mapping=sideways" insmod "$MODULE" port_mapping=sideways
+check_fails "insmod refuses port mapping on a BR" insmod "$MODULE" role=br port_mapping=contiguous
 ip netns del a
 ip netns del b
 ip netns del fz

@@ -48,6 +48,8 @@ ce_config() {
 	echo "bmr $RULE"
 	echo "fmr $RULE"
 	if [ "$mode" = t ]; then echo "dmr 64:ff9b::/96"; else echo "br 2001:db8:6::1"; fi
+	# (TUTORIAL_PORT_MAPPING=contiguous: the NAPT fills one range, the device maps it)
+	[ -z "${TUTORIAL_PORT_MAPPING:-}" ] || echo "port-mapping $TUTORIAL_PORT_MAPPING"
 }
 
 br_config() {
@@ -77,6 +79,46 @@ snat() {
 		for proto in tcp udp icmp; do
 			at "$ns" iptables-legacy -t nat -A POSTROUTING -o "$oif" -p $proto -j SNAT --to-source "$ip:$ports"
 		done
+		;;
+	esac
+}
+
+# snat_spread NS IP RANGES FRONTEND: NAPT spread round robin over every range of RANGES
+# (FIRST-LAST,...), for TCP, UDP and ICMP, without port mapping: one nft rule with a numgen
+# map, or per protocol a chain of iptables statistic nth rules (rule i of n takes every
+# (n - i)th connection that reaches it, the last one the rest: an even spread).
+snat_spread() {
+	local ns=$1 ip=$2 frontend=$4 ranges i n proto elems=
+	IFS=, read -r -a ranges <<<"$3"
+	n=${#ranges[@]}
+	case "$frontend" in
+	nft)
+		for i in "${!ranges[@]}"; do elems+="${elems:+, }$i : $ip . ${ranges[$i]}"; done
+		at "$ns" nft -f - <<-NFT
+			table ip mapmint_nat {
+				chain postrouting {
+					type nat hook postrouting priority srcnat;
+					oifname "mapmint" meta l4proto { tcp, udp, icmp } snat ip to numgen inc mod $n map { $elems }
+				}
+			}
+		NFT
+		;;
+	iptables)
+		{
+			echo "*nat"
+			for proto in tcp udp icmp; do
+				echo ":MAPMINT_$proto - [0:0]"
+				echo "-A POSTROUTING -o mapmint -p $proto -j MAPMINT_$proto"
+				for i in "${!ranges[@]}"; do
+					if [ $((n - i)) -gt 1 ]; then
+						echo "-A MAPMINT_$proto -p $proto -m statistic --mode nth --every $((n - i)) --packet 0 -j SNAT --to-source $ip:${ranges[$i]}"
+					else
+						echo "-A MAPMINT_$proto -p $proto -j SNAT --to-source $ip:${ranges[$i]}"
+					fi
+				done
+			done
+			echo "COMMIT"
+		} | at "$ns" iptables-legacy-restore --noflush
 		;;
 	esac
 }
@@ -190,6 +232,13 @@ tutorial() {
 # counter NS KEY: a counter of `mapminctl -j stats` on NS's mapmint device (drop reasons too).
 counter() {
 	at "$1" mapminctl -j stats dev mapmint | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2
+}
+
+# drops NS REASON: a drop counter of NS's mapmint device (0 when not listed).
+drops() {
+	local n
+	n=$(counter "$1" "$2")
+	echo "${n:-0}"
 }
 
 # in_range PORT LO-HI

@@ -54,50 +54,8 @@ ce_ranges() {
 	printf -v "$var" %s "$ranges"
 }
 
-# drops NS REASON: a drop counter of NS's mapmint device (0 when not listed).
-drops() {
-	local n
-	n=$(counter "$1" "$2")
-	echo "${n:-0}"
-}
-
-# snat NS IP RANGES FRONTEND (replaces lib-tutorial's): NAPT spread round robin over every
-# range of RANGES (FIRST-LAST,...), for TCP, UDP and ICMP.
-snat() {
-	local ns=$1 ip=$2 frontend=$4 ranges i n proto lo hi elems=
-	IFS=, read -r -a ranges <<<"$3"
-	n=${#ranges[@]}
-	case "$frontend" in
-	nft)
-		for i in "${!ranges[@]}"; do elems+="${elems:+, }$i : $ip . ${ranges[$i]}"; done
-		at "$ns" nft -f - <<-NFT
-			table ip mapmint_nat {
-				chain postrouting {
-					type nat hook postrouting priority srcnat;
-					oifname "mapmint" meta l4proto { tcp, udp, icmp } snat ip to numgen inc mod $n map { $elems }
-				}
-			}
-		NFT
-		;;
-	iptables)
-		{
-			echo "*nat"
-			for proto in tcp udp icmp; do
-				echo ":MAPMINT_$proto - [0:0]"
-				echo "-A POSTROUTING -o mapmint -p $proto -j MAPMINT_$proto"
-				for i in "${!ranges[@]}"; do
-					if [ $((n - i)) -gt 1 ]; then
-						echo "-A MAPMINT_$proto -p $proto -m statistic --mode nth --every $((n - i)) --packet 0 -j SNAT --to-source $ip:${ranges[$i]}"
-					else
-						echo "-A MAPMINT_$proto -p $proto -j SNAT --to-source $ip:${ranges[$i]}"
-					fi
-				done
-			done
-			echo "COMMIT"
-		} | at "$ns" iptables-legacy-restore --noflush
-		;;
-	esac
-}
+# snat NS IP RANGES FRONTEND (replaces lib-tutorial's): spread over every range.
+snat() { snat_spread "$@"; }
 
 # offset_checks MODE FRONTEND: builds the topology and checks it.
 offset_checks() {

@@ -596,6 +596,15 @@ fn malformed(probe: &mut Probe, index: u32) {
         nla(attr::DMR, &v6_prefix("64:ff9b::/96")),
     ]);
     probe.check("CONFIG_SET of a BR with a BMR", &m, s, Errno(libc::EINVAL));
+    let br_with = |extra: Vec<u8>| {
+        vec![ifx(), nla(attr::ROLE, &[1]), nla(attr::MODE, &[0]), rule_nest(attr::FMR, BMR), nla(attr::DMR, &v6_prefix("64:ff9b::/96")), extra]
+    };
+    let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &br_with(nla(attr::PORT_MAPPING, &[1])));
+    probe.check("CONFIG_SET of a BR with port mapping", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &br_with(nla(attr::PORT_MAPPING, &[2])));
+    probe.check("PORT_MAPPING 2", &m, s, Errno(libc::ERANGE));
+    let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &br_with(nla(attr::PORT_MAPPING, &[1, 0])));
+    probe.check("PORT_MAPPING of 2 bytes", &m, s, Errno(libc::EINVAL));
     let mut fmrs: Vec<Vec<u8>> = vec![ifx(), nla(attr::ROLE, &[1]), nla(attr::MODE, &[0]), nla(attr::DMR, &v6_prefix("64:ff9b::/96"))];
     for i in 0..=mapcore::config::MAX_FMRS {
         fmrs.push(rule_nest(attr::FMR, &format!("2001:db8:{:x}::/48 10.{}.0.0/16 ea-len 16", 0x100 + i, i)));

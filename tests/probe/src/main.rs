@@ -24,6 +24,8 @@
 //!                                                  # write one UDP packet of each IP length
 //!                                                  # LO..=HI straight into DEV with an AF_PACKET
 //!                                                  # socket (no route attached), DF if asked
+//! mapmint-probe fill-server PORT LOG | fill-client tcp|udp|icmp HOST PORT MAX [OFFSET WAIT TARGET REOPEN]
+//!                                                  # fill a CE's port set (see fill.rs)
 //! mapmint-probe hostile DEV V4SRC:PORT V4DST:PORT [V6SRC]:PORT [V6DST]:PORT COUNT SEED
 //!                                                  # write malformed packets derived from that
 //!                                                  # flow into DEV (see hostile.rs), at least
@@ -36,6 +38,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod fill;
 mod hostile;
 
 fn usage() -> ExitCode {
@@ -43,6 +46,7 @@ fn usage() -> ExitCode {
         "usage: mapmint-probe udp-echo [ADDR:]PORT | udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE \
          | udp-log [ADDR:]PORT FILE | udp-send HOST PORT LENGTH | tcp-log PORT FILE | tcp-many HOST PORT COUNT \
          | tcp-sink PORT FILE | tcp-source HOST PORT FILE | tcp-serve PORT FILE RATE | tcp-fetch HOST PORT FILE | inject DEV SRC:PORT DST:PORT LO-HI [df] \
+         | fill-server PORT LOG | fill-client tcp|udp|icmp HOST PORT MAX [OFFSET WAIT TARGET REOPEN] \
          | hostile DEV V4SRC:PORT V4DST:PORT [V6SRC]:PORT [V6DST]:PORT COUNT SEED"
     );
     ExitCode::from(2)
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
             _ => Err(None),
         },
         ["inject", dev, src, dst, sizes, rest @ ..] => inject(dev, src, dst, sizes, rest),
+        ["fill-server", port, log] => port.parse().map_err(|_| None).and_then(|p| fill::server(p, log).map_err(Some)),
+        ["fill-client", rest @ ..] => fill::client(rest),
         ["hostile", dev, v4_src, v4_dst, v6_src, v6_dst, count, seed] => {
             hostile(dev, [v4_src, v4_dst, v6_src, v6_dst], count, seed)
         }
