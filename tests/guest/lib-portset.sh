@@ -17,7 +17,8 @@
 #   the same fill: none fails;
 # - the spread rules of before (nft numgen, iptables statistic over one rule per range, no
 #   mapping) on the same release: they fail, the comparison stays visible;
-# - a DNAT port forward of a real port of the set to a LAN host, traceroute, ICMP errors.
+# - a DNAT port forward of a real port of the set to a LAN host, from the server and from the
+#   other CE's LAN (mesh: CE to CE by the FMR, both CEs map), traceroute, ICMP errors.
 #
 # Conntrack forgets a closed TCP connection after TIME_WAIT, 120 s by default; the CE's is
 # set to 1 s so that "release" means the ports are free again (UDP and ICMP entries are kept
@@ -97,10 +98,28 @@ fill_checks() {
 	sleep 2
 }
 
+# port_forward NS FRONTEND PORT TO: a DNAT of TCP PORT arriving through NS's mapmint device
+# (the NAPT side's port) to TO (ADDR:PORT).
+port_forward() {
+	local ns=$1 frontend=$2 port=$3 to=$4
+	if [ "$frontend" = nft ]; then
+		at "$ns" nft -f - <<-NFT
+			table ip mapmint_forward {
+				chain prerouting {
+					type nat hook prerouting priority dstnat;
+					iifname "mapmint" tcp dport $port dnat to $to
+				}
+			}
+		NFT
+	else
+		at "$ns" iptables-legacy -t nat -A PREROUTING -i mapmint -p tcp --dport "$port" -j DNAT --to-destination "$to"
+	fi
+}
+
 # napt_checks MODE FRONTEND PROTO...: the psid-offset 6 topology with one NAPT rule, and its
 # checks, the set filled by each PROTO.
 napt_checks() {
-	local mode=$1 frontend=$2 t="[$1/$2]" out n real napt
+	local mode=$1 frontend=$2 t="[$1/$2]" out n real napt before peer peer_port
 	shift 2
 	RULE="2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 6"
 	CE11B_PORTS=$(napt_range $PREFIX_11B)
@@ -131,24 +150,31 @@ napt_checks() {
 	real=2943
 	napt=$(mapminctl calc -j --rule "$RULE" --prefix $PREFIX_11B --port $real | grep -o '"napt_port":[0-9]*' | cut -d: -f2)
 	check_eq "$t calc: real port $real is NAPT port 1951" 1951 "$napt"
-	if [ "$frontend" = nft ]; then
-		at ce11b nft -f - <<-NFT
-			table ip mapmint_forward {
-				chain prerouting {
-					type nat hook prerouting priority dstnat;
-					iifname "mapmint" tcp dport $napt dnat to 192.168.0.4:8080
-				}
-			}
-		NFT
-	else
-		at ce11b iptables-legacy -t nat -A PREROUTING -i mapmint -p tcp --dport "$napt" -j DNAT --to-destination 192.168.0.4:8080
-	fi
+	port_forward ce11b "$frontend" "$napt" 192.168.0.4:8080
 	rm -f /tmp/forwarded
 	at c1 mapmint-probe tcp-log 8080 /tmp/forwarded &
 	pids+=($!)
 	sleep 0.3
 	check "$t the server connects to 192.0.2.8:$real, forwarded to c1:8080" at server mapmint-probe tcp-many 192.0.2.8 $real 1
 	check_eq "$t c1 saw the server's connection" "$SERVER" "$(cut -d' ' -f1 /tmp/forwarded 2>/dev/null)"
+
+	# --- mesh: c1 reaches c2 through a port forward at CE 774 (real port 2700 of its set),
+	#     straight from CE to CE by the FMR; both CEs map, the BR sees nothing
+	real=2700
+	napt=$(mapminctl calc -j --rule "$RULE" --prefix 2001:db8:ce:774::/64 --port $real | grep -o '"napt_port":[0-9]*' | cut -d: -f2)
+	port_forward ce774 "$frontend" "$napt" 192.168.1.4:8080
+	rm -f /tmp/meshed
+	at c2 mapmint-probe tcp-log 8080 /tmp/meshed &
+	pids+=($!)
+	sleep 0.3
+	before=$(counter br v4_to_v6_packets)/$(counter br v6_to_v4_packets)
+	check "$t mesh: c1 connects to 192.0.2.59:$real (CE 774's NAPT port $napt), forwarded to c2:8080" \
+		at c1 mapmint-probe tcp-many 192.0.2.59 $real 1
+	read -r peer peer_port <<<"$(cat /tmp/meshed 2>/dev/null)"
+	echo "tcp $peer $peer_port" >/tmp/fill.log
+	check_eq "$t mesh: c2 saw CE 11b's address and a port of its set" "192.0.2.8 1 0" \
+		"$peer $(outside_set 6 5 27 tcp)"
+	check_eq "$t mesh: the BR carried none of it" "$before" "$(counter br v4_to_v6_packets)/$(counter br v6_to_v4_packets)"
 
 	# --- ICMP errors about c1's packets come back through the mapping
 	out=$(at c1 mapmint-probe udp-ask $SERVER 7009 closed 2>&1)

@@ -3,7 +3,7 @@
 # port-mapping contiguous, and nft's numgen spread for comparison (see lib-portset.sh).
 # Fills of 2000 connections at TCG speed, and the kernel NAT's refusals near full cost
 # seconds each (see lib-portset.sh):
-# guest-timeout: 600
+# guest-timeout: 450
 . /tests/lib-portset.sh
 
 napt_checks t nft tcp udp icmp

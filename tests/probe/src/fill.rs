@@ -17,7 +17,7 @@
 //!     reopened K failed F retried T open N".
 //! ```
 //!
-//! An attempt is what an application does: TCP's connect retransmits its SYN after 1 and 3
+//! Eight attempts run at once. An attempt is what an application does: TCP's connect retransmits its SYN after 1 and 3
 //! seconds, a UDP or ping client asks again after a second: 3 tries within 4 seconds. A try
 //! the NAPT refuses (no free port found, or a full range chosen) is dropped silently, so an
 //! attempt that succeeds only after a second is "retried": its first try was refused.
@@ -215,8 +215,11 @@ fn udp_open(server: SocketAddr) -> (Attempt, Option<UdpSocket>) {
     (Attempt::Failed, None)
 }
 
-/// Echo requests with identifier `id` until one is answered.
-fn ping(fd: RawFd, host: Ipv4Addr, id: u16) -> Attempt {
+/// Echo requests with identifier `id` until one is answered (on a raw socket of its own,
+/// which sees every reply: several pings run at once).
+fn ping(host: Ipv4Addr, id: u16) -> Attempt {
+    let Ok(socket) = raw_icmp() else { return Attempt::Failed };
+    let fd = socket.as_raw_fd();
     for try_ in 0..TRIES {
         if ping_once(fd, host, id) {
             return if try_ == 0 { Attempt::Opened } else { Attempt::Retried };
@@ -304,16 +307,53 @@ impl Tally {
     }
 }
 
-/// Attempts until `max` opened or 3 failed in a row.
-fn fill(max: u32, mut attempt: impl FnMut() -> Attempt) -> Tally {
-    let mut tally = Tally::default();
-    let mut in_a_row = 0;
-    while tally.opened < max && in_a_row < FAILURES_IN_A_ROW {
-        let result = attempt();
-        in_a_row = if result == Attempt::Failed { in_a_row + 1 } else { 0 };
-        tally.add(result);
-    }
-    tally
+/// Attempts in flight at once: the waits of refused tries overlap (a fill of 2000 would
+/// otherwise spend most of its time in them).
+const WORKERS: usize = 8;
+
+/// What the workers of [`run`] share.
+struct Shared<T> {
+    tally: Tally,
+    kept: Vec<T>,
+    in_flight: u32,
+    in_a_row: u32,
+}
+
+/// Runs `attempt` on [`WORKERS`] threads, keeping what succeeded, while `more(kept, started)`
+/// holds (`started`: attempts made or in flight) and fewer than 3 attempts in a row failed.
+fn run<T: Send>(
+    kept: Vec<T>,
+    more: impl Fn(usize, u32) -> bool + Sync,
+    attempt: impl Fn() -> (Attempt, Option<T>) + Sync,
+) -> (Tally, Vec<T>) {
+    let shared = std::sync::Mutex::new(Shared { tally: Tally::default(), kept, in_flight: 0, in_a_row: 0 });
+    std::thread::scope(|scope| {
+        for _ in 0..WORKERS {
+            scope.spawn(|| loop {
+                {
+                    let mut s = shared.lock().unwrap();
+                    let started = s.tally.opened + s.tally.failed + s.in_flight;
+                    if s.in_a_row >= FAILURES_IN_A_ROW || !more(s.kept.len() + s.in_flight as usize, started) {
+                        return;
+                    }
+                    s.in_flight += 1;
+                }
+                let (result, item) = attempt();
+                let mut s = shared.lock().unwrap();
+                s.in_flight -= 1;
+                s.in_a_row = if result == Attempt::Failed { s.in_a_row + 1 } else { 0 };
+                s.tally.add(result);
+                s.kept.extend(item);
+            });
+        }
+    });
+    let s = shared.into_inner().unwrap();
+    (s.tally, s.kept)
+}
+
+/// Attempts until `max` are open or 3 failed in a row.
+fn fill<T: Send>(max: u32, attempt: impl Fn() -> (Attempt, Option<T>) + Sync) -> (Tally, Vec<T>) {
+    run(Vec::new(), |open, _| open < max as usize, attempt)
 }
 
 pub fn client(args: &[&str]) -> Result<(), Option<std::io::Error>> {
@@ -331,12 +371,7 @@ pub fn client(args: &[&str]) -> Result<(), Option<std::io::Error>> {
     raise_file_limit();
     match (proto, release) {
         ("tcp", release) => {
-            let mut conns = Vec::new();
-            let mut keep = |(result, conn): (Attempt, Option<(TcpStream, u16)>)| {
-                conns.extend(conn);
-                result
-            };
-            let tally = fill(max, || keep(tcp_open(server)));
+            let (tally, conns) = fill(max, || tcp_open(server));
             println!("{}", tally.report("opened"));
             if let Some((offset, wait, target, reopen)) = release {
                 let number = |text: &str| text.parse::<u32>().map_err(|_| None);
@@ -345,35 +380,25 @@ pub fn client(args: &[&str]) -> Result<(), Option<std::io::Error>> {
                     return Err(None);
                 }
                 let before = conns.len();
+                let mut conns = conns;
                 conns.retain(|(_, port)| (u32::from(*port) >> (16 - offset)).is_multiple_of(2));
                 let released = before - conns.len();
                 std::thread::sleep(Duration::from_secs(u64::from(wait)));
                 let goal = before.min(target as usize);
-                let mut again = Tally::default();
-                while conns.len() < goal && again.opened + again.failed < reopen {
-                    let (result, conn) = tcp_open(server);
-                    conns.extend(conn);
-                    again.add(result);
-                }
+                let (again, conns) = run(conns, |open, started| open < goal && started < reopen, || tcp_open(server));
                 let attempts = again.opened + again.failed;
                 println!("released {released} attempts {attempts} {} open {}", again.report("reopened"), conns.len());
             }
         }
         ("udp", None) => {
-            let mut sockets = Vec::new();
-            let tally = fill(max, || {
-                let (result, socket) = udp_open(server);
-                sockets.extend(socket);
-                result
-            });
+            let (tally, _sockets) = fill(max, || udp_open(server));
             println!("{}", tally.report("opened"));
         }
         ("icmp", None) => {
-            let fd = raw_icmp()?;
-            let mut id = 0u16;
-            let tally = fill(max, || {
-                id = id.wrapping_add(1);
-                ping(fd.as_raw_fd(), host, id)
+            let id = std::sync::atomic::AtomicU16::new(0);
+            let (tally, _) = fill(max, || {
+                let id = id.fetch_add(1, std::sync::atomic::Ordering::Relaxed).wrapping_add(1);
+                (ping(host, id), None::<()>)
             });
             println!("{}", tally.report("opened"));
         }
