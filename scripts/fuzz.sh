@@ -42,6 +42,7 @@ fuzz() {
 say "fuzzing the MAP core: each target ${seconds}s or $runs executions"
 fuzz fuzz rule_text fuzz/seeds/rule_text -dict=fuzz/rule_text.dict
 fuzz fuzz calc fuzz/seeds/calc
+fuzz fuzz s46 fuzz/seeds/s46
 for target in xlat_v4_to_v6 xlat_v6_to_v4 xlat_mape; do
 	fuzz fuzz-xlat $target fuzz-xlat/seeds
 done

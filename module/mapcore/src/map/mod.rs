@@ -11,6 +11,7 @@
 //! - [`domain`]: one instance's view of its MAP domain: addresses and RFC 7597 §8.1 checks
 //!   for the packet engine, for a CE or BR in MAP-T or MAP-E.
 //! - [`genl`]: the generic netlink protocol between the module and `mapminctl`.
+//! - [`s46`]: the DHCPv6 options for MAP (RFC 7598), parsed without allocating.
 //! - [`text`]: the rule text syntax shared by the config file, `mapminctl rule` and `calc`.
 
 mod bits;
@@ -21,6 +22,7 @@ pub mod portset;
 pub mod prefix;
 pub mod rfc6052;
 pub mod rule;
+pub mod s46;
 pub mod table;
 pub mod text;
 pub mod xlat;
