@@ -3,6 +3,7 @@
 mod calc;
 mod control;
 mod nl;
+mod provision;
 mod stats;
 mod translate;
 
@@ -48,6 +49,14 @@ enum Command {
   mapminctl stats dev m0 --all     every drop reason, also those at 0
   mapminctl -j stats --all-devices every instance in this network namespace, as a JSON array")]
     Stats(stats::StatsArgs),
+    /// A CE's configuration from an ISP's DHCPv6 S46 options (RFC 7598), in `apply` syntax.
+    #[command(after_help = "Examples:
+  mapminctl provision --pcap dhcpv6.pcap                  the last Reply's MAP container and delegated prefix
+  mapminctl provision --hex 005f001c... --prefix 2001:db8:ce:11b::/64
+  mapminctl provision --odhcp6c \"$MAPT\" --prefix \"$PREFIX\"
+  mapminctl provision --env > /etc/mapmint.conf          in a DHCPv6 client's hook
+Output: the configuration with a comment for every choice; -j: JSON.")]
+    Provision(provision::ProvisionArgs),
     /// Run the MAP core offline on a pcap or raw-IP file: translated packets and one verdict per packet.
     #[command(after_help = translate::AFTER_HELP)]
     Translate(translate::TranslateArgs),
@@ -74,6 +83,18 @@ fn main() -> ExitCode {
         Some(Command::Apply(args)) => return control_output("apply", control::apply(args)),
         Some(Command::Stats(args)) => return control_output("stats", stats::stats(args, cli.json)),
         Some(Command::Translate(args)) => return translate::run(&args, cli.json),
+        Some(Command::Provision(args)) => match provision::run(&args) {
+            Ok((text, json)) => {
+                let out = if cli.json { json.to_string() + "\n" } else { text };
+                if std::io::stdout().write_all(out.as_bytes()).is_err() {
+                    return ExitCode::FAILURE;
+                }
+            }
+            Err(message) => {
+                eprintln!("mapminctl provision: {message}");
+                return ExitCode::from(2);
+            }
+        },
         None => {
             use clap::CommandFactory;
             Cli::command().print_help().expect("stdout");

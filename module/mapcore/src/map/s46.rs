@@ -478,6 +478,11 @@ impl<'a> S46Options<'a> {
             .filter_map(|tlv| ContainerKind::of(tlv.code).and_then(|kind| Container::parse(kind, &tlv).ok()))
     }
 
+    /// The data of every option with `code`, S46 or not (e.g. a Reply's IA_PD, 25).
+    pub fn options(&self, code_: u16) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.all.clone().filter(move |t| t.code == code_).map(|t| t.data)
+    }
+
     /// The S46_PRIORITY list (RFC 8026), most preferred first; empty without the option.
     pub fn priority(&self) -> impl Iterator<Item = u16> + 'a {
         let data = self.all.clone().find(|t| t.code == code::S46_PRIORITY).map_or(&[][..], |t| t.data);
