@@ -85,6 +85,10 @@ fn main() -> ExitCode {
         Some(Command::Translate(args)) => return translate::run(&args, cli.json),
         Some(Command::Provision(args)) => match provision::run(&args) {
             Ok((text, json)) => {
+                // (also on stderr: the configuration usually goes to a file)
+                for warning in json["warnings"].as_array().into_iter().flatten() {
+                    eprintln!("mapminctl provision: warning: {}", warning.as_str().unwrap_or_default());
+                }
                 let out = if cli.json { json.to_string() + "\n" } else { text };
                 if std::io::stdout().write_all(out.as_bytes()).is_err() {
                     return ExitCode::FAILURE;

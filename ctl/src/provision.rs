@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use clap::Args;
 use mapcore::config::Config;
 use mapcore::portset::psid_from_left_aligned;
-use mapcore::s46::{Container, ContainerKind, S46Options};
+use mapcore::s46::{Container, ContainerKind, PortParams, S46Options};
 use mapcore::{Ipv4Prefix, Ipv6Prefix, Mode, Rule, RuleParams};
 use serde_json::{json, Value};
 
@@ -46,6 +46,9 @@ pub struct ProvisionArgs {
     /// The CE's delegated (end-user) IPv6 prefix; needed when the input carries none.
     #[arg(long, value_name = "IPV6-PREFIX")]
     pub prefix: Option<String>,
+    /// The IPv6 access link's MTU (e.g. from the router advertisement): the device's MTU.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1280..))]
+    pub link_mtu: Option<u16>,
 }
 
 /// What one softwire container offers, whichever form it came in.
@@ -55,8 +58,8 @@ pub struct Offer {
     pub rules: Vec<RuleParams>,
     pub brs: Vec<Ipv6Addr>,
     pub dmr: Option<Ipv6Prefix>,
-    /// Rules without S46_PORTPARAMS (their PSID offset is RFC 7597's default).
-    pub defaulted_offsets: Vec<bool>,
+    /// Each rule's S46_PORTPARAMS (none: RFC 7597's default offset).
+    pub port_params: Vec<Option<PortParams>>,
 }
 
 /// Everything the input said.
@@ -104,10 +107,10 @@ fn offer_of(container: &Container<'_>) -> Offer {
         rules: Vec::new(),
         brs: container.brs().collect(),
         dmr: container.dmr(),
-        defaulted_offsets: Vec::new(),
+        port_params: Vec::new(),
     };
     for rule in container.rules() {
-        offer.defaulted_offsets.push(rule.port_params.is_none());
+        offer.port_params.push(rule.port_params);
         offer.rules.push(rule.params());
     }
     offer
@@ -240,11 +243,17 @@ pub fn offers_of_odhcp6c(text: &str) -> Result<Vec<Offer>, String> {
         let offer = match at {
             Some(i) => &mut offers[i],
             None => {
-                offers.push(Offer { kind, rules: Vec::new(), brs: Vec::new(), dmr: None, defaulted_offsets: Vec::new() });
+                offers.push(Offer { kind, rules: Vec::new(), brs: Vec::new(), dmr: None, port_params: Vec::new() });
                 offers.last_mut().expect("just pushed")
             }
         };
-        offer.defaulted_offsets.push(offset.is_none());
+        offer.port_params.push(match (params.psid_offset, psid_len, psid) {
+            (Some(offset), k, field) => {
+                let k = k.map_or(Ok(0), |k| to_u8(k, "psidlen"))?;
+                Some(PortParams { offset, psid_len: k, psid: field.and_then(|f| psid_from_left_aligned(f, k)).unwrap_or(0) })
+            }
+            _ => None,
+        });
         offer.rules.push(params);
         offer.brs.extend(brs);
         offer.dmr = offer.dmr.or(dmr);
@@ -316,7 +325,7 @@ fn choose(lease: &Lease) -> Result<(&Offer, String), String> {
 }
 
 /// The configuration for `lease` and the CE's prefix: (text with comments, JSON).
-pub fn provision(lease: &Lease, prefix_arg: Option<Ipv6Prefix>) -> Result<(String, Value), String> {
+pub fn provision(lease: &Lease, prefix_arg: Option<Ipv6Prefix>, link_mtu: Option<u16>) -> Result<(String, Value), String> {
     let (offer, why) = choose(lease)?;
     let (prefix, prefix_why) = match (prefix_arg, lease.delegated) {
         (Some(p), _) => (p, "given with --prefix".to_string()),
@@ -354,7 +363,7 @@ pub fn provision(lease: &Lease, prefix_arg: Option<Ipv6Prefix>) -> Result<(Strin
     };
     let bmr_rule = Rule::new(*bmr).map_err(|e| format!("the BMR {}: {e}", bmr.ipv6))?;
     line(format!("# bmr: the rule whose IPv6 prefix {} holds the end-user prefix (longest match, RFC 7597 §5)", bmr.ipv6));
-    if offer.defaulted_offsets[bmr_index] {
+    if offer.port_params[bmr_index].is_none() {
         line("#   psid-offset 6: the rule has no S46_PORTPARAMS, so RFC 7597's default".into());
     }
     line(format!("bmr {bmr_rule}"));
@@ -382,6 +391,45 @@ pub fn provision(lease: &Lease, prefix_arg: Option<Ipv6Prefix>) -> Result<(Strin
     }
     let mapping = bmr_rule.ce_mapping(prefix).map_err(|e| format!("the BMR does not map the end-user prefix {prefix}: {e}"))?;
     let set = mapping.port_set;
+    let mut warnings = Vec::new();
+    let suffix_bits = 32u8.saturating_sub(bmr.ipv4.len);
+    let ea_psid_bits = bmr.ea_len.saturating_sub(suffix_bits);
+    if let Some(pp) = offer.port_params[bmr_index] {
+        if ea_psid_bits > 0 && pp.psid_len != 0 && pp.psid_len != ea_psid_bits {
+            warnings.push(format!(
+                "S46_PORTPARAMS says PSID length {}, but ea-len {} with an IPv4 prefix /{} leaves {} PSID bits: the EA bits decide (RFC 7597 §5.2), PSID {} of {} bits",
+                pp.psid_len, bmr.ea_len, bmr.ipv4.len, ea_psid_bits, set.psid(), set.psid_len()
+            ));
+        }
+        if pp.offset == 0 && set.psid_len() > 0 {
+            let range = set.range(0).map(|r| r.to_string()).unwrap_or_default();
+            warnings.push(format!(
+                "psid-offset 0 from S46_PORTPARAMS: the port set is the one range {range}{}; a CE that assumed the default offset 6 would use other ports and lose its traffic (openwrt#25190)",
+                if set.range(0).is_some_and(|r| r.first < 1024) { ", system ports included" } else { "" }
+            ));
+        }
+    }
+    if set.port_count() < 256 {
+        warnings.push(format!(
+            "the port set has {} ports: a household's NAPT runs out quickly (a browser alone opens hundreds of connections)",
+            set.port_count()
+        ));
+    }
+    if let Some(mtu) = link_mtu {
+        let overhead = if mode == Mode::MapT { 20 } else { 40 };
+        let ipv4 = u32::from(mtu).saturating_sub(overhead);
+        line(format!("# mtu: the access link's, given with --link-mtu; IPv4 packets up to {ipv4} bytes cross whole"));
+        line(format!("mtu {mtu}"));
+        if ipv4 < 1280 {
+            warnings.push(format!(
+                "link MTU {mtu} leaves {ipv4}-byte IPv4 packets after {} ({overhead} bytes): below 1280, so many IPv4 paths fragment or need PMTUD to work; RFC 7597 §8.3.1 asks for an IPv6 MTU that avoids this",
+                if mode == Mode::MapT { "translation" } else { "encapsulation" }
+            ));
+        }
+    }
+    for w in &warnings {
+        line(format!("# warning: {w}"));
+    }
     if !set.is_whole() && set.range_count() > 1 {
         line(format!(
             "# port set: {} ranges of {} ports; one NAPT rule fills {} with port-mapping contiguous",
@@ -407,6 +455,7 @@ pub fn provision(lease: &Lease, prefix_arg: Option<Ipv6Prefix>) -> Result<(Strin
         "port_ranges": set.ranges().map(|r| json!([r.first, r.last])).collect::<Vec<_>>(),
         "port_mapping": config.port_mapping.keyword(),
         "config": config.to_string(),
+        "warnings": warnings,
     });
     Ok((text, json))
 }
@@ -435,5 +484,5 @@ pub fn run(args: &ProvisionArgs) -> Result<(String, Value), String> {
         .as_deref()
         .map(|p| Ipv6Prefix::parse(p).map_err(|e| format!("bad --prefix '{p}': {e}")))
         .transpose()?;
-    provision(&lease, prefix)
+    provision(&lease, prefix, args.link_mtu)
 }

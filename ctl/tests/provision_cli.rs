@@ -237,3 +237,46 @@ fn refusals_say_why() {
     refused(&["--hex", &hex(&lw), "--prefix", "2001:db8:ce:11b::/64"], &[], "only lightweight 4over6");
     refused(&["--env"], &[], "no S46 container");
 }
+
+/// The warnings on stderr.
+fn warnings(args: &[&str]) -> String {
+    let mut all = vec!["provision"];
+    all.extend_from_slice(args);
+    let out = mapminctl(&all, &[]);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for line in stderr.lines() {
+        let warning = line.strip_prefix("mapminctl provision: warning: ").expect("only warnings on stderr");
+        assert!(stdout.contains(&format!("# warning: {warning}")), "each warning is a comment too");
+    }
+    stderr
+}
+
+#[test]
+fn warnings_a_user_needs() {
+    let prefix = ["--prefix", "2001:db8:ce:11b::/64"];
+    let with = |pp: Vec<u8>| {
+        hex(&opt(95, &[rule(false, 13, [192, 0, 2, 0], 24, "2001:db8:ce::", 51, &pp), dmr96()].concat()))
+    };
+    // The tutorial's rule, offset 6: 2016 ports, nothing to say.
+    assert_eq!(warnings(&["--hex", &with(portparams(6, 0, 0)), prefix[0], prefix[1]]), "");
+    // PORTPARAMS' PSID length against the EA bits' (13 - 8 = 5).
+    let w = warnings(&["--hex", &with(portparams(6, 6, 0)), prefix[0], prefix[1]]);
+    assert!(w.contains("PSID length 6, but ea-len 13 with an IPv4 prefix /24 leaves 5 PSID bits"), "{w}");
+    // Offset 0 where the EA bits carry a PSID (openwrt#25190): which ports result.
+    let w = warnings(&["--hex", &with(portparams(0, 0, 0)), prefix[0], prefix[1]]);
+    assert!(w.contains("psid-offset 0 from S46_PORTPARAMS: the port set is the one range 55296-57343"), "{w}");
+    // A small set: ea-len 18 on a /24 leaves 10 PSID bits, 63 single ports with offset 6.
+    let small = hex(&opt(95, &[rule(false, 18, [192, 0, 2, 0], 24, "2001:db8:c0::", 46, &[]), dmr96()].concat()));
+    let w = warnings(&["--hex", &small, "--prefix", "2001:db8:c0:11b::/64"]);
+    assert!(w.contains("the port set has 63 ports"), "{w}");
+    // An MTU that leaves IPv4 packets below 1280 after the MAP-E header.
+    let w = warnings(&["--hex", &hex(&mape()), "--prefix", "2001:db8:12:3400::/56", "--link-mtu", "1300"]);
+    assert!(w.contains("link MTU 1300 leaves 1260-byte IPv4 packets after encapsulation"), "{w}");
+    // (RFC 7597 A's CE has 252 ports: that warning stays)
+    let w = warnings(&["--hex", &hex(&mape()), "--prefix", "2001:db8:12:3400::/56", "--link-mtu", "1500"]);
+    assert!(!w.contains("link MTU") && w.contains("the port set has 252 ports"), "{w}");
+    let out = mapminctl(&["provision", "--hex", &hex(&mape()), "--prefix", "2001:db8:12:3400::/56", "--link-mtu", "1000"], &[]);
+    assert_eq!(out.status.code(), Some(2), "below IPv6's minimum: a usage error");
+}
