@@ -4,6 +4,7 @@ mod calc;
 mod control;
 mod nl;
 mod provision;
+mod setup;
 mod stats;
 mod translate;
 
@@ -55,6 +56,8 @@ enum Command {
   mapminctl provision --hex 005f001c... --prefix 2001:db8:ce:11b::/64
   mapminctl provision --odhcp6c \"$MAPT\" --prefix \"$PREFIX\"
   mapminctl provision --env > /etc/mapmint.conf          in a DHCPv6 client's hook
+  mapminctl provision --env --apply                       ... and put it all in place
+  mapminctl provision --remove                            undo it
 Output: the configuration with a comment for every choice; -j: JSON.")]
     Provision(provision::ProvisionArgs),
     /// Run the MAP core offline on a pcap or raw-IP file: translated packets and one verdict per packet.

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 /// Arguments of `mapminctl provision`.
 #[derive(Args, Debug, Default)]
-#[command(group = clap::ArgGroup::new("input").required(true).args(["hex", "message", "pcap", "env", "odhcp6c"]))]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["hex", "message", "pcap", "env", "odhcp6c", "remove"]))]
 pub struct ProvisionArgs {
     /// DHCPv6 options as hex bytes (with or without ':' separators, bytes may be unpadded).
     #[arg(long, value_name = "BYTES")]
@@ -49,6 +49,22 @@ pub struct ProvisionArgs {
     /// The IPv6 access link's MTU (e.g. from the router advertisement): the device's MTU.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1280..))]
     pub link_mtu: Option<u16>,
+    /// Put it all in place: device, configuration, address, routes, NAPT (see setup.rs);
+    /// again with the same lease changes nothing, with a new one replaces it.
+    #[arg(long)]
+    pub apply: bool,
+    /// Undo what --apply put in place.
+    #[arg(long)]
+    pub remove: bool,
+    /// The mapmint device to set up.
+    #[arg(long, value_name = "NAME", default_value = "mapmint")]
+    pub dev: String,
+    /// The NAT front end for --apply.
+    #[arg(long, value_enum, default_value_t = crate::setup::Nat::Nft)]
+    pub nat: crate::setup::Nat,
+    /// Where --apply records what it put in place (default /run/mapmint/provision-DEV.json).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
 }
 
 /// What one softwire container offers, whichever form it came in.
@@ -465,8 +481,14 @@ fn same_prefix(a: Ipv6Prefix, b: Ipv6Prefix) -> bool {
     u128::from(a.addr) & mask == u128::from(b.addr) & mask
 }
 
-/// Runs `provision`: the lease from the input given, then the configuration.
+/// Runs `provision`: the lease from the input given, then the configuration (and with
+/// --apply, put in place; with --remove, what was, undone).
 pub fn run(args: &ProvisionArgs) -> Result<(String, Value), String> {
+    let state = crate::setup::state_path(args.state.as_deref(), &args.dev);
+    if args.remove {
+        let done = crate::setup::remove(&args.dev, &state)?;
+        return Ok((done.clone(), json!({ "removed": done.lines().collect::<Vec<_>>(), "warnings": [] })));
+    }
     let read = |path: &PathBuf| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
     let lease = if let Some(hex) = &args.hex {
         lease_of_options(&parse_hex(hex)?, "the options given with --hex".into())?
@@ -484,5 +506,14 @@ pub fn run(args: &ProvisionArgs) -> Result<(String, Value), String> {
         .as_deref()
         .map(|p| Ipv6Prefix::parse(p).map_err(|e| format!("bad --prefix '{p}': {e}")))
         .transpose()?;
-    provision(&lease, prefix, args.link_mtu)
+    let (mut text, mut json) = provision(&lease, prefix, args.link_mtu)?;
+    if args.apply {
+        let config = Config::parse(&text).map_err(|e| format!("the configuration made does not hold: {e}"))?;
+        let done = crate::setup::apply(&config, &args.dev, args.nat, &state)?;
+        for line in done.lines() {
+            text.push_str(&format!("# applied: {line}\n"));
+        }
+        json["applied"] = json!(done.lines().collect::<Vec<_>>());
+    }
+    Ok((text, json))
 }

@@ -150,9 +150,10 @@ br_translator() {
 	IP
 }
 
-# ce NAME PREFIX IPV4 PORTS LAN_NET MODE FRONTEND: a CE box and its LAN client.
-ce() {
-	local name=$1 prefix=$2 ipv4=$3 ports=$4 lan=$5 mode=$6 frontend=$7 client=$8
+# ce_box NAME PREFIX LAN_NET CLIENT: a CE box (without its translator) and its LAN client,
+# linked to the ISP router, which routes PREFIX to it.
+ce_box() {
+	local name=$1 prefix=$2 lan=$3 client=$4
 	local wan=2001:db8:100:${name#ce}
 	ip netns add "$name"
 	ip netns add "$client"
@@ -178,6 +179,13 @@ ce() {
 		route add default via $lan.1
 	IP
 	at "$name" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+}
+
+# ce NAME PREFIX IPV4 PORTS LAN_NET MODE FRONTEND CLIENT: a CE box, its translator and NAPT,
+# and its LAN client.
+ce() {
+	local name=$1 prefix=$2 ipv4=$3 ports=$4 lan=$5 mode=$6 frontend=$7 client=$8
+	ce_box "$name" "$prefix" "$lan" "$client"
 	add_device "$name"
 	ce_config "$prefix" "$mode" "$ipv4" >"/tmp/$name.conf"
 	at "$name" mapminctl apply --config "/tmp/$name.conf" dev mapmint
@@ -194,6 +202,14 @@ ce() {
 # CEs' SNAT through FRONTEND (nft or iptables).
 tutorial() {
 	local mode=$1 frontend=$2
+	tutorial_isp_br "$mode"
+	ce ce11b 2001:db8:ce:11b::/64 $CE11B_IP $CE11B_PORTS 192.168.0 "$mode" "$frontend" c1
+	ce ce774 2001:db8:ce:774::/64 $CE774_IP $CE774_PORTS 192.168.1 "$mode" "$frontend" c2
+}
+
+# tutorial_isp_br MODE: the module, the ISP router, the BR in MODE and the server.
+tutorial_isp_br() {
+	local mode=$1
 	ip link set lo up
 	insmod "$MODULE"
 	ip netns add isp
@@ -224,9 +240,6 @@ tutorial() {
 		route add default via 203.0.113.1
 	IP
 	br_translator br "$mode"
-
-	ce ce11b 2001:db8:ce:11b::/64 $CE11B_IP $CE11B_PORTS 192.168.0 "$mode" "$frontend" c1
-	ce ce774 2001:db8:ce:774::/64 $CE774_IP $CE774_PORTS 192.168.1 "$mode" "$frontend" c2
 }
 
 # counter NS KEY: a counter of `mapminctl -j stats` on NS's mapmint device (drop reasons too).

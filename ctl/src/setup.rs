@@ -1,0 +1,272 @@
+//! `mapminctl provision --apply` and `--remove`: the whole CE from one configuration, and
+//! nothing stale from the one before.
+//!
+//! In place after `--apply` (each step replaces, so running it again changes nothing):
+//! - the mapmint device (created if missing), its configuration (one CONFIG_SET), up, with the
+//!   configuration's MTU;
+//! - the CE's IPv4 address on the device, the IPv4 default route into it, and a route for its
+//!   MAP address (/128: the rest of the delegated prefix stays the LAN's);
+//! - the NAPT into the port set (the contiguous range under `port-mapping contiguous`), with
+//!   nft (one table of its own, replaced atomically) or iptables (a chain of its own).
+//!
+//! What was put in place is written to a state file, so that the next `--apply` (a new lease)
+//! removes the address and route the old configuration had, and `--remove` undoes all.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mapcore::config::{Config, PortMapping};
+use mapcore::genl::cmd;
+use serde_json::{json, Value};
+
+use crate::control::{config_attrs, ifindex_attr};
+use crate::nl::{self, Genl};
+
+/// The NAT front end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Nat {
+    /// nft (nftables).
+    #[default]
+    Nft,
+    /// iptables (whichever the system's `iptables` is).
+    Iptables,
+    /// iptables-legacy.
+    IptablesLegacy,
+}
+
+impl Nat {
+    fn name(self) -> &'static str {
+        match self {
+            Nat::Nft => "nft",
+            Nat::Iptables => "iptables",
+            Nat::IptablesLegacy => "iptables-legacy",
+        }
+    }
+
+    fn of(name: &str) -> Option<Self> {
+        [Nat::Nft, Nat::Iptables, Nat::IptablesLegacy].into_iter().find(|n| n.name() == name)
+    }
+}
+
+/// What `--apply` put in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct State {
+    dev: String,
+    created_dev: bool,
+    ipv4: Ipv4Addr,
+    map_address: Ipv6Addr,
+    nat: Nat,
+}
+
+impl State {
+    fn to_json(&self) -> Value {
+        json!({
+            "dev": self.dev,
+            "created_dev": self.created_dev,
+            "ipv4": self.ipv4.to_string(),
+            "map_address": self.map_address.to_string(),
+            "nat": self.nat.name(),
+        })
+    }
+
+    fn from_json(v: &Value) -> Option<Self> {
+        Some(State {
+            dev: v["dev"].as_str()?.to_string(),
+            created_dev: v["created_dev"].as_bool()?,
+            ipv4: v["ipv4"].as_str()?.parse().ok()?,
+            map_address: v["map_address"].as_str()?.parse().ok()?,
+            nat: Nat::of(v["nat"].as_str()?)?,
+        })
+    }
+}
+
+/// The state file of `dev` unless one is given.
+pub fn state_path(given: Option<&Path>, dev: &str) -> PathBuf {
+    given.map_or_else(|| PathBuf::from(format!("/run/mapmint/provision-{dev}.json")), Path::to_path_buf)
+}
+
+fn read_state(path: &Path) -> Result<Option<State>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let value: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            State::from_json(&value).map(Some).ok_or_else(|| format!("{}: not a state file of mapminctl provision", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Runs a program; its failure (with stderr) is an error.
+fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<(), String> {
+    use std::io::Write;
+    let mut command = Command::new(program);
+    command.args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    if stdin.is_some() {
+        command.stdin(std::process::Stdio::piped());
+    }
+    let mut child = command.spawn().map_err(|e| format!("{program}: {e}"))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).map_err(|e| format!("{program}: {e}"))?;
+    }
+    let out = child.wait_with_output().map_err(|e| format!("{program}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// Runs a program whose failure means "nothing to remove".
+fn run_quietly(program: &str, args: &[&str]) {
+    let _ = Command::new(program).args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status();
+}
+
+fn nft_table(dev: &str) -> String {
+    format!("mapmint_provision_{dev}").replace(['-', '.'], "_")
+}
+
+fn iptables_chain(dev: &str) -> String {
+    format!("MAPMINT_{dev}")
+}
+
+/// The NAPT: `to` is ADDRESS:FIRST-LAST.
+fn nat_apply(nat: Nat, dev: &str, to: &str) -> Result<(), String> {
+    match nat {
+        Nat::Nft => {
+            let table = nft_table(dev);
+            // declared, deleted and declared again in one transaction: replaced atomically
+            let script = format!(
+                "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{\n\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat;\n\t\toifname \"{dev}\" meta l4proto {{ tcp, udp, icmp }} snat ip to {to}\n\t}}\n}}\n"
+            );
+            run("nft", &["-f", "-"], Some(&script))
+        }
+        Nat::Iptables | Nat::IptablesLegacy => {
+            let program = nat.name();
+            let chain = iptables_chain(dev);
+            run_quietly(program, &["-t", "nat", "-N", &chain]);
+            run(program, &["-t", "nat", "-F", &chain], None)?;
+            for proto in ["tcp", "udp", "icmp"] {
+                run(program, &["-t", "nat", "-A", &chain, "-p", proto, "-j", "SNAT", "--to-source", to], None)?;
+            }
+            let hook = ["-t", "nat", "POSTROUTING", "-o", dev, "-j", &chain];
+            let check: Vec<&str> = ["-t", "nat", "-C"].iter().copied().chain(hook.iter().skip(2).copied()).collect();
+            if run(program, &check, None).is_err() {
+                let append: Vec<&str> = ["-t", "nat", "-A"].iter().copied().chain(hook.iter().skip(2).copied()).collect();
+                run(program, &append, None)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn nat_remove(nat: Nat, dev: &str) {
+    match nat {
+        Nat::Nft => run_quietly("nft", &["delete", "table", "ip", &nft_table(dev)]),
+        Nat::Iptables | Nat::IptablesLegacy => {
+            let program = nat.name();
+            let chain = iptables_chain(dev);
+            run_quietly(program, &["-t", "nat", "-D", "POSTROUTING", "-o", dev, "-j", &chain]);
+            run_quietly(program, &["-t", "nat", "-F", &chain]);
+            run_quietly(program, &["-t", "nat", "-X", &chain]);
+        }
+    }
+}
+
+/// Puts `config` in place on `dev`; returns what was done, one line each.
+pub fn apply(config: &Config, dev: &str, nat: Nat, state_file: &Path) -> Result<String, String> {
+    let mapping = config
+        .ce_mapping()
+        .ok_or("the configuration has no CE mapping")?
+        .map_err(|e| e.to_string())?;
+    let previous = read_state(state_file)?;
+    let mut done = String::new();
+    let mut note = |s: String| {
+        done.push_str(&s);
+        done.push('\n');
+    };
+    let failed = |e: nl::NlError| e.to_string();
+    let created_dev = match nl::ifindex(dev) {
+        Ok(_) => previous.as_ref().is_some_and(|p| p.dev == dev && p.created_dev),
+        Err(_) => {
+            nl::link_add(dev).map_err(|e| format!("creating {dev}: {e}"))?;
+            note(format!("created {dev}"));
+            true
+        }
+    };
+    let genl = Genl::connect().map_err(failed)?;
+    let mut attrs = config_attrs(config);
+    attrs.insert(0, ifindex_attr(nl::ifindex(dev).map_err(failed)?));
+    genl.change(cmd::CONFIG_SET, &attrs).map_err(|e| format!("configuring {dev}: {e}"))?;
+    note(format!("configured {dev}"));
+    let mut link = vec!["link", "set", "dev", dev, "up"];
+    let mtu = config.mtu.map(|m| m.to_string());
+    if let Some(mtu) = &mtu {
+        link.extend(["mtu", mtu]);
+    }
+    run("ip", &link, None)?;
+    // What the previous configuration had and this one has not goes first.
+    if let Some(prev) = previous.as_ref().filter(|p| p.dev == dev) {
+        if prev.ipv4 != mapping.ipv4.addr {
+            run_quietly("ip", &["addr", "del", &format!("{}/32", prev.ipv4), "dev", dev]);
+            note(format!("removed the old address {}", prev.ipv4));
+        }
+        if prev.map_address != mapping.map_address {
+            run_quietly("ip", &["-6", "route", "del", &format!("{}/128", prev.map_address), "dev", dev]);
+            note(format!("removed the old route to {}", prev.map_address));
+        }
+        if prev.nat != nat {
+            nat_remove(prev.nat, dev);
+        }
+    }
+    let ipv4 = mapping.ipv4.addr;
+    run("ip", &["addr", "replace", &format!("{ipv4}/32"), "dev", dev], None)?;
+    run("ip", &["route", "replace", "default", "dev", dev], None)?;
+    run("ip", &["-6", "route", "replace", &format!("{}/128", mapping.map_address), "dev", dev], None)?;
+    note(format!("{ipv4}/32 on {dev}, the IPv4 default route and {}/128 into it", mapping.map_address));
+    let set = mapping.port_set;
+    let ports = match config.port_mapping {
+        PortMapping::Contiguous => set.contiguous_range(),
+        PortMapping::Off if set.range_count() == 1 => set.range(0).ok_or("the port set has no range")?,
+        PortMapping::Off => return Err("a port set of several ranges needs port-mapping contiguous for one NAPT rule".into()),
+    };
+    let to = if mapping.ipv4.len == 32 {
+        format!("{ipv4}:{ports}")
+    } else {
+        // a CE given a prefix: all its addresses, all ports
+        let last = Ipv4Addr::from(u32::from(ipv4) | (u32::MAX >> mapping.ipv4.len));
+        format!("{ipv4}-{last}")
+    };
+    nat_apply(nat, dev, &to)?;
+    note(format!("NAPT to {to} with {}", nat.name()));
+    let state = State { dev: dev.to_string(), created_dev, ipv4, map_address: mapping.map_address, nat };
+    if let Some(dir) = state_file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(state_file, state.to_json().to_string() + "\n").map_err(|e| format!("{}: {e}", state_file.display()))?;
+    Ok(done)
+}
+
+/// Undoes what `apply` put in place on `dev` (by its state file).
+pub fn remove(dev: &str, state_file: &Path) -> Result<String, String> {
+    let state = read_state(state_file)?.ok_or_else(|| format!("{}: nothing provisioned on {dev}", state_file.display()))?;
+    nat_remove(state.nat, &state.dev);
+    run_quietly("ip", &["-6", "route", "del", &format!("{}/128", state.map_address), "dev", &state.dev]);
+    run_quietly("ip", &["route", "del", "default", "dev", &state.dev]);
+    run_quietly("ip", &["addr", "del", &format!("{}/32", state.ipv4), "dev", &state.dev]);
+    let mut done = format!("removed the NAPT, routes and address of {}\n", state.dev);
+    if state.created_dev {
+        if let Ok(index) = nl::ifindex(&state.dev) {
+            nl::link_del(index).map_err(|e| format!("deleting {}: {e}", state.dev))?;
+            done.push_str(&format!("deleted {}\n", state.dev));
+        }
+    } else if let Ok(index) = nl::ifindex(&state.dev) {
+        // not ours to delete: its configuration goes
+        let genl = Genl::connect().map_err(|e| e.to_string())?;
+        genl.change(cmd::RULE_FLUSH, &[ifindex_attr(index)]).map_err(|e| e.to_string())?;
+        run_quietly("ip", &["link", "set", "dev", &state.dev, "down"]);
+        done.push_str(&format!("flushed the rules of {} and set it down\n", state.dev));
+    }
+    std::fs::remove_file(state_file).map_err(|e| format!("{}: {e}", state_file.display()))?;
+    Ok(done)
+}

@@ -1,0 +1,92 @@
+#!/bin/bash
+# Scenario "provision": CE 11b of the tutorial topology (lib-tutorial.sh, MAP-T, its BR with
+# psid-offset 6 rules) set up by nothing but `mapminctl provision --apply` from its lease's
+# S46 options, then traffic; the same lease again changes nothing; a new lease (another
+# delegated prefix) replaces the old state without leaving any; --remove undoes it all. With
+# nft, then iptables-legacy.
+#
+# The lease, encoded here by hand (RFC 7598): OPTION_S46_CONT_MAPT (95) of 44 bytes holding
+#   S46_RULE (89, 23 bytes): flags 01 (F), ea-len 13, prefix4-len 24, 192.0.2.0,
+#     prefix6-len 51, 2001:db8:ce:: in 7 bytes, then S46_PORTPARAMS (93, 4 bytes): offset 6,
+#     PSID length 0, PSID 0;
+#   S46_DMR (91, 13 bytes): 96, 64:ff9b:: in 12 bytes.
+. /tests/lib.sh
+. /tests/lib-tutorial.sh
+
+LEASE=005f002c00590017010d18c00002003320010db800ce00005d000406000000005b000d600064ff9b0000000000000000
+RULE="2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 6"
+
+# state NS: what the box has that provisioning sets (addresses, routes, NAT, the instance).
+state() {
+	at "$1" ip -4 addr show dev mapmint 2>&1 | grep inet
+	at "$1" ip route show
+	at "$1" ip -6 route show dev mapmint 2>&1 | sed 's/^/mapmint6 /'
+	at "$1" nft list ruleset 2>&1
+	# (without the packet counters, which traffic moves)
+	at "$1" iptables-legacy-save -t nat 2>&1 | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]//'
+	at "$1" mapminctl dev show mapmint 2>&1
+}
+
+# provision_checks NAT: the whole life of a provisioned CE with NAT front end NAT.
+provision_checks() {
+	local nat=$1 t="[$1]" out first again
+	tutorial_isp_br t
+	ce_box ce11b 2001:db8:ce:11b::/64 192.168.0 c1
+	# the second lease's prefix reaches the same box
+	ip -n isp -6 route add 2001:db8:ce:11a::/64 via 2001:db8:100:11b::2
+
+	check "$t provision --apply from the lease's options" \
+		at ce11b mapminctl provision --hex $LEASE --prefix 2001:db8:ce:11b::/64 --apply --nat "$nat"
+	first=$(state ce11b)
+	case "$first" in
+	*"inet 192.0.2.8/32"*"default dev mapmint"*"mapmint6 2001:db8:ce:11b:0:c000:208:1b"*"port-mapping contiguous"*)
+		pass "$t device, address, routes and configuration in place" ;;
+	*) fail "$t device, address, routes and configuration in place" "$first" ;;
+	esac
+	case "$first" in
+	*"snat to 192.0.2.8:1888-3903"* | *"-j SNAT --to-source 192.0.2.8:1888-3903"*) pass "$t one NAPT rule into 1888-3903" ;;
+	*) fail "$t one NAPT rule into 1888-3903" "$first" ;;
+	esac
+	check "$t ping c1 -> server through the provisioned CE" at c1 ping -c 2 -W 3 $SERVER
+	rm -f /tmp/peers
+	at server mapmint-probe tcp-log 7002 /tmp/peers &
+	local logger=$!
+	sleep 0.3
+	check "$t 20 TCP connections from c1" at c1 mapmint-probe tcp-many $SERVER 7002 20
+	# ports of PSID 27 with offset 6: A . 11011 . j, A >= 1
+	check_eq "$t the server saw 192.0.2.8 and ports of its set" "20 0" \
+		"$(awk '$1 == "192.0.2.8" { n++; p = $2 + 0; if (p < 1024 || int(p / 32) % 32 != 27) bad++ } END { print n + 0, bad + 0 }' /tmp/peers)"
+
+	check "$t provision --apply again with the same lease" \
+		at ce11b mapminctl provision --hex $LEASE --prefix 2001:db8:ce:11b::/64 --apply --nat "$nat"
+	again=$(state ce11b)
+	check_eq "$t the same lease again changes nothing" "$first" "$again"
+
+	# a new lease: the delegated prefix 2001:db8:ce:11a::/64 (EA bits 0x11a: 192.0.2.8, PSID 26)
+	check "$t provision --apply with a new lease" \
+		at ce11b mapminctl provision --hex $LEASE --prefix 2001:db8:ce:11a::/64 --apply --nat "$nat"
+	out=$(state ce11b)
+	case "$out" in
+	*"2001:db8:ce:11b:0:c000:208:1b"*) fail "$t the new lease leaves nothing of the old" "$out" ;;
+	*"mapmint6 2001:db8:ce:11a:0:c000:208:1a"*"192.0.2.8:1856-3871"*) pass "$t the new lease leaves nothing of the old" ;;
+	*) fail "$t the new lease replaces the old" "$out" ;;
+	esac
+	check "$t ping c1 -> server under the new lease" at c1 ping -c 2 -W 3 $SERVER
+
+	check "$t provision --remove" at ce11b mapminctl provision --remove
+	out=$(state ce11b)
+	case "$out" in
+	*mapmint_provision* | *MAPMINT* | *"dev mapmint"* | *"mapmint6 2001"* | *"inet 192.0.2.8"*) fail "$t --remove leaves nothing" "$out" ;;
+	*) pass "$t --remove leaves nothing" ;;
+	esac
+	check_fails "$t the device it created is gone" ip -n ce11b link show mapmint
+	check_fails "$t the state file is gone" at ce11b test -e /run/mapmint/provision-mapmint.json
+	kill $logger 2>/dev/null
+	wait $logger 2>/dev/null
+	for ns in c1 ce11b isp br server; do ip netns del $ns; done
+	check "$t rmmod" rmmod mapmint
+}
+
+# The BR has the psid-offset 6 rule too.
+provision_checks nft
+provision_checks iptables-legacy
