@@ -213,13 +213,5 @@ spread_comparison() {
 	fi
 }
 
-teardown() {
-	local pid ns
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-	pids=()
-	check "rmmod mapmint" rmmod mapmint
-	for ns in c1 c2 ce11b ce774 isp br server; do ip netns del "$ns"; done
-}
 
 sysctl -qw net.netfilter.nf_conntrack_max=65536

@@ -242,6 +242,17 @@ tutorial_isp_br() {
 	br_translator br "$mode"
 }
 
+# tutorial_teardown: the processes in the array pids, the module and the tutorial topology's
+# namespaces go, so that the next topology of the boot starts afresh.
+tutorial_teardown() {
+	local pid ns
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+	pids=()
+	check "rmmod mapmint" rmmod mapmint
+	for ns in c1 c2 ce11b ce774 isp br server; do ip netns del "$ns"; done
+}
+
 # counter NS KEY: a counter of `mapminctl -j stats` on NS's mapmint device (drop reasons too).
 counter() {
 	at "$1" mapminctl -j stats dev mapmint | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2

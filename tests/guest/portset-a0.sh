@@ -14,4 +14,4 @@ at server mapmint-probe fill-server $PORT /tmp/fill.log &
 pids+=($!)
 sleep 0.3
 fill_checks "[a=0]" 0 5 27 2048 tcp
-teardown
+tutorial_teardown

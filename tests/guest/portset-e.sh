@@ -9,4 +9,4 @@
 
 napt_checks e iptables tcp
 spread_comparison iptables
-teardown
+tutorial_teardown

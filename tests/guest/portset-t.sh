@@ -8,4 +8,4 @@
 
 napt_checks t nft tcp udp icmp
 spread_comparison nft
-teardown
+tutorial_teardown

@@ -144,21 +144,12 @@ offset_checks() {
 		"$(drops ce11b port-not-allowed)/$(drops ce774 port-not-allowed)/$(drops br source-mismatch)/$(drops br port-not-allowed)"
 }
 
-# teardown: everything offset_checks started, so the next run starts afresh.
-teardown() {
-	local pid ns
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-	pids=()
-	check "rmmod mapmint" rmmod mapmint
-	for ns in c1 c2 ce11b ce774 isp br server; do ip netns del "$ns"; done
-}
 
 ce_ranges CE11B_PORTS ce11b 2001:db8:ce:11b::/64 $CE11B_IP
 ce_ranges CE774_PORTS ce774 2001:db8:ce:774::/64 $CE774_IP
 pids=()
 
 offset_checks t nft
-teardown
+tutorial_teardown
 offset_checks e iptables
-teardown
+tutorial_teardown

@@ -299,19 +299,29 @@ fn rule(tlv: &Tlv<'_>) -> Result<S46Rule, S46Error> {
     if len6 > 128 {
         return Err(S46Error { offset: tlv.data_at(7), kind: S46ErrorKind::Ipv6PrefixTooLong(len6) });
     }
-    let end6 = 8usize.saturating_add(usize::from(len6).div_ceil(8));
-    let ipv6_prefix = d
-        .get(8..end6)
-        .and_then(|bytes| prefix6(len6, bytes))
-        .ok_or_else(|| bad_length("8 + ceil(prefix6-len / 8) at least"))?;
-    let mut port_params_ = None;
-    walk(d.get(end6..).unwrap_or(&[]), tlv.data_at(end6), |sub| {
+    let (ipv6_prefix, port_params_) =
+        prefix_then_port_params(tlv, 8, len6).map_err(|()| bad_length("8 + ceil(prefix6-len / 8) at least"))??;
+    Ok(S46Rule { forwarding: flags & 0x01 != 0, ea_len, ipv4_prefix, ipv6_prefix, port_params: port_params_, offset: tlv.at })
+}
+
+/// The IPv6 prefix of `len6` bits at byte `at` of the option's data, then the sub-options after
+/// it and their S46_PORTPARAMS: `Err(())` when the prefix's bytes are missing.
+#[allow(clippy::type_complexity)]
+fn prefix_then_port_params(
+    tlv: &Tlv<'_>,
+    at: usize,
+    len6: u8,
+) -> Result<Result<(Ipv6Prefix, Option<PortParams>), S46Error>, ()> {
+    let end6 = at.saturating_add(usize::from(len6).div_ceil(8));
+    let prefix = tlv.data.get(at..end6).and_then(|bytes| prefix6(len6, bytes)).ok_or(())?;
+    let mut found = None;
+    let subs = walk(tlv.data.get(end6..).unwrap_or(&[]), tlv.data_at(end6), |sub| {
         if sub.code == code::S46_PORTPARAMS {
-            port_params_ = Some(port_params(&sub)?);
+            found = Some(port_params(&sub)?);
         }
         Ok(())
-    })?;
-    Ok(S46Rule { forwarding: flags & 0x01 != 0, ea_len, ipv4_prefix, ipv6_prefix, port_params: port_params_, offset: tlv.at })
+    });
+    Ok(subs.map(|()| (prefix, found)))
 }
 
 fn br(tlv: &Tlv<'_>) -> Result<Ipv6Addr, S46Error> {
@@ -357,16 +367,8 @@ fn v4v6bind(tlv: &Tlv<'_>) -> Result<V4V6Bind, S46Error> {
     if len6 > 128 {
         return Err(S46Error { offset: tlv.data_at(4), kind: S46ErrorKind::Ipv6PrefixTooLong(len6) });
     }
-    let end6 = 5usize.saturating_add(usize::from(len6).div_ceil(8));
-    let bind_prefix =
-        d.get(5..end6).and_then(|bytes| prefix6(len6, bytes)).ok_or_else(|| bad_length("5 + ceil(prefix6-len / 8) at least"))?;
-    let mut port_params_ = None;
-    walk(d.get(end6..).unwrap_or(&[]), tlv.data_at(end6), |sub| {
-        if sub.code == code::S46_PORTPARAMS {
-            port_params_ = Some(port_params(&sub)?);
-        }
-        Ok(())
-    })?;
+    let (bind_prefix, port_params_) =
+        prefix_then_port_params(tlv, 5, len6).map_err(|()| bad_length("5 + ceil(prefix6-len / 8) at least"))??;
     Ok(V4V6Bind { ipv4: Ipv4Addr::new(a, b, c, e), bind_prefix, port_params: port_params_ })
 }
 
