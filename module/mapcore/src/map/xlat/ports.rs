@@ -43,11 +43,6 @@ pub struct PortUndo {
 }
 
 impl PortUndo {
-    /// Whether the mapping changed nothing.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// Writes the old values back, last change first.
     pub fn undo(&self, buf: &mut [u8]) {
         for &(offset, old) in self.edits.iter().take(self.count).rev() {
@@ -136,9 +131,7 @@ pub fn map_ports(
     if let (Some((at, zero_is_none)), false) = (checksum, shape.partial_checksum) {
         let offset = l4.checked_add(at).ok_or(DropReason::BadBuffer)?;
         let sum = u16_at(packet, ip.ihl.saturating_add(at)).map_err(short)?;
-        if !(zero_is_none && sum == 0) {
-            checksum_edit = Some((offset, fix_zero(wire::adjust(sum, u64::from(old), u64::from(new)), zero_is_none)));
-        }
+        checksum_edit = checksum_after(sum, old, new, zero_is_none).map(|fixed| (offset, fixed));
     }
     undo.write(buf, port_offset, new)?;
     if let Some((offset, sum)) = checksum_edit {
@@ -150,13 +143,15 @@ pub fn map_ports(
     Ok(undo)
 }
 
-/// A UDP checksum that computes to zero is sent as all ones (RFC 768).
-fn fix_zero(sum: u16, zero_is_none: bool) -> u16 {
+/// A TCP/UDP checksum `sum` once its port went from `old` to `new` (RFC 1624); `None` for a
+/// UDP checksum of zero, which means none and stays. One that computes to zero is sent as all
+/// ones (RFC 768).
+fn checksum_after(sum: u16, old: u16, new: u16, zero_is_none: bool) -> Option<u16> {
     if zero_is_none && sum == 0 {
-        0xffff
-    } else {
-        sum
+        return None;
     }
+    let fixed = wire::adjust(sum, u64::from(old), u64::from(new));
+    Some(if zero_is_none && fixed == 0 { 0xffff } else { fixed })
 }
 
 /// The packet quoted by the ICMP error whose header is at `buf[l4..end]`: if it is ours, its
@@ -197,8 +192,7 @@ fn map_quoted(
     // The quoted checksum, when the quote reaches it, follows its port as NAT does.
     if let Some((at, zero_is_none)) = checksum {
         if let Ok(sum) = u16_at(inner_l4, at) {
-            if !(zero_is_none && sum == 0) {
-                let fixed = fix_zero(wire::adjust(sum, u64::from(old), u64::from(new)), zero_is_none);
+            if let Some(fixed) = checksum_after(sum, old, new, zero_is_none) {
                 removed = removed.wrapping_add(u64::from(sum));
                 added = added.wrapping_add(u64::from(fixed));
                 inner_sum_edit = Some((l4_offset.checked_add(at).ok_or(DropReason::BadBuffer)?, fixed));
