@@ -7,7 +7,9 @@
 //! - the CE's IPv4 address on the device, the IPv4 default route into it, and a route for its
 //!   MAP address (/128: the rest of the delegated prefix stays the LAN's);
 //! - the NAPT into the port set (the contiguous range under `port-mapping contiguous`), with
-//!   nft (one table of its own, replaced atomically) or iptables (a chain of its own).
+//!   nft (one table of its own, replaced atomically) or iptables (a chain of its own), and the
+//!   TCP MSS clamping of forwarded connections through the device in the same table (iptables:
+//!   a chain of the same name in the mangle table).
 //!
 //! What was put in place is written to a state file, so that the next `--apply` (a new lease)
 //! removes the address and route the old configuration had, and `--remove` undoes all.
@@ -18,6 +20,7 @@ use std::process::Command;
 
 use mapcore::config::{Config, PortMapping};
 use mapcore::genl::cmd;
+use mapcore::Mode;
 use serde_json::{json, Value};
 
 use crate::control::{config_attrs, ifindex_attr};
@@ -36,7 +39,7 @@ pub enum Nat {
 }
 
 impl Nat {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Nat::Nft => "nft",
             Nat::Iptables => "iptables",
@@ -44,7 +47,7 @@ impl Nat {
         }
     }
 
-    fn of(name: &str) -> Option<Self> {
+    pub fn of(name: &str) -> Option<Self> {
         [Nat::Nft, Nat::Iptables, Nat::IptablesLegacy].into_iter().find(|n| n.name() == name)
     }
 }
@@ -84,6 +87,21 @@ impl State {
 /// The state file of `dev` unless one is given.
 pub fn state_path(given: Option<&Path>, dev: &str) -> PathBuf {
     given.map_or_else(|| PathBuf::from(format!("/run/mapmint/provision-{dev}.json")), Path::to_path_buf)
+}
+
+/// The NAT front end of what `--apply` put in place, by its state file.
+pub fn provisioned_nat(path: &Path) -> Option<Nat> {
+    read_state(path).ok().flatten().map(|s| s.nat)
+}
+
+/// The device up, with `mtu` when one is configured.
+pub fn link_up(dev: &str, mtu: Option<u16>) -> Result<(), String> {
+    let mtu = mtu.map(|m| m.to_string());
+    let mut link = vec!["link", "set", "dev", dev, "up"];
+    if let Some(mtu) = &mtu {
+        link.extend(["mtu", mtu]);
+    }
+    run("ip", &link, None)
 }
 
 fn read_state(path: &Path) -> Result<Option<State>, String> {
@@ -130,32 +148,65 @@ fn iptables_chain(dev: &str) -> String {
     format!("MAPMINT_{dev}")
 }
 
-/// The NAPT: `to` is ADDRESS:FIRST-LAST.
-fn nat_apply(nat: Nat, dev: &str, to: &str) -> Result<(), String> {
+/// An iptables chain of ours in `table`, hooked into `builtin` once (`hook` selects the
+/// packets), holding exactly `rules`.
+fn iptables_chain_apply(program: &str, table: &str, builtin: &str, hook: &[&str], chain: &str, rules: &[Vec<&str>]) -> Result<(), String> {
+    run_quietly(program, &["-t", table, "-N", chain]);
+    run(program, &["-t", table, "-F", chain], None)?;
+    for rule in rules {
+        let mut args = vec!["-t", table, "-A", chain];
+        args.extend(rule.iter().copied());
+        run(program, &args, None)?;
+    }
+    let jump = |op: &'static str| -> Vec<&str> {
+        let mut args = vec!["-t", table, op, builtin];
+        args.extend(hook.iter().copied());
+        args.extend(["-j", chain]);
+        args
+    };
+    if run(program, &jump("-C"), None).is_err() {
+        run(program, &jump("-A"), None)?;
+    }
+    Ok(())
+}
+
+fn iptables_chain_remove(program: &str, table: &str, builtin: &str, hook: &[&str], chain: &str) {
+    let mut args = vec!["-t", table, "-D", builtin];
+    args.extend(hook.iter().copied());
+    args.extend(["-j", chain]);
+    run_quietly(program, &args);
+    run_quietly(program, &["-t", table, "-F", chain]);
+    run_quietly(program, &["-t", table, "-X", chain]);
+}
+
+/// The NAPT (`to` is ADDRESS:FIRST-LAST) and the TCP MSS clamping of forwarded connections:
+/// SYNs and SYN-ACKs through `dev`, both ways, carry at most `mss`, so that neither end sends
+/// segments that grow past the MAP link's MTU (the LAN hosts know only their 1500-byte link,
+/// and the device's MTU is the IPv6 link's, so the route's MTU would not clamp). Both front
+/// ends only lower an MSS (nft's exthdr set and xt_TCPMSS never raise one).
+fn nat_apply(nat: Nat, dev: &str, to: &str, mss: u32) -> Result<(), String> {
     match nat {
         Nat::Nft => {
             let table = nft_table(dev);
             // declared, deleted and declared again in one transaction: replaced atomically
             let script = format!(
-                "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{\n\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat;\n\t\toifname \"{dev}\" meta l4proto {{ tcp, udp, icmp }} snat ip to {to}\n\t}}\n}}\n"
+                "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{\n\
+                 \tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat;\n\
+                 \t\toifname \"{dev}\" meta l4proto {{ tcp, udp, icmp }} snat ip to {to}\n\t}}\n\
+                 \tchain forward {{\n\t\ttype filter hook forward priority mangle;\n\
+                 \t\toifname \"{dev}\" tcp flags syn / syn,rst tcp option maxseg size set {mss}\n\
+                 \t\tiifname \"{dev}\" tcp flags syn / syn,rst tcp option maxseg size set {mss}\n\t}}\n}}\n"
             );
             run("nft", &["-f", "-"], Some(&script))
         }
         Nat::Iptables | Nat::IptablesLegacy => {
             let program = nat.name();
             let chain = iptables_chain(dev);
-            run_quietly(program, &["-t", "nat", "-N", &chain]);
-            run(program, &["-t", "nat", "-F", &chain], None)?;
-            for proto in ["tcp", "udp", "icmp"] {
-                run(program, &["-t", "nat", "-A", &chain, "-p", proto, "-j", "SNAT", "--to-source", to], None)?;
-            }
-            let hook = ["-t", "nat", "POSTROUTING", "-o", dev, "-j", &chain];
-            let check: Vec<&str> = ["-t", "nat", "-C"].iter().copied().chain(hook.iter().skip(2).copied()).collect();
-            if run(program, &check, None).is_err() {
-                let append: Vec<&str> = ["-t", "nat", "-A"].iter().copied().chain(hook.iter().skip(2).copied()).collect();
-                run(program, &append, None)?;
-            }
-            Ok(())
+            let snat = ["tcp", "udp", "icmp"].map(|proto| vec!["-p", proto, "-j", "SNAT", "--to-source", to]);
+            iptables_chain_apply(program, "nat", "POSTROUTING", &["-o", dev], &chain, &snat)?;
+            let mss = mss.to_string();
+            let clamp = ["-o", "-i"].map(|way| vec![way, dev, "-p", "tcp", "--tcp-flags", "SYN,RST", "SYN", "-j", "TCPMSS", "--set-mss", &mss]);
+            iptables_chain_apply(program, "mangle", "FORWARD", &[], &chain, &clamp)
         }
     }
 }
@@ -166,9 +217,8 @@ fn nat_remove(nat: Nat, dev: &str) {
         Nat::Iptables | Nat::IptablesLegacy => {
             let program = nat.name();
             let chain = iptables_chain(dev);
-            run_quietly(program, &["-t", "nat", "-D", "POSTROUTING", "-o", dev, "-j", &chain]);
-            run_quietly(program, &["-t", "nat", "-F", &chain]);
-            run_quietly(program, &["-t", "nat", "-X", &chain]);
+            iptables_chain_remove(program, "nat", "POSTROUTING", &["-o", dev], &chain);
+            iptables_chain_remove(program, "mangle", "FORWARD", &[], &chain);
         }
     }
 }
@@ -199,12 +249,7 @@ pub fn apply(config: &Config, dev: &str, nat: Nat, state_file: &Path) -> Result<
     attrs.insert(0, ifindex_attr(nl::ifindex(dev).map_err(failed)?));
     genl.change(cmd::CONFIG_SET, &attrs).map_err(|e| format!("configuring {dev}: {e}"))?;
     note(format!("configured {dev}"));
-    let mut link = vec!["link", "set", "dev", dev, "up"];
-    let mtu = config.mtu.map(|m| m.to_string());
-    if let Some(mtu) = &mtu {
-        link.extend(["mtu", mtu]);
-    }
-    run("ip", &link, None)?;
+    link_up(dev, config.mtu)?;
     // What the previous configuration had and this one has not goes first.
     if let Some(prev) = previous.as_ref().filter(|p| p.dev == dev) {
         if prev.ipv4 != mapping.ipv4.addr {
@@ -237,8 +282,16 @@ pub fn apply(config: &Config, dev: &str, nat: Nat, state_file: &Path) -> Result<
         let last = Ipv4Addr::from(u32::from(ipv4) | (u32::MAX >> mapping.ipv4.len));
         format!("{ipv4}-{last}")
     };
-    nat_apply(nat, dev, &to)?;
-    note(format!("NAPT to {to} with {}", nat.name()));
+    let dev_mtu: u32 = std::fs::read_to_string(format!("/sys/class/net/{dev}/mtu"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| format!("cannot read the MTU of {dev}"))?;
+    // the MAP header (RFC 7915's IPv6 header replaces the IPv4 one; MAP-E adds one), then
+    // IPv4 and TCP headers without options
+    let map_overhead = if config.mode == Mode::MapE { 40 } else { 20 };
+    let mss = dev_mtu.saturating_sub(map_overhead + 40);
+    nat_apply(nat, dev, &to, mss)?;
+    note(format!("NAPT to {to} with {}, TCP MSS clamped to {mss} through {dev}", nat.name()));
     let state = State { dev: dev.to_string(), created_dev, ipv4, map_address: mapping.map_address, nat };
     if let Some(dir) = state_file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -11,8 +11,10 @@
 //!                                                  # (an ICMP error: "Connection refused")
 //! mapmint-probe udp-log [ADDR:]PORT FILE           # log "ADDR PORT LENGTH" of each datagram
 //! mapmint-probe udp-send HOST PORT LENGTH          # send one datagram of LENGTH bytes
-//! mapmint-probe tcp-log PORT FILE                  # accept connections, log "ADDR PORT" of each
-//! mapmint-probe tcp-many HOST PORT COUNT           # open and close COUNT connections
+//! mapmint-probe tcp-log PORT FILE [mss]            # accept connections, log "ADDR PORT" of each
+//!                                                  # (and the connection's TCP_MAXSEG)
+//! mapmint-probe tcp-many HOST PORT COUNT [mss]     # open and close COUNT connections (printing
+//!                                                  # "mss N", each one's TCP_MAXSEG)
 //! mapmint-probe tcp-sink PORT FILE                # accept one connection, write what it
 //!                                                  # brings to FILE
 //! mapmint-probe tcp-source HOST PORT FILE          # send FILE over one connection
@@ -44,7 +46,7 @@ mod hostile;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mapmint-probe udp-echo [ADDR:]PORT | udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE \
-         | udp-log [ADDR:]PORT FILE | udp-send HOST PORT LENGTH | tcp-log PORT FILE | tcp-many HOST PORT COUNT \
+         | udp-log [ADDR:]PORT FILE | udp-send HOST PORT LENGTH | tcp-log PORT FILE [mss] | tcp-many HOST PORT COUNT [mss] \
          | tcp-sink PORT FILE | tcp-source HOST PORT FILE | tcp-serve PORT FILE RATE | tcp-fetch HOST PORT FILE | inject DEV SRC:PORT DST:PORT LO-HI [df] \
          | fill-server PORT LOG | fill-client tcp|udp|icmp HOST PORT MAX [OFFSET WAIT TARGET REOPEN] \
          | hostile DEV V4SRC:PORT V4DST:PORT [V6SRC]:PORT [V6DST]:PORT COUNT SEED"
@@ -63,11 +65,15 @@ fn main() -> ExitCode {
             (Ok(h), Ok(p), Ok(l)) => udp_send(h, p, l).map_err(Some),
             _ => Err(None),
         },
-        ["tcp-log", port, file] => port.parse().map_err(|_| None).and_then(|p| tcp_log(p, file).map_err(Some)),
-        ["tcp-many", host, port, count] => match (host.parse(), port.parse(), count.parse()) {
-            (Ok(h), Ok(p), Ok(c)) => tcp_many(h, p, c).map_err(Some),
-            _ => Err(None),
-        },
+        ["tcp-log", port, file, rest @ ..] if matches!(rest, [] | ["mss"]) => {
+            port.parse().map_err(|_| None).and_then(|p| tcp_log(p, file, !rest.is_empty()).map_err(Some))
+        }
+        ["tcp-many", host, port, count, rest @ ..] if matches!(rest, [] | ["mss"]) => {
+            match (host.parse(), port.parse(), count.parse()) {
+                (Ok(h), Ok(p), Ok(c)) => tcp_many(h, p, c, !rest.is_empty()).map_err(Some),
+                _ => Err(None),
+            }
+        }
         ["tcp-sink", port, file] => port.parse().map_err(|_| None).and_then(|p| tcp_sink(p, file).map_err(Some)),
         ["tcp-source", host, port, file] => match (host.parse(), port.parse()) {
             (Ok(h), Ok(p)) => tcp_source(h, p, file).map_err(Some),
@@ -186,21 +192,38 @@ fn udp_send(host: IpAddr, port: u16, length: usize) -> std::io::Result<()> {
     Ok(())
 }
 
-fn tcp_log(port: u16, file: &str) -> std::io::Result<()> {
+/// The connection's current send MSS (TCP_MAXSEG): what the peer's SYN allowed, less options.
+fn tcp_maxseg(stream: &TcpStream) -> std::io::Result<i32> {
+    use std::os::fd::AsRawFd;
+    let mut mss: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a valid socket, and an int-sized buffer with its length.
+    let rc = unsafe { libc::getsockopt(stream.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_MAXSEG, (&mut mss as *mut libc::c_int).cast(), &mut len) };
+    if rc == 0 { Ok(mss) } else { Err(std::io::Error::last_os_error()) }
+}
+
+fn tcp_log(port: u16, file: &str, with_mss: bool) -> std::io::Result<()> {
     let listener = TcpListener::bind(any(port))?;
     let mut log = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
     for stream in listener.incoming() {
         let mut stream = stream?;
-        writeln!(log, "{}", peer_text(stream.peer_addr()?))?;
+        if with_mss {
+            writeln!(log, "{} {}", peer_text(stream.peer_addr()?), tcp_maxseg(&stream)?)?;
+        } else {
+            writeln!(log, "{}", peer_text(stream.peer_addr()?))?;
+        }
         log.flush()?;
         let _ = stream.write_all(b"ok\n");
     }
     Ok(())
 }
 
-fn tcp_many(host: IpAddr, port: u16, count: u32) -> std::io::Result<()> {
+fn tcp_many(host: IpAddr, port: u16, count: u32, print_mss: bool) -> std::io::Result<()> {
     for _ in 0..count {
         let mut stream = TcpStream::connect_timeout(&SocketAddr::new(host, port), Duration::from_secs(3))?;
+        if print_mss {
+            println!("mss {}", tcp_maxseg(&stream)?);
+        }
         stream.set_read_timeout(Some(Duration::from_secs(3)))?;
         let mut reply = [0u8; 3];
         stream.read_exact(&mut reply)?;
