@@ -88,6 +88,14 @@ cp "$module" "$root/mapmint/mapmint.ko"
 for m in "${extra_modules[@]}"; do cp "$m" "$root/mapmint/"; done
 cp "$ctl" "$root/usr/sbin/mapminctl"
 install_libs_of "$ctl"
+# What scripts/install.sh puts beside it, where it puts it (the unit's command and the DHCPv6
+# clients' hooks run in the guest as on an installed machine).
+mkdir -p "$root/usr/local/sbin"
+ln -s /usr/sbin/mapminctl "$root/usr/local/sbin/mapminctl"
+install -D -m 0644 "$MAPMINT_ROOT/packaging/mapmint.service" "$root/etc/systemd/system/mapmint.service"
+install -D -m 0644 "$MAPMINT_ROOT/packaging/dhclient-exit-hook" "$root/etc/dhcp/dhclient-exit-hooks.d/mapmint"
+install -D -m 0644 "$MAPMINT_ROOT/packaging/dhcpcd-hook" "$root/usr/lib/dhcpcd/dhcpcd-hooks/70-mapmint"
+install -D -m 0644 "$MAPMINT_ROOT/packaging/odhcp6c-script.sh" "$root/usr/share/mapmint/odhcp6c-script.sh"
 # Test programs, built beside mapminctl: traffic endpoints and the netlink abuser.
 for tool in mapmint-probe nlprobe; do
 	[ -x "$(dirname "$ctl")/$tool" ] || die "no $tool beside $ctl (cargo build --release -p $tool)"

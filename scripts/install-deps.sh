@@ -13,6 +13,8 @@ DEBIAN_PACKAGES=(
 	linux-perf
 	# libFuzzer's C++ sources, built by cargo-fuzz (scripts/fuzz.sh)
 	g++
+	# tests/packaging.sh: the unit checked by systemd-analyze, the module built by DKMS
+	systemd dkms
 )
 
 missing=()

@@ -372,7 +372,7 @@ pub struct RuleInfo {
 }
 
 impl RuleInfo {
-    fn from_nest(kind: u8, nest: &[u8]) -> Result<Self, Failure> {
+    pub(crate) fn from_nest(kind: u8, nest: &[u8]) -> Result<Self, Failure> {
         let attrs = nl::nested(nest);
         let params = genl::rule_params_from(|k| nl::find(&attrs, k))
             .map_err(|e| Failure::Failed(format!("the kernel sent a bad rule: {e}")))?;

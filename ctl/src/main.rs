@@ -3,6 +3,7 @@
 mod calc;
 mod control;
 mod nl;
+mod persist;
 mod provision;
 mod setup;
 mod stats;
@@ -60,6 +61,10 @@ enum Command {
   mapminctl provision --remove                            undo it
 Output: the configuration with a comment for every choice; -j: JSON.")]
     Provision(provision::ProvisionArgs),
+    /// Write every mapmint device's configuration to /etc/mapmint/NAME.conf (for restore at boot).
+    Save(persist::SaveArgs),
+    /// Put back what save wrote: each device created if missing, configured, up (mapmint.service).
+    Restore(persist::RestoreArgs),
     /// Run the MAP core offline on a pcap or raw-IP file: translated packets and one verdict per packet.
     #[command(after_help = translate::AFTER_HELP)]
     Translate(translate::TranslateArgs),
@@ -85,6 +90,8 @@ fn main() -> ExitCode {
         Some(Command::Rule(command)) => return control_output(command.verb(), control::rule(command, cli.json)),
         Some(Command::Apply(args)) => return control_output("apply", control::apply(args)),
         Some(Command::Stats(args)) => return control_output("stats", stats::stats(args, cli.json)),
+        Some(Command::Save(args)) => return control_output("save", persist::save(args)),
+        Some(Command::Restore(args)) => return control_output("restore", persist::restore(args)),
         Some(Command::Translate(args)) => return translate::run(&args, cli.json),
         Some(Command::Provision(args)) => match provision::run(&args) {
             Ok((text, json)) => {

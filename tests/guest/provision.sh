@@ -24,7 +24,42 @@ state() {
 	at "$1" nft list ruleset 2>&1
 	# (without the packet counters, which traffic moves)
 	at "$1" iptables-legacy-save -t nat 2>&1 | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]//'
-	at "$1" mapminctl dev show mapmint 2>&1
+	at "$1" iptables-legacy-save -t mangle 2>&1 | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]//'
+	# (without the ifindex, which a re-created device changes)
+	at "$1" mapminctl dev show mapmint 2>&1 | sed 's/^[0-9]*: //'
+}
+
+# connections_from_c1 N: N TCP connections to the server's logger, the MSS of each (as c1 sees
+# it) in /tmp/c1-mss.
+connections_from_c1() { at c1 mapmint-probe tcp-many $SERVER 7002 "$1" mss >/tmp/c1-mss; }
+
+# persist_checks STATE: `mapminctl save`, a reboot of the CE box (its namespaces and all in
+# them gone, /run empty; the BR shares the guest's kernel, so the module stays), then the
+# command of the shipped mapmint.service: the CE as it was (STATE), and a second instance, not
+# provisioned, as it was.
+persist_checks() {
+	local first=$1 t="[persist]" unit m7
+	at ce11b mapminctl dev add m7
+	printf 'role br\nmode e\nfmr 2001:db8::/40 198.51.100.0/24 ea-len 16\nbr 2001:db8:6::1\nmtu 1400\n' >/tmp/m7.conf
+	check "$t a second instance m7 in the CE box (a MAP-E BR)" at ce11b mapminctl apply --config /tmp/m7.conf dev m7
+	m7=$(at ce11b mapminctl dev show m7 | cut -d: -f2-; at ce11b mapminctl rule show dev m7)
+	rm -rf /etc/mapmint
+	check "$t mapminctl save" at ce11b mapminctl save
+	check_eq "$t one file per instance in /etc/mapmint" "m7.conf mapmint.conf" "$(cd /etc/mapmint && echo *)"
+	check "$t the CE's file says it was provisioned with nft" grep -qx "# restore: provision --apply --nat nft" /etc/mapmint/mapmint.conf
+	ip netns del c1
+	ip netns del ce11b
+	rm -rf /run/mapmint
+	ce_box ce11b 2001:db8:ce:11b::/64 192.168.0 c1
+	ip -n isp -6 route add 2001:db8:ce:11a::/64 via 2001:db8:100:11b::2
+	check_fails "$t after the reboot the box has no mapmint device" ip -n ce11b link show mapmint
+	unit=$(sed -n 's/^ExecStart=//p' /etc/systemd/system/mapmint.service)
+	check "$t mapmint.service's command: $unit" at ce11b $unit
+	check_eq "$t the CE is back as it was" "$first" "$(state ce11b)"
+	check_eq "$t m7 is back as it was" "$m7" "$(at ce11b mapminctl dev show m7 | cut -d: -f2-; at ce11b mapminctl rule show dev m7)"
+	check "$t ping c1 -> server after the reboot" at c1 ping -c 2 -W 3 $SERVER
+	at ce11b mapminctl dev del m7
+	rm -rf /etc/mapmint
 }
 
 # provision_checks NAT: the whole life of a provisioned CE with NAT front end NAT.
@@ -49,29 +84,39 @@ provision_checks() {
 	esac
 	check "$t ping c1 -> server through the provisioned CE" at c1 ping -c 2 -W 3 $SERVER
 	rm -f /tmp/peers
-	at server mapmint-probe tcp-log 7002 /tmp/peers &
+	at server mapmint-probe tcp-log 7002 /tmp/peers mss &
 	local logger=$!
 	sleep 0.3
-	check "$t 20 TCP connections from c1" at c1 mapmint-probe tcp-many $SERVER 7002 20
+	check "$t 20 TCP connections from c1" connections_from_c1 20
+	# MSS clamping: device MTU 1500 less 20 (MAP-T) less 40 is 1440 in c1's SYN as the server
+	# sees it and in the server's SYN-ACK as c1 sees it (TCP_MAXSEG: that, less the timestamp
+	# option); unclamped both would be 1460 (1448).
+	check_eq "$t clamped MSS of c1's connections, at the server and at c1" "20 20" \
+		"$(awk '$3 <= 1440 { n++ } END { print n + 0 }' /tmp/peers) $(awk '$2 <= 1440 { n++ } END { print n + 0 }' /tmp/c1-mss)"
 	# ports of PSID 27 with offset 6: A . 11011 . j, A >= 1
 	check_eq "$t the server saw 192.0.2.8 and ports of its set" "20 0" \
 		"$(awk '$1 == "192.0.2.8" { n++; p = $2 + 0; if (p < 1024 || int(p / 32) % 32 != 27) bad++ } END { print n + 0, bad + 0 }' /tmp/peers)"
+
+	[ "$nat" != nft ] || persist_checks "$first"
 
 	check "$t provision --apply again with the same lease" \
 		at ce11b mapminctl provision --hex $LEASE --prefix 2001:db8:ce:11b::/64 --apply --nat "$nat"
 	again=$(state ce11b)
 	check_eq "$t the same lease again changes nothing" "$first" "$again"
 
-	# a new lease: the delegated prefix 2001:db8:ce:11a::/64 (EA bits 0x11a: 192.0.2.8, PSID 26)
+	# a new lease: the delegated prefix 2001:db8:ce:11a::/64 (EA bits 0x11a: 192.0.2.8, PSID 26),
+	# on an access link of MTU 1400 (MSS 1400 - 20 - 40 = 1340)
 	check "$t provision --apply with a new lease" \
-		at ce11b mapminctl provision --hex $LEASE --prefix 2001:db8:ce:11a::/64 --apply --nat "$nat"
+		at ce11b mapminctl provision --hex $LEASE --prefix 2001:db8:ce:11a::/64 --link-mtu 1400 --apply --nat "$nat"
 	out=$(state ce11b)
 	case "$out" in
-	*"2001:db8:ce:11b:0:c000:208:1b"*) fail "$t the new lease leaves nothing of the old" "$out" ;;
+	*"2001:db8:ce:11b:0:c000:208:1b"* | *1440*) fail "$t the new lease leaves nothing of the old" "$out" ;;
 	*"mapmint6 2001:db8:ce:11a:0:c000:208:1a"*"192.0.2.8:1856-3871"*) pass "$t the new lease leaves nothing of the old" ;;
 	*) fail "$t the new lease replaces the old" "$out" ;;
 	esac
 	check "$t ping c1 -> server under the new lease" at c1 ping -c 2 -W 3 $SERVER
+	check "$t 5 TCP connections from c1 under the new lease" connections_from_c1 5
+	check_eq "$t the new lease's MSS clamp (1340) at c1" 5 "$(awk '$2 <= 1340 { n++ } END { print n + 0 }' /tmp/c1-mss)"
 
 	check "$t provision --remove" at ce11b mapminctl provision --remove
 	out=$(state ce11b)
