@@ -96,6 +96,7 @@ install -D -m 0644 "$MAPMINT_ROOT/packaging/mapmint.service" "$root/etc/systemd/
 install -D -m 0644 "$MAPMINT_ROOT/packaging/dhclient-exit-hook" "$root/etc/dhcp/dhclient-exit-hooks.d/mapmint"
 install -D -m 0644 "$MAPMINT_ROOT/packaging/dhcpcd-hook" "$root/usr/lib/dhcpcd/dhcpcd-hooks/70-mapmint"
 install -D -m 0644 "$MAPMINT_ROOT/packaging/odhcp6c-script.sh" "$root/usr/share/mapmint/odhcp6c-script.sh"
+install -D -m 0644 "$MAPMINT_ROOT/packaging/lease.sh" "$root/usr/share/mapmint/lease.sh"
 # Test programs, built beside mapminctl: traffic endpoints and the netlink abuser.
 for tool in mapmint-probe nlprobe; do
 	[ -x "$(dirname "$ctl")/$tool" ] || die "no $tool beside $ctl (cargo build --release -p $tool)"

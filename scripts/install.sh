@@ -6,7 +6,8 @@
 #   load at boot       /etc/modules-load.d/mapmint.conf, options in /etc/modprobe.d/mapmint.conf
 #   DHCPv6 hooks       /etc/dhcp/dhclient-exit-hooks.d/mapmint (isc-dhcp-client),
 #                      /usr/lib/dhcpcd/dhcpcd-hooks/70-mapmint (dhcpcd),
-#                      /usr/share/mapmint/odhcp6c-script.sh (for OpenWrt's odhcp6c script)
+#                      /usr/share/mapmint/odhcp6c-script.sh (for OpenWrt's odhcp6c script),
+#                      all three calling /usr/share/mapmint/lease.sh
 # The module is built for KDIR (default: the running kernel's /lib/modules/KVER/build, which
 # must be a Rust-enabled kernel built by this machine's rustc; see the README). --dkms puts
 # the module's sources (with dkms.conf) in /usr/src/mapmint-VERSION instead and, unless
@@ -40,6 +41,7 @@ put 0644 packaging/modprobe.conf /etc/modprobe.d/mapmint.conf
 put 0644 packaging/dhclient-exit-hook /etc/dhcp/dhclient-exit-hooks.d/mapmint
 put 0644 packaging/dhcpcd-hook /usr/lib/dhcpcd/dhcpcd-hooks/70-mapmint
 put 0644 packaging/odhcp6c-script.sh /usr/share/mapmint/odhcp6c-script.sh
+put 0644 packaging/lease.sh /usr/share/mapmint/lease.sh
 install -d -m 0755 "$destdir/etc/mapmint"
 
 if [ $module = dkms ]; then

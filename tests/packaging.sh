@@ -27,7 +27,7 @@ check "install.sh --destdir with the pinned kernel's module" scripts/install.sh 
 missing=
 for f in /usr/local/sbin/mapminctl /etc/systemd/system/mapmint.service /etc/modules-load.d/mapmint.conf \
 	/etc/modprobe.d/mapmint.conf /etc/dhcp/dhclient-exit-hooks.d/mapmint /usr/lib/dhcpcd/dhcpcd-hooks/70-mapmint \
-	/usr/share/mapmint/odhcp6c-script.sh "/lib/modules/$kver/updates/mapmint.ko"; do
+	/usr/share/mapmint/odhcp6c-script.sh /usr/share/mapmint/lease.sh "/lib/modules/$kver/updates/mapmint.ko"; do
 	[ -e "$root$f" ] || missing+=" $f"
 done
 if [ -z "$missing" ]; then pass "every file in place"; else fail "every file in place" "missing:$missing"; fi

@@ -62,6 +62,38 @@ persist_checks() {
 	rm -rf /etc/mapmint
 }
 
+# hook_checks STATE: the shipped hooks of the three DHCPv6 clients, each run by a shell as its
+# client runs it, with the environment that client gives for this lease (the forms
+# ../shared/PROVISIONING.md measured: dhclient's unpadded hex bytes joined by ':', dhcpcd's
+# plain hex with the prefix in two variables, odhcp6c's MAPT string with PREFIXES): a bound
+# lease puts the CE of STATE in place, the end of the lease removes it.
+hook_checks() {
+	local first=$1 t="[hooks]" payload=${LEASE:8} colons="" i b
+	for ((i = 0; i < ${#payload}; i += 2)); do
+		b=${payload:i:2}
+		colons+="${colons:+:}${b#0}"
+	done
+	local dhclient=(reason=BOUND6 "new_dhcp6_s46_cont_mapt=$colons" new_ip6_prefix=2001:db8:ce:11b::/64)
+	local dhcpcd=(reason=BOUND6 "new_dhcp6_s46_cont_mapt=$payload" new_dhcp6_ia_pd1_prefix1=2001:db8:ce:11b:: new_dhcp6_ia_pd1_prefix1_length=64)
+	local odhcp6c=("MAPT=fmr,type=map-t,ealen=13,prefix4len=24,prefix6len=51,ipv4prefix=192.0.2.0,ipv6prefix=2001:db8:ce::,offset=6,psidlen=0,psid=0,dmr=64:ff9b::/96," PREFIXES=2001:db8:ce:11b::/64,3600,7200)
+	at ce11b mapminctl provision --remove >/dev/null
+	check "$t isc-dhcp-client's exit hook, BOUND6" at ce11b env "${dhclient[@]}" sh /etc/dhcp/dhclient-exit-hooks.d/mapmint
+	check_eq "$t the hook put the CE in place" "$first" "$(state ce11b)"
+	check "$t isc-dhcp-client's exit hook, RENEW6 of the same lease" at ce11b env "${dhclient[@]/BOUND6/RENEW6}" sh /etc/dhcp/dhclient-exit-hooks.d/mapmint
+	check_eq "$t a renewal changes nothing" "$first" "$(state ce11b)"
+	check "$t isc-dhcp-client's exit hook, RELEASE6" at ce11b env reason=RELEASE6 sh /etc/dhcp/dhclient-exit-hooks.d/mapmint
+	check_fails "$t after RELEASE6 the device is gone" ip -n ce11b link show mapmint
+	check "$t dhcpcd's hook, BOUND6" at ce11b env "${dhcpcd[@]}" sh /usr/lib/dhcpcd/dhcpcd-hooks/70-mapmint
+	check_eq "$t the hook put the CE in place" "$first" "$(state ce11b)"
+	check "$t dhcpcd's hook, EXPIRE6" at ce11b env reason=EXPIRE6 sh /usr/lib/dhcpcd/dhcpcd-hooks/70-mapmint
+	check_fails "$t after EXPIRE6 the device is gone" ip -n ce11b link show mapmint
+	check "$t odhcp6c's script snippet, bound" at ce11b env "${odhcp6c[@]}" sh /usr/share/mapmint/odhcp6c-script.sh bound
+	check_eq "$t the snippet put the CE in place" "$first" "$(state ce11b)"
+	check "$t odhcp6c's script snippet, a lease without MAP (updated)" at ce11b sh /usr/share/mapmint/odhcp6c-script.sh updated
+	check_fails "$t without S46 options the device is gone" ip -n ce11b link show mapmint
+	check "$t provision --apply again" at ce11b mapminctl provision --hex $LEASE --prefix 2001:db8:ce:11b::/64 --apply
+}
+
 # provision_checks NAT: the whole life of a provisioned CE with NAT front end NAT.
 provision_checks() {
 	local nat=$1 t="[$1]" out first again
@@ -98,6 +130,7 @@ provision_checks() {
 		"$(awk '$1 == "192.0.2.8" { n++; p = $2 + 0; if (p < 1024 || int(p / 32) % 32 != 27) bad++ } END { print n + 0, bad + 0 }' /tmp/peers)"
 
 	[ "$nat" != nft ] || persist_checks "$first"
+	[ "$nat" != nft ] || hook_checks "$first"
 
 	check "$t provision --apply again with the same lease" \
 		at ce11b mapminctl provision --hex $LEASE --prefix 2001:db8:ce:11b::/64 --apply --nat "$nat"
