@@ -37,9 +37,11 @@ for s in "${scenarios[@]}"; do
 done
 scenarios=("${up[@]}")
 
-# The programs the guests run (both kernels' initramfs take them).
-say "building mapminctl, mapmint-probe and nlprobe (release)"
-cargo build --release --locked -p mapminctl -p mapmint-probe -p nlprobe
+# The programs the guests run (both kernels' initramfs take them): built after the debug pass
+# has started its kernel build, and by it too (cargo waits for the other build's lock).
+build_guest_programs() {
+	cargo build --release --locked -p mapminctl -p mapmint-probe -p nlprobe
+}
 
 debug_scenarios=()
 for s in "${scenarios[@]}" "${smp_scenarios[@]}"; do
@@ -51,6 +53,7 @@ debug_pass() {
 	say "building the debug kernel (cached), its module and initramfs"
 	local debug_kdir debug_module list
 	debug_kdir=$(scripts/build-kernel.sh debug) || return
+	build_guest_programs || return
 	debug_module=$(scripts/build-module.sh "$debug_kdir" debug) || return
 	scripts/build-initramfs.sh "$debug_module" target/release/mapminctl build/initramfs-debug.cpio || return
 	list=$(IFS=,; echo "${debug_scenarios[*]}")
@@ -76,6 +79,9 @@ if [ "${MAPMINT_DEBUG_PASS:-1}" != 0 ] && [ ${#debug_scenarios[@]} -gt 0 ]; then
 	renice -n 10 -p $$ >/dev/null
 	say "the debug pass runs in the background (log: build/debug-pass.log)"
 fi
+
+say "building mapminctl, mapmint-probe and nlprobe (release)"
+build_guest_programs
 
 say "cargo test (workspace)"
 cargo test --workspace --locked
@@ -105,6 +111,9 @@ summarize() {
 
 if [ $# -eq 0 ]; then
 	log=$(tests/harness.sh "$kdir/arch/x86/boot/bzImage" build/initramfs.cpio.gz || true)
+	echo "$log"
+	summarize "$log"
+	log=$(tests/packaging.sh "$kdir" || true)
 	echo "$log"
 	summarize "$log"
 fi
