@@ -140,7 +140,7 @@ fi
 # The debug kernel (~14 times slower) takes the largest MTU only, where 64 KiB packets pass
 # the socket; the test kernel takes both.
 HOSTILE_COUNT=12000 mtus="1500 65495"
-if debug_kernel; then HOSTILE_COUNT=9000 mtus=65495; fi
+if debug_kernel; then HOSTILE_COUNT=6000 mtus=65495; fi
 # tally DEV: "translated icmp-errors drops tx_dropped" of DEV.
 tally() {
 	mapminctl stats dev "$1" | awk '

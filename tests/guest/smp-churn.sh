@@ -10,7 +10,7 @@
 cycles=200
 # The loop stops after $cycles cycles or $budget seconds, whichever comes first: the debug
 # kernel (KASAN, lockdep) runs it about ten times slower than the test kernel.
-budget=180
+budget=120
 ip link set lo up
 insmod "$MODULE"
 ip netns add churn

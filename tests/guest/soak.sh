@@ -14,7 +14,7 @@
 . /tests/lib-tutorial.sh
 
 # (on the debug kernel a device's registration and unregistration take seconds each)
-if debug_kernel; then applies=60 minutes=2 spares_min=5; else applies=1000 minutes=3 spares_min=20; fi
+if debug_kernel; then applies=30 minutes=2 spares_min=5; else applies=1000 minutes=3 spares_min=20; fi
 
 tutorial t nft
 EXTRA_FMR="fmr 2001:db8:7700::/40 10.7.0.0/24 ea-len 16"
