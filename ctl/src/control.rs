@@ -533,6 +533,36 @@ impl DevInfo {
         PortSet::new(offset, ce.psid_len, ce.psid).ok()
     }
 
+    /// The instance's settings as configuration-file lines: those that go before the FMRs and
+    /// those after them (`dev show` puts the FMR count between, `save` the FMRs themselves).
+    pub(crate) fn setting_lines(&self) -> (Vec<String>, Vec<String>) {
+        let mut before = Vec::new();
+        if let Some(p) = self.end_user_prefix {
+            before.push(format!("end-user-prefix {p}"));
+        }
+        if let Some(p) = self.ipv4_address {
+            before.push(format!("ipv4-address {p}"));
+        }
+        if let Some(bmr) = &self.bmr {
+            before.push(format!("bmr {}", bmr.text()));
+        }
+        let mut after = Vec::new();
+        if let Some(p) = self.dmr {
+            after.push(format!("dmr {p}"));
+        }
+        if let Some(br) = self.br {
+            after.push(format!("br {br}"));
+        }
+        if let Some(mtu) = self.mtu {
+            after.push(format!("mtu {mtu}"));
+        }
+        // (given when on: off is the default, as in the configuration file)
+        if self.port_mapping != PortMapping::Off {
+            after.push(format!("port-mapping {}", self.port_mapping.keyword()));
+        }
+        (before, after)
+    }
+
     pub fn to_text(&self) -> String {
         let mut out = format!(
             "{}: {}: role {} mode {} {}\n",
@@ -550,29 +580,10 @@ impl DevInfo {
             out.push_str(&text);
             out.push('\n');
         };
-        if let Some(p) = self.end_user_prefix {
-            line(format!("end-user-prefix {p}"));
-        }
-        if let Some(p) = self.ipv4_address {
-            line(format!("ipv4-address {p}"));
-        }
-        if let Some(bmr) = &self.bmr {
-            line(format!("bmr {}", bmr.text()));
-        }
+        let (before_fmrs, after_fmrs) = self.setting_lines();
+        before_fmrs.into_iter().for_each(&mut line);
         line(format!("fmrs {}", self.fmr_count));
-        if let Some(p) = self.dmr {
-            line(format!("dmr {p}"));
-        }
-        if let Some(br) = self.br {
-            line(format!("br {br}"));
-        }
-        if let Some(mtu) = self.mtu {
-            line(format!("mtu {mtu}"));
-        }
-        // (shown when on: off is the default, as in the configuration file)
-        if self.port_mapping != PortMapping::Off {
-            line(format!("port-mapping {}", self.port_mapping.keyword()));
-        }
+        after_fmrs.into_iter().for_each(&mut line);
         if let Some(ce) = &self.ce {
             let mut text = format!("ce ipv4 {} psid {} psid-len {}", ipv4_text(ce.ipv4), ce.psid, ce.psid_len);
             if let Some(set) = self.port_set() {

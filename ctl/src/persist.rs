@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mapcore::config::{mode_keyword, Config, PortMapping};
+use mapcore::config::{mode_keyword, Config};
 use mapcore::genl::{self, attr, cmd};
 
 use crate::control::{bad_reply, config_attrs, ifindex_attr, DevInfo, Failure, RuleInfo};
@@ -47,20 +47,9 @@ fn instance_text(genl: &Genl, dev: &DevInfo) -> Result<Option<String>, Failure> 
     if dev.missing.is_some() {
         return Ok(None);
     }
-    let mut text = format!("role {}\nmode {}\n", dev.role.keyword(), mode_keyword(dev.mode));
-    let mut line = |s: String| {
-        text.push_str(&s);
-        text.push('\n');
-    };
-    if let Some(p) = dev.end_user_prefix {
-        line(format!("end-user-prefix {p}"));
-    }
-    if let Some(p) = dev.ipv4_address {
-        line(format!("ipv4-address {p}"));
-    }
-    if let Some(bmr) = &dev.bmr {
-        line(format!("bmr {}", bmr.text()));
-    }
+    let mut lines = vec![format!("role {}", dev.role.keyword()), format!("mode {}", mode_keyword(dev.mode))];
+    let (before_fmrs, after_fmrs) = dev.setting_lines();
+    lines.extend(before_fmrs);
     for reply in genl.dump(cmd::RULE_GET, &[ifindex_attr(dev.ifindex)])? {
         let kind = match nl::find(&reply, attr::RULE_KIND) {
             Some(&[k]) => k,
@@ -68,21 +57,11 @@ fn instance_text(genl: &Genl, dev: &DevInfo) -> Result<Option<String>, Failure> 
         };
         if kind == genl::RULE_KIND_FMR {
             let nest = nl::find(&reply, attr::RULE).ok_or_else(|| bad_reply("RULE"))?;
-            line(format!("fmr {}", RuleInfo::from_nest(kind, nest)?.text()));
+            lines.push(format!("fmr {}", RuleInfo::from_nest(kind, nest)?.text()));
         }
     }
-    if let Some(p) = dev.dmr {
-        line(format!("dmr {p}"));
-    }
-    if let Some(br) = dev.br {
-        line(format!("br {br}"));
-    }
-    if let Some(mtu) = dev.mtu {
-        line(format!("mtu {mtu}"));
-    }
-    if dev.port_mapping != PortMapping::Off {
-        line(format!("port-mapping {}", dev.port_mapping.keyword()));
-    }
+    lines.extend(after_fmrs);
+    let text = lines.join("\n") + "\n";
     // what restore will read must parse: a kernel answer this syntax cannot say is a bug here
     Config::parse(&text).map_err(|e| failed(format!("{}: the saved configuration does not read back: {e}", dev.name)))?;
     Ok(Some(text))
