@@ -432,7 +432,7 @@ pub fn provision(lease: &Lease, prefix_arg: Option<Ipv6Prefix>, link_mtu: Option
         ));
     }
     if let Some(mtu) = link_mtu {
-        let overhead = if mode == Mode::MapT { 20 } else { 40 };
+        let overhead = crate::setup::map_header_growth(mode);
         let ipv4 = u32::from(mtu).saturating_sub(overhead);
         line(format!("# mtu: the access link's, given with --link-mtu; IPv4 packets up to {ipv4} bytes cross whole"));
         line(format!("mtu {mtu}"));

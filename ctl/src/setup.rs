@@ -94,6 +94,12 @@ pub fn provisioned_nat(path: &Path) -> Option<Nat> {
     read_state(path).ok().flatten().map(|s| s.nat)
 }
 
+/// How much larger an IPv4 packet leaves the device: RFC 7915's IPv6 header replaces the IPv4
+/// one (MAP-T), or an IPv6 header is added (MAP-E).
+pub fn map_header_growth(mode: Mode) -> u32 {
+    if mode == Mode::MapE { 40 } else { 20 }
+}
+
 /// The device up, with `mtu` when one is configured.
 pub fn link_up(dev: &str, mtu: Option<u16>) -> Result<(), String> {
     let mtu = mtu.map(|m| m.to_string());
@@ -286,10 +292,8 @@ pub fn apply(config: &Config, dev: &str, nat: Nat, state_file: &Path) -> Result<
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or_else(|| format!("cannot read the MTU of {dev}"))?;
-    // the MAP header (RFC 7915's IPv6 header replaces the IPv4 one; MAP-E adds one), then
-    // IPv4 and TCP headers without options
-    let map_overhead = if config.mode == Mode::MapE { 40 } else { 20 };
-    let mss = dev_mtu.saturating_sub(map_overhead + 40);
+    // the MAP header, then IPv4 and TCP headers without options
+    let mss = dev_mtu.saturating_sub(map_header_growth(config.mode) + 40);
     nat_apply(nat, dev, &to, mss)?;
     note(format!("NAPT to {to} with {}, TCP MSS clamped to {mss} through {dev}", nat.name()));
     let state = State { dev: dev.to_string(), created_dev, ipv4, map_address: mapping.map_address, nat };
