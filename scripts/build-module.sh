@@ -17,15 +17,8 @@ if [ -z "$name" ]; then
 fi
 copy=$MAPMINT_ROOT/build/module-$name
 rm -rf "$copy"
-mkdir -p "$copy/mapcore"
 # Sources only: tests/run.sh builds the test kernel's module in module/ at the same time.
-for f in module/*; do
-	case "${f##*/}" in
-	bindings_generated.rs | bindings_wrappers.c | *.mod.c) ;;
-	Kbuild | bindgen_allowlist | *.rs | *.c | *.h) cp -a "$f" "$copy/" ;;
-	esac
-done
-cp -a module/mapcore/src "$copy/mapcore/src"
+copy_module_sources "$copy"
 make -s -C "$kdir" M="$copy" LLVM=1 clean >&2
 make -s -C "$kdir" M="$copy" LLVM=1 modules >&2
 echo "$copy/mapmint.ko"

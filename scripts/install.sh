@@ -48,11 +48,9 @@ if [ $module = dkms ]; then
 	version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 	src=$destdir/usr/src/mapmint-$version
 	rm -rf "$src"
-	mkdir -p "$src/module/mapcore"
+	mkdir -p "$src"
 	cp dkms.conf Kbuild "$src/"
-	find module -maxdepth 1 -type f \( -name Kbuild -o -name bindgen_allowlist -o -name '*.rs' -o -name '*.c' -o -name '*.h' \) \
-		! -name bindings_generated.rs ! -name bindings_wrappers.c ! -name '*.mod.c' -exec cp {} "$src/module/" \;
-	cp -r module/mapcore/src "$src/module/mapcore/src"
+	copy_module_sources "$src/module"
 	echo "installed the module's sources in $src"
 	if [ -z "$destdir" ]; then
 		dkms remove -m mapmint -v "$version" --all 2>/dev/null || true

@@ -51,3 +51,17 @@ kernel_cache_dir() {
 default_kdir() {
 	if [ -n "${KDIR:-}" ]; then echo "$KDIR"; else echo "$(kernel_cache_dir)/linux"; fi
 }
+
+# copy_module_sources DEST: module/'s sources (not its build products, nor the files bindgen
+# generates) and the MAP core's into DEST, a tree `make M=DEST` builds mapmint.ko in.
+copy_module_sources() {
+	local dest=$1 f
+	mkdir -p "$dest/mapcore"
+	for f in "$MAPMINT_ROOT"/module/*; do
+		case "${f##*/}" in
+		bindings_generated.rs | bindings_wrappers.c | *.mod.c) ;;
+		Kbuild | bindgen_allowlist | *.rs | *.c | *.h) cp -a "$f" "$dest/" ;;
+		esac
+	done
+	cp -a "$MAPMINT_ROOT/module/mapcore/src" "$dest/mapcore/src"
+}
