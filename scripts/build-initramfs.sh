@@ -77,6 +77,7 @@ ln -sf busybox "$root/bin/sh"
 cat >"$root/etc/passwd" <<'PW'
 root:x:0:0:root:/root:/bin/bash
 nobody:x:65534:65534:nobody:/nonexistent:/bin/sh
+dhcpcd:x:100:65534:DHCP Client Daemon:/usr/lib/dhcpcd:/bin/false
 PW
 cat >"$root/etc/group" <<'GR'
 root:x:0:

@@ -15,6 +15,8 @@ DEBIAN_PACKAGES=(
 	g++
 	# tests/packaging.sh: the unit checked by systemd-analyze, the module built by DKMS
 	systemd dkms
+	# tests/guest/dhcp.sh: real DHCPv6 clients running the hooks against a real server
+	kea-dhcp6-server isc-dhcp-client dhcpcd-base
 )
 
 missing=()

@@ -96,7 +96,10 @@ scripts/fuzz.sh "${MAPMINT_FUZZ_SECONDS:-20}"
 say "building kernel (cached), module and initramfs"
 kdir=${KDIR:-$(scripts/build-kernel.sh)}
 scripts/build-module.sh "$kdir" >/dev/null
-scripts/build-initramfs.sh module/mapmint.ko target/release/mapminctl build/initramfs.cpio.gz
+# (with the dhcp scenario's DHCPv6 server and clients)
+MAPMINT_INITRAMFS_TOOLS="${MAPMINT_INITRAMFS_TOOLS:-} /usr/sbin/kea-dhcp6 /usr/sbin/dhclient /sbin/dhclient-script \
+/bin/run-parts /usr/sbin/dhcpcd /usr/lib/dhcpcd/dhcpcd-run-hooks" \
+	scripts/build-initramfs.sh module/mapmint.ko target/release/mapminctl build/initramfs.cpio.gz
 
 passed=0 failed=0
 # summarize LOG: adds the "N passed, N failed" of LOG's last line to the totals.
