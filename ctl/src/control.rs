@@ -799,11 +799,16 @@ pub fn apply(args: ApplyArgs) -> Outcome {
     let file = args.config.display();
     let text = std::fs::read_to_string(&args.config).map_err(|e| Failure::Failed(format!("{file}: {e}")))?;
     let config = Config::parse(&text).map_err(|e| usage(format!("{file}: {e}")))?;
-    let genl = Genl::connect()?;
-    let mut attrs = config_attrs(&config);
-    attrs.insert(0, ifindex_attr(nl::ifindex(&name)?));
-    genl.change(cmd::CONFIG_SET, &attrs)?;
+    config_set(&name, &config)?;
     Ok(String::new())
+}
+
+/// Gives the device `dev` the whole configuration, in one CONFIG_SET.
+pub(crate) fn config_set(dev: &str, config: &Config) -> Result<(), nl::NlError> {
+    let genl = Genl::connect()?;
+    let mut attrs = config_attrs(config);
+    attrs.insert(0, ifindex_attr(nl::ifindex(dev)?));
+    genl.change(cmd::CONFIG_SET, &attrs)
 }
 
 #[cfg(test)]

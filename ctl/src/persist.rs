@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use mapcore::config::{mode_keyword, Config};
 use mapcore::genl::{self, attr, cmd};
 
-use crate::control::{bad_reply, config_attrs, ifindex_attr, DevInfo, Failure, RuleInfo};
+use crate::control::{bad_reply, ifindex_attr, DevInfo, Failure, RuleInfo};
 use crate::nl::{self, Genl};
 use crate::setup::{self, Nat};
 
@@ -141,10 +141,7 @@ fn restore_one(path: &Path, name: &str) -> Result<String, Failure> {
     if nl::ifindex(name).is_err() {
         nl::link_add(name)?;
     }
-    let genl = Genl::connect()?;
-    let mut attrs = config_attrs(&config);
-    attrs.insert(0, ifindex_attr(nl::ifindex(name)?));
-    genl.change(cmd::CONFIG_SET, &attrs)?;
+    crate::control::config_set(name, &config)?;
     setup::link_up(name, config.mtu).map_err(failed)?;
     Ok(format!("restored {name}\n"))
 }

@@ -23,7 +23,7 @@ use mapcore::genl::cmd;
 use mapcore::Mode;
 use serde_json::{json, Value};
 
-use crate::control::{config_attrs, ifindex_attr};
+use crate::control::ifindex_attr;
 use crate::nl::{self, Genl};
 
 /// The NAT front end.
@@ -241,7 +241,6 @@ pub fn apply(config: &Config, dev: &str, nat: Nat, state_file: &Path) -> Result<
         done.push_str(&s);
         done.push('\n');
     };
-    let failed = |e: nl::NlError| e.to_string();
     let created_dev = match nl::ifindex(dev) {
         Ok(_) => previous.as_ref().is_some_and(|p| p.dev == dev && p.created_dev),
         Err(_) => {
@@ -250,10 +249,7 @@ pub fn apply(config: &Config, dev: &str, nat: Nat, state_file: &Path) -> Result<
             true
         }
     };
-    let genl = Genl::connect().map_err(failed)?;
-    let mut attrs = config_attrs(config);
-    attrs.insert(0, ifindex_attr(nl::ifindex(dev).map_err(failed)?));
-    genl.change(cmd::CONFIG_SET, &attrs).map_err(|e| format!("configuring {dev}: {e}"))?;
+    crate::control::config_set(dev, config).map_err(|e| format!("configuring {dev}: {e}"))?;
     note(format!("configured {dev}"));
     link_up(dev, config.mtu)?;
     // What the previous configuration had and this one has not goes first.
