@@ -7,6 +7,7 @@
 //! - [`portset`]: PSIDs and port sets (RFC 7597 §5.1).
 //! - [`rfc6052`]: IPv4-embedded IPv6 addresses for the MAP-T DMR (RFC 6052 §2.2).
 //! - [`table`]: a bounded rule table with longest-prefix match.
+//! - [`index`]: longest-prefix match over tables of any size, in memory the caller provides.
 //! - [`config`]: one instance's configuration and its text form (apply, translate).
 //! - [`domain`]: one instance's view of its MAP domain: addresses and RFC 7597 §8.1 checks
 //!   for the packet engine, for a CE or BR in MAP-T or MAP-E.
@@ -18,6 +19,7 @@ mod bits;
 pub mod config;
 pub mod domain;
 pub mod genl;
+pub mod index;
 pub mod portset;
 pub mod prefix;
 pub mod rfc6052;
@@ -31,5 +33,6 @@ pub use portset::{PortRange, PortRanges, PortSet};
 pub use prefix::{Ipv4Prefix, Ipv6Prefix, PrefixError};
 pub use rfc6052::{Rfc6052Error, Rfc6052Prefix};
 pub use rule::{CeMapping, DecodedAddress, MapError, Mode, Rule, RuleError, RuleParams};
+pub use index::{IndexError, IndexShape, RuleIndex};
 pub use table::{RuleTable, TableError};
 pub use text::{parse_rule, parse_rule_csv, parse_rule_csv_params, parse_rule_params, TextError, TextErrorKind};

@@ -1,0 +1,156 @@
+//! Rule lookup cost against table size: the index (`RuleIndex`) at 1, 32, 1,024 and 65,536
+//! rules, by IPv4 address and port (a BR's IPv4 -> IPv6 direction, MAP-E decapsulation's source
+//! check) and by IPv6 address (a BR's IPv6 -> IPv4 direction), each lookup for an address in
+//! a rule picked at random, as packets of many subscribers come; and the linear table of
+//! before (`RuleTable`, 32 rules at most) beside it.
+//!
+//! `cargo bench -p mapcore --bench lookup` runs criterion on each, then prints a table: ns per
+//! lookup, the ratio to the 1-rule index, and the memory per rule (rules and index).
+
+#[path = "../tests/br_table/mod.rs"]
+mod br_table;
+
+use std::hint::black_box;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Instant;
+
+use br_table::br_table;
+use criterion::Criterion;
+use mapcore::index::{slots_needed, RuleIndex};
+use mapcore::{Rule, RuleTable};
+
+const SIZES: [u32; 4] = [1, 32, 1024, 65_536];
+const PROBES: usize = 4096;
+
+struct Table {
+    rules: Vec<Rule>,
+    slots: Vec<u32>,
+    shape: mapcore::IndexShape,
+    probes4: Vec<(Ipv4Addr, u16)>,
+    probes6: Vec<Ipv6Addr>,
+}
+
+fn table(size: u32) -> Table {
+    let rules = br_table(size);
+    let mut slots = vec![0u32; slots_needed(rules.len())];
+    let shape = RuleIndex::build(&rules, &mut slots, 0x5eed).expect("legal").shape();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut probes4 = Vec::new();
+    let mut probes6 = Vec::new();
+    for _ in 0..PROBES {
+        let rule = rules[(next() % u64::from(size)) as usize];
+        let host = next();
+        probes4.push((Ipv4Addr::from(u32::from(rule.ipv4_prefix().addr) | (host as u32 & 0xff)), (host >> 16) as u16));
+        probes6.push(Ipv6Addr::from(u128::from(rule.ipv6_prefix().addr) | u128::from(host >> 8)));
+    }
+    Table { rules, slots, shape, probes4, probes6 }
+}
+
+fn index(t: &Table) -> RuleIndex<'_> {
+    RuleIndex::from_parts(&t.rules, &t.slots, t.shape)
+}
+
+fn lookups4(index: &RuleIndex<'_>, probes: &[(Ipv4Addr, u16)]) {
+    for &(addr, port) in probes {
+        black_box(index.lookup_ipv4(black_box(addr), Some(port)));
+    }
+}
+
+fn lookups6(index: &RuleIndex<'_>, probes: &[Ipv6Addr]) {
+    for &addr in probes {
+        black_box(index.lookup_ipv6(black_box(addr)));
+    }
+}
+
+fn linear_lookups4(table: &RuleTable<32>, probes: &[(Ipv4Addr, u16)]) {
+    for &(addr, port) in probes {
+        black_box(table.lookup_ipv4(black_box(addr), Some(port)));
+    }
+}
+
+fn linear(rules: &[Rule]) -> RuleTable<32> {
+    let mut table = RuleTable::new();
+    for rule in rules {
+        table.insert(*rule).expect("legal");
+    }
+    table
+}
+
+fn bench(c: &mut Criterion) {
+    for size in SIZES {
+        let t = table(size);
+        let idx = index(&t);
+        let mut g = c.benchmark_group(format!("{size} rules"));
+        g.bench_function("index ipv4", |b| b.iter(|| lookups4(&idx, &t.probes4)));
+        g.bench_function("index ipv6", |b| b.iter(|| lookups6(&idx, &t.probes6)));
+        if size <= 32 {
+            let lin = linear(&t.rules);
+            g.bench_function("linear ipv4", |b| b.iter(|| linear_lookups4(&lin, &t.probes4)));
+        }
+        g.finish();
+    }
+}
+
+/// ns per lookup of `f` over the probes, the median of 7 runs.
+fn ns_per_lookup(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut runs: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..50 {
+                f();
+            }
+            t.elapsed().as_nanos() as f64 / (50 * PROBES) as f64
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[3]
+}
+
+fn table_report() {
+    println!();
+    println!(
+        "{:>7} {:>10} {:>7} {:>10} {:>7} {:>12} {:>15}",
+        "rules", "ipv4 ns", "ratio", "ipv6 ns", "ratio", "linear v4 ns", "bytes per rule"
+    );
+    let mut one = (0.0, 0.0);
+    for size in SIZES {
+        let t = table(size);
+        let idx = index(&t);
+        let v4 = ns_per_lookup(|| lookups4(&idx, &t.probes4));
+        let v6 = ns_per_lookup(|| lookups6(&idx, &t.probes6));
+        if size == 1 {
+            one = (v4, v6);
+        }
+        let linear_v4 = if size <= 32 {
+            let lin = linear(&t.rules);
+            format!("{:.1}", ns_per_lookup(|| linear_lookups4(&lin, &t.probes4)))
+        } else {
+            "-".into()
+        };
+        let bytes = (size_of::<Rule>() * t.rules.len() + 4 * t.slots.len()) as f64 / f64::from(size);
+        println!(
+            "{:>7} {:>10.1} {:>7.2} {:>10.1} {:>7.2} {:>12} {:>15.1}",
+            size,
+            v4,
+            v4 / one.0,
+            v6,
+            v6 / one.1,
+            linear_v4,
+            bytes
+        );
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+    table_report();
+}
