@@ -16,12 +16,11 @@ use crate::genetlink::{
     doit, dumpit, exact_len, max_value, nested, op, policy, Dump, Family, FamilyRegistration, GenlMutex,
     Message, Outcome, Policy, Refused, Request, REJECT,
 };
-use crate::mapcore::config::{Config, MAX_FMRS};
+use crate::mapcore::config::Config;
 use crate::mapcore::genl::{self, attr, cmd, rule_attr, stats_attr};
 use crate::mapcore::prefix::Ipv6Prefix;
 use crate::mapcore::rfc6052::Rfc6052Prefix;
 use crate::mapcore::rule::Rule;
-use crate::mapcore::table::RuleTable;
 use crate::netdev::{IfName, Net, NetDevice, Rtnl};
 use core::fmt;
 use core::ops::ControlFlow;
@@ -251,15 +250,11 @@ fn rule_del(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
             config.bmr = None;
         }
         _ => {
-            let mut kept = RuleTable::<MAX_FMRS>::new();
-            for rule in config.fmrs.iter().filter(|r| r.ipv6_prefix() != prefix) {
-                // The rules came from a valid table, so they fit again.
-                let _ = kept.insert(*rule);
-            }
-            if kept.len() == config.fmrs.len() {
+            let before = config.fmrs.len();
+            config.fmrs.retain(|r| r.ipv6_prefix() != prefix);
+            if config.fmrs.len() == before {
                 return Err(not_found());
             }
-            config.fmrs = kept;
         }
     }
     check_and_publish(req, &mut dev, config, false)

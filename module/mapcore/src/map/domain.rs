@@ -22,6 +22,7 @@ use core::ptr;
 use core::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 use super::config::{Config, PortMapping, Role};
+use super::index::RuleIndex;
 use super::portset::PortSet;
 use super::prefix::Ipv4Prefix;
 use super::rule::{CeMapping, Mode, Rule};
@@ -137,6 +138,8 @@ impl Default for FragmentCache {
 /// A complete configuration, ready to map packets.
 pub struct Domain<'a> {
     config: &'a Config,
+    /// The FMRs' index (a BR's domain rules, a CE's mesh rules).
+    fmrs: RuleIndex<'a>,
     /// The CE's own mapping (None for a BR).
     ce: Option<CeMapping>,
     /// IPv4 Identification source for translated packets that need one.
@@ -174,7 +177,7 @@ impl<'a> Domain<'a> {
 
     /// The domain of `config`, given what [`Derived::of`] computed from it.
     pub fn with_derived(config: &'a Config, derived: &Derived, ident: &'a AtomicU16) -> Result<Self, DropReason> {
-        Ok(Domain { config, ce: derived.ce?, ident, fragments: None })
+        Ok(Domain { config, fmrs: config.fmrs.index(), ce: derived.ce?, ident, fragments: None })
     }
 
     /// Lets the domain follow fragmented datagrams in `cache` (a BR needs it to send the later
@@ -315,7 +318,7 @@ impl<'a> Domain<'a> {
                 Ok((ce.map_address, dst))
             }
             None => {
-                let rule = self.config.fmrs.lookup_ipv4(flow.dst, flow.dst_port).ok_or(DropReason::NoMapping)?;
+                let rule = self.fmrs.lookup_ipv4(flow.dst, flow.dst_port).ok_or(DropReason::NoMapping)?;
                 Ok((br, self.destination_ce(rule, flow, Mode::MapE)?))
             }
         }
@@ -342,7 +345,7 @@ impl<'a> Domain<'a> {
                 if outer_dst != br {
                     return Err(DropReason::NoMapping);
                 }
-                let rule = self.config.fmrs.lookup_ipv4(inner.src, inner.src_port).ok_or(DropReason::SourceMismatch)?;
+                let rule = self.fmrs.lookup_ipv4(inner.src, inner.src_port).ok_or(DropReason::SourceMismatch)?;
                 check_source(rule, outer_src, inner.src, inner.src_port, Mode::MapE)
             }
         }
@@ -351,15 +354,13 @@ impl<'a> Domain<'a> {
     /// The FMR for an IPv4 destination, from a CE's point of view (the BMR counts when it
     /// has the forwarding flag).
     fn fmr_for_ipv4(&self, addr: Ipv4Addr) -> Option<&Rule> {
-        self.config
-            .fmrs
+        self.fmrs
             .lookup_ipv4(addr, None)
             .or_else(|| self.config.bmr.as_ref().filter(|b| b.forwarding() && b.ipv4_prefix().contains(addr)))
     }
 
     fn fmr_for_ipv6(&self, addr: Ipv6Addr) -> Option<&Rule> {
-        self.config
-            .fmrs
+        self.fmrs
             .lookup_ipv6(addr)
             .or_else(|| self.config.bmr.as_ref().filter(|b| b.forwarding() && b.ipv6_prefix().contains(addr)))
     }
@@ -427,7 +428,7 @@ impl AddressMap for Domain<'_> {
                 Ok((src, dst))
             }
             None => {
-                let rule = self.config.fmrs.lookup_ipv4(flow.dst, flow.dst_port).ok_or(DropReason::NoMapping)?;
+                let rule = self.fmrs.lookup_ipv4(flow.dst, flow.dst_port).ok_or(DropReason::NoMapping)?;
                 let dst = self.destination_ce(rule, flow, Mode::MapT)?;
                 Ok((self.dmr_embed(flow.src)?, dst))
             }
@@ -460,7 +461,7 @@ impl AddressMap for Domain<'_> {
             }
             None => {
                 let dst = dmr.extract(flow.dst).map_err(|_| DropReason::NoMapping)?;
-                let Some(rule) = self.config.fmrs.lookup_ipv6(flow.src) else {
+                let Some(rule) = self.fmrs.lookup_ipv6(flow.src) else {
                     return match flow.kind {
                         FlowKind::IcmpError => Ok((DUMMY_IPV4, dst)),
                         _ => Err(DropReason::SourceMismatch),

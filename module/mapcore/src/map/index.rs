@@ -99,6 +99,12 @@ pub struct IndexShape {
     seed: u64,
 }
 
+impl IndexShape {
+    /// The shape of an index without rules (no prefix length present: lookups end at once).
+    pub const EMPTY: IndexShape =
+        IndexShape { rules: 0, hash_mask: 0, ipv4_lengths: 0, ipv6_lengths: [0; 3], seed: 0 };
+}
+
 /// A built index over rules: lookups by IPv4 address (and port) and by IPv6 address.
 #[derive(Clone, Copy, Debug)]
 pub struct RuleIndex<'a> {

@@ -1,11 +1,11 @@
 //! A bounded table of mapping rules with longest-prefix match, by IPv4 destination (and port,
 //! for per-CE rules with an explicit PSID) and by IPv6 source or destination. Fixed capacity,
-//! no allocation; lookups scan the table (the tables are small: a domain has a handful of
-//! rules), so a lookup costs O(N) comparisons and never allocates.
+//! no allocation: the rules and their [`RuleIndex`] live in the table itself.
 
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
+use super::index::{slots_needed, IndexShape, RuleIndex};
 use super::rule::Rule;
 
 /// Why a rule could not be added.
@@ -31,11 +31,18 @@ impl fmt::Display for TableError {
     }
 }
 
-/// Up to `N` rules.
+/// The most rules a fixed-size [`RuleTable`] holds (its index's slots are sized for them).
+pub const MAX_TABLE_RULES: usize = 32;
+const TABLE_SLOTS: usize = slots_needed(MAX_TABLE_RULES);
+
+/// Up to `N` rules (`N` at most [`MAX_TABLE_RULES`]), in their own storage, looked up through
+/// a [`RuleIndex`] kept beside them and rebuilt on every change.
 #[derive(Clone, Debug)]
 pub struct RuleTable<const N: usize> {
-    rules: [Option<Rule>; N],
+    rules: [Rule; N],
     len: usize,
+    slots: [u32; TABLE_SLOTS],
+    shape: IndexShape,
 }
 
 impl<const N: usize> Default for RuleTable<N> {
@@ -64,7 +71,9 @@ fn ipv4_overlap(a: &Rule, b: &Rule) -> bool {
 impl<const N: usize> RuleTable<N> {
     /// An empty table.
     pub const fn new() -> Self {
-        RuleTable { rules: [None; N], len: 0 }
+        const { assert!(N <= MAX_TABLE_RULES) };
+        // (an empty index: no prefix length present, so every lookup ends at once)
+        RuleTable { rules: [Rule::PLACEHOLDER; N], len: 0, slots: [0; TABLE_SLOTS], shape: IndexShape::EMPTY }
     }
 
     /// The capacity `N`.
@@ -83,8 +92,18 @@ impl<const N: usize> RuleTable<N> {
     }
 
     /// The rules, in insertion order.
+    pub fn as_slice(&self) -> &[Rule] {
+        &self.rules[..self.len]
+    }
+
+    /// The rules, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = &Rule> + '_ {
-        self.rules.iter().take(self.len).flatten()
+        self.as_slice().iter()
+    }
+
+    /// The index over the rules.
+    pub fn index(&self) -> RuleIndex<'_> {
+        RuleIndex::from_parts(self.as_slice(), &self.slots, self.shape)
     }
 
     /// Adds `rule`, refusing rules that would make a lookup ambiguous.
@@ -97,71 +116,57 @@ impl<const N: usize> RuleTable<N> {
                 return Err(TableError::SameIpv4Prefix);
             }
         }
-        match self.rules.get_mut(self.len) {
-            Some(slot) => {
-                *slot = Some(rule);
-                self.len += 1;
-                Ok(())
+        let slot = self.rules.get_mut(self.len).ok_or(TableError::Full { capacity: N })?;
+        *slot = rule;
+        self.len += 1;
+        self.reindex();
+        Ok(())
+    }
+
+    /// Keeps the rules `keep` accepts, in their order (in place: no second table).
+    pub fn retain(&mut self, keep: impl Fn(&Rule) -> bool) {
+        let mut kept = 0;
+        for at in 0..self.len {
+            let rule = self.rules[at];
+            if keep(&rule) {
+                self.rules[kept] = rule;
+                kept += 1;
             }
-            None => Err(TableError::Full { capacity: N }),
         }
+        self.len = kept;
+        self.reindex();
     }
 
     /// Removes every rule.
     pub fn clear(&mut self) {
-        self.rules = [None; N];
         self.len = 0;
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        // The rules were checked one against the others on insertion, and the slots are
+        // sized for MAX_TABLE_RULES: the build cannot fail.
+        self.shape = RuleIndex::build(&self.rules[..self.len], &mut self.slots, 0).map_or(IndexShape::EMPTY, |i| i.shape());
     }
 
     /// The rule with the longest IPv4 prefix containing `addr` among those `keep` accepts; a
     /// rule with an explicit PSID matches only a `port` in its port set.
-    pub fn lookup_ipv4_where(
-        &self,
-        addr: Ipv4Addr,
-        port: Option<u16>,
-        keep: impl Fn(&Rule) -> bool,
-    ) -> Option<&Rule> {
-        let mut best: Option<&Rule> = None;
-        for rule in self.iter() {
-            if !rule.ipv4_prefix().contains(addr) || !keep(rule) {
-                continue;
-            }
-            if let Some(psid) = rule.explicit_psid() {
-                if rule.psid_len() > 0 {
-                    let Some(port) = port else { continue };
-                    if rule.psid_for_port(port) != Ok(psid) {
-                        continue;
-                    }
-                }
-            }
-            if best.is_none_or(|b| rule.ipv4_prefix().len > b.ipv4_prefix().len) {
-                best = Some(rule);
-            }
-        }
-        best
+    pub fn lookup_ipv4_where(&self, addr: Ipv4Addr, port: Option<u16>, keep: impl Fn(&Rule) -> bool) -> Option<&Rule> {
+        self.index().lookup_ipv4_where(addr, port, keep)
     }
 
     /// [`RuleTable::lookup_ipv4_where`] over every rule.
     pub fn lookup_ipv4(&self, addr: Ipv4Addr, port: Option<u16>) -> Option<&Rule> {
-        self.lookup_ipv4_where(addr, port, |_| true)
+        self.index().lookup_ipv4(addr, port)
     }
 
     /// The rule with the longest IPv6 prefix containing `addr` among those `keep` accepts.
     pub fn lookup_ipv6_where(&self, addr: Ipv6Addr, keep: impl Fn(&Rule) -> bool) -> Option<&Rule> {
-        let mut best: Option<&Rule> = None;
-        for rule in self.iter() {
-            if !rule.ipv6_prefix().contains(addr) || !keep(rule) {
-                continue;
-            }
-            if best.is_none_or(|b| rule.ipv6_prefix().len > b.ipv6_prefix().len) {
-                best = Some(rule);
-            }
-        }
-        best
+        self.index().lookup_ipv6_where(addr, keep)
     }
 
     /// [`RuleTable::lookup_ipv6_where`] over every rule.
     pub fn lookup_ipv6(&self, addr: Ipv6Addr) -> Option<&Rule> {
-        self.lookup_ipv6_where(addr, |_| true)
+        self.index().lookup_ipv6(addr)
     }
 }
