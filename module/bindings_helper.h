@@ -15,4 +15,5 @@
 #include <net/ip6_route.h>
 #include <net/route.h>
 #include <linux/icmpv6.h>
+#include <linux/random.h>
 #include "shim.h"

@@ -91,10 +91,10 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
         ETH_P_IPV6 => true,
         _ => return drop(DropReason::BadVersion),
     };
-    let Some((config, derived)) = tx.published() else {
+    let Some((config, fmrs, derived)) = tx.published() else {
         return drop(DropReason::NoMapping);
     };
-    let domain = match Domain::with_derived(config, derived, &cpu.ipv4_ident) {
+    let domain = match Domain::with_derived(config, fmrs, derived, &cpu.ipv4_ident) {
         Ok(domain) => domain.with_fragment_cache(&instance.fragments),
         Err(reason) => return drop(reason),
     };

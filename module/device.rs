@@ -7,15 +7,17 @@
 
 use crate::bindings;
 use crate::datapath;
-use crate::instance::Instance;
+use crate::instance::{fmr_table, Instance};
 use crate::mapcore::config::Config;
 use crate::mapcore::domain::Derived;
+use crate::mapcore::index::RuleIndex;
+use crate::mapcore::rule::Rule;
 use crate::netdev::{LinkKind, LinkKindRegistration, NetDevice, Rtnl};
 use crate::skb::Skb;
 use core::mem::size_of;
 use core::ops::Deref;
 use core::ptr::{self, NonNull};
-use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::alloc::{flags::GFP_KERNEL, KBox, KVVec};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -54,18 +56,23 @@ pub(crate) fn register() -> Result<LinkKindRegistration> {
 }
 
 /// Creates the device `name` in the initial network namespace, as `ip link add NAME type
-/// mapmint` would, configured with `config`.
-pub(crate) fn add_device(kind: &LinkKindRegistration, name: &CStr, config: Config) -> Result {
+/// mapmint` would, configured with `config` and the FMR `fmr`.
+pub(crate) fn add_device(kind: &LinkKindRegistration, name: &CStr, config: Config, fmr: Option<Rule>) -> Result {
     let mtu = config.mtu.map(u32::from);
     if mtu.is_some_and(|mtu| mtu > MAX_MTU) {
         pr_err!("mtu {} is above the device's maximum of {}\n", mtu.unwrap_or(0), MAX_MTU);
         return Err(EINVAL);
     }
     let config = KBox::new(config, GFP_KERNEL)?;
+    let mut rules = KVVec::new();
+    if let Some(rule) = fmr {
+        rules.push(rule, GFP_KERNEL)?;
+    }
+    let fmrs = fmr_table(rules).map_err(|_| ENOMEM)?;
     let mut new = kind.alloc_device(name)?;
     // setup made it a mapmint device; not registered yet, so nobody else sees it.
     let instance = MapmintDevice::of(new.device()).ok_or(EINVAL)?.instance();
-    instance.set_initial_config(config)?;
+    instance.set_initial_config(config, fmrs)?;
     if let Some(mtu) = mtu {
         new.set_initial_mtu(mtu);
     }
@@ -278,8 +285,8 @@ impl<'a> Transmitter<'a> {
         self.dev.mtu()
     }
 
-    /// The published configuration and what is derived from it.
-    pub(crate) fn published(&self) -> Option<(&Config, &Derived)> {
+    /// The published configuration, its FMRs' index and what is derived from them.
+    pub(crate) fn published(&self) -> Option<(&Config, RuleIndex<'_>, &Derived)> {
         // SAFETY: the transmit path is an RCU reader and the device outlives it (see new).
         unsafe { self.dev.instance().published() }
     }

@@ -168,6 +168,11 @@ impl<'a> Request<'a> {
         unsafe { Net::from_raw(b::genl_info_net(self.info)) }
     }
 
+    /// The requesting socket's netlink port.
+    pub(crate) fn portid(&self) -> u32 {
+        self.info.snd_portid
+    }
+
     /// Refuses with `errno`, telling the caller why (truncated to extack's 80 bytes).
     pub(crate) fn refuse(&self, errno: Error, args: fmt::Arguments<'_>) -> Refused {
         // SAFETY: the extack is null or the request's, ours during the handler (from_raw).

@@ -8,30 +8,110 @@ use crate::bindings;
 use crate::genetlink::GenlMutex;
 use crate::mapcore::config::Config;
 use crate::mapcore::domain::{Derived, FragmentCache};
+use crate::mapcore::index::{slots_needed, Fmrs, IndexError, RuleIndex};
+use crate::mapcore::rule::Rule;
 use crate::mapcore::xlat::DropReason;
 use crate::percpu::{PerCpu, Zeroable};
 use crate::route::Routes;
 use crate::skb::GroCells;
+use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, Ordering};
-use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::alloc::{
+    flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
+    KBox, KVVec,
+};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
-/// A published configuration and what the packet path derives from it, computed once.
+pub(crate) use crate::mapcore::genl::MAX_FMRS;
+
+/// An instance's FMRs and their index, in kvmalloc'ed memory charged to the memory cgroup of
+/// whoever configured them (a BR's domain may have many). Immutable once built, and shared by
+/// the published configurations that differ only in other settings.
+pub(crate) type FmrTable = Fmrs<KVVec<Rule>, KVVec<u32>>;
+
+/// Why rules could not become an [`FmrTable`].
+pub(crate) enum FmrError {
+    /// More than [`MAX_FMRS`].
+    TooMany(usize),
+    NoMemory,
+    /// Two rules conflict (positions in the table).
+    Conflict(IndexError),
+}
+
+impl From<kernel::alloc::AllocError> for FmrError {
+    fn from(_: kernel::alloc::AllocError) -> Self {
+        FmrError::NoMemory
+    }
+}
+
+/// A random number, for the index's hash seed.
+fn random_u64() -> u64 {
+    // SAFETY: get_random_u64 has no preconditions and may be called from any context.
+    unsafe { bindings::get_random_u64() }
+}
+
+/// Indexes `rules` (kept in their order) into a table.
+pub(crate) fn fmr_table(rules: KVVec<Rule>) -> core::result::Result<Arc<FmrTable>, FmrError> {
+    if rules.len() > MAX_FMRS {
+        return Err(FmrError::TooMany(rules.len()));
+    }
+    let slots = KVVec::from_elem(0u32, slots_needed(rules.len()), GFP_KERNEL_ACCOUNT)?;
+    let table = Fmrs::build(rules, slots, random_u64()).map_err(FmrError::Conflict)?;
+    Ok(Arc::new(table, GFP_KERNEL)?)
+}
+
+/// A new vector with room for `extra` more rules than `rules`, which it starts with.
+pub(crate) fn rules_with_room(rules: &[Rule], extra: usize) -> core::result::Result<KVVec<Rule>, FmrError> {
+    let total = rules.len().saturating_add(extra);
+    if total > MAX_FMRS {
+        return Err(FmrError::TooMany(total));
+    }
+    let mut copy = KVVec::with_capacity(total, GFP_KERNEL_ACCOUNT)?;
+    copy.extend_from_slice(rules, GFP_KERNEL_ACCOUNT)?;
+    Ok(copy)
+}
+
+/// A published configuration, its FMRs, and what the packet path derives from them, computed
+/// once.
 #[repr(C)]
 struct Published {
     /// First, so that the RCU callback finds the whole from it.
     rcu: bindings::callback_head,
     config: KBox<Config>,
+    fmrs: Arc<FmrTable>,
     derived: Derived,
 }
 
 impl Published {
-    fn new(config: KBox<Config>) -> Result<*mut Published> {
-        let derived = Derived::of(&config);
+    fn new(config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result<*mut Published> {
+        let derived = Derived::of(&config, fmrs.len());
         // SAFETY: all-zero is a valid, unqueued callback head.
         let rcu = unsafe { core::mem::zeroed() };
-        Ok(KBox::into_raw(KBox::new(Published { rcu, config, derived }, GFP_KERNEL)?))
+        Ok(KBox::into_raw(KBox::new(Published { rcu, config, fmrs, derived }, GFP_KERNEL)?))
+    }
+}
+
+/// FMRs sent in several messages (`FMRS_STAGE`), kept aside until a CONFIG_SET takes them: by
+/// the socket that started them.
+pub(crate) struct Staging {
+    pub(crate) portid: u32,
+    pub(crate) rules: KVVec<Rule>,
+}
+
+/// What only the control plane touches, under the genetlink mutex.
+struct ControlOnly<T>(UnsafeCell<T>);
+
+// SAFETY: every access goes through `get`, which takes the genetlink mutex's token
+// exclusively, or happens in `Instance::release`, when nothing else can reach the device.
+unsafe impl<T: Send> Sync for ControlOnly<T> {}
+
+impl<T> ControlOnly<T> {
+    fn get<'a>(&'a self, _genl: &'a mut GenlMutex) -> &'a mut T {
+        // SAFETY: the genetlink mutex serialises the control plane, and the token is borrowed
+        // exclusively for as long as the reference lives.
+        unsafe { &mut *self.0.get() }
     }
 }
 
@@ -57,6 +137,8 @@ pub(crate) struct Instance {
     pub(crate) gro: GroCells,
     /// The routes of the packets the device sends out itself.
     pub(crate) routes: Routes,
+    /// FMRs staged in chunks for the next CONFIG_SET.
+    staging: ControlOnly<Option<Staging>>,
 }
 
 impl Instance {
@@ -67,6 +149,7 @@ impl Instance {
             fragments: FragmentCache::new(),
             gro: GroCells::new(),
             routes: Routes::new(),
+            staging: ControlOnly(UnsafeCell::new(None)),
         }
     }
 
@@ -102,30 +185,35 @@ impl Instance {
         self.per_cpu.this_cpu()
     }
 
-    /// The current configuration, if any, for the control plane: changes are serialised by
-    /// the genetlink mutex, so it stays valid while the mutex is held.
-    pub(crate) fn config<'a>(&'a self, _genl: &'a GenlMutex) -> Option<&'a Config> {
+    /// The current configuration and FMRs, if any, for the control plane: changes are
+    /// serialised by the genetlink mutex, so they stay valid while the mutex is held.
+    pub(crate) fn config<'a>(&'a self, _genl: &'a GenlMutex) -> Option<(&'a Config, &'a Arc<FmrTable>)> {
         // SAFETY: only `publish` replaces a configuration, under the same mutex (the initial
         // one is set before the device is visible, and `release` runs after the last
         // reference to the device is gone).
-        unsafe { self.published() }.map(|(config, _)| config)
+        unsafe { self.published.load(Ordering::Acquire).as_ref() }.map(|p| (&*p.config, &p.fmrs))
     }
 
-    /// The current configuration and what is derived from it, if any.
+    /// The FMRs staged for the next CONFIG_SET.
+    pub(crate) fn staging<'a>(&'a self, genl: &'a mut GenlMutex) -> &'a mut Option<Staging> {
+        self.staging.get(genl)
+    }
+
+    /// The current configuration, its FMRs' index and what is derived from them, if any.
     ///
     /// # Safety
     /// The caller is an RCU reader, or serialised with configuration changes (the genetlink
-    /// mutex), and keeps the device alive, for as long as it uses the reference.
-    pub(crate) unsafe fn published(&self) -> Option<(&Config, &Derived)> {
+    /// mutex), and keeps the device alive, for as long as it uses the references.
+    pub(crate) unsafe fn published(&self) -> Option<(&Config, RuleIndex<'_>, &Derived)> {
         // SAFETY: a published configuration stays valid until a grace period after it is
         // replaced, which per the caller cannot end while the reference is used.
-        unsafe { self.published.load(Ordering::Acquire).as_ref() }.map(|p| (&*p.config, &p.derived))
+        unsafe { self.published.load(Ordering::Acquire).as_ref() }.map(|p| (&*p.config, p.fmrs.index(), &p.derived))
     }
 
     /// Installs the first configuration of a device nobody can reach yet; EBUSY if it has
     /// one already.
-    pub(crate) fn set_initial_config(&self, config: KBox<Config>) -> Result {
-        let new = Published::new(config)?;
+    pub(crate) fn set_initial_config(&self, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result {
+        let new = Published::new(config, fmrs)?;
         if let Err(new) = self.published.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
             // SAFETY: `new` came from KBox::into_raw just now and was never published.
             drop(unsafe { KBox::from_raw(new) });
@@ -137,8 +225,8 @@ impl Instance {
     /// Publishes `config`; the previous one is freed once no reader can see it. Does not
     /// wait for that (the caller holds the genetlink mutex, which serialises changes; taking
     /// the token exclusively ends every borrow of the configuration `config` handed out).
-    pub(crate) fn publish(&self, _genl: &mut GenlMutex, config: KBox<Config>) -> Result {
-        let old = self.published.swap(Published::new(config)?, Ordering::AcqRel);
+    pub(crate) fn publish(&self, _genl: &mut GenlMutex, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result {
+        let old = self.published.swap(Published::new(config, fmrs)?, Ordering::AcqRel);
         if !old.is_null() {
             // SAFETY: `old` came from KBox::into_raw and is unreachable for new readers; its
             // callback head is its own and not queued (each Published is retired once).
@@ -164,6 +252,8 @@ impl Instance {
             // SAFETY: `old` came from KBox::into_raw; the device has no readers any more.
             drop(unsafe { KBox::from_raw(old) });
         }
+        // SAFETY: the device is gone (per the caller), so no control request reaches it.
+        drop(unsafe { (*self.staging.0.get()).take() });
         self.per_cpu.free();
     }
 

@@ -55,11 +55,11 @@ impl Drop for RcuCallbacks {
 
 impl kernel::Module for Mapmint {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let config = params::default_config()?;
+        let (config, fmr) = params::default_config()?;
         let ipv4_address = config.ipv4_address;
         let link_kind = device::register()?;
         // On failure, dropping `link_kind` unregisters the kind again.
-        device::add_device(&link_kind, c_str!("mapmint"), config)?;
+        device::add_device(&link_kind, c_str!("mapmint"), config, fmr)?;
         let genl = netlink::register(module)?;
         match ipv4_address {
             Some(prefix) => pr_info!("device mapmint registered, IPv4 address {}\n", prefix),

@@ -12,20 +12,26 @@
 
 use crate::bindings as b;
 use crate::device::MapmintDevice;
+use crate::instance::{fmr_table, rules_with_room, FmrError, FmrTable, Staging, MAX_FMRS};
 use crate::genetlink::{
     doit, dumpit, exact_len, max_value, nested, op, policy, Dump, Family, FamilyRegistration, GenlMutex,
     Message, Outcome, Policy, Refused, Request, REJECT,
 };
 use crate::mapcore::config::Config;
 use crate::mapcore::genl::{self, attr, cmd, rule_attr, stats_attr};
+use crate::mapcore::index::IndexError;
 use crate::mapcore::prefix::Ipv6Prefix;
 use crate::mapcore::rfc6052::Rfc6052Prefix;
 use crate::mapcore::rule::Rule;
 use crate::netdev::{IfName, Net, NetDevice, Rtnl};
 use core::fmt;
 use core::ops::ControlFlow;
-use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::alloc::{
+    flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
+    KBox, KVVec,
+};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 use kernel::types::ARef;
 
 /// The mapmint device a request names, referenced, with the mutex its configuration
@@ -67,17 +73,27 @@ fn mapmint_device(net: &Net, ifindex: u32) -> core::result::Result<ARef<MapmintD
 }
 
 impl Target<'_> {
-    /// A copy of the device's configuration, to change and publish.
-    fn config_copy(&self) -> Result<KBox<Config>> {
-        let copy = self.dev.instance().config(self.genl).cloned().unwrap_or_default();
-        Ok(KBox::new(copy, GFP_KERNEL)?)
+    /// A copy of the device's configuration, to change and publish, and its FMRs (shared:
+    /// a change of them builds a new table).
+    fn config_copy(&self, req: &Request<'_>) -> core::result::Result<(KBox<Config>, Arc<FmrTable>), Refused> {
+        let (config, fmrs) = match self.dev.instance().config(self.genl) {
+            Some((config, fmrs)) => (config.clone(), fmrs.clone()),
+            None => (Config::default(), fmr_table(KVVec::new()).map_err(|e| fmr_refusal(req, e))?),
+        };
+        let config = KBox::new(config, GFP_KERNEL).map_err(|_| req.refuse(ENOMEM, format_args!("out of memory")))?;
+        Ok((config, fmrs))
     }
 
-    /// Sets the device MTU if `config` names a new one, then publishes `config`; a refused
-    /// MTU publishes nothing.
-    fn publish(&mut self, req: &Request<'_>, config: KBox<Config>) -> Outcome {
+    /// The device's FMRs now.
+    fn rules(&self) -> &[Rule] {
+        self.dev.instance().config(self.genl).map_or(&[], |(_, fmrs)| fmrs.rules())
+    }
+
+    /// Sets the device MTU if `config` names a new one, then publishes `config` and `fmrs`;
+    /// a refused MTU publishes nothing.
+    fn publish(&mut self, req: &Request<'_>, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Outcome {
         let instance = self.dev.instance();
-        let old_mtu = instance.config(self.genl).and_then(|c| c.mtu);
+        let old_mtu = instance.config(self.genl).and_then(|(c, _)| c.mtu);
         if let Some(mtu) = config.mtu.filter(|mtu| Some(*mtu) != old_mtu) {
             let dev: &NetDevice = &self.dev;
             let rtnl = Rtnl::lock();
@@ -94,8 +110,44 @@ impl Target<'_> {
                 return Err(req.refuse(e, format_args!("mtu {mtu}: the device takes {min} to {max}")));
             }
         }
-        instance.publish(&mut *self.genl, config).map_err(|e| req.refuse(e, format_args!("out of memory")))
+        instance.publish(&mut *self.genl, config, fmrs).map_err(|e| req.refuse(e, format_args!("out of memory")))
     }
+}
+
+/// The refusal for rules that could not become a table; positions are 1-based in the table.
+fn fmr_refusal(req: &Request<'_>, e: FmrError) -> Refused {
+    match e {
+        FmrError::TooMany(n) => req.refuse(ENOSPC, format_args!("fmr: {n} rules are more than the {MAX_FMRS} an instance takes")),
+        FmrError::NoMemory => req.refuse(ENOMEM, format_args!("out of memory for the FMR table")),
+        FmrError::Conflict(e) => req.refuse(EINVAL, format_args!("fmr: {e}")),
+    }
+}
+
+/// Appends the message's FMR attributes to `rules`, refusing one that is not a rule by its
+/// position in the table.
+fn push_fmrs(req: &Request<'_>, rules: &mut KVVec<Rule>) -> Outcome {
+    for (kind, value) in genl::attributes(req.attributes()) {
+        if kind != attr::FMR {
+            continue;
+        }
+        let position = rules.len() + 1;
+        if position > MAX_FMRS {
+            return Err(fmr_refusal(req, FmrError::TooMany(position)));
+        }
+        let find = |k| genl::attributes(value).find(|(kind, _)| *kind == k).map(|(_, v)| v);
+        let rule = match genl::rule_params_from(find).map(Rule::new) {
+            Ok(Ok(rule)) => rule,
+            Ok(Err(e)) => return Err(req.refuse(EINVAL, format_args!("fmr {position}: {e}"))),
+            Err(e) => return Err(req.refuse(EINVAL, format_args!("fmr {position}: {e}"))),
+        };
+        rules.push(rule, GFP_KERNEL_ACCOUNT).map_err(|_| req.refuse(ENOMEM, format_args!("out of memory for the FMR table")))?;
+    }
+    Ok(())
+}
+
+/// How many FMR attributes the message carries.
+fn fmr_count(req: &Request<'_>) -> usize {
+    genl::attributes(req.attributes()).filter(|(kind, _)| *kind == attr::FMR).count()
 }
 
 /// The rule in a nested attribute's value, validated by the MAP core.
@@ -152,20 +204,26 @@ fn apply_settings(req: &Request<'_>, config: &mut Config) -> Outcome {
     Ok(())
 }
 
-/// Checks `config` with the MAP core and publishes it on `dev`.
-fn check_and_publish(req: &Request<'_>, dev: &mut Target<'_>, config: KBox<Config>, complete: bool) -> Outcome {
+/// Checks `config` with the MAP core and publishes it on `dev` with `fmrs`.
+fn check_and_publish(
+    req: &Request<'_>,
+    dev: &mut Target<'_>,
+    config: KBox<Config>,
+    fmrs: Arc<FmrTable>,
+    complete: bool,
+) -> Outcome {
     config.check().map_err(|e| req.refuse(EINVAL, format_args!("{e}")))?;
     if complete {
-        if let Some(what) = config.missing() {
+        if let Some(what) = config.missing(fmrs.len()) {
             return Err(req.refuse(EINVAL, format_args!("incomplete configuration: no {what}")));
         }
     }
-    dev.publish(req, config)
+    dev.publish(req, config, fmrs)
 }
 
 fn dev_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     let mut dev = target(req, genl)?;
-    let mut config = dev.config_copy().map_err(|e| req.refuse(e, format_args!("out of memory")))?;
+    let (mut config, fmrs) = dev.config_copy(req)?;
     if let Some(clear) = req.u8_attr(attr::CLEAR) {
         if clear & genl::CLEAR_END_USER_PREFIX != 0 {
             config.end_user_prefix = None;
@@ -184,7 +242,7 @@ fn dev_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
         }
     }
     apply_settings(req, &mut config)?;
-    check_and_publish(req, &mut dev, config, false)
+    check_and_publish(req, &mut dev, config, fmrs, false)
 }
 
 fn config_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
@@ -197,21 +255,54 @@ fn config_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     if let Some(bmr) = req.attr(attr::BMR) {
         config.bmr = Some(rule_from(req, bmr)?);
     }
-    // FMR may repeat, which the parsed attribute table cannot hold: walk the message.
-    for (kind, value) in genl::attributes(req.attributes()) {
-        if kind == attr::FMR {
-            let rule = rule_from(req, value)?;
-            config.fmrs.insert(rule).map_err(|e| req.refuse(EINVAL, format_args!("fmr {rule}: {e}")))?;
-        }
+    // The staged FMRs first (taken: a failure below drops them), then the message's own.
+    let staged = match req.attr(attr::FMRS_STAGED) {
+        Some(_) => match dev.dev.instance().staging(dev.genl).take() {
+            Some(staging) if staging.portid == req.portid() => Some(staging.rules),
+            _ => return Err(req.refuse(ENOENT, format_args!("FMRS_STAGED: this socket staged no FMRs on the device"))),
+        },
+        None => None,
+    };
+    // Copied to a vector of the exact size (staging grew by doubling); FMR may repeat, which
+    // the parsed attribute table cannot hold: walk the message.
+    let staged = staged.as_deref().unwrap_or(&[]);
+    let mut rules = rules_with_room(staged, fmr_count(req)).map_err(|e| fmr_refusal(req, e))?;
+    push_fmrs(req, &mut rules)?;
+    let fmrs = fmr_table(rules).map_err(|e| fmr_refusal(req, e))?;
+    check_and_publish(req, &mut dev, config, fmrs, true)
+}
+
+/// FMRS_STAGE: FMRs for the next CONFIG_SET from this socket, in chunks.
+fn fmrs_stage(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
+    let dev = target(req, genl)?;
+    let staging = dev.dev.instance().staging(dev.genl);
+    if req.attr(attr::FMRS_STAGE_START).is_some() {
+        *staging = Some(Staging { portid: req.portid(), rules: KVVec::new() });
     }
-    check_and_publish(req, &mut dev, config, true)
+    let Some(stage) = staging.as_mut().filter(|s| s.portid == req.portid()) else {
+        return Err(req.refuse(ENOENT, format_args!("no FMRs staged by this socket: start with FMRS_STAGE_START")));
+    };
+    let total = stage.rules.len().saturating_add(fmr_count(req));
+    let pushed = if total > MAX_FMRS {
+        Err(fmr_refusal(req, FmrError::TooMany(total)))
+    } else {
+        match stage.rules.reserve(total - stage.rules.len(), GFP_KERNEL_ACCOUNT) {
+            Ok(()) => push_fmrs(req, &mut stage.rules),
+            Err(_) => Err(req.refuse(ENOMEM, format_args!("out of memory for the FMR table"))),
+        }
+    };
+    if pushed.is_err() {
+        // A refused chunk ends the staging: the caller starts again.
+        *staging = None;
+    }
+    pushed
 }
 
 fn rule_add(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     let mut dev = target(req, genl)?;
     let kind = rule_kind(req)?;
     let rule = rule_from(req, nested_rule(req)?)?;
-    let mut config = dev.config_copy().map_err(|e| req.refuse(e, format_args!("out of memory")))?;
+    let (mut config, mut fmrs) = dev.config_copy(req)?;
     match kind {
         genl::RULE_KIND_BMR => {
             if config.bmr.is_some() {
@@ -220,16 +311,21 @@ fn rule_add(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
             config.bmr = Some(rule);
         }
         _ => {
-            config.fmrs.insert(rule).map_err(|e| {
-                let errno = match e {
-                    crate::mapcore::table::TableError::Full { .. } => ENOSPC,
-                    _ => EEXIST,
-                };
-                req.refuse(errno, format_args!("fmr: {e}"))
+            let mut rules = rules_with_room(dev.rules(), 1).map_err(|e| fmr_refusal(req, e))?;
+            rules.push(rule, GFP_KERNEL_ACCOUNT).map_err(|_| req.refuse(ENOMEM, format_args!("out of memory")))?;
+            // The table was legal: a conflict is the new rule's.
+            fmrs = fmr_table(rules).map_err(|e| match e {
+                FmrError::Conflict(IndexError::SameIpv6Prefix { .. }) => {
+                    req.refuse(EEXIST, format_args!("fmr: a rule with the same IPv6 prefix exists"))
+                }
+                FmrError::Conflict(IndexError::SameIpv4Prefix { .. }) => {
+                    req.refuse(EEXIST, format_args!("fmr: a rule with the same IPv4 prefix and overlapping ports exists"))
+                }
+                e => fmr_refusal(req, e),
             })?;
         }
     }
-    check_and_publish(req, &mut dev, config, false)
+    check_and_publish(req, &mut dev, config, fmrs, false)
 }
 
 fn rule_del(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
@@ -240,7 +336,7 @@ fn rule_del(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
         .find(|(k, _)| *k == rule_attr::IPV6_PREFIX)
         .and_then(|(_, v)| genl::decode_ipv6_prefix(v))
         .ok_or_else(|| req.refuse(EINVAL, format_args!("the rule's IPv6 prefix is required")))?;
-    let mut config = dev.config_copy().map_err(|e| req.refuse(e, format_args!("out of memory")))?;
+    let (mut config, mut fmrs) = dev.config_copy(req)?;
     let not_found = || req.refuse(ENOENT, format_args!("no such rule with IPv6 prefix {prefix}"));
     match kind {
         genl::RULE_KIND_BMR => {
@@ -250,34 +346,38 @@ fn rule_del(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
             config.bmr = None;
         }
         _ => {
-            let before = config.fmrs.len();
-            config.fmrs.retain(|r| r.ipv6_prefix() != prefix);
-            if config.fmrs.len() == before {
+            let Some((position, _)) = fmrs.index().find_ipv6_prefix(prefix) else {
                 return Err(not_found());
-            }
+            };
+            let current = dev.rules();
+            let (before, after) = (&current[..position], &current[position + 1..]);
+            let mut rules = rules_with_room(before, after.len()).map_err(|e| fmr_refusal(req, e))?;
+            rules
+                .extend_from_slice(after, GFP_KERNEL_ACCOUNT)
+                .map_err(|_| req.refuse(ENOMEM, format_args!("out of memory")))?;
+            fmrs = fmr_table(rules).map_err(|e| fmr_refusal(req, e))?;
         }
     }
-    check_and_publish(req, &mut dev, config, false)
+    check_and_publish(req, &mut dev, config, fmrs, false)
 }
 
 fn rule_flush(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     let mut dev = target(req, genl)?;
-    let mut config = dev.config_copy().map_err(|e| req.refuse(e, format_args!("out of memory")))?;
-    match req.u8_attr(attr::RULE_KIND) {
-        Some(genl::RULE_KIND_BMR) => config.bmr = None,
-        Some(_) => config.fmrs.clear(),
-        None => {
-            config.bmr = None;
-            config.fmrs.clear();
-        }
+    let (mut config, mut fmrs) = dev.config_copy(req)?;
+    let kind = req.u8_attr(attr::RULE_KIND);
+    if kind != Some(genl::RULE_KIND_FMR) {
+        config.bmr = None;
     }
-    check_and_publish(req, &mut dev, config, false)
+    if kind != Some(genl::RULE_KIND_BMR) {
+        fmrs = fmr_table(KVVec::new()).map_err(|e| fmr_refusal(req, e))?;
+    }
+    check_and_publish(req, &mut dev, config, fmrs, false)
 }
 
 /// The description of one instance (DEV_GET).
 fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, genl: &GenlMutex) -> Result {
     let default = Config::default();
-    let config = dev.instance().config(genl).unwrap_or(&default);
+    let (config, fmr_count) = dev.instance().config(genl).map_or((&default, 0), |(c, fmrs)| (c, fmrs.len()));
     reply.put(attr::IFINDEX, &(dev.ifindex() as u32).to_ne_bytes())?;
     reply.put(attr::IFNAME, name.as_bytes())?;
     reply.put(attr::ROLE, &[genl::role_to_u8(config.role)])?;
@@ -291,7 +391,7 @@ fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, genl: &Genl
     if let Some(bmr) = &config.bmr {
         put_rule(reply, attr::BMR, bmr)?;
     }
-    reply.put(attr::FMR_COUNT, &(config.fmrs.len() as u32).to_ne_bytes())?;
+    reply.put(attr::FMR_COUNT, &(fmr_count as u32).to_ne_bytes())?;
     if let Some(dmr) = config.dmr {
         reply.put(attr::DMR, &genl::encode_ipv6_prefix(dmr.prefix()))?;
     }
@@ -308,7 +408,7 @@ fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, genl: &Genl
         reply.put(attr::CE_PSID_LEN, &[mapping.psid_len()])?;
         reply.put(attr::CE_MAP_ADDRESS, &mapping.map_address.octets())?;
     }
-    if let Some(what) = config.missing() {
+    if let Some(what) = config.missing(fmr_count) {
         let mut text = [0u8; 24];
         let len = what.len().min(text.len() - 1);
         text[..len].copy_from_slice(&what.as_bytes()[..len]);
@@ -392,13 +492,16 @@ fn rule_dump(dump: &mut Dump<'_>, genl: &GenlMutex) -> i32 {
         Ok(dev) => dev,
         Err(e) => return dump.refuse(ENODEV, format_args!("{e}")),
     };
-    let Some(config) = dev.instance().config(genl) else {
+    let Some((config, fmrs)) = dev.instance().config(genl) else {
         return 0;
     };
-    let bmr = config.bmr.iter().map(|r| (genl::RULE_KIND_BMR, r));
-    let rules = Iterator::chain(bmr, config.fmrs.iter().map(|r| (genl::RULE_KIND_FMR, r)));
+    // The cursor counts rules, BMR first: a big table takes many messages, each resuming
+    // where the last one ended.
+    let bmr = config.bmr.as_slice();
     let mut next = dump.cursor();
-    for (kind, rule) in rules.skip(next) {
+    let fmrs = fmrs.rules().get(next.saturating_sub(bmr.len())..).unwrap_or(&[]);
+    let bmr = bmr.get(next..).unwrap_or(&[]).iter().map(|r| (genl::RULE_KIND_BMR, r));
+    for (kind, rule) in Iterator::chain(bmr, fmrs.iter().map(|r| (genl::RULE_KIND_FMR, r))) {
         let added = dump.add(cmd::RULE_GET, |message| {
             message.put(attr::IFINDEX, &ifindex.to_ne_bytes())?;
             message.put(attr::RULE_KIND, &[kind])?;
@@ -415,7 +518,7 @@ fn rule_dump(dump: &mut Dump<'_>, genl: &GenlMutex) -> i32 {
 
 // --- the family
 
-static OPS: [b::genl_small_ops; 8] = [
+static OPS: [b::genl_small_ops; 9] = [
     op(cmd::DEV_GET, doit!(dev_get), dumpit!(dev_dump), false),
     op(cmd::DEV_SET, doit!(dev_set), None, true),
     op(cmd::RULE_ADD, doit!(rule_add), None, true),
@@ -424,6 +527,7 @@ static OPS: [b::genl_small_ops; 8] = [
     op(cmd::RULE_FLUSH, doit!(rule_flush), None, true),
     op(cmd::CONFIG_SET, doit!(config_set), None, true),
     op(cmd::STATS_GET, doit!(stats_get), None, false),
+    op(cmd::FMRS_STAGE, doit!(fmrs_stage), None, true),
 ];
 
 static RULE_POLICY: Policy<{ rule_attr::MAX as usize + 1 }> = Policy([
@@ -461,6 +565,8 @@ static POLICY: Policy<{ attr::MAX as usize + 1 }> = Policy([
     max_value(b::NLA_U8, genl::CLEAR_ALL as i16), // CLEAR
     exact_len(genl::IPV4_PREFIX_LEN),           // IPV4_ADDRESS
     max_value(b::NLA_U8, 1),                    // PORT_MAPPING
+    policy(b::NLA_FLAG),                        // FMRS_STAGE_START
+    policy(b::NLA_FLAG),                        // FMRS_STAGED
 ]);
 
 static FAMILY: Family = Family::new();

@@ -4,12 +4,14 @@
 
 use crate::bindings;
 use crate::mapcore::config::Config;
+use crate::mapcore::rule::Rule;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-/// Builds the default device's configuration from the insmod command line. A bad value
-/// fails the load with EINVAL and a one-line reason in the kernel log.
-pub(crate) fn default_config() -> Result<Config> {
+/// Builds the default device's configuration and its FMR (`fmr=`, one at most) from the
+/// insmod command line. A bad value fails the load with EINVAL and a one-line reason in the
+/// kernel log.
+pub(crate) fn default_config() -> Result<(Config, Option<Rule>)> {
     // SAFETY: the module loader set the parameters before init; nothing changes them after
     // (they are read-only in sysfs), and the struct lives as long as the module.
     let p = unsafe { &*bindings::mapmint_module_params() };
@@ -27,6 +29,7 @@ pub(crate) fn default_config() -> Result<Config> {
         ("port_mapping", "port-mapping", p.port_mapping),
     ];
     let mut config = Config::default();
+    let mut fmr = None;
     for (param, keyword, raw) in given {
         if raw.is_null() {
             continue;
@@ -38,14 +41,17 @@ pub(crate) fn default_config() -> Result<Config> {
             pr_err!("{}: not valid UTF-8\n", param);
             return Err(EINVAL);
         };
-        if let Err(e) = config.set(keyword, text.trim()) {
-            pr_err!("{}=\"{}\": {}\n", param, text, e);
-            return Err(EINVAL);
+        match config.set(keyword, text.trim()) {
+            Ok(rule) => fmr = fmr.or(rule),
+            Err(e) => {
+                pr_err!("{}=\"{}\": {}\n", param, text, e);
+                return Err(EINVAL);
+            }
         }
     }
     if let Err(e) = config.check() {
         pr_err!("module parameters: {}\n", e);
         return Err(EINVAL);
     }
-    Ok(config)
+    Ok((config, fmr))
 }

@@ -59,9 +59,9 @@ fi
 MAPMINT_INITRAMFS_TOOLS=$tools scripts/build-initramfs.sh "$module_ko" target/release/mapminctl "$work/initramfs.cpio.gz" \
 	"${extra_modules[@]}"
 
-# A generous bound: every measurement (8 loads, 5 topologies) plus its iperf3/pktgen setup,
+# A generous bound: every measurement (8 loads, 6 topologies) plus its iperf3/pktgen setup,
 # and each topology's build.
-timeout_s=$((300 + reps * 5 * (60 + 8 * (seconds + 20))))
+timeout_s=$((300 + reps * 6 * (60 + 8 * (seconds + 20))))
 failed=0
 # The host's load average as each guest ends: TCG numbers are only comparable on a quiet host.
 host_load=
@@ -121,7 +121,7 @@ table() {
 			name["pktgen-1400x1"] = "pktgen 1400 B, 1 flow"
 			name["pktgen-60x1024"] = "pktgen 60 B, 1024 flows"
 			name["pktgen-1400x1024"] = "pktgen 1400 B, 1024 flows"
-			title["map-t"] = "MAP-T"; title["map-e"] = "MAP-E"; title["map-t-a6"] = "MAP-T a=6, mapped ports"
+			title["map-t"] = "MAP-T"; title["map-e"] = "MAP-E"; title["map-t-a6"] = "MAP-T a=6, mapped ports"; title["map-t-64k"] = "MAP-T, BR of 64k FMRs"
 			title["map-t-alt"] = "MAP-T (alt)"; title["map-e-alt"] = "MAP-E (alt)"
 			ncounts = split(counts, cpus, " ")
 			head = "| load |"; rule = "|---|"

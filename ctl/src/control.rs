@@ -19,6 +19,7 @@ use mapcore::genl::{self, attr, cmd, rule_attr};
 use mapcore::{parse_rule_params, Ipv4Prefix, Ipv6Prefix, Mode, PortSet, Rule, RuleParams};
 use serde_json::{json, Map, Value};
 
+use crate::config_file::ConfigFile;
 use crate::nl::{self, Attr, Attrs, Genl, NlError};
 
 /// The instance rule and apply commands use without `dev NAME`.
@@ -329,8 +330,9 @@ fn parse_mode(value: &str) -> Result<Mode, Failure> {
     }
 }
 
-/// The CONFIG_SET attributes (without IFINDEX) of a parsed configuration file.
-pub fn config_attrs(config: &Config) -> Vec<Attr> {
+/// The CONFIG_SET attributes (without IFINDEX) of a configuration and the FMRs `fmrs` (those
+/// the message carries itself).
+pub fn config_attrs(config: &Config, fmrs: &[Rule]) -> Vec<Attr> {
     let mut attrs = vec![
         Attr::Value(attr::ROLE, vec![genl::role_to_u8(config.role)]),
         Attr::Value(attr::MODE, vec![genl::mode_to_u8(config.mode)]),
@@ -344,9 +346,7 @@ pub fn config_attrs(config: &Config) -> Vec<Attr> {
     if let Some(bmr) = &config.bmr {
         attrs.push(Attr::Nested(attr::BMR, rule_attrs(&bmr.params())));
     }
-    for fmr in config.fmrs.iter() {
-        attrs.push(Attr::Nested(attr::FMR, rule_attrs(&fmr.params())));
-    }
+    attrs.extend(fmr_attrs(fmrs));
     if let Some(dmr) = config.dmr {
         attrs.push(Attr::Value(attr::DMR, genl::encode_ipv6_prefix(dmr.prefix()).to_vec()));
     }
@@ -798,16 +798,41 @@ pub fn apply(args: ApplyArgs) -> Outcome {
     }
     let file = args.config.display();
     let text = std::fs::read_to_string(&args.config).map_err(|e| Failure::Failed(format!("{file}: {e}")))?;
-    let config = Config::parse(&text).map_err(|e| usage(format!("{file}: {e}")))?;
-    config_set(&name, &config)?;
-    Ok(String::new())
+    let file_config = ConfigFile::parse(&text).map_err(|e| usage(format!("{file}: {e}")))?;
+    config_set(&name, &file_config.config, file_config.rules())?;
+    let n = file_config.rules().len();
+    Ok(format!("{name}: {n} FMR{} loaded\n", if n == 1 { "" } else { "s" }))
 }
 
-/// Gives the device `dev` the whole configuration, in one CONFIG_SET.
-pub(crate) fn config_set(dev: &str, config: &Config) -> Result<(), nl::NlError> {
+fn fmr_attrs(fmrs: &[Rule]) -> impl Iterator<Item = Attr> + '_ {
+    fmrs.iter().map(|fmr| Attr::Nested(attr::FMR, rule_attrs(&fmr.params())))
+}
+
+/// FMRs per message: about 60 bytes each, so a chunk stays well inside a netlink socket's
+/// default buffers.
+const FMRS_PER_MESSAGE: usize = 2048;
+
+/// Gives the device `dev` the whole configuration with the FMRs `fmrs` at once: in one
+/// CONFIG_SET, or, for more FMRs than a message takes, staged in chunks that the CONFIG_SET
+/// then takes (the device builds the table aside and publishes it with the rest).
+pub(crate) fn config_set(dev: &str, config: &Config, fmrs: &[Rule]) -> Result<(), nl::NlError> {
     let genl = Genl::connect()?;
-    let mut attrs = config_attrs(config);
-    attrs.insert(0, ifindex_attr(nl::ifindex(dev)?));
+    let ifindex = ifindex_attr(nl::ifindex(dev)?);
+    let mut attrs = vec![ifindex.clone()];
+    if fmrs.len() <= FMRS_PER_MESSAGE {
+        attrs.extend(config_attrs(config, fmrs));
+    } else {
+        for (n, chunk) in fmrs.chunks(FMRS_PER_MESSAGE).enumerate() {
+            let mut stage = vec![ifindex.clone()];
+            if n == 0 {
+                stage.push(Attr::Value(attr::FMRS_STAGE_START, Vec::new()));
+            }
+            stage.extend(fmr_attrs(chunk));
+            genl.change(cmd::FMRS_STAGE, &stage)?;
+        }
+        attrs.extend(config_attrs(config, &[]));
+        attrs.push(Attr::Value(attr::FMRS_STAGED, Vec::new()));
+    }
     genl.change(cmd::CONFIG_SET, &attrs)
 }
 
@@ -857,11 +882,11 @@ mod tests {
 
     #[test]
     fn config_file_becomes_config_set() {
-        let config = Config::parse(
+        let file = ConfigFile::parse(
             "role ce\nmode t\nend-user-prefix 2001:db8:ce:11b::/64\nbmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\nfmr 2001:db8:ff::/48 198.51.100.0/24 ea-len 16\ndmr 64:ff9b::/96\nmtu 1400\n",
         )
         .unwrap();
-        let attrs = config_attrs(&config);
+        let attrs = config_attrs(&file.config, file.rules());
         let kinds: Vec<u16> = attrs
             .iter()
             .map(|a| match a {

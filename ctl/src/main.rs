@@ -1,6 +1,7 @@
 //! mapminctl: the control tool of the mapmint translator.
 
 mod calc;
+mod config_file;
 mod control;
 mod nl;
 mod persist;

@@ -10,7 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use mapcore::config::{mode_keyword, Config};
+use mapcore::config::mode_keyword;
+
+use crate::config_file::ConfigFile;
 use mapcore::genl::{self, attr, cmd};
 
 use crate::control::{bad_reply, ifindex_attr, DevInfo, Failure, RuleInfo};
@@ -63,7 +65,7 @@ fn instance_text(genl: &Genl, dev: &DevInfo) -> Result<Option<String>, Failure> 
     lines.extend(after_fmrs);
     let text = lines.join("\n") + "\n";
     // what restore will read must parse: a kernel answer this syntax cannot say is a bug here
-    Config::parse(&text).map_err(|e| failed(format!("{}: the saved configuration does not read back: {e}", dev.name)))?;
+    ConfigFile::parse(&text).map_err(|e| failed(format!("{}: the saved configuration does not read back: {e}", dev.name)))?;
     Ok(Some(text))
 }
 
@@ -132,7 +134,7 @@ pub fn restore(args: RestoreArgs) -> Result<String, Failure> {
 
 fn restore_one(path: &Path, name: &str) -> Result<String, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
-    let config = Config::parse(&text).map_err(|e| Failure::Usage(e.to_string()))?;
+    let config = ConfigFile::parse(&text).map_err(Failure::Usage)?;
     let nat = text.lines().find_map(|l| l.strip_prefix(RESTORE_MARK)).map(|n| Nat::of(n.trim()).ok_or_else(|| Failure::Usage(format!("unknown NAT front end '{}'", n.trim())))).transpose()?;
     if let Some(nat) = nat {
         let done = setup::apply(&config, name, nat, &setup::state_path(None, name)).map_err(failed)?;
@@ -141,7 +143,7 @@ fn restore_one(path: &Path, name: &str) -> Result<String, Failure> {
     if nl::ifindex(name).is_err() {
         nl::link_add(name)?;
     }
-    crate::control::config_set(name, &config)?;
-    setup::link_up(name, config.mtu).map_err(failed)?;
+    crate::control::config_set(name, &config.config, config.rules())?;
+    setup::link_up(name, config.config.mtu).map_err(failed)?;
     Ok(format!("restored {name}\n"))
 }

@@ -18,7 +18,7 @@ use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
 use clap::Args;
-use mapcore::config::Config;
+use crate::config_file::ConfigFile;
 use mapcore::portset::psid_from_left_aligned;
 use mapcore::s46::{Container, ContainerKind, PortParams, S46Options};
 use mapcore::{Ipv4Prefix, Ipv6Prefix, Mode, Rule, RuleParams};
@@ -455,7 +455,7 @@ pub fn provision(lease: &Lease, prefix_arg: Option<Ipv6Prefix>, link_mtu: Option
         ));
         line("port-mapping contiguous".into());
     }
-    let config = Config::parse(&text).map_err(|e| format!("the configuration made does not hold: {e}"))?;
+    let config = ConfigFile::parse(&text).map_err(|e| format!("the configuration made does not hold: {e}"))?;
     let json = json!({
         "container": offer.kind.name(),
         "mode": if mode == Mode::MapT { "t" } else { "e" },
@@ -469,7 +469,7 @@ pub fn provision(lease: &Lease, prefix_arg: Option<Ipv6Prefix>, link_mtu: Option
         "psid_len": set.psid_len(),
         "psid_offset": set.offset(),
         "port_ranges": set.ranges().map(|r| json!([r.first, r.last])).collect::<Vec<_>>(),
-        "port_mapping": config.port_mapping.keyword(),
+        "port_mapping": config.config.port_mapping.keyword(),
         "config": config.to_string(),
         "warnings": warnings,
     });
@@ -508,7 +508,7 @@ pub fn run(args: &ProvisionArgs) -> Result<(String, Value), String> {
         .transpose()?;
     let (mut text, mut json) = provision(&lease, prefix, args.link_mtu)?;
     if args.apply {
-        let config = Config::parse(&text).map_err(|e| format!("the configuration made does not hold: {e}"))?;
+        let config = ConfigFile::parse(&text).map_err(|e| format!("the configuration made does not hold: {e}"))?;
         let done = crate::setup::apply(&config, &args.dev, args.nat, &state)?;
         for line in done.lines() {
             text.push_str(&format!("# applied: {line}\n"));

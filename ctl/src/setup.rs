@@ -18,7 +18,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mapcore::config::{Config, PortMapping};
+use mapcore::config::PortMapping;
+
+use crate::config_file::ConfigFile;
 use mapcore::genl::cmd;
 use mapcore::Mode;
 use serde_json::{json, Value};
@@ -229,8 +231,9 @@ fn nat_remove(nat: Nat, dev: &str) {
     }
 }
 
-/// Puts `config` in place on `dev`; returns what was done, one line each.
-pub fn apply(config: &Config, dev: &str, nat: Nat, state_file: &Path) -> Result<String, String> {
+/// Puts the configuration `file` in place on `dev`; returns what was done, one line each.
+pub fn apply(file: &ConfigFile, dev: &str, nat: Nat, state_file: &Path) -> Result<String, String> {
+    let config = &file.config;
     let mapping = config
         .ce_mapping()
         .ok_or("the configuration has no CE mapping")?
@@ -249,7 +252,7 @@ pub fn apply(config: &Config, dev: &str, nat: Nat, state_file: &Path) -> Result<
             true
         }
     };
-    crate::control::config_set(dev, config).map_err(|e| format!("configuring {dev}: {e}"))?;
+    crate::control::config_set(dev, config, file.rules()).map_err(|e| format!("configuring {dev}: {e}"))?;
     note(format!("configured {dev}"));
     link_up(dev, config.mtu)?;
     // What the previous configuration had and this one has not goes first.

@@ -16,7 +16,7 @@ use std::sync::atomic::AtomicU16;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use mapcore::config::Config;
+use crate::config_file::ConfigFile;
 use mapcore::domain::{Domain, FragmentCache};
 use mapcore::xlat::{IcmpReply, Options, TtlMode, Verdict};
 use mapcore::Mode;
@@ -151,7 +151,7 @@ struct Failure(u8, String);
 fn translate(args: &TranslateArgs, json: bool) -> Result<ExitCode, Failure> {
     let file = args.config.display();
     let text = std::fs::read_to_string(&args.config).map_err(|e| Failure(1, format!("{file}: {e}")))?;
-    let config = Config::parse(&text).map_err(|e| Failure(2, format!("{file}: {e}")))?;
+    let config = ConfigFile::parse(&text).map_err(|e| Failure(2, format!("{file}: {e}")))?;
     let input = read_input(&args.input)?;
     let (frames, damage) = frames(&input).map_err(|e| Failure(1, format!("{}: {e}", args.input)))?;
 
@@ -173,7 +173,8 @@ fn translate(args: &TranslateArgs, json: bool) -> Result<ExitCode, Failure> {
     let ident = AtomicU16::new(0);
     // As the device does: a BR sends later fragments where their first one went.
     let fragments = FragmentCache::new();
-    let domain = Domain::new(&config, &ident)
+    let domain = config
+        .domain(&ident)
         .map_err(|_| Failure(2, format!("{file}: the configuration is incomplete")))?
         .with_fragment_cache(&fragments);
     let out_name = args.output.as_deref().unwrap_or("-").to_string();
@@ -181,7 +182,7 @@ fn translate(args: &TranslateArgs, json: bool) -> Result<ExitCode, Failure> {
     let mut all_translated = true;
     for (index, frame) in frames.iter().enumerate() {
         let number = index + 1;
-        let outcome = process(&domain, config.mode, &frame.data, &opts);
+        let outcome = process(&domain, config.config.mode, &frame.data, &opts);
         if let Outcome::Translated { packet, .. } = &outcome {
             if let Some(sink) = packets.as_mut() {
                 sink.write(frame.timestamp, packet).map_err(&write_failed)?;
@@ -880,12 +881,12 @@ mod tests {
 
     #[test]
     fn mutated_and_cut_inputs_never_panic() {
-        let config = Config::parse(
+        let config = ConfigFile::parse(
             "role ce\nmode t\nend-user-prefix 2001:db8:ce:11b::/64\nbmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\ndmr 64:ff9b::/96\n",
         )
         .unwrap();
         let ident = AtomicU16::new(0);
-        let domain = Domain::new(&config, &ident).unwrap();
+        let domain = config.domain(&ident).unwrap();
         let seeds: Vec<Vec<u8>> = vec![
             pcap(101, &[&UDP4, &UDP4]),
             pcap(1, &[&[vec![0u8; 12], vec![0x86, 0xdd], vec![0x60; 60]].concat()]),

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use etherparse::PacketBuilder;
 use mapcore::config::Config;
+use mapcore::Rule;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
 
@@ -19,14 +20,39 @@ fn mapminctl(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("run mapminctl")
 }
 
+/// A configuration as printed: the settings and the FMRs.
+struct Parsed {
+    config: Config,
+    fmrs: Vec<Rule>,
+}
+
+impl std::ops::Deref for Parsed {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl std::fmt::Display for Parsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.config.text(&self.fmrs))
+    }
+}
+
 /// The configuration printed (it must parse as a file `apply` takes), and the text.
-fn provisioned(args: &[&str], env: &[(&str, &str)]) -> (Config, String) {
+fn provisioned(args: &[&str], env: &[(&str, &str)]) -> (Parsed, String) {
     let mut all = vec!["provision"];
     all.extend_from_slice(args);
     let out = mapminctl(&all, env);
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
-    (Config::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}")), text)
+    let mut fmrs = Vec::new();
+    let config = Config::parse_with(&text, |rule, _| {
+        fmrs.push(rule);
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    (Parsed { config, fmrs }, text)
 }
 
 fn refused(args: &[&str], env: &[(&str, &str)], needle: &str) {

@@ -198,6 +198,21 @@ ce() {
 	snat "$name" "$ipv4" "$ports" "$frontend"
 }
 
+# big_br_config POSITION [COUNT]: a MAP-T BR's configuration with COUNT (65,536) FMRs: the
+# tutorial's domain rule at POSITION (0-based), and other domains around it (IPv4
+# 10.X.Y.0/24, each with its own IPv6 /48 under fd00::/16, 8 EA bits).
+big_br_config() {
+	awk -v at="$1" -v count="${2:-65536}" -v rule="$RULE" 'BEGIN {
+		print "role br"; print "mode t"; print "dmr 64:ff9b::/96"
+		g = 0
+		for (i = 0; i < count; i++) {
+			if (i == at) { print "fmr " rule; continue }
+			printf "fmr fd00:%x:%x::/48 10.%d.%d.0/24 ea-len 8\n", int(g / 65536), g % 65536, int(g / 256) % 256, g % 256
+			g++
+		}
+	}'
+}
+
 # tutorial MODE FRONTEND: builds the whole topology with mapmint in MODE (t or e) and the
 # CEs' SNAT through FRONTEND (nft or iptables).
 tutorial() {

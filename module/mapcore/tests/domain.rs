@@ -9,30 +9,34 @@ use std::sync::atomic::AtomicU16;
 
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use mapcore::config::Config;
+
+#[path = "instance/mod.rs"]
+mod instance;
+use instance::Instance;
 use mapcore::domain::Domain;
 use mapcore::xlat::{DropReason, Options, TtlMode, Verdict};
 
 const HEADROOM: usize = 64;
 
-fn config(text: &str) -> Config {
-    Config::parse(text).unwrap_or_else(|e| panic!("{e}"))
+fn config(text: &str) -> Instance {
+    Instance::parse(text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 const RULE: &str = "2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0";
 
-fn ce_t(prefix: &str) -> Config {
+fn ce_t(prefix: &str) -> Instance {
     config(&format!("role ce\nmode t\nend-user-prefix {prefix}\nbmr {RULE}\nfmr {RULE}\ndmr 64:ff9b::/96\n"))
 }
 
-fn br_t() -> Config {
+fn br_t() -> Instance {
     config(&format!("role br\nmode t\nfmr {RULE}\ndmr 64:ff9b::/96\n"))
 }
 
-fn ce_e(prefix: &str) -> Config {
+fn ce_e(prefix: &str) -> Instance {
     config(&format!("role ce\nmode e\nend-user-prefix {prefix}\nbmr {RULE}\nfmr {RULE}\nbr 2001:db8:6::1\n"))
 }
 
-fn br_e() -> Config {
+fn br_e() -> Instance {
     config(&format!("role br\nmode e\nfmr {RULE}\nbr 2001:db8:6::1\n"))
 }
 
@@ -75,15 +79,15 @@ fn run(
     Ok(buf[out.start..out.start + out.len].to_vec())
 }
 
-fn from_v4(config: &Config, packet: &[u8]) -> Result<Vec<u8>, Verdict> {
+fn from_v4(config: &Instance, packet: &[u8]) -> Result<Vec<u8>, Verdict> {
     let ident = AtomicU16::new(1);
-    let domain = Domain::new(config, &ident).map_err(Verdict::Drop)?;
+    let domain = config.domain(&ident).map_err(Verdict::Drop)?;
     run(packet, |b, s, l| domain.from_v4(b, s, l, &opts()))
 }
 
-fn from_v6(config: &Config, packet: &[u8]) -> Result<Vec<u8>, Verdict> {
+fn from_v6(config: &Instance, packet: &[u8]) -> Result<Vec<u8>, Verdict> {
     let ident = AtomicU16::new(1);
-    let domain = Domain::new(config, &ident).map_err(Verdict::Drop)?;
+    let domain = config.domain(&ident).map_err(Verdict::Drop)?;
     run(packet, |b, s, l| domain.from_v6(b, s, l, &opts()))
 }
 
@@ -247,7 +251,8 @@ fn ipv6_wrap(src: Ipv6Addr, dst: Ipv6Addr, inner: &[u8]) -> Vec<u8> {
 fn an_incomplete_configuration_maps_nothing() {
     let ident = AtomicU16::new(0);
     let incomplete = Config::default();
-    assert_eq!(Domain::new(&incomplete, &ident).err(), Some(DropReason::NoMapping));
+    let none = instance::fmrs(Vec::new()).unwrap();
+    assert_eq!(Domain::new(&incomplete, none.index(), &ident).err(), Some(DropReason::NoMapping));
 }
 
 #[test]
@@ -291,7 +296,7 @@ fn map_e_too_big_rfc7597_section_8_3_1() {
     // Fragmentation Needed with 1460; without DF it asks for IPv4 fragments of 1460 bytes.
     let ident = AtomicU16::new(0);
     let config = ce_e(CE11B);
-    let domain = Domain::new(&config, &ident).unwrap();
+    let domain = config.domain(&ident).unwrap();
     let opts = Options { mtu6: 1500, ..opts() };
     let payload = vec![7u8; 1500 - 28];
     for (df, expected) in [
@@ -354,7 +359,7 @@ fn br_follows_fragments_to_shared_addresses_rfc7597_section_8_3_3() {
     let br = br_t();
     let ident = AtomicU16::new(0);
     let cache = FragmentCache::new();
-    let domain = Domain::new(&br, &ident).unwrap().with_fragment_cache(&cache);
+    let domain = br.domain(&ident).unwrap().with_fragment_cache(&cache);
     let translate = |p: &[u8]| run(p, |b, s, l| domain.from_v4(b, s, l, &opts()));
     // Out of order: the second fragment before the first is refused.
     assert_eq!(translate(&second), Err(Verdict::Drop(DropReason::PortUnknown)));
@@ -365,7 +370,7 @@ fn br_follows_fragments_to_shared_addresses_rfc7597_section_8_3_3() {
         assert_eq!(ip6.next_header().0, 44, "with a Fragment header");
     }
     // Without a cache the BR cannot place the second fragment.
-    let plain = Domain::new(&br, &ident).unwrap();
+    let plain = br.domain(&ident).unwrap();
     assert_eq!(
         run(&second, |b, s, l| plain.from_v4(b, s, l, &opts())),
         Err(Verdict::Drop(DropReason::PortUnknown))

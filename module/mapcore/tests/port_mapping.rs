@@ -8,8 +8,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::AtomicU16;
 
 use etherparse::{Icmpv4Type, Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-use mapcore::config::Config;
-use mapcore::domain::Domain;
+#[path = "instance/mod.rs"]
+mod instance;
+use instance::Instance;
 use mapcore::xlat::{DropReason, IcmpReply, Options, TtlMode, Verdict};
 
 const HEADROOM: usize = 64;
@@ -27,15 +28,15 @@ fn v6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
-fn ce(mode: &str, mapping: &str) -> Config {
+fn ce(mode: &str, mapping: &str) -> Instance {
     let peer = if mode == "t" { "dmr 64:ff9b::/96".to_string() } else { format!("br {BR_E}") };
     let text = format!(
         "role ce\nmode {mode}\nend-user-prefix 2001:db8:ce:11b::/64\nbmr {RULE}\n{peer}\nport-mapping {mapping}\n"
     );
-    Config::parse(&text).unwrap_or_else(|e| panic!("{e}"))
+    Instance::parse(&text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn map_address(config: &Config) -> Ipv6Addr {
+fn map_address(config: &Instance) -> Ipv6Addr {
     config.ce_mapping().unwrap().unwrap().map_address
 }
 
@@ -45,9 +46,9 @@ fn opts() -> Options {
 
 /// Runs the packet through the CE (IPv4 -> IPv6 side when `out`), returning the result, or
 /// the verdict and the buffer's packet bytes afterwards.
-fn cross(config: &Config, packet: &[u8], out: bool, opts: &Options) -> Result<Vec<u8>, (Verdict, Vec<u8>)> {
+fn cross(config: &Instance, packet: &[u8], out: bool, opts: &Options) -> Result<Vec<u8>, (Verdict, Vec<u8>)> {
     let ident = AtomicU16::new(1);
-    let domain = Domain::new(config, &ident).unwrap();
+    let domain = config.domain(&ident).unwrap();
     let mut buf = vec![0u8; HEADROOM];
     buf.extend_from_slice(packet);
     let result = if out {
@@ -277,13 +278,13 @@ fn a_packet_the_translation_refuses_stays_as_the_napt_sent_it() {
 #[test]
 fn only_a_ce_maps_ports() {
     let text = format!("role br\nmode t\nfmr {RULE}\ndmr 64:ff9b::/96\nport-mapping contiguous\n");
-    let err = Config::parse(&text).unwrap_err();
+    let err = Instance::parse(&text).err().unwrap();
     assert_eq!(err.to_string(), "line 5: port-mapping is for a CE, and this is a BR");
-    let err = Config::parse("role ce\nport-mapping on\n").unwrap_err();
+    let err = Instance::parse("role ce\nport-mapping on\n").err().unwrap();
     assert!(err.to_string().contains("off or contiguous"), "{err}");
     // The setting survives the text form.
     let config = ce("e", "contiguous");
-    let again = Config::parse(&config.to_string()).unwrap();
+    let again = Instance::parse(&config.to_string()).unwrap();
     assert_eq!(again.port_mapping, config.port_mapping);
     assert!(config.to_string().contains("port-mapping contiguous\n"));
 }

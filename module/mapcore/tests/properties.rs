@@ -4,7 +4,7 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 
 use mapcore::portset::{is_excluded, psid_of};
 use mapcore::{
-    Ipv4Prefix, Ipv6Prefix, MapError, Mode, Rfc6052Prefix, Rule, RuleError, RuleParams, RuleTable,
+    Ipv4Prefix, Ipv6Prefix, MapError, Mode, Rfc6052Prefix, Rule, RuleError, RuleParams,
 };
 use proptest::prelude::*;
 
@@ -269,48 +269,6 @@ proptest! {
         let suffix_mask = if v4_end >= 128 { 0 } else { u128::MAX >> v4_end };
         let with_suffix = Ipv6Addr::from(u128::from(embedded) | (suffix & suffix_mask));
         prop_assert_eq!(p.extract(with_suffix), Ok(Ipv4Addr::from(v4)));
-    }
-
-    #[test]
-    fn table_lookup_is_longest_prefix_match(
-        rules in proptest::collection::vec(legal_rule(), 0..12),
-        probe6: u128, probe4: u32, port: u16,
-    ) {
-        let mut table: RuleTable<8> = RuleTable::new();
-        let mut kept: Vec<Rule> = Vec::new();
-        for rule in rules {
-            match table.insert(rule) {
-                Ok(()) => kept.push(rule),
-                Err(mapcore::TableError::Full { capacity }) => prop_assert_eq!(kept.len(), capacity),
-                Err(_) => prop_assert!(kept.iter().any(|k| k.ipv6_prefix() == rule.ipv6_prefix() || k.ipv4_prefix() == rule.ipv4_prefix())),
-            }
-        }
-        prop_assert_eq!(table.len(), kept.len());
-        // Probe both random addresses and addresses inside each rule.
-        let mut probes6 = vec![Ipv6Addr::from(probe6)];
-        let mut probes4 = vec![Ipv4Addr::from(probe4)];
-        for k in &kept {
-            let p6 = k.ipv6_prefix();
-            probes6.push(Ipv6Addr::from(u128::from(p6.addr) | (probe6 & !mask128(p6.len))));
-            let p4 = k.ipv4_prefix();
-            probes4.push(Ipv4Addr::from(u32::from(p4.addr) | (probe4 & !mask32(p4.len))));
-        }
-        for a6 in probes6 {
-            let best = kept.iter().filter(|r| r.ipv6_prefix().contains(a6)).map(|r| r.ipv6_prefix().len).max();
-            prop_assert_eq!(table.lookup_ipv6(a6).map(|r| r.ipv6_prefix().len), best);
-        }
-        for a4 in probes4 {
-            let best = kept
-                .iter()
-                .filter(|r| r.ipv4_prefix().contains(a4))
-                .filter(|r| match r.explicit_psid() {
-                    Some(psid) if r.psid_len() > 0 => r.psid_for_port(port) == Ok(psid),
-                    _ => true,
-                })
-                .map(|r| r.ipv4_prefix().len)
-                .max();
-            prop_assert_eq!(table.lookup_ipv4(a4, Some(port)).map(|r| r.ipv4_prefix().len), best);
-        }
     }
 }
 

@@ -3,9 +3,10 @@
 //! RFCs' own; inputs go through the same public API the kernel module and mapminctl use.
 
 use core::net::{Ipv4Addr, Ipv6Addr};
+use mapcore::index::slots_needed;
 
 use mapcore::{
-    parse_rule, parse_rule_csv, Ipv6Prefix, MapError, Mode, PortRange, Rfc6052Prefix, Rule, RuleTable,
+    parse_rule, parse_rule_csv, Ipv6Prefix, MapError, Mode, PortRange, Rfc6052Prefix, Rule, RuleIndex,
 };
 
 fn v6(s: &str) -> Ipv6Addr {
@@ -83,8 +84,9 @@ fn rfc7597_appendix_a_example_3_fmr() {
     // Example 3 (Forwarding Mapping Rule): IPv4 destination 192.0.2.18, port 1232, FMR
     // {2001:db8:0000::/40, 192.0.2.0/24, 16} give PSID 0x34 and the MAP IPv6 address
     // 2001:db8:0012:3400:0000:c000:0212:0034; the CE finds the rule by longest match.
-    let mut fmrs: RuleTable<4> = RuleTable::new();
-    fmrs.insert(example1_rule().with_forwarding(true)).unwrap();
+    let rules = [example1_rule().with_forwarding(true)];
+    let mut slots = [0; slots_needed(1)];
+    let fmrs = RuleIndex::build(&rules, &mut slots, 0).unwrap();
     let rule = fmrs.lookup_ipv4_where(v4("192.0.2.18"), Some(1232), Rule::forwarding).unwrap();
     let (psid, dst) = rule.map_address_for_port(v4("192.0.2.18"), 1232, Mode::MapE).unwrap();
     assert_eq!(psid, 0x34);

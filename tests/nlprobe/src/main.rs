@@ -605,12 +605,52 @@ fn malformed(probe: &mut Probe, index: u32) {
     probe.check("PORT_MAPPING 2", &m, s, Errno(libc::ERANGE));
     let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &br_with(nla(attr::PORT_MAPPING, &[1, 0])));
     probe.check("PORT_MAPPING of 2 bytes", &m, s, Errno(libc::EINVAL));
-    let mut fmrs: Vec<Vec<u8>> = vec![ifx(), nla(attr::ROLE, &[1]), nla(attr::MODE, &[0]), nla(attr::DMR, &v6_prefix("64:ff9b::/96"))];
-    for i in 0..=mapcore::config::MAX_FMRS {
-        fmrs.push(rule_nest(attr::FMR, &format!("2001:db8:{:x}::/48 10.{}.0.0/16 ea-len 16", 0x100 + i, i)));
+    // FMRs in chunks (FMRS_STAGE): over the limit, a bad chunk, and CONFIG_SET without a
+    // staging; each refusal drops what was staged, and the device keeps its table (the
+    // scenario checks that).
+    let stage = |start: bool, fmrs: &[Vec<u8>]| {
+        let mut attrs = vec![ifx()];
+        if start {
+            attrs.push(nla(attr::FMRS_STAGE_START, &[]));
+        }
+        attrs.extend_from_slice(fmrs);
+        attrs
+    };
+    let one = rule_nest(attr::FMR, "2001:db8:ff00::/40 10.99.0.0/16 ea-len 16");
+    let (m, s) = probe.msg(REQ_ACK, cmd::FMRS_STAGE, &stage(false, std::slice::from_ref(&one)));
+    probe.check("FMRS_STAGE without FMRS_STAGE_START", &m, s, Errno(libc::ENOENT));
+    let staged = |probe: &mut Probe| {
+        let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &[ifx(), nla(attr::ROLE, &[1]), nla(attr::MODE, &[0]), nla(attr::DMR, &v6_prefix("64:ff9b::/96")), nla(attr::FMRS_STAGED, &[])]);
+        (m, s)
+    };
+    let (m, s) = staged(probe);
+    probe.check("CONFIG_SET with FMRS_STAGED, nothing staged", &m, s, Errno(libc::ENOENT));
+    let chunk = vec![one.clone(); 2048];
+    let mut all_taken = true;
+    for n in 0..genl::MAX_FMRS / chunk.len() {
+        let (m, s) = probe.msg(REQ_ACK, cmd::FMRS_STAGE, &stage(n == 0, &chunk));
+        if !matches!(probe.socket.ask(&m, s), Ok((a, _)) if a.error == Some(0)) {
+            all_taken = false;
+        }
     }
-    let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &fmrs);
-    probe.check(&format!("CONFIG_SET with {} FMRs (one too many)", mapcore::config::MAX_FMRS + 1), &m, s, Errno(libc::EINVAL));
+    if all_taken {
+        println!("PASS FMRS_STAGE takes {} FMRs in chunks of {}", genl::MAX_FMRS, chunk.len());
+    } else {
+        probe.fail("FMRS_STAGE takes the most FMRs an instance holds", "a chunk was refused");
+    }
+    let (m, s) = probe.msg(REQ_ACK, cmd::FMRS_STAGE, &stage(false, std::slice::from_ref(&one)));
+    probe.check(&format!("FMRS_STAGE of FMR {} (one too many)", genl::MAX_FMRS + 1), &m, s, Errno(libc::ENOSPC));
+    let (m, s) = staged(probe);
+    probe.check("CONFIG_SET with FMRS_STAGED after the refused chunk (staging dropped)", &m, s, Errno(libc::ENOENT));
+    let (m, s) = probe.msg(REQ_ACK, cmd::FMRS_STAGE, &stage(true, &[one.clone(), nest(attr::FMR, &[nla(rule_attr::EA_LEN, &[8])])]));
+    probe.check("FMRS_STAGE with a rule that is not one", &m, s, Errno(libc::EINVAL));
+    let (m, s) = staged(probe);
+    probe.check("CONFIG_SET with FMRS_STAGED after the bad chunk (staging dropped)", &m, s, Errno(libc::ENOENT));
+    // Staged FMRs that conflict: refused when the table is built, named by position.
+    let (m, s) = probe.msg(REQ_ACK, cmd::FMRS_STAGE, &stage(true, &[one.clone(), one.clone()]));
+    probe.check_ok("FMRS_STAGE of two equal FMRs (checked when the table is built)", &m, s, 0);
+    let (m, s) = staged(probe);
+    probe.check("CONFIG_SET of staged FMRs with one IPv6 prefix twice", &m, s, Errno(libc::EINVAL));
     let (m, s) = probe.msg(REQ_ACK, cmd::CONFIG_SET, &[
         ifx(),
         nla(attr::ROLE, &[1]),

@@ -9,7 +9,7 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use mapcore::{Ipv4Prefix, Ipv6Prefix, Mode, Rfc6052Prefix, Rule, RuleParams, RuleTable};
+use mapcore::{Ipv4Prefix, Ipv6Prefix, Mode, Rfc6052Prefix, Rule, RuleIndex, RuleParams};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -111,9 +111,10 @@ fuzz_target!(|i: Input| {
         }
     }
 
-    // A table holding the rule finds it.
-    let mut table: RuleTable<2> = RuleTable::new();
-    table.insert(rule).expect("empty table takes a rule");
+    // An index holding the rule finds it.
+    let rules = [rule];
+    let mut slots = [0; mapcore::index::slots_needed(1)];
+    let table = RuleIndex::build(&rules, &mut slots, i.probe6 as u64).expect("one rule is a legal table");
     assert!(table.lookup_ipv6(rule.ipv6_prefix().addr).is_some());
     let _ = table.lookup_ipv4(probe4, Some(i.port));
 });

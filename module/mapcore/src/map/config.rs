@@ -18,9 +18,12 @@
 //! also a `rule add bmr ...` command, so the rule syntax is the one of [`super::text`]; the
 //! comma form `IPV6,IPV4,EA-LEN[,OFFSET]` is accepted too.
 //!
-//! [`Config`] is built field by field (by netlink commands, one at a time) and may be
-//! incomplete meanwhile; [`Config::check`] refuses what is inconsistent at any time, and
-//! [`Config::missing`] tells what a complete configuration still lacks.
+//! [`Config`] holds every setting but the FMRs, which may be many (a BR's whole domain): they
+//! live in storage their owner provides ([`super::index::Fmrs`]), and [`Config::parse_with`]
+//! hands each `fmr` line's rule to the caller. [`Config`] is built field by field (by netlink
+//! commands, one at a time) and may be incomplete meanwhile; [`Config::check`] refuses what is
+//! inconsistent at any time, and [`Config::missing`] tells what a complete configuration still
+//! lacks.
 
 use core::fmt;
 use core::net::Ipv6Addr;
@@ -28,11 +31,7 @@ use core::net::Ipv6Addr;
 use super::prefix::{Ipv4Prefix, Ipv6Prefix, PrefixError};
 use super::rfc6052::{Rfc6052Error, Rfc6052Prefix};
 use super::rule::{CeMapping, MapError, Mode, Rule};
-use super::table::{RuleTable, TableError};
 use super::text::{parse_rule, parse_rule_csv, TextError};
-
-/// How many FMRs an instance holds at most.
-pub const MAX_FMRS: usize = 32;
 /// The smallest MTU an IPv6 link may have (RFC 8200 §5).
 pub const MIN_MTU: u16 = 1280;
 
@@ -75,8 +74,6 @@ pub struct Config {
     pub ipv4_address: Option<Ipv4Prefix>,
     /// The CE's Basic Mapping Rule.
     pub bmr: Option<Rule>,
-    /// Forwarding Mapping Rules: the BR's domain rules, a CE's mesh rules.
-    pub fmrs: RuleTable<MAX_FMRS>,
     /// MAP-T Default Mapping Rule (RFC 6052 prefix of the BR).
     pub dmr: Option<Rfc6052Prefix>,
     /// MAP-E: the BR's IPv6 address (a CE's tunnel peer, a BR's own tunnel address).
@@ -134,8 +131,6 @@ pub enum ConfigError {
     CeOnlyOnBr(&'static str),
     /// A MAP-T-only setting in MAP-E mode, or the other way round.
     WrongMode(&'static str, Mode),
-    /// The FMR table refused a rule.
-    Fmr(TableError),
     /// The MTU is below IPv6's minimum.
     MtuTooSmall(u16),
 }
@@ -158,7 +153,6 @@ impl fmt::Display for ConfigError {
                 };
                 write!(f, "{what} does not apply to {name}")
             }
-            ConfigError::Fmr(e) => write!(f, "fmr: {e}"),
             ConfigError::MtuTooSmall(mtu) => {
                 write!(f, "mtu {mtu} is below IPv6's minimum of {MIN_MTU}")
             }
@@ -175,7 +169,6 @@ impl Config {
             end_user_prefix: None,
             ipv4_address: None,
             bmr: None,
-            fmrs: RuleTable::new(),
             dmr: None,
             br_address: None,
             mtu: None,
@@ -229,8 +222,8 @@ impl Config {
         }
     }
 
-    /// The first setting a complete configuration still lacks, if any.
-    pub fn missing(&self) -> Option<&'static str> {
+    /// The first setting a complete configuration with `fmrs` FMRs still lacks, if any.
+    pub fn missing(&self, fmrs: usize) -> Option<&'static str> {
         if self.role == Role::Ce {
             if self.end_user_prefix.is_none() {
                 return Some("end-user-prefix");
@@ -238,7 +231,7 @@ impl Config {
             if self.bmr.is_none() {
                 return Some("bmr");
             }
-        } else if self.fmrs.is_empty() {
+        } else if fmrs == 0 {
             return Some("fmr");
         }
         match self.mode {
@@ -248,9 +241,10 @@ impl Config {
         }
     }
 
-    /// Applies one setting of the text form (`keyword value`), as a file line does; `fmr`
-    /// adds a rule. Does not check the result against the other settings ([`Config::check`]).
-    pub fn set<'a>(&mut self, keyword: &'a str, value: &'a str) -> Result<(), FileErrorKind<'a>> {
+    /// Applies one setting of the text form (`keyword value`), as a file line does; an `fmr`
+    /// line's rule is returned, for the caller's FMR table. Does not check the result against
+    /// the other settings ([`Config::check`]).
+    pub fn set<'a>(&mut self, keyword: &'a str, value: &'a str) -> Result<Option<Rule>, FileErrorKind<'a>> {
         match keyword {
             "role" => {
                 self.role = match value {
@@ -275,10 +269,7 @@ impl Config {
                 self.ipv4_address = Some(prefix);
             }
             "bmr" => self.bmr = Some(rule_of(value).map_err(|e| FileErrorKind::Rule("bmr", e))?),
-            "fmr" => {
-                let rule = rule_of(value).map_err(|e| FileErrorKind::Rule("fmr", e))?;
-                self.fmrs.insert(rule).map_err(|e| FileErrorKind::Invalid(ConfigError::Fmr(e)))?;
-            }
+            "fmr" => return Ok(Some(rule_of(value).map_err(|e| FileErrorKind::Rule("fmr", e))?)),
             "dmr" => {
                 let prefix = Ipv6Prefix::parse(value).map_err(|e| FileErrorKind::BadPrefix("dmr", value, e))?;
                 self.dmr = Some(Rfc6052Prefix::new(prefix).map_err(|e| FileErrorKind::BadDmr(value, e))?);
@@ -298,13 +289,20 @@ impl Config {
             }
             _ => return Err(FileErrorKind::UnknownKeyword(keyword)),
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// Parses the text form. The result is consistent ([`Config::check`]) and complete
-    /// ([`Config::missing`]): a file describes a whole working instance.
-    pub fn parse(text: &str) -> Result<Config, ConfigFileError<'_>> {
+    /// Parses the text form, handing each `fmr` line's rule and line number (1-based) to
+    /// `fmr`, which may refuse it (a table full). The result is consistent ([`Config::check`])
+    /// and complete ([`Config::missing`]): a file describes a whole working instance. Whether
+    /// the FMRs make a legal table together is for their index to tell
+    /// ([`super::index::RuleIndex::build`]).
+    pub fn parse_with<'t>(
+        text: &'t str,
+        mut fmr: impl FnMut(Rule, usize) -> Result<(), FileErrorKind<'t>>,
+    ) -> Result<Config, ConfigFileError<'t>> {
         let mut config = Config::default();
+        let mut fmrs = 0;
         let mut seen = Seen::default();
         let mut last_line = 0;
         for (index, raw) in text.lines().enumerate() {
@@ -318,44 +316,60 @@ impl Config {
             if keyword != "fmr" && !seen.mark(keyword) {
                 return Err(at(FileErrorKind::Duplicate(keyword_name(keyword))));
             }
-            config.set(keyword, rest).map_err(at)?;
+            if let Some(rule) = config.set(keyword, rest).map_err(at)? {
+                fmr(rule, number).map_err(at)?;
+                fmrs += 1;
+            }
             config.check().map_err(|e| at(FileErrorKind::Invalid(e)))?;
         }
-        match config.missing() {
+        match config.missing(fmrs) {
             Some(what) => Err(ConfigFileError { line: last_line, kind: FileErrorKind::Missing(what) }),
             None => Ok(config),
         }
     }
 }
 
-impl fmt::Display for Config {
-    /// The text form, which [`Config::parse`] reads back.
+impl Config {
+    /// The text form with these FMRs, which [`Config::parse_with`] reads back.
+    pub fn text<'a>(&'a self, fmrs: &'a [Rule]) -> ConfigText<'a> {
+        ConfigText { config: self, fmrs }
+    }
+}
+
+/// A configuration and its FMRs in the text form ([`Config::text`]).
+pub struct ConfigText<'a> {
+    config: &'a Config,
+    fmrs: &'a [Rule],
+}
+
+impl fmt::Display for ConfigText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "role {}", self.role.keyword())?;
-        writeln!(f, "mode {}", mode_keyword(self.mode))?;
-        if let Some(prefix) = self.end_user_prefix {
+        let ConfigText { config: this, fmrs } = self;
+        writeln!(f, "role {}", this.role.keyword())?;
+        writeln!(f, "mode {}", mode_keyword(this.mode))?;
+        if let Some(prefix) = this.end_user_prefix {
             writeln!(f, "end-user-prefix {prefix}")?;
         }
-        if let Some(prefix) = self.ipv4_address {
+        if let Some(prefix) = this.ipv4_address {
             writeln!(f, "ipv4-address {prefix}")?;
         }
-        if let Some(bmr) = self.bmr {
+        if let Some(bmr) = this.bmr {
             writeln!(f, "bmr {bmr}")?;
         }
-        for fmr in self.fmrs.iter() {
+        for fmr in fmrs.iter() {
             writeln!(f, "fmr {fmr}")?;
         }
-        if let Some(dmr) = self.dmr {
+        if let Some(dmr) = this.dmr {
             writeln!(f, "dmr {}", dmr.prefix())?;
         }
-        if let Some(br) = self.br_address {
+        if let Some(br) = this.br_address {
             writeln!(f, "br {br}")?;
         }
-        if let Some(mtu) = self.mtu {
+        if let Some(mtu) = this.mtu {
             writeln!(f, "mtu {mtu}")?;
         }
-        if self.port_mapping != PortMapping::Off {
-            writeln!(f, "port-mapping {}", self.port_mapping.keyword())?;
+        if this.port_mapping != PortMapping::Off {
+            writeln!(f, "port-mapping {}", this.port_mapping.keyword())?;
         }
         Ok(())
     }
@@ -383,6 +397,8 @@ pub enum FileErrorKind<'a> {
     BadDmr(&'a str, Rfc6052Error),
     /// A `bmr`/`fmr` rule that does not parse or is illegal.
     Rule(&'static str, TextError<'a>),
+    /// An `fmr` line past the most rules the caller's table takes.
+    TooManyFmrs(usize),
     /// The settings so far contradict each other.
     Invalid(ConfigError),
     /// The file ends without a setting its role and mode need.
@@ -410,6 +426,7 @@ impl fmt::Display for FileErrorKind<'_> {
             FileErrorKind::BadDmr(value, e) => write!(f, "bad dmr '{value}': {e}"),
             FileErrorKind::Rule(keyword, e) => write!(f, "{keyword}: {e}"),
             FileErrorKind::Invalid(e) => write!(f, "{e}"),
+            FileErrorKind::TooManyFmrs(max) => write!(f, "more than {max} fmr lines"),
             FileErrorKind::Missing(what) => write!(f, "the configuration has no '{what}', which its role and mode need"),
         }
     }
@@ -468,7 +485,19 @@ impl Seen {
 mod tests {
     extern crate std;
     use super::*;
+    use crate::map::index::{slots_needed, IndexError, RuleIndex};
     use std::string::ToString;
+    use std::vec::Vec;
+
+    /// Parses `text`, keeping the FMRs in a Vec.
+    fn parse(text: &str) -> Result<(Config, Vec<Rule>), ConfigFileError<'_>> {
+        let mut fmrs = Vec::new();
+        let config = Config::parse_with(text, |rule, _| {
+            fmrs.push(rule);
+            Ok(())
+        })?;
+        Ok((config, fmrs))
+    }
 
     /// The seed's Jool tutorial CE "11b" (MAP-T), as DESIGN.md writes it.
     const TUTORIAL_CE: &str = "\
@@ -485,22 +514,24 @@ mtu 1500
 
     #[test]
     fn parses_the_tutorial_ce_and_maps_it() {
-        let config = Config::parse(TUTORIAL_CE).unwrap();
+        let (config, fmrs) = parse(TUTORIAL_CE).unwrap();
         assert_eq!(config.role, Role::Ce);
         assert_eq!(config.mode, Mode::MapT);
-        assert_eq!(config.fmrs.len(), 1);
+        assert_eq!(fmrs.len(), 1);
         assert_eq!(config.mtu, Some(1500));
         let mapping = config.ce_mapping().unwrap().unwrap();
         assert_eq!(mapping.ipv4.to_string(), "192.0.2.8/32");
         assert_eq!(mapping.psid(), 0x1b);
-        assert_eq!(config.missing(), None);
+        assert_eq!(config.missing(fmrs.len()), None);
     }
 
     #[test]
     fn text_form_round_trips() {
-        let config = Config::parse(TUTORIAL_CE).unwrap();
-        let again = Config::parse(&config.to_string()).unwrap();
-        assert_eq!(again.to_string(), config.to_string());
+        let (config, fmrs) = parse(TUTORIAL_CE).unwrap();
+        let text = config.text(&fmrs).to_string();
+        let (again, again_fmrs) = parse(&text).unwrap();
+        assert_eq!(again.text(&again_fmrs).to_string(), text);
+        assert_eq!(again_fmrs, fmrs);
         assert_eq!(again.bmr, config.bmr);
         assert_eq!(again.dmr, config.dmr);
     }
@@ -517,7 +548,7 @@ mtu 1500
 
     #[test]
     fn a_map_e_br() {
-        let config = Config::parse(
+        let (config, _) = parse(
             "role br\nmode e\nfmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\nbr 2001:db8:6::1\n",
         )
         .unwrap();
@@ -526,7 +557,7 @@ mtu 1500
     }
 
     fn error_of(text: &str) -> (usize, std::string::String) {
-        let e = Config::parse(text).unwrap_err();
+        let e = parse(text).unwrap_err();
         (e.line, e.to_string())
     }
 
@@ -562,9 +593,20 @@ mtu 1500
         assert!(msg.contains("dmr does not apply to MAP-E"), "{msg}");
         let (_, msg) = error_of("end-user-prefix 2001:db8:cf::/64\nbmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13\n");
         assert!(msg.contains("the BMR does not map the end-user prefix"), "{msg}");
+        // Two FMRs with one IPv6 prefix: each line is fine, their index refuses the pair.
         let fmr = "fmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\n";
-        let (_, msg) = error_of(&[fmr, fmr].concat());
-        assert!(msg.contains("fmr: a rule with the same IPv6 prefix exists"), "{msg}");
+        let (_, fmrs) = parse(&["role br\nmode t\ndmr 64:ff9b::/96\n", fmr, fmr].concat()).unwrap();
+        let mut slots = std::vec![0; slots_needed(fmrs.len())];
+        let e = RuleIndex::build(&fmrs, &mut slots, 0).unwrap_err();
+        assert_eq!(e, IndexError::SameIpv6Prefix { rule: 1, other: 0 });
+        // A caller's limit on FMRs.
+        let two = [fmr, fmr].concat();
+        let e = Config::parse_with(&two, |_, line| match line {
+            1 => Ok(()),
+            _ => Err(FileErrorKind::TooManyFmrs(1)),
+        })
+        .unwrap_err();
+        assert_eq!((e.line, e.to_string().contains("more than 1 fmr lines")), (2, true));
     }
 
     #[test]

@@ -156,8 +156,9 @@ pub struct Derived {
 }
 
 impl Derived {
-    pub fn of(config: &Config) -> Self {
-        let ce = if config.missing().is_some() {
+    /// What the packet path needs to know of `config` with `fmrs` FMRs.
+    pub fn of(config: &Config, fmrs: usize) -> Self {
+        let ce = if config.missing(fmrs).is_some() {
             Err(DropReason::NoMapping)
         } else {
             match config.role {
@@ -170,14 +171,21 @@ impl Derived {
 }
 
 impl<'a> Domain<'a> {
-    /// The domain of `config`; [`DropReason::NoMapping`] while it is incomplete.
-    pub fn new(config: &'a Config, ident: &'a AtomicU16) -> Result<Self, DropReason> {
-        Self::with_derived(config, &Derived::of(config), ident)
+    /// The domain of `config` with the FMRs `fmrs`; [`DropReason::NoMapping`] while it is
+    /// incomplete.
+    pub fn new(config: &'a Config, fmrs: RuleIndex<'a>, ident: &'a AtomicU16) -> Result<Self, DropReason> {
+        Self::with_derived(config, fmrs, &Derived::of(config, fmrs.len()), ident)
     }
 
-    /// The domain of `config`, given what [`Derived::of`] computed from it.
-    pub fn with_derived(config: &'a Config, derived: &Derived, ident: &'a AtomicU16) -> Result<Self, DropReason> {
-        Ok(Domain { config, fmrs: config.fmrs.index(), ce: derived.ce?, ident, fragments: None })
+    /// The domain of `config` with the FMRs `fmrs`, given what [`Derived::of`] computed from
+    /// them.
+    pub fn with_derived(
+        config: &'a Config,
+        fmrs: RuleIndex<'a>,
+        derived: &Derived,
+        ident: &'a AtomicU16,
+    ) -> Result<Self, DropReason> {
+        Ok(Domain { config, fmrs, ce: derived.ce?, ident, fragments: None })
     }
 
     /// Lets the domain follow fragmented datagrams in `cache` (a BR needs it to send the later

@@ -13,11 +13,16 @@
 //! | `RULE_DEL` | `IFINDEX`, `RULE_KIND`, `RULE` (its IPv6 prefix is enough) | |
 //! | `RULE_GET` (dump) | `IFINDEX` | one message per rule: `RULE_KIND`, `RULE` |
 //! | `RULE_FLUSH` | `IFINDEX`, optional `RULE_KIND` | |
-//! | `CONFIG_SET` | `IFINDEX`, `ROLE MODE`, `END_USER_PREFIX IPV4_ADDRESS BMR FMR* DMR BR_ADDRESS MTU PORT_MAPPING` | |
+//! | `CONFIG_SET` | `IFINDEX`, `ROLE MODE`, `END_USER_PREFIX IPV4_ADDRESS BMR FMR* DMR BR_ADDRESS MTU PORT_MAPPING FMRS_STAGED` | |
 //! | `STATS_GET` | `IFINDEX` | `IFINDEX`, `STATS` |
+//! | `FMRS_STAGE` | `IFINDEX`, `FMRS_STAGE_START`, `FMR*` | |
 //!
 //! `CONFIG_SET` replaces the whole configuration at once, so it must be complete; the other
-//! changes may leave it incomplete (the device then drops everything, counted).
+//! changes may leave it incomplete (the device then drops everything, counted). A table of
+//! FMRs too big for one message travels in `FMRS_STAGE` chunks from one socket (the first with
+//! `FMRS_STAGE_START`), then a `CONFIG_SET` with `FMRS_STAGED` takes them: the device builds the
+//! new table aside and publishes it with the rest at once. Errors about an FMR name it by its
+//! position in the table (1-based: staged ones first).
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
@@ -32,6 +37,10 @@ pub const FAMILY_NAME_NUL: &[u8] = b"mapmint\0";
 /// The protocol version.
 pub const FAMILY_VERSION: u8 = 1;
 
+/// The most FMRs an instance takes: four times a BR domain of 65,536 rules, about 13 MB of
+/// rules and index.
+pub const MAX_FMRS: usize = 1 << 18;
+
 /// Commands (`genlmsghdr.cmd`).
 pub mod cmd {
     pub const DEV_GET: u8 = 1;
@@ -42,8 +51,11 @@ pub mod cmd {
     pub const RULE_FLUSH: u8 = 6;
     pub const CONFIG_SET: u8 = 7;
     pub const STATS_GET: u8 = 8;
+    /// FMRs for the next CONFIG_SET, in chunks: a table too big for one message
+    /// ([`super::attr::FMRS_STAGE_START`] begins, repeated [`super::attr::FMR`]s follow).
+    pub const FMRS_STAGE: u8 = 9;
     /// The highest command number.
-    pub const MAX: u8 = STATS_GET;
+    pub const MAX: u8 = FMRS_STAGE;
 }
 
 /// Top-level attributes.
@@ -93,8 +105,12 @@ pub mod attr {
     pub const IPV4_ADDRESS: u16 = 21;
     /// u8: how a CE's NAPT reaches its port set ([`super::port_mapping_to_u8`]).
     pub const PORT_MAPPING: u16 = 22;
+    /// flag: FMRS_STAGE drops what was staged before and starts anew.
+    pub const FMRS_STAGE_START: u16 = 23;
+    /// flag: CONFIG_SET takes the FMRs this socket staged, before the FMR attributes it carries.
+    pub const FMRS_STAGED: u16 = 24;
     /// The highest attribute number.
-    pub const MAX: u16 = PORT_MAPPING;
+    pub const MAX: u16 = FMRS_STAGED;
 }
 
 /// Attributes inside `BMR`, `FMR` and `RULE`.

@@ -2,7 +2,7 @@
 //! rules and more), built in memory the caller provides: the kernel kvmallocs it, userspace
 //! uses a `Vec`. The core itself never allocates.
 //!
-//! Two open-addressing hash tables (linear probing, at most half full) hold every distinct
+//! Two open-addressing hash tables (linear probing, at most two thirds full) hold every distinct
 //! Rule IPv4 prefix and every Rule IPv6 prefix. A lookup probes one of them once per prefix
 //! length present in the table, longest first, so its cost follows the number of distinct
 //! lengths (a domain has a few), not the number of rules. Rules sharing one IPv4 prefix
@@ -16,6 +16,7 @@
 
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
+use core::ops::{Deref, DerefMut};
 
 use super::bits::ipv6_halves;
 use super::prefix::{Ipv4Prefix, Ipv6Prefix};
@@ -31,10 +32,29 @@ pub const fn slots_needed(rules: usize) -> usize {
     rules + 2 * hash_size(rules)
 }
 
-/// Each hash table's size: a power of two at least twice the keys it may hold.
+/// Each hash table's size: one and a half times the keys it may hold (at most two thirds
+/// full: a probe for an absent key reads about five neighbouring slots), and not rounded to
+/// a power of two, so that 65,536 rules take 4 slots each, 16 bytes.
 const fn hash_size(rules: usize) -> usize {
-    let min = if rules == 0 { 1 } else { rules * 2 };
-    min.next_power_of_two()
+    if rules == 0 {
+        1
+    } else {
+        rules + rules.div_ceil(2)
+    }
+}
+
+/// The slot a hash starts at, in a table of `size` (the hash's high bits, scaled).
+fn bucket(hash: u32, size: usize) -> usize {
+    ((u64::from(hash) * size as u64) >> 32) as usize
+}
+
+/// The slot after `s`, wrapping.
+fn next(s: usize, size: usize) -> usize {
+    if s + 1 >= size {
+        0
+    } else {
+        s + 1
+    }
 }
 
 /// A slot's value: 0 is empty, else a position plus one.
@@ -88,8 +108,8 @@ impl fmt::Display for IndexError {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IndexShape {
     rules: u32,
-    /// The hash tables' size minus one.
-    hash_mask: u32,
+    /// Each hash table's size.
+    hash_size: u32,
     /// Bit L: some Rule IPv4 prefix has length L.
     ipv4_lengths: u64,
     /// Bit L (of 129): some Rule IPv6 prefix has length L.
@@ -102,14 +122,14 @@ pub struct IndexShape {
 impl IndexShape {
     /// The shape of an index without rules (no prefix length present: lookups end at once).
     pub const EMPTY: IndexShape =
-        IndexShape { rules: 0, hash_mask: 0, ipv4_lengths: 0, ipv6_lengths: [0; 3], seed: 0 };
+        IndexShape { rules: 0, hash_size: 0, ipv4_lengths: 0, ipv6_lengths: [0; 3], seed: 0 };
 }
 
 /// A built index over rules: lookups by IPv4 address (and port) and by IPv6 address.
 #[derive(Clone, Copy, Debug)]
 pub struct RuleIndex<'a> {
     rules: &'a [Rule],
-    /// [IPv4 order: rules][IPv4 hash: hash_mask + 1][IPv6 hash: hash_mask + 1]
+    /// [IPv4 order: rules][IPv4 hash: hash_size][IPv6 hash: hash_size]
     slots: &'a [u32],
     shape: IndexShape,
 }
@@ -167,12 +187,30 @@ impl<'a> RuleIndex<'a> {
             return Err(IndexError::SlotsTooFew { needed, given: slots.len() });
         }
         let size = hash_size(n);
-        let mask = size - 1;
         let (order, rest) = slots.split_at_mut(n);
         let (v4_hash, rest) = rest.split_at_mut(size);
         let v6_hash = &mut rest[..size];
-        let mut shape = IndexShape { rules: n as u32, hash_mask: mask as u32, seed, ..IndexShape::default() };
+        let mut shape = IndexShape { rules: n as u32, hash_size: size as u32, seed, ..IndexShape::default() };
 
+        v6_hash.fill(EMPTY);
+        for (pos, rule) in rules.iter().enumerate() {
+            let prefix = rule.ipv6_prefix();
+            shape.ipv6_lengths[usize::from(prefix.len / 64)] |= 1 << (prefix.len % 64);
+            let mut s = bucket(ipv6_hash(prefix, seed), size);
+            loop {
+                match v6_hash[s] {
+                    EMPTY => break,
+                    taken => {
+                        let other = taken as usize - 1;
+                        if rules[other].ipv6_prefix() == prefix {
+                            return Err(IndexError::SameIpv6Prefix { rule: pos, other });
+                        }
+                    }
+                }
+                s = next(s, size);
+            }
+            v6_hash[s] = pos as u32 + 1;
+        }
         for (pos, slot) in order.iter_mut().enumerate() {
             *slot = pos as u32;
         }
@@ -197,32 +235,13 @@ impl<'a> RuleIndex<'a> {
             // The first rule of its IPv4 prefix: the hash finds the group through it.
             let prefix = rule.ipv4_prefix();
             shape.ipv4_lengths |= 1 << prefix.len;
-            let mut s = hash64(ipv4_key(prefix), seed) as usize & mask;
+            let mut s = bucket(hash64(ipv4_key(prefix), seed), size);
             while v4_hash[s] != EMPTY {
-                s = (s + 1) & mask;
+                s = next(s, size);
             }
             v4_hash[s] = at as u32 + 1;
         }
 
-        v6_hash.fill(EMPTY);
-        for (pos, rule) in rules.iter().enumerate() {
-            let prefix = rule.ipv6_prefix();
-            shape.ipv6_lengths[usize::from(prefix.len / 64)] |= 1 << (prefix.len % 64);
-            let mut s = ipv6_hash(prefix, seed) as usize & mask;
-            loop {
-                match v6_hash[s] {
-                    EMPTY => break,
-                    taken => {
-                        let other = taken as usize - 1;
-                        if rules[other].ipv6_prefix() == prefix {
-                            return Err(IndexError::SameIpv6Prefix { rule: pos, other });
-                        }
-                    }
-                }
-                s = (s + 1) & mask;
-            }
-            v6_hash[s] = pos as u32 + 1;
-        }
         Ok(RuleIndex { rules, slots, shape })
     }
 
@@ -259,7 +278,7 @@ impl<'a> RuleIndex<'a> {
     }
 
     fn hash_slot(&self, table: usize, s: usize) -> u32 {
-        let size = self.shape.hash_mask as usize + 1;
+        let size = self.shape.hash_size as usize;
         self.slots.get(self.rules_len() + table * size + s).copied().unwrap_or(EMPTY)
     }
 
@@ -270,10 +289,10 @@ impl<'a> RuleIndex<'a> {
 
     /// The position (in the IPv4 order) of the first rule whose IPv4 prefix is `prefix`.
     fn ipv4_group(&self, prefix: Ipv4Prefix) -> Option<usize> {
-        let mask = self.shape.hash_mask as usize;
-        let mut s = hash64(ipv4_key(prefix), self.shape.seed) as usize & mask;
-        // At most half of the slots are taken: every probe sequence meets an empty one.
-        for _ in 0..=mask {
+        let size = self.shape.hash_size as usize;
+        let mut s = bucket(hash64(ipv4_key(prefix), self.shape.seed), size);
+        // At most two thirds of the slots are taken: every probe sequence meets an empty one.
+        for _ in 0..size {
             let at = match self.hash_slot(0, s) {
                 EMPTY => return None,
                 taken => taken as usize - 1,
@@ -281,16 +300,16 @@ impl<'a> RuleIndex<'a> {
             if self.ordered(at)?.ipv4_prefix() == prefix {
                 return Some(at);
             }
-            s = (s + 1) & mask;
+            s = next(s, size);
         }
         None
     }
 
     /// The rule whose IPv6 prefix is exactly `prefix`, and its position.
     pub fn find_ipv6_prefix(&self, prefix: Ipv6Prefix) -> Option<(usize, &'a Rule)> {
-        let mask = self.shape.hash_mask as usize;
-        let mut s = ipv6_hash(prefix, self.shape.seed) as usize & mask;
-        for _ in 0..=mask {
+        let size = self.shape.hash_size as usize;
+        let mut s = bucket(ipv6_hash(prefix, self.shape.seed), size);
+        for _ in 0..size {
             let pos = match self.hash_slot(1, s) {
                 EMPTY => return None,
                 taken => taken as usize - 1,
@@ -299,7 +318,7 @@ impl<'a> RuleIndex<'a> {
             if rule.ipv6_prefix() == prefix {
                 return Some((pos, rule));
             }
-            s = (s + 1) & mask;
+            s = next(s, size);
         }
         None
     }
@@ -358,5 +377,50 @@ fn port_matches(rule: &Rule, port: Option<u16>) -> bool {
     match rule.explicit_psid() {
         Some(psid) if rule.psid_len() > 0 => port.is_some_and(|p| rule.psid_for_port(p) == Ok(psid)),
         _ => true,
+    }
+}
+
+/// A table of rules and its index, in storage the caller owns and sized by it: `Vec`s in
+/// userspace, kvmalloc'ed vectors in the kernel. The rules keep the caller's order.
+#[derive(Clone, Debug)]
+pub struct Fmrs<R, S> {
+    rules: R,
+    slots: S,
+    shape: IndexShape,
+}
+
+impl<R: Deref<Target = [Rule]>, S: DerefMut<Target = [u32]>> Fmrs<R, S> {
+    /// Indexes `rules` in `slots` (at least [`slots_needed`] of them) with the caller's random
+    /// `seed`; see [`RuleIndex::build`].
+    pub fn build(rules: R, mut slots: S, seed: u64) -> Result<Self, IndexError> {
+        let shape = RuleIndex::build(&rules, &mut slots, seed)?.shape();
+        Ok(Fmrs { rules, slots, shape })
+    }
+}
+
+impl<R: Deref<Target = [Rule]>, S: Deref<Target = [u32]>> Fmrs<R, S> {
+    /// The index over the rules.
+    pub fn index(&self) -> RuleIndex<'_> {
+        RuleIndex::from_parts(&self.rules, &self.slots, self.shape)
+    }
+
+    /// The rules, in the caller's order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there is no rule.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The storage back, to change the rules and build again.
+    pub fn into_parts(self) -> (R, S) {
+        (self.rules, self.slots)
     }
 }

@@ -6,7 +6,6 @@
 //!   (RFC 7597 §5, RFC 7599 §5).
 //! - [`portset`]: PSIDs and port sets (RFC 7597 §5.1).
 //! - [`rfc6052`]: IPv4-embedded IPv6 addresses for the MAP-T DMR (RFC 6052 §2.2).
-//! - [`table`]: a bounded rule table with longest-prefix match.
 //! - [`index`]: longest-prefix match over tables of any size, in memory the caller provides.
 //! - [`config`]: one instance's configuration and its text form (apply, translate).
 //! - [`domain`]: one instance's view of its MAP domain: addresses and RFC 7597 §8.1 checks
@@ -25,7 +24,6 @@ pub mod prefix;
 pub mod rfc6052;
 pub mod rule;
 pub mod s46;
-pub mod table;
 pub mod text;
 pub mod xlat;
 
@@ -33,6 +31,5 @@ pub use portset::{PortRange, PortRanges, PortSet};
 pub use prefix::{Ipv4Prefix, Ipv6Prefix, PrefixError};
 pub use rfc6052::{Rfc6052Error, Rfc6052Prefix};
 pub use rule::{CeMapping, DecodedAddress, MapError, Mode, Rule, RuleError, RuleParams};
-pub use index::{IndexError, IndexShape, RuleIndex};
-pub use table::{RuleTable, TableError};
+pub use index::{Fmrs, IndexError, IndexShape, RuleIndex};
 pub use text::{parse_rule, parse_rule_csv, parse_rule_csv_params, parse_rule_params, TextError, TextErrorKind};

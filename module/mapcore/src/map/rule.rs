@@ -269,17 +269,6 @@ pub struct DecodedAddress {
 }
 
 impl Rule {
-    /// A rule that fills unused storage (a fixed-size table's free places); never looked up.
-    pub(crate) const PLACEHOLDER: Rule = Rule {
-        ipv6: Ipv6Prefix { addr: Ipv6Addr::UNSPECIFIED, len: 0 },
-        ipv4: Ipv4Prefix { addr: Ipv4Addr::UNSPECIFIED, len: 0 },
-        ea_len: 0,
-        psid_offset: 0,
-        psid_len: 0,
-        psid: None,
-        forwarding: false,
-    };
-
     /// Validates `params` (RFC 7597 §5, RFC 7598 §4): every illegal combination gets its own
     /// [`RuleError`].
     pub fn new(params: RuleParams) -> Result<Rule, RuleError> {

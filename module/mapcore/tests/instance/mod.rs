@@ -1,0 +1,56 @@
+//! A configuration and its FMRs kept as a userspace caller keeps them (in `Vec`s), for the
+//! tests that run packets through a domain.
+#![allow(dead_code)]
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::atomic::AtomicU16;
+
+use mapcore::config::Config;
+use mapcore::domain::Domain;
+use mapcore::index::{slots_needed, Fmrs};
+use mapcore::xlat::DropReason;
+use mapcore::Rule;
+
+pub type VecFmrs = Fmrs<Vec<Rule>, Vec<u32>>;
+
+/// The FMRs `rules`, indexed.
+pub fn fmrs(rules: Vec<Rule>) -> Result<VecFmrs, String> {
+    let slots = vec![0; slots_needed(rules.len())];
+    Fmrs::build(rules, slots, 0x6d61_706d).map_err(|e| e.to_string())
+}
+
+pub struct Instance {
+    pub config: Config,
+    pub fmrs: VecFmrs,
+}
+
+impl Instance {
+    /// A configuration file, parsed, its FMRs indexed; the error as `mapminctl` prints it.
+    pub fn parse(text: &str) -> Result<Instance, String> {
+        let mut rules = Vec::new();
+        let config = Config::parse_with(text, |rule, _| {
+            rules.push(rule);
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Instance { config, fmrs: fmrs(rules)? })
+    }
+
+    pub fn domain<'a>(&'a self, ident: &'a AtomicU16) -> Result<Domain<'a>, DropReason> {
+        Domain::new(&self.config, self.fmrs.index(), ident)
+    }
+}
+
+impl Deref for Instance {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl fmt::Display for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.config.text(self.fmrs.rules()))
+    }
+}
