@@ -103,7 +103,7 @@ build_map-t-a6() {
 build_map-t-64k() {
 	tutorial t nft
 	big_br_config 32768 >/tmp/br-64k.conf
-	at br mapminctl apply --config /tmp/br-64k.conf dev mapmint
+	at br mapminctl apply --config /tmp/br-64k.conf dev mapmint >/dev/null
 }
 # the same with the A/B module (scripts/bench.sh's MAPMINT_BENCH_ALT_MODULE)
 build_map-t-alt() { MODULE=/mapmint/mapmint-alt.ko tutorial t nft; }

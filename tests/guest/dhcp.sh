@@ -17,10 +17,10 @@ RULE=$(rule_with 6)
 KEA=/tmp/kea
 mkdir -p $KEA /var/lib/dhcp /var/lib/dhcpcd /run/dhcpcd
 
-# kea_config MODE OFFSET: Kea's configuration: one MAP-T (t) or MAP-E (e) container with the
+# kea_config MODE OFFSET [RENEW]: Kea's configuration: one MAP-T (t) or MAP-E (e) container with the
 # CE's rule (S46_RULE: flags 1 = F, ea-len 13, prefix4-len 24, 192.0.2.0, the IPv6 prefix)
 # and its PORTPARAMS (the offset, no PSID bits of its own), and the DMR (MAP-T) or the BR's
-# address (MAP-E); short timers, so that clients renew every 4 seconds. (Kea 2.2 sends one
+# address (MAP-E); short timers, so that clients renew every 4 seconds (or RENEW). (Kea 2.2 sends one
 # S46_RULE per container: a second one, an FMR, is dropped from its reply.)
 kea_config() {
 	local container=s46-cont-map$1 last='"name": "s46-dmr", "data": "64:ff9b::/96"'
@@ -30,7 +30,7 @@ kea_config() {
 	  "data-directory": "$KEA",
 	  "interfaces-config": {"interfaces": ["ce11b"]},
 	  "lease-database": {"type": "memfile", "name": "$KEA/leases.csv", "lfc-interval": 0},
-	  "renew-timer": 4, "rebind-timer": 8, "preferred-lifetime": 30, "valid-lifetime": 60,
+	  "renew-timer": ${3:-4}, "rebind-timer": $((${3:-4} * 2)), "preferred-lifetime": $((${3:-4} * 8)), "valid-lifetime": $((${3:-4} * 15)),
 	  "subnet6": [{"id": 1, "subnet": "2001:db8:100:11b::/64", "interface": "ce11b",
 	    "pd-pools": [{"prefix": "2001:db8:ce:11b::", "prefix-len": 64, "delegated-len": 64}],
 	    "option-data": [
@@ -51,16 +51,16 @@ lease() {
 	kill -HUP $kea
 	RULE=$(rule_with "$2")
 	br_config "$1" >/tmp/br.conf
-	at br mapminctl apply --config /tmp/br.conf dev mapmint
+	at br mapminctl apply --config /tmp/br.conf dev mapmint >/dev/null
 }
 
 # wait_for WHAT SECONDS CMD...: polls CMD every half second until it succeeds.
 wait_for() {
-	local what=$1 tries=$(($2 * 2))
+	local what=$1 seconds=$2 tries=$(($2 * 2))
 	shift 2
 	while ! "$@" >/dev/null 2>&1; do
 		tries=$((tries - 1))
-		[ $tries -gt 0 ] || { fail "$what" "not within $2 s"; return 1; }
+		[ $tries -gt 0 ] || { fail "$what" "not within $seconds s"; return 1; }
 		sleep 0.5
 	done
 	pass "$what"
@@ -73,6 +73,12 @@ ce_state() {
 	at ce11b nft list ruleset 2>&1
 	at ce11b mapminctl dev show mapmint 2>&1 | sed 's/^[0-9]*: //'
 	at ce11b mapminctl rule show dev mapmint 2>&1
+}
+
+# hooks_idle: no client hook (nor the mapminctl it runs) is running
+hooks_idle() {
+	! pgrep -f dhclient-script >/dev/null && ! pgrep -f dhcpcd-run-hooks >/dev/null &&
+		! pgrep -f 'mapminctl provision' >/dev/null
 }
 
 # renewed_to MODE OFFSET: the CE runs the lease of MODE with OFFSET
@@ -141,8 +147,18 @@ client_checks() {
 	check_eq "$t the renewed CE has the new rule and nothing else" \
 		"bmr $(rule_with 4) forwarding" "$(at ce11b mapminctl rule show dev mapmint)"
 	traffic_checks "$t" 4
+	# No renewal from here on (the next reply says so): the release's hook must not meet a
+	# renewal's, which a loaded machine can still be running with renewals 4 s apart (dhcpcd
+	# runs its hooks asynchronously). An ISP renews after hours.
+	kea_config e 4 600
+	kill -HUP $kea
+	sleep 5
+	wait_for "$t no hook running" 30 hooks_idle
 	$release
-	wait_for "$t released: the CE is gone" 30 test ! -e /run/mapmint/provision-mapmint.json
+	if ! wait_for "$t released: the CE is gone" 60 test ! -e /run/mapmint/provision-mapmint.json; then
+		echo "--- the client's log, last lines" >/dev/console
+		tail -n 30 "/tmp/$name.log" >/dev/console
+	fi
 	out=$(ce_state)
 	case "$out" in
 	*mapmint_provision* | *"dev mapmint"* | *"inet 192.0.2.8"*) fail "$t the release leaves nothing" "$out" ;;

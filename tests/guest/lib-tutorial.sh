@@ -142,7 +142,7 @@ br_translator() {
 	at "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 	add_device "$ns"
 	br_config "$mode" >"/tmp/$ns.conf"
-	at "$ns" mapminctl apply --config "/tmp/$ns.conf" dev mapmint
+	at "$ns" mapminctl apply --config "/tmp/$ns.conf" dev mapmint >/dev/null
 	batch "$ns" <<-IP
 		link set mapmint up
 		route add 192.0.2.0/24 dev mapmint
@@ -188,7 +188,7 @@ ce() {
 	ce_box "$name" "$prefix" "$lan" "$client"
 	add_device "$name"
 	ce_config "$prefix" "$mode" "$ipv4" >"/tmp/$name.conf"
-	at "$name" mapminctl apply --config "/tmp/$name.conf" dev mapmint
+	at "$name" mapminctl apply --config "/tmp/$name.conf" dev mapmint >/dev/null
 	batch "$name" <<-IP
 		link set mapmint up
 		addr add $ipv4/32 dev mapmint
@@ -466,8 +466,8 @@ transfer_while_applying() {
 	at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file &
 	local wget=$! i
 	for i in 1 2 3 4 5; do
-		at br mapminctl apply --config /tmp/br.conf dev mapmint
-		at ce11b mapminctl apply --config /tmp/ce11b.conf dev mapmint
+		at br mapminctl apply --config /tmp/br.conf dev mapmint >/dev/null
+		at ce11b mapminctl apply --config /tmp/ce11b.conf dev mapmint >/dev/null
 	done
 	if wait $wget; then
 		check_eq "a download during mapminctl apply completes intact" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"

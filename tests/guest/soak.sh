@@ -54,7 +54,7 @@ appliers=()
 for ns in br ce11b; do
 	ip netns exec $ns bash -c "
 		for ((i = 0; i < $applies / 2; i++)); do
-			mapminctl apply --config /tmp/$ns-\$((i % 2)).conf dev mapmint && echo applied || echo refused
+			mapminctl apply --config /tmp/$ns-\$((i % 2)).conf dev mapmint >/dev/null && echo applied || echo refused
 		done" >/tmp/applies-$ns 2>&1 &
 	appliers+=($!)
 done

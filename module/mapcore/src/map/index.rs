@@ -59,6 +59,9 @@ fn next(s: usize, size: usize) -> usize {
 
 /// A slot's value: 0 is empty, else a position plus one.
 const EMPTY: u32 = 0;
+/// In an IPv4 slot: the prefix has several rules, and the position is the first one's in the
+/// IPv4 order (without it, the position is the one rule's own: a cache miss less).
+const GROUP: u32 = 1 << 31;
 
 /// Why a set of rules cannot be indexed. Positions are the caller's (the order of the rules
 /// as given), so that an error can name the line or index of the rule at fault.
@@ -217,29 +220,27 @@ impl<'a> RuleIndex<'a> {
         order.sort_unstable_by_key(|&pos| (ipv4_order_key(&rules[pos as usize]), pos));
 
         v4_hash.fill(EMPTY);
-        let mut group_start = 0;
-        for at in 0..n {
-            let rule = &rules[order[at] as usize];
-            if at > group_start {
-                let first = &rules[order[group_start] as usize];
-                if rule.ipv4_prefix() == first.ipv4_prefix() {
-                    let previous = &rules[order[at - 1] as usize];
-                    if !shares_ipv4_prefix(first, previous, rule) {
-                        let (a, b) = (order[at] as usize, order[at - 1] as usize);
-                        return Err(IndexError::SameIpv4Prefix { rule: a.max(b), other: a.min(b) });
-                    }
-                    continue;
+        let mut start = 0;
+        while start < n {
+            // The rules of one IPv4 prefix, start..end in the IPv4 order.
+            let first = &rules[order[start] as usize];
+            let prefix = first.ipv4_prefix();
+            let mut end = start + 1;
+            while end < n && rules[order[end] as usize].ipv4_prefix() == prefix {
+                let (previous, rule) = (&rules[order[end - 1] as usize], &rules[order[end] as usize]);
+                if !shares_ipv4_prefix(first, previous, rule) {
+                    let (a, b) = (order[end] as usize, order[end - 1] as usize);
+                    return Err(IndexError::SameIpv4Prefix { rule: a.max(b), other: a.min(b) });
                 }
-                group_start = at;
+                end += 1;
             }
-            // The first rule of its IPv4 prefix: the hash finds the group through it.
-            let prefix = rule.ipv4_prefix();
             shape.ipv4_lengths |= 1 << prefix.len;
             let mut s = bucket(hash64(ipv4_key(prefix), seed), size);
             while v4_hash[s] != EMPTY {
                 s = next(s, size);
             }
-            v4_hash[s] = at as u32 + 1;
+            v4_hash[s] = if end - start > 1 { GROUP | (start as u32 + 1) } else { order[start] + 1 };
+            start = end;
         }
 
         Ok(RuleIndex { rules, slots, shape })
@@ -287,20 +288,27 @@ impl<'a> RuleIndex<'a> {
         self.rules.get(pos)
     }
 
-    /// The position (in the IPv4 order) of the first rule whose IPv4 prefix is `prefix`.
-    fn ipv4_group(&self, prefix: Ipv4Prefix) -> Option<usize> {
+    /// The rule an IPv4 slot's value names: the one rule of its prefix, or the first of them.
+    fn ipv4_head(&self, slot: u32) -> Option<&'a Rule> {
+        let position = ((slot & !GROUP) as usize).checked_sub(1)?;
+        if slot & GROUP != 0 {
+            self.ordered(position)
+        } else {
+            self.rules.get(position)
+        }
+    }
+
+    /// The IPv4 slot's value for the rules whose IPv4 prefix is `prefix`.
+    fn ipv4_slot(&self, prefix: Ipv4Prefix) -> Option<u32> {
         let size = self.shape.hash_size as usize;
         let mut s = bucket(hash64(ipv4_key(prefix), self.shape.seed), size);
         // At most two thirds of the slots are taken: every probe sequence meets an empty one.
         for _ in 0..size {
-            let at = match self.hash_slot(0, s) {
+            match self.hash_slot(0, s) {
                 EMPTY => return None,
-                taken => taken as usize - 1,
-            };
-            if self.ordered(at)?.ipv4_prefix() == prefix {
-                return Some(at);
+                slot if self.ipv4_head(slot)?.ipv4_prefix() == prefix => return Some(slot),
+                _ => s = next(s, size),
             }
-            s = next(s, size);
         }
         None
     }
@@ -331,8 +339,14 @@ impl<'a> RuleIndex<'a> {
             let len = 63 - lengths.leading_zeros() as u8;
             lengths &= !(1 << len);
             let Some(prefix) = Ipv4Prefix::new(addr, len).map(|p| p.truncated()) else { continue };
-            let Some(start) = self.ipv4_group(prefix) else { continue };
-            let mut at = start;
+            let Some(slot) = self.ipv4_slot(prefix) else { continue };
+            if slot & GROUP == 0 {
+                match self.ipv4_head(slot) {
+                    Some(rule) if keep(rule) && port_matches(rule, port) => return Some(rule),
+                    _ => continue,
+                }
+            }
+            let mut at = (slot & !GROUP) as usize - 1;
             while let Some(rule) = self.ordered(at).filter(|r| r.ipv4_prefix() == prefix) {
                 if keep(rule) && port_matches(rule, port) {
                     return Some(rule);
