@@ -84,11 +84,6 @@ impl Target<'_> {
         Ok((config, fmrs))
     }
 
-    /// The device's FMRs now.
-    fn rules(&self) -> &[Rule] {
-        self.dev.instance().config(self.genl).map_or(&[], |(_, fmrs)| fmrs.rules())
-    }
-
     /// Sets the device MTU if `config` names a new one, then publishes `config` and `fmrs`;
     /// a refused MTU publishes nothing.
     fn publish(&mut self, req: &Request<'_>, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Outcome {
@@ -134,13 +129,8 @@ fn push_fmrs(req: &Request<'_>, rules: &mut KVVec<Rule>) -> Outcome {
         if position > MAX_FMRS {
             return Err(fmr_refusal(req, FmrError::TooMany(position)));
         }
-        let find = |k| genl::attributes(value).find(|(kind, _)| *kind == k).map(|(_, v)| v);
-        let rule = match genl::rule_params_from(find).map(Rule::new) {
-            Ok(Ok(rule)) => rule,
-            Ok(Err(e)) => return Err(req.refuse(EINVAL, format_args!("fmr {position}: {e}"))),
-            Err(e) => return Err(req.refuse(EINVAL, format_args!("fmr {position}: {e}"))),
-        };
-        rules.push(rule, GFP_KERNEL_ACCOUNT).map_err(|_| req.refuse(ENOMEM, format_args!("out of memory for the FMR table")))?;
+        let rule = rule_from(req, value, format_args!("fmr {position}: "))?;
+        rules.push(rule, GFP_KERNEL_ACCOUNT).map_err(|_| fmr_refusal(req, FmrError::NoMemory))?;
     }
     Ok(())
 }
@@ -150,11 +140,12 @@ fn fmr_count(req: &Request<'_>) -> usize {
     genl::attributes(req.attributes()).filter(|(kind, _)| *kind == attr::FMR).count()
 }
 
-/// The rule in a nested attribute's value, validated by the MAP core.
-fn rule_from(req: &Request<'_>, nested: &[u8]) -> core::result::Result<Rule, Refused> {
+/// The rule in a nested attribute's value, validated by the MAP core; a refusal says why,
+/// after `label` (which rule, where there are many).
+fn rule_from(req: &Request<'_>, nested: &[u8], label: fmt::Arguments<'_>) -> core::result::Result<Rule, Refused> {
     let find = |kind| genl::attributes(nested).find(|(k, _)| *k == kind).map(|(_, v)| v);
-    let params = genl::rule_params_from(find).map_err(|e| req.refuse(EINVAL, format_args!("{e}")))?;
-    Rule::new(params).map_err(|e| req.refuse(EINVAL, format_args!("{e}")))
+    let params = genl::rule_params_from(find).map_err(|e| req.refuse(EINVAL, format_args!("{label}{e}")))?;
+    Rule::new(params).map_err(|e| req.refuse(EINVAL, format_args!("{label}{e}")))
 }
 
 fn rule_kind(req: &Request<'_>) -> core::result::Result<u8, Refused> {
@@ -253,7 +244,7 @@ fn config_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     let mut config = KBox::new(Config::default(), GFP_KERNEL).map_err(|_| req.refuse(ENOMEM, format_args!("out of memory")))?;
     apply_settings(req, &mut config)?;
     if let Some(bmr) = req.attr(attr::BMR) {
-        config.bmr = Some(rule_from(req, bmr)?);
+        config.bmr = Some(rule_from(req, bmr, format_args!(""))?);
     }
     // The staged FMRs first (taken: a failure below drops them), then the message's own.
     let staged = match req.attr(attr::FMRS_STAGED) {
@@ -288,7 +279,7 @@ fn fmrs_stage(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     } else {
         match stage.rules.reserve(total - stage.rules.len(), GFP_KERNEL_ACCOUNT) {
             Ok(()) => push_fmrs(req, &mut stage.rules),
-            Err(_) => Err(req.refuse(ENOMEM, format_args!("out of memory for the FMR table"))),
+            Err(_) => Err(fmr_refusal(req, FmrError::NoMemory)),
         }
     };
     if pushed.is_err() {
@@ -301,7 +292,7 @@ fn fmrs_stage(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
 fn rule_add(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     let mut dev = target(req, genl)?;
     let kind = rule_kind(req)?;
-    let rule = rule_from(req, nested_rule(req)?)?;
+    let rule = rule_from(req, nested_rule(req)?, format_args!(""))?;
     let (mut config, mut fmrs) = dev.config_copy(req)?;
     match kind {
         genl::RULE_KIND_BMR => {
@@ -311,8 +302,8 @@ fn rule_add(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
             config.bmr = Some(rule);
         }
         _ => {
-            let mut rules = rules_with_room(dev.rules(), 1).map_err(|e| fmr_refusal(req, e))?;
-            rules.push(rule, GFP_KERNEL_ACCOUNT).map_err(|_| req.refuse(ENOMEM, format_args!("out of memory")))?;
+            let mut rules = rules_with_room(fmrs.rules(), 1).map_err(|e| fmr_refusal(req, e))?;
+            rules.push(rule, GFP_KERNEL_ACCOUNT).map_err(|_| fmr_refusal(req, FmrError::NoMemory))?;
             // The table was legal: a conflict is the new rule's.
             fmrs = fmr_table(rules).map_err(|e| match e {
                 FmrError::Conflict(IndexError::SameIpv6Prefix { .. }) => {
@@ -349,12 +340,9 @@ fn rule_del(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
             let Some((position, _)) = fmrs.index().find_ipv6_prefix(prefix) else {
                 return Err(not_found());
             };
-            let current = dev.rules();
-            let (before, after) = (&current[..position], &current[position + 1..]);
+            let (before, after) = (&fmrs.rules()[..position], &fmrs.rules()[position + 1..]);
             let mut rules = rules_with_room(before, after.len()).map_err(|e| fmr_refusal(req, e))?;
-            rules
-                .extend_from_slice(after, GFP_KERNEL_ACCOUNT)
-                .map_err(|_| req.refuse(ENOMEM, format_args!("out of memory")))?;
+            rules.extend_from_slice(after, GFP_KERNEL_ACCOUNT).map_err(|_| fmr_refusal(req, FmrError::NoMemory))?;
             fmrs = fmr_table(rules).map_err(|e| fmr_refusal(req, e))?;
         }
     }

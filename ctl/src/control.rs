@@ -799,7 +799,7 @@ pub fn apply(args: ApplyArgs) -> Outcome {
     let file = args.config.display();
     let text = std::fs::read_to_string(&args.config).map_err(|e| Failure::Failed(format!("{file}: {e}")))?;
     let file_config = ConfigFile::parse(&text).map_err(|e| usage(format!("{file}: {e}")))?;
-    config_set(&name, &file_config.config, file_config.rules())?;
+    config_set(&name, &file_config)?;
     let n = file_config.rules().len();
     Ok(format!("{name}: {n} FMR{} loaded\n", if n == 1 { "" } else { "s" }))
 }
@@ -812,10 +812,11 @@ fn fmr_attrs(fmrs: &[Rule]) -> impl Iterator<Item = Attr> + '_ {
 /// default buffers.
 const FMRS_PER_MESSAGE: usize = 2048;
 
-/// Gives the device `dev` the whole configuration with the FMRs `fmrs` at once: in one
-/// CONFIG_SET, or, for more FMRs than a message takes, staged in chunks that the CONFIG_SET
-/// then takes (the device builds the table aside and publishes it with the rest).
-pub(crate) fn config_set(dev: &str, config: &Config, fmrs: &[Rule]) -> Result<(), nl::NlError> {
+/// Gives the device `dev` the whole configuration of `file` at once: in one CONFIG_SET, or,
+/// for more FMRs than a message takes, staged in chunks that the CONFIG_SET then takes (the
+/// device builds the table aside and publishes it with the rest).
+pub(crate) fn config_set(dev: &str, file: &ConfigFile) -> Result<(), nl::NlError> {
+    let (config, fmrs) = (&file.config, file.rules());
     let genl = Genl::connect()?;
     let ifindex = ifindex_attr(nl::ifindex(dev)?);
     let mut attrs = vec![ifindex.clone()];

@@ -143,7 +143,7 @@ fn restore_one(path: &Path, name: &str) -> Result<String, Failure> {
     if nl::ifindex(name).is_err() {
         nl::link_add(name)?;
     }
-    crate::control::config_set(name, &config.config, config.rules())?;
+    crate::control::config_set(name, &config)?;
     setup::link_up(name, config.config.mtu).map_err(failed)?;
     Ok(format!("restored {name}\n"))
 }

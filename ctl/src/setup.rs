@@ -252,7 +252,7 @@ pub fn apply(file: &ConfigFile, dev: &str, nat: Nat, state_file: &Path) -> Resul
             true
         }
     };
-    crate::control::config_set(dev, config, file.rules()).map_err(|e| format!("configuring {dev}: {e}"))?;
+    crate::control::config_set(dev, file).map_err(|e| format!("configuring {dev}: {e}"))?;
     note(format!("configured {dev}"));
     link_up(dev, config.mtu)?;
     // What the previous configuration had and this one has not goes first.
