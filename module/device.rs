@@ -7,7 +7,7 @@
 
 use crate::bindings;
 use crate::datapath;
-use crate::instance::{fmr_table, Instance};
+use crate::instance::{fmr_table, Instance, TableVec};
 use crate::mapcore::config::Config;
 use crate::mapcore::domain::Derived;
 use crate::mapcore::index::RuleIndex;
@@ -17,7 +17,7 @@ use crate::skb::Skb;
 use core::mem::size_of;
 use core::ops::Deref;
 use core::ptr::{self, NonNull};
-use kernel::alloc::{flags::GFP_KERNEL, KBox, KVVec};
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -64,7 +64,7 @@ pub(crate) fn add_device(kind: &LinkKindRegistration, name: &CStr, config: Confi
         return Err(EINVAL);
     }
     let config = KBox::new(config, GFP_KERNEL)?;
-    let mut rules = KVVec::new();
+    let mut rules = TableVec::new();
     if let Some(rule) = fmr {
         rules.push(rule, GFP_KERNEL)?;
     }

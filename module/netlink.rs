@@ -12,7 +12,7 @@
 
 use crate::bindings as b;
 use crate::device::MapmintDevice;
-use crate::instance::{fmr_table, rules_with_room, FmrError, FmrTable, Staging, MAX_FMRS};
+use crate::instance::{fmr_table, rules_with_room, FmrError, FmrTable, Staging, TableVec, MAX_FMRS};
 use crate::genetlink::{
     doit, dumpit, exact_len, max_value, nested, op, policy, Dump, Family, FamilyRegistration, GenlMutex,
     Message, Outcome, Policy, Refused, Request, REJECT,
@@ -28,7 +28,7 @@ use core::fmt;
 use core::ops::ControlFlow;
 use kernel::alloc::{
     flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
-    KBox, KVVec,
+    Allocator, KBox, KVVec, Vec,
 };
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -78,7 +78,7 @@ impl Target<'_> {
     fn config_copy(&self, req: &Request<'_>) -> core::result::Result<(KBox<Config>, Arc<FmrTable>), Refused> {
         let (config, fmrs) = match self.dev.instance().config(self.genl) {
             Some((config, fmrs)) => (config.clone(), fmrs.clone()),
-            None => (Config::default(), fmr_table(KVVec::new()).map_err(|e| fmr_refusal(req, e))?),
+            None => (Config::default(), fmr_table(TableVec::new()).map_err(|e| fmr_refusal(req, e))?),
         };
         let config = KBox::new(config, GFP_KERNEL).map_err(|_| req.refuse(ENOMEM, format_args!("out of memory")))?;
         Ok((config, fmrs))
@@ -120,7 +120,7 @@ fn fmr_refusal(req: &Request<'_>, e: FmrError) -> Refused {
 
 /// Appends the message's FMR attributes to `rules`, refusing one that is not a rule by its
 /// position in the table.
-fn push_fmrs(req: &Request<'_>, rules: &mut KVVec<Rule>) -> Outcome {
+fn push_fmrs<A: Allocator>(req: &Request<'_>, rules: &mut Vec<Rule, A>) -> Outcome {
     for (kind, value) in genl::attributes(req.attributes()) {
         if kind != attr::FMR {
             continue;
@@ -357,7 +357,7 @@ fn rule_flush(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
         config.bmr = None;
     }
     if kind != Some(genl::RULE_KIND_BMR) {
-        fmrs = fmr_table(KVVec::new()).map_err(|e| fmr_refusal(req, e))?;
+        fmrs = fmr_table(TableVec::new()).map_err(|e| fmr_refusal(req, e))?;
     }
     check_and_publish(req, &mut dev, config, fmrs, false)
 }
