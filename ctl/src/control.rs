@@ -805,7 +805,11 @@ pub fn apply(args: ApplyArgs) -> Outcome {
 }
 
 fn fmr_attrs(fmrs: &[Rule]) -> impl Iterator<Item = Attr> + '_ {
-    fmrs.iter().map(|fmr| Attr::Nested(attr::FMR, rule_attrs(&fmr.params())))
+    fmrs.iter().map(|fmr| {
+        let mut inside = Vec::new();
+        genl::rule_attributes(&fmr.params(), |k, v| nl::put_attr(&mut inside, k, v));
+        Attr::Packed(attr::FMR, inside)
+    })
 }
 
 /// FMRs per message: about 60 bytes each, so a chunk stays well inside a netlink socket's
@@ -891,7 +895,7 @@ mod tests {
         let kinds: Vec<u16> = attrs
             .iter()
             .map(|a| match a {
-                Attr::Value(k, _) | Attr::Nested(k, _) => *k,
+                Attr::Value(k, _) | Attr::Nested(k, _) | Attr::Packed(k, _) => *k,
             })
             .collect();
         assert_eq!(kinds, [attr::ROLE, attr::MODE, attr::END_USER_PREFIX, attr::BMR, attr::FMR, attr::DMR, attr::MTU]);

@@ -96,6 +96,19 @@ pub fn strerror(errno: i32) -> String {
 pub enum Attr {
     Value(u16, Vec<u8>),
     Nested(u16, Vec<(u16, Vec<u8>)>),
+    /// A nested attribute whose inside is packed already ([`put_attr`]): for thousands of
+    /// rules in one message, where building each inner attribute through neli cost 15 ms per
+    /// 2,048 rules in the test guest, most of `apply`'s time.
+    Packed(u16, Vec<u8>),
+}
+
+/// Appends one attribute to a nested attribute's inside: a `struct nlattr` header, the value,
+/// padding to 4 bytes.
+pub fn put_attr(inside: &mut Vec<u8>, kind: u16, value: &[u8]) {
+    inside.extend_from_slice(&((genl::NLA_HDRLEN + value.len()) as u16).to_ne_bytes());
+    inside.extend_from_slice(&kind.to_ne_bytes());
+    inside.extend_from_slice(value);
+    inside.resize(inside.len().next_multiple_of(4), 0);
 }
 
 /// The attributes of one received message: (type without flag bits, value).
@@ -287,6 +300,11 @@ fn build_attrs(attrs: &[Attr]) -> Result<GenlBuffer<u16, Buffer>, NlError> {
     for attr in attrs {
         let built = match attr {
             Attr::Value(kind, value) => value_attr(*kind, value)?,
+            Attr::Packed(kind, inside) => NlattrBuilder::default()
+                .nla_type(attr_type(*kind, true)?)
+                .nla_payload(Buffer::from(inside.as_slice()))
+                .build()
+                .map_err(building)?,
             Attr::Nested(kind, inner) => {
                 let mut outer = NlattrBuilder::default()
                     .nla_type(attr_type(*kind, true)?)
@@ -372,5 +390,21 @@ mod tests {
         assert!(*items[1].nla_type().nla_nested());
         let inner = nested(items[1].nla_payload().as_ref());
         assert_eq!(inner, vec![(3, vec![13]), (7, vec![])]);
+    }
+
+    #[test]
+    fn packed_attributes_serialize_as_neli_nests_them() {
+        let inner = vec![(3, vec![13]), (7, vec![]), (9, vec![1, 2, 3, 4, 5])];
+        let mut inside = Vec::new();
+        for (k, v) in &inner {
+            put_attr(&mut inside, *k, v);
+        }
+        let bytes = |attr: Attr| {
+            let built = build_attrs(&[attr]).unwrap();
+            let mut out = std::io::Cursor::new(Vec::new());
+            built.to_bytes(&mut out).unwrap();
+            out.into_inner()
+        };
+        assert_eq!(bytes(Attr::Packed(12, inside)), bytes(Attr::Nested(12, inner)));
     }
 }
