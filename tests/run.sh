@@ -25,7 +25,7 @@ fi
 # netlink and its fuzzer, hostile packets, both modes' CE and BR datapath with traffic on 2
 # vCPUs and rmmod under it, teardown races, the soak), all in one boot: a debug boot and
 # kmemleak's scans cost a minute and a half each time; failover (MAP-T's there: a BR's device
-# deleted under a download); br-scale (tables of 65,536 rules in kvmalloc'ed memory, replaced
+# deleted under a download); br-scale (tables of 65,536 rules in vmalloc'ed memory, replaced
 # under traffic, the old one freed in an RCU callback). The tutorials, datapath, instances, tutorial-offset and the
 # port-set scenarios take the same kernel paths with other addresses, ICMP and routing cases,
 # and netfilter rules. Named scenarios run on both kernels.

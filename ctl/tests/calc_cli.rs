@@ -92,6 +92,33 @@ fn rfc7597_appendix_a_example_2_br_text_and_json() {
     assert_eq!(field(&t, "map_address"), "2001:db8:12:3400:0:c000:212:34");
 }
 
+/// End-user prefixes longer than 64 overwrite the interface identifier's leading bits
+/// (RFC 7597 §6); the addresses are worked out by hand from the RFC's layout.
+#[test]
+fn end_user_prefixes_longer_than_64() {
+    // /72s carved from one /64: EA bits 0x8b (192.0.2.24, PSID 11) take the IID's first byte.
+    let rule72 = "2001:db8:ce:100::/64,192.0.2.16/28,8,6";
+    let v = json(&["--rule", rule72, "--prefix", "2001:db8:ce:100:8b00::/72"]);
+    assert_eq!((v["ipv4"].as_str(), v["psid"].as_u64()), (Some("192.0.2.24"), Some(11)));
+    assert_eq!(v["map_address"], "2001:db8:ce:100:8b00:c000:218:b");
+    assert_eq!(v["end_user_prefix"], "2001:db8:ce:100:8b00::/72");
+    let v = json(&["--rule", rule72, "--ipv6", "2001:db8:ce:100:8b00:c000:218:b"]);
+    assert_eq!((v["ipv4"].as_str(), v["psid"].as_u64()), (Some("192.0.2.24"), Some(11)));
+    // /96: the EA bits 0x1234 replace the IID's zero bits and the IPv4 address's first half.
+    let v = json(&["--rule", "2001:db8:ce:100::/80,192.0.2.0/24,16", "--ipv4", "192.0.2.18", "--port", "1232"]);
+    assert_eq!(v["map_address"], "2001:db8:ce:100:0:1234:212:34");
+    let v = json(&["--rule", "2001:db8:ce:100::/80,192.0.2.0/24,16", "--ipv6", "2001:db8:ce:100:0:1234:212:34"]);
+    assert_eq!((v["ipv4"].as_str(), v["psid"].as_u64()), (Some("192.0.2.18"), Some(0x34)));
+    // /128: a CE is one address, the rule's /112 and its 16 EA bits.
+    let v = json(&["--rule", "2001:db8:ce:100::/112,192.0.2.0/24,16", "--prefix", "2001:db8:ce:100::1234/128"]);
+    assert_eq!((v["ipv4"].as_str(), v["psid"].as_u64()), (Some("192.0.2.18"), Some(0x34)));
+    assert_eq!(v["map_address"], "2001:db8:ce:100::1234");
+    let v = json(&["--rule", "2001:db8:ce:100::/112,192.0.2.0/24,16", "--ipv6", "2001:db8:ce:100::1234"]);
+    assert_eq!(v["ipv4"], "192.0.2.18");
+    // An address whose remaining IID bits disagree with its EA bits is no MAP address.
+    rejected(&["--rule", "2001:db8:ce:100::/80,192.0.2.0/24,16", "--ipv6", "2001:db8:ce:100:0:1234:212:35"], "2001:db8:ce:100:0:1234:212:35");
+}
+
 #[test]
 fn reverse_mapping_of_the_example_map_address() {
     let v = json(&["--rule", EXAMPLE_RULE, "--ipv6", "2001:db8:12:3400:0:c000:212:34"]);
@@ -173,7 +200,8 @@ fn ce_given_an_ipv4_prefix() {
 #[test]
 fn illegal_input_names_the_bad_value_and_exits_2() {
     rejected(&["--rule", "2001:db8::/40,192.0.2.0/24,49", "--prefix", "2001:db8::/56"], "EA-bits length 49");
-    rejected(&["--rule", "2001:db8::/40,192.0.2.0/24,25", "--prefix", "2001:db8::/56"], "40 + EA-bits length 25");
+    rejected(&["--rule", "2001:db8::/120,192.0.2.0/24,16", "--prefix", "2001:db8::/56"], "120 + EA-bits length 16 = 136 is longer than 128");
+    rejected(&["--rule", "2001:db8::/106,192.0.2.0/24,4", "--prefix", "2001:db8::/110"], "IPv6 prefix length 106 is too long for CEs of IPv4 /28s (at most 104)");
     rejected(&["--rule", "2001:db8::/40,192.0.2.0/24,16,11", "--prefix", "2001:db8::/56"], "PSID offset 11");
     rejected(&["--rule", "2001:db8::/40,192.0.2.0/24", "--prefix", "2001:db8::/56"], "2001:db8::/40,192.0.2.0/24");
     rejected(&["--rule", "2001:db8::1/40,192.0.2.0/24,16", "--prefix", "2001:db8::/56"], "2001:db8::1/40");

@@ -246,8 +246,10 @@ if variants; then
 		fmr 2001:db8:ce::1/51 192.0.2.0/24 ea-len 13
 	invalid_rule "IPv4 prefix with host bits" "IPv4 prefix 192.0.2.1/24 has bits set past its length* (EINVAL)" \
 		fmr 2001:db8:cf::/51 192.0.2.1/24 ea-len 13
-	invalid_rule "end-user prefix longer than 64" "IPv6 prefix length 56 + EA-bits length 16 = 72 is longer than 64 (EINVAL)" \
-		fmr 2001:db8:1::/56 10.0.0.0/24 ea-len 16
+	invalid_rule "end-user prefix longer than 128" "IPv6 prefix length 120 + EA-bits length 16 = 136 is longer than 128 (EINVAL)" \
+		fmr 2001:db8:1::/120 10.0.0.0/24 ea-len 16
+	invalid_rule "end-user prefix over the IPv4 host bits" "IPv6 prefix length 106 is too long for CEs of IPv4 /28s (at most 104) (EINVAL)" \
+		fmr 2001:db8:1::/106 10.0.0.0/24 ea-len 4
 	invalid_rule "PSID offset above 15" "PSID offset 16 is larger than 15 (EINVAL)" \
 		fmr 2001:db8:100::/40 10.0.0.0/24 ea-len 16 psid-offset 16
 	invalid_rule "PSID offset + PSID length above 16" "PSID offset 6 + PSID length 16 = 22 is longer than 16 (EINVAL)" \

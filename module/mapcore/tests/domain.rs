@@ -237,6 +237,75 @@ fn map_e_refusals_rfc7597_section_8_1() {
     assert_eq!(from_v6(&ce_e(CE11B), &wrapped), Err(Verdict::Drop(DropReason::PortNotAllowed)));
 }
 
+/// A domain carved out of one /64, each CE a /72 (RFC 7597 §6: the End-user prefix overwrites
+/// the interface identifier's first byte). CE A 2001:db8:ce:100:8b00::/72 is 192.0.2.24 with
+/// PSID 11 (ports 1728-1791, 2752-2815, ...), CE B 2001:db8:ce:100:3e00::/72 is 192.0.2.19 with
+/// PSID 14 (1920-1983, ...); addresses worked out by hand from the RFC's layout.
+const RULE72: &str = "2001:db8:ce:100::/64 192.0.2.16/28 ea-len 8 psid-offset 6";
+const CE_A72: &str = "2001:db8:ce:100:8b00::/72";
+const CE_B72: &str = "2001:db8:ce:100:3e00::/72";
+const CE_A72_MAP: &str = "2001:db8:ce:100:8b00:c000:218:b";
+const CE_B72_MAP: &str = "2001:db8:ce:100:3e00:c000:213:e";
+
+fn domain72(role: &str, mode: &str, prefix: Option<&str>) -> Instance {
+    let ce = prefix.map_or(String::new(), |p| format!("end-user-prefix {p}\nbmr {RULE72}\n"));
+    let tail = if mode == "t" { "dmr 64:ff9b::/96\n" } else { "br 2001:db8:6::1\n" };
+    config(&format!("role {role}\nmode {mode}\n{ce}fmr {RULE72}\n{tail}"))
+}
+
+#[test]
+fn map_t_with_72s_carved_from_one_64() {
+    let (a, b, br) = (domain72("ce", "t", Some(CE_A72)), domain72("ce", "t", Some(CE_B72)), domain72("br", "t", None));
+    // A to the server through the BR, and back.
+    let out = udp4((v4("192.0.2.24"), 1730), (v4(SERVER), 80));
+    let six = from_v4(&a, &out).unwrap();
+    assert_eq!(udp_view(&six), (CE_A72_MAP.into(), SERVER_T.into(), 1730, 80));
+    assert_eq!(udp_view(&from_v6(&br, &six).unwrap()), ("192.0.2.24".into(), SERVER.into(), 1730, 80));
+    let reply = from_v4(&br, &udp4((v4(SERVER), 80), (v4("192.0.2.24"), 1730))).unwrap();
+    assert_eq!(udp_view(&reply), (SERVER_T.into(), CE_A72_MAP.into(), 80, 1730));
+    assert_eq!(udp_view(&from_v6(&a, &reply).unwrap()), (SERVER.into(), "192.0.2.24".into(), 80, 1730));
+    // The mesh: A straight to B through the FMR; B accepts A's source.
+    let mesh = from_v4(&a, &udp4((v4("192.0.2.24"), 2760), (v4("192.0.2.19"), 1930))).unwrap();
+    assert_eq!(udp_view(&mesh), (CE_A72_MAP.into(), CE_B72_MAP.into(), 2760, 1930));
+    assert_eq!(udp_view(&from_v6(&b, &mesh).unwrap()), ("192.0.2.24".into(), "192.0.2.19".into(), 2760, 1930));
+    // Spoofing (RFC 7597 §8.1): A's address with a port of B's set, at B and at the BR.
+    let spoofed = udp6((v6(CE_A72_MAP), 1930), (v6(CE_B72_MAP), 1930));
+    assert_eq!(from_v6(&b, &spoofed), Err(Verdict::Drop(DropReason::SourceMismatch)));
+    let spoofed = udp6((v6(CE_A72_MAP), 1930), (v6(SERVER_T), 80));
+    assert_eq!(from_v6(&br, &spoofed), Err(Verdict::Drop(DropReason::SourceMismatch)));
+    // An address of the /64 whose IID disagrees with its EA bits is no CE's.
+    let forged = udp6((v6("2001:db8:ce:100:8b00:c000:218:c"), 1730), (v6(SERVER_T), 80));
+    assert_eq!(from_v6(&br, &forged), Err(Verdict::Drop(DropReason::SourceMismatch)));
+}
+
+#[test]
+fn map_e_with_72s_carved_from_one_64() {
+    let (a, b, br) = (domain72("ce", "e", Some(CE_A72)), domain72("ce", "e", Some(CE_B72)), domain72("br", "e", None));
+    let out = udp4((v4("192.0.2.24"), 1730), (v4(SERVER), 80));
+    let six = from_v4(&a, &out).unwrap();
+    assert_eq!(&six[8..24], &v6(CE_A72_MAP).octets(), "outer source: A's MAP address");
+    assert_eq!(&six[24..40], &v6("2001:db8:6::1").octets(), "outer destination: the BR");
+    assert_eq!(from_v6(&br, &six).unwrap(), out);
+    let reply = udp4((v4(SERVER), 80), (v4("192.0.2.24"), 1730));
+    let wrapped = from_v4(&br, &reply).unwrap();
+    assert_eq!(&wrapped[24..40], &v6(CE_A72_MAP).octets());
+    assert_eq!(from_v6(&a, &wrapped).unwrap(), reply);
+    // The mesh through the FMR, and B's check of A's outer source.
+    let inner = udp4((v4("192.0.2.24"), 2760), (v4("192.0.2.19"), 1930));
+    let mesh = from_v4(&a, &inner).unwrap();
+    assert_eq!((&mesh[8..24], &mesh[24..40]), (&v6(CE_A72_MAP).octets()[..], &v6(CE_B72_MAP).octets()[..]));
+    assert_eq!(from_v6(&b, &mesh).unwrap(), inner);
+    // B's address outside, A's packet inside: refused by the BR.
+    let mut spoofed = six.clone();
+    spoofed[8..24].copy_from_slice(&v6(CE_B72_MAP).octets());
+    assert_eq!(from_v6(&br, &spoofed), Err(Verdict::Drop(DropReason::SourceMismatch)));
+    // B's address and IPv4 address, but a port of A's set: refused by A.
+    let spoofed = ipv6_wrap(v6(CE_B72_MAP), v6(CE_A72_MAP), &udp4((v4("192.0.2.19"), 2760), (v4("192.0.2.24"), 1730)));
+    assert_eq!(from_v6(&a, &spoofed), Err(Verdict::Drop(DropReason::SourceMismatch)));
+    let honest = ipv6_wrap(v6(CE_B72_MAP), v6(CE_A72_MAP), &udp4((v4("192.0.2.19"), 1930), (v4("192.0.2.24"), 1730)));
+    assert!(from_v6(&a, &honest).is_ok());
+}
+
 fn ipv6_wrap(src: Ipv6Addr, dst: Ipv6Addr, inner: &[u8]) -> Vec<u8> {
     let mut out = vec![0x60, 0, 0, 0];
     out.extend_from_slice(&(inner.len() as u16).to_be_bytes());

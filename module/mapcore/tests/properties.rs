@@ -44,7 +44,10 @@ fn legal_params() -> impl Strategy<Value = RuleParams> {
                     if p == 0 { (0, None, None) } else { ((x % u64::from(p)) as u8, None, None) }
                 }
             };
-            let n = (y % u64::from(64 - o + 1)) as u8;
+            // Any End-user prefix length up to 128 (RFC 7597 §6), but one that would overwrite
+            // the IPv4 host bits of a CE given an IPv4 prefix.
+            let max_n = if o < p { (128 - o).min(80 + r) } else { 128 - o };
+            let n = (y % u64::from(max_n + 1)) as u8;
             RuleParams {
                 ipv6: ipv6_prefix(v6bits, n),
                 ipv4: ipv4_prefix(v4bits, r),
@@ -84,10 +87,15 @@ fn oracle_legal(p: &RuleParams) -> bool {
     if u128::from(p.ipv6.addr) & !mask128(p.ipv6.len) != 0 || u32::from(p.ipv4.addr) & !mask32(p.ipv4.len) != 0 {
         return false;
     }
-    if o > 48 || n + o > 64 || a > 15 {
+    if o > 48 || n + o > 128 || a > 15 {
         return false;
     }
     let suffix = 32 - r;
+    // A CE given an IPv4 prefix: the interface identifier's IPv4 field (bits 80-111) keeps
+    // its host bits (bits 80 + r + o on) clear of the End-user prefix.
+    if o < suffix && n + o > 80 + r + o {
+        return false;
+    }
     if o > suffix {
         p.psid_len.is_none() && p.psid.is_none() && a + (o - suffix) <= 16
     } else {
@@ -105,7 +113,7 @@ fn oracle_legal(p: &RuleParams) -> bool {
 fn any_params() -> impl Strategy<Value = RuleParams> {
     (
         any::<u128>(),
-        prop_oneof![0u8..=64, any::<u8>()],
+        prop_oneof![0u8..=128, any::<u8>()],
         any::<u32>(),
         prop_oneof![0u8..=32, any::<u8>()],
         prop_oneof![0u8..=48, any::<u8>()],
@@ -282,7 +290,8 @@ fn every_rule_error_is_reachable() {
         (RuleParams { ipv6: v6("2001:db8::1/40"), ..base }, RuleError::Ipv6PrefixHostBits { prefix: v6("2001:db8::1/40") }),
         (RuleParams { ipv4: v4("192.0.2.1/24"), ..base }, RuleError::Ipv4PrefixHostBits { prefix: v4("192.0.2.1/24") }),
         (RuleParams { ea_len: 49, ipv6: v6("::/0"), ..base }, RuleError::EaLenTooLong { ea_len: 49 }),
-        (RuleParams { ea_len: 25, ..base }, RuleError::EndUserPrefixTooLong { ipv6_len: 40, ea_len: 25 }),
+        (RuleParams { ipv6: v6("2001:db8::/113"), ..base }, RuleError::EndUserPrefixTooLong { ipv6_len: 113, ea_len: 16 }),
+        (RuleParams { ipv6: v6("2001:db8::/105"), ea_len: 4, ..base }, RuleError::EndUserPrefixOverIpv4Host { ipv6_len: 105, ipv4_len: 24, ce_ipv4_len: 28 }),
         (RuleParams { psid_offset: Some(16), ..base }, RuleError::PsidOffsetTooLarge { offset: 16 }),
         (RuleParams { psid_offset: Some(9), ..base }, RuleError::OffsetPlusPsidLenTooLong { offset: 9, psid_len: 8 }),
         (RuleParams { ipv4: v4("192.0.2.18/32"), ea_len: 0, psid_len: Some(8), psid: Some(256), ..base }, RuleError::PsidTooWide { psid: 256, psid_len: 8 }),

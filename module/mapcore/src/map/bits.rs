@@ -44,6 +44,37 @@ pub(super) fn put64(x: u64, start: u32, len: u32, value: u64) -> u64 {
     (x & !field) | (value.checked_shl(shift).unwrap_or(0) & field)
 }
 
+/// Bits `start..start + len` (`len` at most 64) of the 128-bit value `hi:lo`, counted from
+/// the most significant bit, right-aligned; the field may straddle the halves.
+pub(super) fn get128(hi: u64, lo: u64, start: u32, len: u32) -> u64 {
+    let end = start.saturating_add(len);
+    if end <= 64 {
+        get64(hi, start, len)
+    } else if start >= 64 {
+        get64(lo, start - 64, len)
+    } else {
+        let lo_len = end - 64;
+        (get64(hi, start, 64 - start).checked_shl(lo_len).unwrap_or(0)) | get64(lo, 0, lo_len)
+    }
+}
+
+/// `hi:lo` with bits `start..start + len` (`len` at most 64, from the most significant bit)
+/// replaced by the `len` low bits of `value`; the field may straddle the halves. A field that
+/// does not fit in 128 bits leaves the value unchanged.
+pub(super) fn put128(hi: u64, lo: u64, start: u32, len: u32, value: u64) -> (u64, u64) {
+    let end = start.saturating_add(len);
+    if len > 64 || end > 128 {
+        (hi, lo)
+    } else if end <= 64 {
+        (put64(hi, start, len, value), lo)
+    } else if start >= 64 {
+        (hi, put64(lo, start - 64, len, value))
+    } else {
+        let lo_len = end - 64;
+        (put64(hi, start, 64 - start, value.checked_shr(lo_len).unwrap_or(0)), put64(lo, 0, lo_len, value))
+    }
+}
+
 /// The high and low 64-bit halves of an IPv6 address.
 pub(super) fn ipv6_halves(addr: Ipv6Addr) -> (u64, u64) {
     let [a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7] = addr.octets();
@@ -90,6 +121,23 @@ mod tests {
         assert_eq!(put64(0, 0, 64, 5), 5);
         assert_eq!(put64(7, 60, 8, 0xff), 7);
         assert_eq!(put64(7, u32::MAX, 8, 0xff), 7);
+    }
+
+    #[test]
+    fn fields_across_the_halves() {
+        // Against u128 arithmetic (the test may use it; the kernel code may not).
+        let x: u128 = 0x2001_0db8_0012_3456_789a_bcde_f012_3456;
+        let (hi, lo) = ((x >> 64) as u64, x as u64);
+        for (start, len) in [(0, 16), (56, 8), (56, 16), (60, 48), (64, 8), (72, 24), (120, 8), (112, 16), (80, 48), (127, 1)] {
+            let expected = ((x << start) >> (128 - len)) as u64;
+            assert_eq!(get128(hi, lo, start, len), expected, "get {start}+{len}");
+            let value = 0xa5a5_a5a5_a5a5_a5a5u64 & low_ones64(len);
+            let field = (u128::MAX >> (128 - len)) << (128 - start - len);
+            let put = (x & !field) | ((u128::from(value) << (128 - start - len)) & field);
+            assert_eq!(put128(hi, lo, start, len, value), ((put >> 64) as u64, put as u64), "put {start}+{len}");
+        }
+        assert_eq!(put128(hi, lo, 100, 40, 1), (hi, lo));
+        assert_eq!(get128(hi, lo, 120, 16), get64(lo, 56, 16));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Notation (RFC 7597 §5.2):
 //! - `n`: length of the Rule IPv6 prefix; `r`: length of the Rule IPv4 prefix;
 //! - `o`: EA-bits length; the End-user IPv6 prefix is the Rule IPv6 prefix followed by the `o`
-//!   EA bits, `n + o <= 64` bits long;
+//!   EA bits, `n + o <= 128` bits long;
 //! - `p = 32 - r`: IPv4 suffix bits. The EA bits are the IPv4 suffix followed by the PSID
 //!   (`o > p`: shared address, PSID length `k = q = o - p`), exactly the suffix (`o = p`: full
 //!   address) or the first `o` bits of the suffix (`o < p`: the CE gets an IPv4 prefix of
@@ -12,14 +12,15 @@
 //!
 //! The MAP IPv6 address (RFC 7597 §6) is the End-user IPv6 prefix, a zero subnet ID up to
 //! bit 64, then the interface identifier: 16 zero bits, 32 bits of IPv4 and the PSID
-//! right-aligned in 16 bits. In MAP-E the IPv4 field of a CE given an IPv4 prefix is that
+//! right-aligned in 16 bits. An End-user prefix longer than 64 overwrites the leading bits of
+//! the interface identifier (a domain carved out of one /64, or a /128 per CE). In MAP-E the IPv4 field of a CE given an IPv4 prefix is that
 //! prefix padded with zeros; in MAP-T it is the full IPv4 address of the packet (RFC 7599 §5.2
 //! as corrected by erratum 5225).
 
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-use super::bits::{get64, ipv6_from_halves, ipv6_halves, low_ones64, mask32, mask64, put64};
+use super::bits::{get128, get64, ipv6_from_halves, ipv6_halves, low_ones64, mask32, mask64, put128};
 use super::portset::{is_excluded, psid_of, PortSet, MAX_PSID_OFFSET};
 use super::prefix::{Ipv4Prefix, Ipv6Prefix};
 
@@ -27,8 +28,11 @@ use super::prefix::{Ipv4Prefix, Ipv6Prefix};
 pub const DEFAULT_PSID_OFFSET: u8 = 6;
 /// The longest EA-bits length (RFC 7597 §5.2, RFC 7598 §4.1).
 pub const MAX_EA_LEN: u8 = 48;
-/// The longest End-user IPv6 prefix (`n + o`): the interface identifier takes the other 64.
-pub const MAX_END_USER_PREFIX_LEN: u8 = 64;
+/// The longest End-user IPv6 prefix (`n + o`): past 64, it overwrites the interface
+/// identifier's leading bits (RFC 7597 §6).
+pub const MAX_END_USER_PREFIX_LEN: u8 = 128;
+/// Where the interface identifier's IPv4 field starts in a MAP address (bit 80).
+const IID_IPV4_START: u32 = 80;
 
 /// Which form of the MAP IPv6 address to build or accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -87,8 +91,12 @@ pub enum RuleError {
     Ipv4PrefixHostBits { prefix: Ipv4Prefix },
     /// EA-bits length above 48.
     EaLenTooLong { ea_len: u8 },
-    /// Rule IPv6 prefix length plus EA-bits length above 64.
+    /// Rule IPv6 prefix length plus EA-bits length above 128.
     EndUserPrefixTooLong { ipv6_len: u8, ea_len: u8 },
+    /// CEs get IPv4 prefixes (`o < p`), and the End-user prefix reaches into the host bits of
+    /// the interface identifier's IPv4 field (`n > 80 + r`): a MAP-T address could not carry
+    /// the host.
+    EndUserPrefixOverIpv4Host { ipv6_len: u8, ipv4_len: u8, ce_ipv4_len: u8 },
     /// PSID offset above 15.
     PsidOffsetTooLarge { offset: u8 },
     /// PSID offset plus PSID length above 16 (`psid_len` is explicit or `o - p`).
@@ -128,6 +136,12 @@ impl fmt::Display for RuleError {
                 f,
                 "IPv6 prefix length {ipv6_len} + EA-bits length {ea_len} = {} is longer than {MAX_END_USER_PREFIX_LEN}",
                 u32::from(ipv6_len) + u32::from(ea_len)
+            ),
+            // (short: the kernel's extended ack holds 79 characters)
+            RuleError::EndUserPrefixOverIpv4Host { ipv6_len, ipv4_len, ce_ipv4_len } => write!(
+                f,
+                "IPv6 prefix length {ipv6_len} is too long for CEs of IPv4 /{ce_ipv4_len}s (at most {})",
+                IID_IPV4_START + u32::from(ipv4_len)
             ),
             RuleError::PsidOffsetTooLarge { offset } => {
                 write!(f, "PSID offset {offset} is larger than {MAX_PSID_OFFSET}")
@@ -284,6 +298,13 @@ impl Rule {
         }
         if u32::from(ipv6.len) + u32::from(ea_len) > u32::from(MAX_END_USER_PREFIX_LEN) {
             return Err(RuleError::EndUserPrefixTooLong { ipv6_len: ipv6.len, ea_len });
+        }
+        if ea_len < 32 - ipv4.len && u32::from(ipv6.len) > IID_IPV4_START + u32::from(ipv4.len) {
+            return Err(RuleError::EndUserPrefixOverIpv4Host {
+                ipv6_len: ipv6.len,
+                ipv4_len: ipv4.len,
+                ce_ipv4_len: ipv4.len + ea_len,
+            });
         }
         let offset = psid_offset.unwrap_or(DEFAULT_PSID_OFFSET);
         if offset > MAX_PSID_OFFSET {
@@ -453,14 +474,18 @@ impl Rule {
         }
     }
 
-    /// The MAP IPv6 address for EA bits `ea`, IPv4 field `iid_ipv4` and PSID `psid`.
+    /// The MAP IPv6 address for EA bits `ea`, IPv4 field `iid_ipv4` and PSID `psid`: the
+    /// End-user prefix (Rule IPv6 prefix, EA bits), zeros up to bit 64, the interface
+    /// identifier; an End-user prefix longer than 64 overwrites the identifier's leading bits.
     fn build_address(&self, ea: u64, iid_ipv4: u32, psid: u16) -> Ipv6Addr {
-        let (rule_hi, _) = ipv6_halves(self.ipv6.addr);
+        let (rule_hi, rule_lo) = ipv6_halves(self.ipv6.addr);
         let n = u32::from(self.ipv6.len);
-        let hi = put64(rule_hi & mask64(n), n, u32::from(self.ea_len), ea);
+        let end_user_len = n + u32::from(self.ea_len);
+        let (hi, lo) = (rule_hi & mask64(n), rule_lo & mask64(n.saturating_sub(64)));
+        let (hi, lo) = put128(hi, lo, n, u32::from(self.ea_len), ea);
         let psid_field = if self.psid_len == 0 { 0 } else { u64::from(psid) };
-        let lo = (u64::from(iid_ipv4) << 16) | psid_field;
-        ipv6_from_halves(hi, lo)
+        let iid = (u64::from(iid_ipv4) << 16) | psid_field;
+        ipv6_from_halves(hi, lo | (iid & !mask64(end_user_len.saturating_sub(64))))
     }
 
     /// Applies the rule as a BMR to the CE's End-user IPv6 prefix (RFC 7597 §5.2): the CE's
@@ -473,8 +498,8 @@ impl Rule {
         if end_user.len < needed {
             return Err(MapError::EndUserPrefixTooShort { len: end_user.len, needed });
         }
-        let (hi, _) = ipv6_halves(end_user.addr);
-        let ea = get64(hi, u32::from(self.ipv6.len), u32::from(self.ea_len));
+        let (hi, lo) = ipv6_halves(end_user.addr);
+        let ea = get128(hi, lo, u32::from(self.ipv6.len), u32::from(self.ea_len));
         let (ipv4, psid) = self.decode_ea(ea);
         let map_address = self.build_address(ea, u32::from(ipv4.addr), psid);
         let end_user_prefix = Ipv6Prefix { addr: map_address, len: needed }.truncated();
@@ -541,19 +566,21 @@ impl Rule {
         let (hi, lo) = ipv6_halves(addr);
         let n = u32::from(self.ipv6.len);
         let eu = u32::from(self.end_user_prefix_len());
-        let ea = get64(hi, n, u32::from(self.ea_len));
-        if get64(hi, eu, 64 - eu) != 0 {
+        let ea = get128(hi, lo, n, u32::from(self.ea_len));
+        if eu < 64 && get64(hi, eu, 64 - eu) != 0 {
             return Err(MapError::SubnetIdNotZero { addr });
         }
         let (ce_ipv4, psid) = self.decode_ea(ea);
-        let iid_ipv4 = Ipv4Addr::from((lo >> 16) as u32);
-        let iid_psid = lo as u16;
-        let expected_psid = if self.psid_len == 0 { 0 } else { psid };
+        // The interface identifier's IPv4 field; bits an End-user prefix longer than 80
+        // overwrote are the CE's own (its prefix: `Rule::new` keeps host bits clear of it).
+        let overwritten = mask32(eu.saturating_sub(IID_IPV4_START));
+        let iid_ipv4 = Ipv4Addr::from((u32::from(ce_ipv4.addr) & overwritten) | ((lo >> 16) as u32 & !overwritten));
         let ipv4_ok = match mode {
             Mode::MapE => iid_ipv4 == ce_ipv4.addr,
             Mode::MapT => ce_ipv4.contains(iid_ipv4),
         };
-        if lo >> 48 != 0 || iid_psid != expected_psid || !ipv4_ok {
+        // The rest of the identifier (its zero bits, the PSID) must be what the rule builds.
+        if !ipv4_ok || self.build_address(ea, u32::from(iid_ipv4), psid) != addr {
             return Err(MapError::IidMismatch { addr });
         }
         Ok(DecodedAddress { ce_ipv4, ipv4: iid_ipv4, psid, psid_len: self.psid_len })
