@@ -188,6 +188,11 @@ fn apply_settings(req: &Request<'_>, config: &mut Config) -> Outcome {
         let mtu = u16::try_from(mtu).map_err(|_| req.refuse(EINVAL, format_args!("mtu {mtu} is above 65535")))?;
         config.mtu = Some(mtu);
     }
+    if let Some(bytes) = req.attr(attr::ICMP_SOURCE_POOL) {
+        let pool = genl::decode_ipv4_prefix(bytes)
+            .ok_or_else(|| req.refuse(EINVAL, format_args!("malformed ICMP source pool")))?;
+        config.icmp_source_pool = Some(pool);
+    }
     if let Some(mapping) = req.u8_attr(attr::PORT_MAPPING) {
         config.port_mapping = genl::port_mapping_from_u8(mapping)
             .ok_or_else(|| req.refuse(EINVAL, format_args!("bad port mapping {mapping}")))?;
@@ -230,6 +235,9 @@ fn dev_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
         }
         if clear & genl::CLEAR_MTU != 0 {
             config.mtu = None;
+        }
+        if clear & genl::CLEAR_ICMP_SOURCE_POOL != 0 {
+            config.icmp_source_pool = None;
         }
     }
     apply_settings(req, &mut config)?;
@@ -390,6 +398,9 @@ fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, genl: &Genl
         reply.put(attr::MTU, &u32::from(mtu).to_ne_bytes())?;
     }
     reply.put(attr::PORT_MAPPING, &[genl::port_mapping_to_u8(config.port_mapping)])?;
+    if let Some(pool) = config.icmp_source_pool {
+        reply.put(attr::ICMP_SOURCE_POOL, &genl::encode_ipv4_prefix(pool))?;
+    }
     if let Some(Ok(mapping)) = config.ce_mapping() {
         reply.put(attr::CE_IPV4, &genl::encode_ipv4_prefix(mapping.ipv4))?;
         reply.put(attr::CE_PSID, &mapping.psid().to_ne_bytes())?;
@@ -555,6 +566,7 @@ static POLICY: Policy<{ attr::MAX as usize + 1 }> = Policy([
     max_value(b::NLA_U8, 1),                    // PORT_MAPPING
     policy(b::NLA_FLAG),                        // FMRS_STAGE_START
     policy(b::NLA_FLAG),                        // FMRS_STAGED
+    exact_len(genl::IPV4_PREFIX_LEN),           // ICMP_SOURCE_POOL
 ]);
 
 static FAMILY: Family = Family::new();

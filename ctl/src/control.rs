@@ -251,12 +251,14 @@ pub fn parse_settings(words: &[String]) -> Result<Vec<Attr>, Failure> {
             "no-dmr" => ("dmr", genl::CLEAR_DMR),
             "no-br" => ("br", genl::CLEAR_BR_ADDRESS),
             "no-mtu" => ("mtu", genl::CLEAR_MTU),
+            "no-icmp-source-pool" => ("icmp-source-pool", genl::CLEAR_ICMP_SOURCE_POOL),
             other => (other, 0),
         };
-        let known = ["role", "mode", "end-user-prefix", "ipv4-address", "dmr", "br", "mtu", "port-mapping"];
+        let known =
+            ["role", "mode", "end-user-prefix", "ipv4-address", "dmr", "br", "mtu", "port-mapping", "icmp-source-pool"];
         let Some(keyword) = known.iter().copied().find(|k| *k == keyword) else {
             return Err(usage(format!(
-                "unknown setting '{word}' (expected role, mode, end-user-prefix, ipv4-address, dmr, br, mtu, port-mapping or no-KEYWORD)"
+                "unknown setting '{word}' (expected role, mode, end-user-prefix, ipv4-address, dmr, br, mtu, port-mapping, icmp-source-pool or no-KEYWORD)"
             )));
         };
         if seen.contains(&keyword) {
@@ -287,6 +289,10 @@ pub fn parse_settings(words: &[String]) -> Result<Vec<Attr>, Failure> {
                 let addr: Ipv6Addr =
                     value.parse().map_err(|_| usage(format!("bad br '{value}': not an IPv6 address")))?;
                 Attr::Value(attr::BR_ADDRESS, addr.octets().to_vec())
+            }
+            "icmp-source-pool" => {
+                let pool = Ipv4Prefix::parse(value).map_err(|e| usage(format!("bad icmp-source-pool '{value}': {e}")))?;
+                Attr::Value(attr::ICMP_SOURCE_POOL, genl::encode_ipv4_prefix(pool).to_vec())
             }
             "port-mapping" => {
                 let mapping = PortMapping::from_keyword(value)
@@ -358,6 +364,9 @@ pub fn config_attrs(config: &Config, fmrs: &[Rule]) -> Vec<Attr> {
     }
     if config.port_mapping != PortMapping::Off {
         attrs.push(Attr::Value(attr::PORT_MAPPING, vec![genl::port_mapping_to_u8(config.port_mapping)]));
+    }
+    if let Some(pool) = config.icmp_source_pool {
+        attrs.push(Attr::Value(attr::ICMP_SOURCE_POOL, genl::encode_ipv4_prefix(pool).to_vec()));
     }
     attrs
 }
@@ -440,6 +449,7 @@ pub struct DevInfo {
     pub br: Option<Ipv6Addr>,
     pub mtu: Option<u32>,
     pub port_mapping: PortMapping,
+    pub icmp_source_pool: Option<Ipv4Prefix>,
     pub ce: Option<CeInfo>,
     pub missing: Option<String>,
 }
@@ -490,6 +500,9 @@ impl DevInfo {
             Some(&[v]) => genl::port_mapping_from_u8(v).ok_or_else(|| bad_reply("PORT_MAPPING"))?,
             Some(_) => return Err(bad_reply("PORT_MAPPING")),
         };
+        let icmp_source_pool = get(attr::ICMP_SOURCE_POOL)
+            .map(|b| genl::decode_ipv4_prefix(b).ok_or_else(|| bad_reply("ICMP_SOURCE_POOL")))
+            .transpose()?;
         let ce = match get(attr::CE_IPV4) {
             None => None,
             Some(ipv4) => Some(CeInfo {
@@ -521,6 +534,7 @@ impl DevInfo {
             br,
             mtu,
             port_mapping,
+            icmp_source_pool,
             ce,
             missing,
         })
@@ -559,6 +573,9 @@ impl DevInfo {
         // (given when on: off is the default, as in the configuration file)
         if self.port_mapping != PortMapping::Off {
             after.push(format!("port-mapping {}", self.port_mapping.keyword()));
+        }
+        if let Some(pool) = self.icmp_source_pool {
+            after.push(format!("icmp-source-pool {pool}"));
         }
         (before, after)
     }
@@ -612,6 +629,7 @@ impl DevInfo {
         object.insert("br".into(), json!(self.br.map(|a| a.to_string())));
         object.insert("mtu".into(), json!(self.mtu));
         object.insert("port_mapping".into(), json!(self.port_mapping.keyword()));
+        object.insert("icmp_source_pool".into(), json!(self.icmp_source_pool.map(|p| p.to_string())));
         let ce = self.ce.as_ref().map_or(Value::Null, |ce| {
             let ranges: Vec<Value> =
                 self.port_set().map(|s| s.ranges().map(|r| json!([r.first, r.last])).collect()).unwrap_or_default();
@@ -916,6 +934,7 @@ mod tests {
             br: None,
             mtu: None,
             port_mapping: PortMapping::Off,
+            icmp_source_pool: None,
             ce: Some(CeInfo {
                 ipv4: Ipv4Prefix::parse("192.0.2.8/32").unwrap(),
                 psid: 27,

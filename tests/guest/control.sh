@@ -104,7 +104,7 @@ check_eq "README: dev show" "$idx: mapmint: role ce mode t complete
     ce ipv4 192.0.2.8 psid 27 psid-len 5 ports 55296-57343
     ce map-address 2001:db8:ce:11b:0:c000:208:1b" "$(mapminctl dev show mapmint)"
 check_eq "README: dev show -j" \
-	"[{\"bmr\":{\"ea_len\":13,\"forwarding\":false,\"ipv4_prefix\":\"192.0.2.0/24\",\"ipv6_prefix\":\"2001:db8:ce::/51\",\"kind\":\"bmr\",\"psid\":null,\"psid_len\":null,\"psid_offset\":0,\"rule\":\"2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\"},\"br\":null,\"ce\":{\"ipv4\":\"192.0.2.8\",\"map_address\":\"2001:db8:ce:11b:0:c000:208:1b\",\"napt_ports\":null,\"port_ranges\":[[55296,57343]],\"psid\":27,\"psid_len\":5,\"psid_offset\":0},\"complete\":true,\"dmr\":\"64:ff9b::/96\",\"end_user_prefix\":\"2001:db8:ce:11b::/64\",\"fmr_count\":0,\"ifindex\":$idx,\"ifname\":\"mapmint\",\"ipv4_address\":\"192.0.2.8/32\",\"missing\":null,\"mode\":\"t\",\"mtu\":null,\"port_mapping\":\"off\",\"role\":\"ce\"}]" \
+	"[{\"bmr\":{\"ea_len\":13,\"forwarding\":false,\"ipv4_prefix\":\"192.0.2.0/24\",\"ipv6_prefix\":\"2001:db8:ce::/51\",\"kind\":\"bmr\",\"psid\":null,\"psid_len\":null,\"psid_offset\":0,\"rule\":\"2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\"},\"br\":null,\"ce\":{\"ipv4\":\"192.0.2.8\",\"map_address\":\"2001:db8:ce:11b:0:c000:208:1b\",\"napt_ports\":null,\"port_ranges\":[[55296,57343]],\"psid\":27,\"psid_len\":5,\"psid_offset\":0},\"complete\":true,\"dmr\":\"64:ff9b::/96\",\"end_user_prefix\":\"2001:db8:ce:11b::/64\",\"fmr_count\":0,\"icmp_source_pool\":null,\"ifindex\":$idx,\"ifname\":\"mapmint\",\"ipv4_address\":\"192.0.2.8/32\",\"missing\":null,\"mode\":\"t\",\"mtu\":null,\"port_mapping\":\"off\",\"role\":\"ce\"}]" \
 	"$(mapminctl -j dev show mapmint)"
 check_eq "-j after the verb works too" "$(mapminctl -j dev show mapmint)" "$(mapminctl dev show -j mapmint)"
 check_eq "README: rule show" "bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0" "$(mapminctl rule show)"
@@ -294,6 +294,7 @@ check "rule add fmr (back to one)" mapminctl rule add dev m0 fmr 2001:db8::/40 1
 if variants; then
 	invalid_setting "mtu below 1280" "mtu 1000 is below IPv6's minimum of 1280 (EINVAL)" mtu 1000
 	invalid_setting "mtu above 65535" "mtu 70000 is above 65535 (EINVAL)" mtu 70000
+	invalid_setting "an ICMP source pool with host bits" "icmp-source-pool 198.51.100.17/28 has host bits set: use 198.51.100.16/28 (EINVAL)" icmp-source-pool 198.51.100.17/28
 fi
 invalid_setting "mtu above the device's maximum" "mtu 65535: the device takes 1280 to 65495 (EINVAL)" mtu 65535
 if variants; then

@@ -507,6 +507,30 @@ traceroute_check() {
 	check_eq "traceroute c1 -> server: every hop answers" "$expected" "$hops"
 }
 
+# icmp_pool_check: MAP-T, with an RFC 6791 pool on CE 11b the hops without an IPv4 form (the
+# ISP router, the BR) answer from addresses of the pool, not all from one; without it from
+# the dummy address again.
+icmp_pool_check() {
+	local out addrs outside
+	check "ce11b: dev set icmp-source-pool" at ce11b mapminctl dev set mapmint icmp-source-pool 198.51.100.16/28
+	check_eq "ce11b: dev show lists the pool" "icmp-source-pool 198.51.100.16/28" \
+		"$(at ce11b mapminctl dev show mapmint | grep -o 'icmp-source-pool [0-9./]*')"
+	# Hops 2 and 3, three probes each (traceroute prints a probe's address when it differs
+	# from the one before).
+	out=$(at c1 traceroute -n -q 3 -w 2 -m 3 $SERVER 2>&1)
+	addrs=$(echo "$out" | awk '$1 == 2 || $1 == 3' | grep -o '[0-9]*\.[0-9]*\.[0-9]*\.[0-9]*' | sort -u)
+	outside=$(echo "$addrs" | grep -v '^198\.51\.100\.\(1[6-9]\|2[0-9]\|3[01]\)$')
+	if [ -n "$addrs" ] && [ -z "$outside" ] && [ "$(echo "$addrs" | wc -l)" -ge 2 ]; then
+		pass "traceroute through CE 11b: the IPv6 hops answer from several addresses of the pool"
+	else
+		fail "traceroute through CE 11b: the IPv6 hops answer from several addresses of the pool" "$out"
+	fi
+	check "ce11b: dev set no-icmp-source-pool" at ce11b mapminctl dev set mapmint no-icmp-source-pool
+	out=$(at c1 traceroute -n -q 1 -w 2 -m 2 $SERVER 2>&1)
+	check_eq "without the pool, the ISP router answers from 192.0.0.8 again" 192.0.0.8 \
+		"$(echo "$out" | awk '$1 == 2 { print $2 }')"
+}
+
 # average_size NS DIRECTION BEFORE_PACKETS BEFORE_BYTES: the average size of what NS's mapmint
 # device translated in DIRECTION (v4_to_v6 or v6_to_v4) since the counts given.
 average_size() {

@@ -359,6 +359,73 @@ fn icmpv6_errors_from_ipv6_only_routers_come_from_the_rfc7600_dummy_address() {
     assert!(from_v6(&ce_t(CE11B), &error).is_err());
 }
 
+/// RFC 6791 / RFC 7915 §5.1: with an `icmp-source-pool`, the errors of IPv6-only hops come
+/// from addresses of the pool, a different one from message to message (RFC 6791 §5: random,
+/// so that the hops of one traceroute seldom share an address), at a CE and at a BR, in MAP-T
+/// and for MAP-E's tunnel Packet Too Big.
+#[test]
+fn icmpv6_errors_from_ipv6_only_routers_come_from_the_rfc6791_pool() {
+    use etherparse::icmpv6::TimeExceededCode;
+    use etherparse::Icmpv6Type;
+    let pool = "198.51.100.16/28";
+    let in_pool = |a: Ipv4Addr| u32::from(a) & 0xffff_fff0 == u32::from(v4("198.51.100.16"));
+    let ident = AtomicU16::new(1);
+    let source = |domain: &Domain<'_>, error: &[u8]| {
+        let four = run(error, |b, s, l| domain.from_v6(b, s, l, &opts())).unwrap();
+        Ipv4Addr::from(<[u8; 4]>::try_from(&four[12..16]).unwrap())
+    };
+    let time_exceeded = |router: &str, to: &str, quoted: &[u8]| {
+        let mut error = Vec::new();
+        PacketBuilder::ipv6(v6(router).octets(), v6(to).octets(), 64)
+            .icmpv6(Icmpv6Type::TimeExceeded(TimeExceededCode::HopLimitExceeded))
+            .write(&mut error, quoted)
+            .unwrap();
+        error
+    };
+
+    // At CE 11b: errors from two ISP routers about its packets to the server.
+    let ce = config(&format!(
+        "role ce\nmode t\nend-user-prefix {CE11B}\nbmr {RULE}\nfmr {RULE}\ndmr 64:ff9b::/96\nicmp-source-pool {pool}\n"
+    ));
+    let domain = ce.domain(&ident).unwrap();
+    let quoted = udp6((v6(CE11B_MAP_T), 55296), (v6(SERVER_T), 80));
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..16 {
+        let router = if i % 2 == 0 { "2001:db8:100:1::1" } else { "2001:db8:100:2::1" };
+        let src = source(&domain, &time_exceeded(router, CE11B_MAP_T, &quoted));
+        assert!(in_pool(src), "{src} is not in {pool}");
+        seen.insert(src);
+    }
+    assert!(seen.len() >= 6, "16 errors came from only {} addresses: {seen:?}", seen.len());
+
+    // At the BR: an error about the server's packet to CE 11b.
+    let br = config(&format!("role br\nmode t\nfmr {RULE}\ndmr 64:ff9b::/96\nicmp-source-pool {pool}\n"));
+    let domain = br.domain(&ident).unwrap();
+    let quoted = udp6((v6(SERVER_T), 80), (v6(CE11B_MAP_T), 55296));
+    assert!(in_pool(source(&domain, &time_exceeded("2001:db8:100:1::1", SERVER_T, &quoted))));
+
+    // MAP-E: a Packet Too Big about the BR's tunnel packet becomes Fragmentation Needed from
+    // the pool.
+    let br_e = config(&format!("role br\nmode e\nfmr {RULE}\nbr 2001:db8:6::1\nicmp-source-pool {pool}\n"));
+    let domain = br_e.domain(&ident).unwrap();
+    let reply = udp4((v4(SERVER), 80), (v4("192.0.2.8"), 55296));
+    let wrapped = run(&reply, |b, s, l| domain.from_v4(b, s, l, &opts())).unwrap();
+    let mut ptb = Vec::new();
+    PacketBuilder::ipv6(v6("2001:db8:100:11b::1").octets(), v6("2001:db8:6::1").octets(), 64)
+        .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+        .write(&mut ptb, &wrapped)
+        .unwrap();
+    assert!(in_pool(source(&domain, &ptb)));
+
+    // A pool of one address is that address; a pool with host bits is refused.
+    let one = config(&format!("role br\nmode t\nfmr {RULE}\ndmr 64:ff9b::/96\nicmp-source-pool 198.51.100.7/32\n"));
+    let domain = one.domain(&ident).unwrap();
+    assert_eq!(source(&domain, &time_exceeded("2001:db8:100:1::1", SERVER_T, &quoted)), v4("198.51.100.7"));
+    let refused = Instance::parse("role br\nmode t\nfmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13\ndmr 64:ff9b::/96\nicmp-source-pool 198.51.100.7/28\n");
+    let message = refused.err().expect("host bits refused").to_string();
+    assert!(message.ends_with("icmp-source-pool 198.51.100.7/28 has host bits set: use 198.51.100.0/28"), "{message}");
+}
+
 #[test]
 fn map_e_too_big_rfc7597_section_8_3_1() {
     // A 1500-byte IPv4 packet grows to 1540 bytes as MAP-E: with DF the CE answers

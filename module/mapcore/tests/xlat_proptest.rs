@@ -39,7 +39,7 @@ fn all_entry_points(buf: &[u8], start: usize, len: usize, opts: &Options) {
     let r = xlat::decapsulate(&mut b, start, len).map(|t| (t.start, t.len));
     check(r, buf, &b);
     let mut b = buf.to_vec();
-    let r = xlat::tunnel_too_big(&mut b, start, len, a6(), 7).map(|t| (t.start, t.len));
+    let r = xlat::tunnel_too_big(&mut b, start, len, a6(), mapcore::domain::DUMMY_IPV4, 7).map(|t| (t.start, t.len));
     check(r, buf, &b);
     let _ = xlat::inspect_v4(buf, start, len);
 }

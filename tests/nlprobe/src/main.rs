@@ -492,6 +492,12 @@ fn malformed(probe: &mut Probe, index: u32) {
     probe.check("IPV4_ADDRESS of length 33", &m, s, Errno(libc::EINVAL));
     let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::BR_ADDRESS, &Ipv6Addr::LOCALHOST.octets()[..15])]);
     probe.check("BR_ADDRESS of 15 bytes", &m, s, Errno(libc::ERANGE));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::ICMP_SOURCE_POOL, &[198, 51, 100, 16])]);
+    probe.check("ICMP_SOURCE_POOL of 4 bytes", &m, s, Errno(libc::ERANGE));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::ICMP_SOURCE_POOL, &[198, 51, 100, 16, 33])]);
+    probe.check("ICMP_SOURCE_POOL of length 33", &m, s, Errno(libc::EINVAL));
+    let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), nla(attr::ICMP_SOURCE_POOL, &[198, 51, 100, 17, 28])]);
+    probe.check("ICMP_SOURCE_POOL with host bits", &m, s, Errno(libc::EINVAL));
     let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), u32_attr(attr::MTU, 70_000)]);
     probe.check("MTU 70000 (above 65535)", &m, s, Errno(libc::EINVAL));
     let (m, s) = probe.msg(REQ_ACK, cmd::DEV_SET, &[ifx(), u32_attr(attr::MTU, u32::MAX)]);

@@ -12,6 +12,7 @@
 //! dmr 64:ff9b::/96                          # MAP-T
 //! br 2001:db8:6::1                          # MAP-E: the BR's IPv6 address
 //! mtu 1500                                  # optional
+//! icmp-source-pool 198.51.100.0/28          # optional: RFC 6791 sources (default 192.0.0.8)
 //! port-mapping contiguous                   # CE only, optional: off (default) | contiguous
 //! ```
 //! Comments start with `#`; each keyword but `fmr` appears at most once. A `bmr` line is
@@ -82,6 +83,10 @@ pub struct Config {
     pub mtu: Option<u16>,
     /// How a CE's NAPT reaches its port set.
     pub port_mapping: PortMapping,
+    /// The IPv4 prefix whose addresses are the sources of ICMPv4 errors translated from
+    /// IPv6 hops without an IPv4 form (RFC 6791, RFC 7915 §5.1); without one, the dummy
+    /// address 192.0.0.8 (RFC 7600).
+    pub icmp_source_pool: Option<Ipv4Prefix>,
 }
 
 /// How a CE's NAPT reaches its port set (see [`super::xlat::map_ports`]).
@@ -133,6 +138,8 @@ pub enum ConfigError {
     WrongMode(&'static str, Mode),
     /// The MTU is below IPv6's minimum.
     MtuTooSmall(u16),
+    /// The ICMP source pool has bits set past its length.
+    IcmpSourcePoolHostBits(Ipv4Prefix),
 }
 
 impl fmt::Display for ConfigError {
@@ -156,6 +163,10 @@ impl fmt::Display for ConfigError {
             ConfigError::MtuTooSmall(mtu) => {
                 write!(f, "mtu {mtu} is below IPv6's minimum of {MIN_MTU}")
             }
+            // (short: the kernel's extended ack holds 79 characters)
+            ConfigError::IcmpSourcePoolHostBits(pool) => {
+                write!(f, "icmp-source-pool {pool} has host bits set: use {}", pool.truncated())
+            }
         }
     }
 }
@@ -173,6 +184,7 @@ impl Config {
             br_address: None,
             mtu: None,
             port_mapping: PortMapping::Off,
+            icmp_source_pool: None,
         }
     }
 
@@ -200,6 +212,11 @@ impl Config {
         if let Some(mtu) = self.mtu {
             if mtu < MIN_MTU {
                 return Err(ConfigError::MtuTooSmall(mtu));
+            }
+        }
+        if let Some(pool) = self.icmp_source_pool {
+            if pool.has_host_bits() {
+                return Err(ConfigError::IcmpSourcePoolHostBits(pool));
             }
         }
         if let Some(mapping) = self.ce_mapping().transpose()? {
@@ -281,6 +298,11 @@ impl Config {
             "port-mapping" => {
                 self.port_mapping = PortMapping::from_keyword(value)
                     .ok_or(FileErrorKind::BadValue("port-mapping", value, "off or contiguous"))?;
+            }
+            "icmp-source-pool" => {
+                let pool =
+                    Ipv4Prefix::parse(value).map_err(|e| FileErrorKind::BadPrefix("icmp-source-pool", value, e))?;
+                self.icmp_source_pool = Some(pool);
             }
             "mtu" => {
                 let mtu =
@@ -371,6 +393,9 @@ impl fmt::Display for ConfigText<'_> {
         if this.port_mapping != PortMapping::Off {
             writeln!(f, "port-mapping {}", this.port_mapping.keyword())?;
         }
+        if let Some(pool) = this.icmp_source_pool {
+            writeln!(f, "icmp-source-pool {pool}")?;
+        }
         Ok(())
     }
 }
@@ -416,7 +441,7 @@ impl fmt::Display for FileErrorKind<'_> {
         match *self {
             FileErrorKind::UnknownKeyword(word) => write!(
                 f,
-                "unknown keyword '{word}' (expected role, mode, end-user-prefix, ipv4-address, bmr, fmr, dmr, br, mtu or port-mapping)"
+                "unknown keyword '{word}' (expected role, mode, end-user-prefix, ipv4-address, bmr, fmr, dmr, br, mtu, port-mapping or icmp-source-pool)"
             ),
             FileErrorKind::Duplicate(keyword) => write!(f, "'{keyword}' is given twice"),
             FileErrorKind::BadValue(keyword, value, expected) => {
@@ -460,8 +485,8 @@ fn parse_decimal_u16(text: &str) -> Option<u16> {
     text.parse().ok()
 }
 
-const SINGLE_KEYWORDS: [&str; 9] =
-    ["role", "mode", "end-user-prefix", "ipv4-address", "bmr", "dmr", "br", "mtu", "port-mapping"];
+const SINGLE_KEYWORDS: [&str; 10] =
+    ["role", "mode", "end-user-prefix", "ipv4-address", "bmr", "dmr", "br", "mtu", "port-mapping", "icmp-source-pool"];
 
 fn keyword_name(keyword: &str) -> &'static str {
     SINGLE_KEYWORDS.iter().find(|k| **k == keyword).copied().unwrap_or("keyword")

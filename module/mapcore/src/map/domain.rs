@@ -8,7 +8,8 @@
 //! | CE | source: ours, port in our set; destination: FMR (mesh), else DMR / BR | destination: our MAP address, port in our set; source: DMR / BR, or a CE an FMR derives |
 //! | BR | destination: the CE an FMR derives from address and port; source: DMR | source: the CE an FMR derives, consistent with address and port; destination: DMR |
 //!
-//! ICMPv6 errors from IPv6-only routers inside the domain come out from [`DUMMY_IPV4`].
+//! ICMPv6 errors from IPv6-only routers inside the domain come out from an address of the
+//! configured `icmp-source-pool` (RFC 6791), else from [`DUMMY_IPV4`].
 //!
 //! A packet whose port cannot be read (a non-first fragment) is accepted where the address
 //! alone decides (the address of a MAP CE already carries its PSID). Where the port must
@@ -21,6 +22,7 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 use core::ptr;
 use core::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
+use super::bits::ipv6_halves;
 use super::config::{Config, PortMapping, Role};
 use super::index::RuleIndex;
 use super::portset::PortSet;
@@ -304,7 +306,9 @@ impl<'a> Domain<'a> {
                         Some(ce) => ce.map_address,
                         None => self.config.br_address.ok_or(DropReason::NoMapping)?,
                     };
-                    return xlat::tunnel_too_big(buf, start, shape.len, ours, self.ident.fetch_add(1, Ordering::Relaxed));
+                    let source = self.icmp_error_source(ipv6_source(buf, start).unwrap_or(Ipv6Addr::UNSPECIFIED));
+                    let ident = self.ident.fetch_add(1, Ordering::Relaxed);
+                    return xlat::tunnel_too_big(buf, start, shape.len, ours, source, ident);
                 }
                 let out = xlat::decapsulate_shaped(buf, start, shape)?;
                 self.check_decapsulated(out.outer_src, out.outer_dst, &out.inner)?;
@@ -422,6 +426,33 @@ fn check_source(rule: &Rule, src6: Ipv6Addr, src4: Ipv4Addr, port: Option<u16>, 
     }
 }
 
+impl Domain<'_> {
+    /// The source of an ICMPv4 error translated from `hop`, an IPv6 node without an IPv4
+    /// form: an address of the `icmp-source-pool`, picked anew for each message (RFC 6791 §5
+    /// recommends a random one, so that two hops of one traceroute seldom show the same
+    /// address and look like a loop), else the dummy address of RFC 7600.
+    fn icmp_error_source(&self, hop: Ipv6Addr) -> Ipv4Addr {
+        let Some(pool) = self.config.icmp_source_pool else {
+            return DUMMY_IPV4;
+        };
+        let host_mask = u32::MAX.checked_shr(u32::from(pool.len)).unwrap_or(0);
+        // The hop's address mixed with the identification counter, which moves with every
+        // packet translated: a different address for each message.
+        let (hi, lo) = ipv6_halves(hop);
+        let mixed = (hi ^ lo.rotate_left(29) ^ u64::from(self.ident.load(Ordering::Relaxed))).wrapping_mul(GOLDEN);
+        Ipv4Addr::from((u32::from(pool.addr) & !host_mask) | ((mixed >> 32) as u32 & host_mask))
+    }
+}
+
+/// Multiplicative hashing's constant (2^64 / the golden ratio).
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The source address of the IPv6 packet at `start`.
+fn ipv6_source(buf: &[u8], start: usize) -> Option<Ipv6Addr> {
+    let bytes: [u8; 16] = buf.get(start.checked_add(8)?..start.checked_add(24)?)?.try_into().ok()?;
+    Some(Ipv6Addr::from(bytes))
+}
+
 impl AddressMap for Domain<'_> {
     fn v4_to_v6(&self, flow: &Flow4) -> Result<(Ipv6Addr, Ipv6Addr), DropReason> {
         match &self.ce {
@@ -462,7 +493,7 @@ impl AddressMap for Domain<'_> {
                         check_source(rule, flow.src, peer.ipv4, flow.src_port, Mode::MapT)?;
                         peer.ipv4
                     }
-                    (Err(_), None) if flow.kind == FlowKind::IcmpError => DUMMY_IPV4,
+                    (Err(_), None) if flow.kind == FlowKind::IcmpError => self.icmp_error_source(flow.src),
                     (Err(_), None) => return Err(DropReason::SourceMismatch),
                 };
                 Ok((src, mine.ipv4))
@@ -471,7 +502,7 @@ impl AddressMap for Domain<'_> {
                 let dst = dmr.extract(flow.dst).map_err(|_| DropReason::NoMapping)?;
                 let Some(rule) = self.fmrs.lookup_ipv6(flow.src) else {
                     return match flow.kind {
-                        FlowKind::IcmpError => Ok((DUMMY_IPV4, dst)),
+                        FlowKind::IcmpError => Ok((self.icmp_error_source(flow.src), dst)),
                         _ => Err(DropReason::SourceMismatch),
                     };
                 };

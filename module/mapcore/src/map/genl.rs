@@ -8,12 +8,12 @@
 //! | command | request attributes | reply |
 //! |---|---|---|
 //! | `DEV_GET` (do/dump) | `IFINDEX` (do) | one `DEV_*` message per instance |
-//! | `DEV_SET` | `IFINDEX`, any of `ROLE MODE END_USER_PREFIX IPV4_ADDRESS DMR BR_ADDRESS MTU PORT_MAPPING`, `CLEAR` | |
+//! | `DEV_SET` | `IFINDEX`, any of `ROLE MODE END_USER_PREFIX IPV4_ADDRESS DMR BR_ADDRESS MTU PORT_MAPPING ICMP_SOURCE_POOL`, `CLEAR` | |
 //! | `RULE_ADD` | `IFINDEX`, `RULE_KIND`, `RULE` | |
 //! | `RULE_DEL` | `IFINDEX`, `RULE_KIND`, `RULE` (its IPv6 prefix is enough) | |
 //! | `RULE_GET` (dump) | `IFINDEX` | one message per rule: `RULE_KIND`, `RULE` |
 //! | `RULE_FLUSH` | `IFINDEX`, optional `RULE_KIND` | |
-//! | `CONFIG_SET` | `IFINDEX`, `ROLE MODE`, `END_USER_PREFIX IPV4_ADDRESS BMR FMR* DMR BR_ADDRESS MTU PORT_MAPPING FMRS_STAGED` | |
+//! | `CONFIG_SET` | `IFINDEX`, `ROLE MODE`, `END_USER_PREFIX IPV4_ADDRESS BMR FMR* DMR BR_ADDRESS MTU PORT_MAPPING ICMP_SOURCE_POOL FMRS_STAGED` | |
 //! | `STATS_GET` | `IFINDEX` | `IFINDEX`, `STATS` |
 //! | `FMRS_STAGE` | `IFINDEX`, `FMRS_STAGE_START`, `FMR*` | |
 //!
@@ -109,8 +109,10 @@ pub mod attr {
     pub const FMRS_STAGE_START: u16 = 23;
     /// flag: CONFIG_SET takes the FMRs this socket staged, before the FMR attributes it carries.
     pub const FMRS_STAGED: u16 = 24;
+    /// [`super::IPV4_PREFIX_LEN`] bytes: the RFC 6791 pool of ICMP error sources.
+    pub const ICMP_SOURCE_POOL: u16 = 25;
     /// The highest attribute number.
-    pub const MAX: u16 = FMRS_STAGED;
+    pub const MAX: u16 = ICMP_SOURCE_POOL;
 }
 
 /// Attributes inside `BMR`, `FMR` and `RULE`.
@@ -158,7 +160,9 @@ pub const CLEAR_DMR: u8 = 1 << 1;
 pub const CLEAR_BR_ADDRESS: u8 = 1 << 2;
 pub const CLEAR_MTU: u8 = 1 << 3;
 pub const CLEAR_IPV4_ADDRESS: u8 = 1 << 4;
-pub const CLEAR_ALL: u8 = CLEAR_END_USER_PREFIX | CLEAR_DMR | CLEAR_BR_ADDRESS | CLEAR_MTU | CLEAR_IPV4_ADDRESS;
+pub const CLEAR_ICMP_SOURCE_POOL: u8 = 1 << 5;
+pub const CLEAR_ALL: u8 =
+    CLEAR_END_USER_PREFIX | CLEAR_DMR | CLEAR_BR_ADDRESS | CLEAR_MTU | CLEAR_IPV4_ADDRESS | CLEAR_ICMP_SOURCE_POOL;
 
 /// An IPv6 prefix in an attribute: 16 address bytes, then the length.
 pub const IPV6_PREFIX_LEN: usize = 17;

@@ -233,19 +233,24 @@ fn flow_of(pkt: &[u8], len: usize, shape: &Shape) -> Result<(Ip4, Flow4), Verdic
     Ok((ip, flow))
 }
 
-/// The source of the ICMPv4 errors a tunnel end sends for packets it carried: the IPv4 dummy
-/// address (RFC 7600 §4.8), as the device has no IPv4 address of its own.
-const TUNNEL_ICMP_SOURCE: core::net::Ipv4Addr = core::net::Ipv4Addr::new(192, 0, 0, 8);
-
 /// RFC 2473 §7: an ICMPv6 Packet Too Big about a packet this tunnel end sent (its quoted
 /// IPv6 header has source `ours` and next header 4) becomes an ICMPv4 Destination
 /// Unreachable, Fragmentation Needed for the sender of the inner IPv4 packet, with the MTU
 /// less the 40-byte outer header, so the sender's path MTU discovery works across the tunnel.
+/// Its source is `source` (the device has no IPv4 address of its own: the RFC 7600 dummy
+/// address or one of an RFC 6791 pool).
 ///
 /// Written in place: the ICMPv4 message ends where the quoted inner packet does, so the quote
 /// (the inner IPv4 header and 8 bytes, at least) stays where it is. Any other packet:
 /// [`DropReason::UnsupportedProtocol`], buffer unchanged.
-pub fn tunnel_too_big(buf: &mut [u8], start: usize, len: usize, ours: Ipv6Addr, ident: u16) -> Result<Translated, Verdict> {
+pub fn tunnel_too_big(
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    ours: Ipv6Addr,
+    source: core::net::Ipv4Addr,
+    ident: u16,
+) -> Result<Translated, Verdict> {
     let pkt = packet(buf, start, len)?;
     let ip6 = ipv6::parse(pkt, true)?;
     let icmp6 = wire::slice(pkt, ip6.l4_off, ip6.payload_len.saturating_add(40))?;
@@ -282,7 +287,7 @@ pub fn tunnel_too_big(buf: &mut [u8], start: usize, len: usize, ours: Ipv6Addr, 
     icmp4[2] = c0;
     icmp4[3] = c1;
     let total16 = u16::try_from(total).map_err(|_| DropReason::BadLength)?;
-    let header = ipv4::header(0, total16, ident, 0, 64, proto::ICMP, TUNNEL_ICMP_SOURCE, sender);
+    let header = ipv4::header(0, total16, ident, 0, 64, proto::ICMP, source, sender);
     put(buf, new_start, &header)?;
     put(buf, new_start.saturating_add(20), &icmp4)?;
     Ok(Translated { start: new_start, len: total })
