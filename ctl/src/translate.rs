@@ -51,6 +51,10 @@ Verdict lines (N counts input packets from 1; SUMMARY is 'SRC -> DST PROTO ...',
   N icmp-reply KIND [mtu M|pointer P] ipv4|ipv6 SUMMARY-OF-INPUT (LEN bytes)
                    KIND: time-exceeded, fragmentation-needed, source-route-failed,
                    packet-too-big, parameter-problem (sent back in the input's family)
+                   With --icmp-errors the error itself goes to OUT: to the input's source, from
+                   --icmp-source4 (default 192.0.0.8, RFC 7600) or --icmp-source6 (default the
+                   instance's own address: a CE's MAP address, a MAP-E BR's; a MAP-T BR has
+                   none), quoting the input as far as 576 (ICMPv4) or 1280 (ICMPv6) bytes allow
   N fragment mtu M ipv4 SUMMARY-OF-INPUT (LEN bytes)           IPv4 without DF that needs
                    fragmenting to M bytes before translation (only with --mtu6/--mtu4)
   N skipped WHY (LEN bytes)                                    not IP: 'ethertype 0x0806', ...
@@ -93,6 +97,17 @@ pub struct TranslateArgs {
     /// Largest IPv4 packet that may come out (0: no limit).
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub mtu4: u32,
+    /// Write the ICMP errors the device would send back (time-exceeded, fragmentation-needed,
+    /// packet-too-big, ...) to OUT as packets, after their verdict.
+    #[arg(long)]
+    pub icmp_errors: bool,
+    /// Source of the ICMPv4 errors --icmp-errors writes (the kernel's come from the box's own
+    /// address, which a capture does not tell).
+    #[arg(long, value_name = "ADDR", default_value_t = mapcore::domain::DUMMY_IPV4)]
+    pub icmp_source4: Ipv4Addr,
+    /// Source of the ICMPv6 errors --icmp-errors writes (default: the instance's own address).
+    #[arg(long, value_name = "ADDR")]
+    pub icmp_source6: Option<Ipv6Addr>,
     /// Exit 1 if any packet was not translated.
     #[arg(long)]
     pub strict: bool,
@@ -177,6 +192,15 @@ fn translate(args: &TranslateArgs, json: bool) -> Result<ExitCode, Failure> {
         .domain(&ident)
         .map_err(|_| Failure(2, format!("{file}: the configuration is incomplete")))?
         .with_fragment_cache(&fragments);
+    // The ICMPv6 errors' source: given, or the instance's own IPv6 address.
+    let own6 = match config.config.ce_mapping() {
+        Some(Ok(ce)) => Some(ce.map_address),
+        _ => config.config.br_address,
+    };
+    let icmp_source6 = args.icmp_source6.or(own6);
+    if args.icmp_errors && icmp_source6.is_none() {
+        return Err(Failure(2, "--icmp-errors: this instance has no IPv6 address of its own (a MAP-T BR): give --icmp-source6".into()));
+    }
     let out_name = args.output.as_deref().unwrap_or("-").to_string();
     let write_failed = |e: io::Error| Failure(1, format!("{out_name}: {e}"));
     let mut all_translated = true;
@@ -189,6 +213,13 @@ fn translate(args: &TranslateArgs, json: bool) -> Result<ExitCode, Failure> {
             }
         } else {
             all_translated = false;
+        }
+        if let (Outcome::Reply { reply, .. }, FrameData::Ip(input), Some(sink), true) =
+            (&outcome, &frame.data, packets.as_mut(), args.icmp_errors)
+        {
+            if let Some(error) = icmp_error(*reply, input, args.icmp_source4, icmp_source6) {
+                sink.write(frame.timestamp, &error).map_err(&write_failed)?;
+            }
         }
         let line = if json { outcome.json(number).to_string() } else { outcome.text(number) };
         writeln!(verdicts, "{line}").map_err(|e| Failure(1, format!("verdicts: {e}")))?;
@@ -531,6 +562,48 @@ pub fn process(domain: &Domain<'_>, mode: Mode, data: &FrameData, opts: &Options
         // Only partial shapes ask for the whole packet; this one is whole.
         Err(Verdict::NeedWhole) => Outcome::Dropped { reason: "internal", input, len },
     }
+}
+
+/// The ICMP error `reply` about `input`, as the device sends it back: to the input's source,
+/// in its family, from `source4` or `source6`, quoting as much of the input as fits in 576
+/// bytes (ICMPv4, RFC 1812 §4.3.2.3) or 1280 (ICMPv6, RFC 4443 §2.4). IPv4 errors carry the
+/// Internetwork Control precedence and no DF, as Linux's do; both have a TTL / hop limit of 64.
+pub fn icmp_error(reply: IcmpReply, input: &[u8], source4: Ipv4Addr, source6: Option<Ipv6Addr>) -> Option<Vec<u8>> {
+    use etherparse::{Icmpv4Header, Icmpv4Type, Icmpv6Header, Icmpv6Type, IpDscp, IpNumber, Ipv4Header, Ipv6Header};
+    let version = input.first()? >> 4;
+    let (type_u8, code_u8, info) = reply.for_family(version == 6);
+    let bytes5to8 = info.to_be_bytes();
+    let mut out = Vec::new();
+    if version == 4 {
+        let to: [u8; 4] = input.get(12..16)?.try_into().ok()?;
+        let quote = &input[..input.len().min(576 - 28)];
+        let icmp = Icmpv4Header::with_checksum(Icmpv4Type::Unknown { type_u8, code_u8, bytes5to8 }, quote);
+        let mut ip = Ipv4Header::new((8 + quote.len()) as u16, 64, IpNumber::ICMP, source4.octets(), to).ok()?;
+        ip.dscp = IpDscp::try_new(0xc0 >> 2).ok()?;
+        ip.dont_fragment = false;
+        ip.header_checksum = ip.calc_header_checksum();
+        out.extend_from_slice(&ip.to_bytes());
+        out.extend_from_slice(&icmp.to_bytes());
+        out.extend_from_slice(quote);
+    } else {
+        let from = source6?.octets();
+        let to: [u8; 16] = input.get(8..24)?.try_into().ok()?;
+        let quote = &input[..input.len().min(1280 - 48)];
+        let icmp = Icmpv6Header::with_checksum(Icmpv6Type::Unknown { type_u8, code_u8, bytes5to8 }, from, to, quote).ok()?;
+        let ip = Ipv6Header {
+            traffic_class: 0,
+            flow_label: Default::default(),
+            payload_length: (8 + quote.len()) as u16,
+            next_header: IpNumber::IPV6_ICMP,
+            hop_limit: 64,
+            source: from,
+            destination: to,
+        };
+        out.extend_from_slice(&ip.to_bytes());
+        out.extend_from_slice(&icmp.to_bytes());
+        out.extend_from_slice(quote);
+    }
+    Some(out)
 }
 
 fn family(from: u8) -> &'static str {

@@ -790,3 +790,114 @@ fn tutorial_example_data_matches_its_generator_and_the_readme() {
         assert!(readme.contains(line.as_str()), "README.md does not quote: {line}");
     }
 }
+
+// ---------------------------------------------------------------- ICMP errors as packets
+
+/// The Internet checksum (RFC 1071), written here independently of the tool's libraries.
+fn checksum(chunks: &[&[u8]]) -> [u8; 2] {
+    let bytes: Vec<u8> = chunks.concat();
+    let mut sum: u32 = bytes.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    (!(sum as u16)).to_be_bytes()
+}
+
+/// An ICMPv4 error built by hand (RFC 792): IPv4 header with precedence 0xc0, TTL 64, then
+/// type, code, checksum, the 4-byte word, the quote.
+fn icmpv4_error_by_hand(src: &str, dst: &str, icmp_type: u8, code: u8, word: [u8; 4], quote: &[u8]) -> Vec<u8> {
+    let total = (20 + 8 + quote.len()) as u16;
+    let mut ip = vec![0x45, 0xc0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 0, 0, 64, 1, 0, 0]);
+    ip.extend_from_slice(&v4(src).octets());
+    ip.extend_from_slice(&v4(dst).octets());
+    let ck = checksum(&[&ip]);
+    ip[10..12].copy_from_slice(&ck);
+    let mut icmp = vec![icmp_type, code, 0, 0];
+    icmp.extend_from_slice(&word);
+    let ck = checksum(&[&icmp, quote]);
+    icmp[2..4].copy_from_slice(&ck);
+    [ip, icmp, quote.to_vec()].concat()
+}
+
+/// An ICMPv6 error built by hand (RFC 4443): hop limit 64, the checksum over the RFC 8200
+/// §8.1 pseudo-header.
+fn icmpv6_error_by_hand(src: &str, dst: &str, icmp_type: u8, code: u8, word: [u8; 4], quote: &[u8]) -> Vec<u8> {
+    let len = (8 + quote.len()) as u32;
+    let mut ip = vec![0x60, 0, 0, 0];
+    ip.extend_from_slice(&(len as u16).to_be_bytes());
+    ip.extend_from_slice(&[58, 64]);
+    ip.extend_from_slice(&v6(src).octets());
+    ip.extend_from_slice(&v6(dst).octets());
+    let mut icmp = vec![icmp_type, code, 0, 0];
+    icmp.extend_from_slice(&word);
+    let pseudo = [&v6(src).octets()[..], &v6(dst).octets()[..], &len.to_be_bytes()[..], &[0, 0, 0, 58][..]].concat();
+    let ck = checksum(&[&pseudo, &icmp, quote]);
+    icmp[2..4].copy_from_slice(&ck);
+    [ip, icmp, quote.to_vec()].concat()
+}
+
+#[test]
+fn icmp_errors_written_as_packets_byte_for_byte() {
+    let dir = scratch("icmp_errors");
+    let ce = write(&dir, "ce.conf", tutorial("ce", "t"));
+    let lan = tutorial_lan_capture();
+    let lan_packets = packets_of(&lan);
+    let lan = write(&dir, "lan.pcap", lan);
+    let wan = dir.join("wan.pcap");
+    let out =
+        mapminctl(&["translate", "--config", &ce, "--mtu6", "1280", "--icmp-errors", &lan, wan.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines(&out.stdout)[2], "3 icmp-reply time-exceeded ipv4 192.0.2.8 -> 203.0.113.56 udp 55297 -> 80 (31 bytes)");
+    let written = packets_of(&std::fs::read(&wan).unwrap());
+    assert_eq!(written.len(), 4, "two translations and, in their places, two errors");
+    // RFC 792 Time Exceeded (11/0) for the TTL-1 datagram, quoting all of its 31 bytes, from
+    // the RFC 7600 dummy address to the CE's address.
+    assert_eq!(written[1], icmpv4_error_by_hand("192.0.0.8", CE4, 11, 0, [0; 4], &lan_packets[2]));
+    // RFC 1191 Fragmentation Needed (3/4), next-hop MTU 1260 (1280 less the 20 bytes MAP-T
+    // adds), quoting the 1400-byte datagram as far as 576 bytes allow.
+    assert_eq!(written[2], icmpv4_error_by_hand("192.0.0.8", CE4, 3, 4, [0, 0, 0x04, 0xec], &lan_packets[3][..548]));
+    assert_eq!(written[2].len(), 576);
+
+    // IPv6 in: Time Exceeded (3/0) for hop limit 1, Packet Too Big (2/0) when the IPv4 side
+    // takes 1400 bytes (MTU 1420: IPv6's 20 bytes more), from the CE's MAP address by default
+    // or the address given.
+    let expiring = udp6((SERVER6, 80), (CE6, 55296), 1, b"late");
+    let big = udp6((SERVER6, 80), (CE6, 55296), 64, &[0xaa; 1452]);
+    let wan_in = write(&dir, "wan-in.pcap", pcap(101, &[expiring.clone(), big.clone()]));
+    let back = dir.join("back.pcap");
+    let out = mapminctl(
+        &["translate", "--config", &ce, "--mtu4", "1400", "--icmp-errors", &wan_in, back.to_str().unwrap()],
+        b"",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        lines(&out.stdout),
+        [
+            "1 icmp-reply time-exceeded ipv6 64:ff9b::cb00:7138 -> 2001:db8:ce:11b:0:c000:208:1b udp 80 -> 55296 (52 bytes)",
+            "2 icmp-reply packet-too-big mtu 1420 ipv6 64:ff9b::cb00:7138 -> 2001:db8:ce:11b:0:c000:208:1b udp 80 -> 55296 (1500 bytes)",
+        ]
+    );
+    let written = packets_of(&std::fs::read(&back).unwrap());
+    assert_eq!(written[0], icmpv6_error_by_hand(CE6, SERVER6, 3, 0, [0; 4], &expiring));
+    assert_eq!(written[1], icmpv6_error_by_hand(CE6, SERVER6, 2, 0, 1420u32.to_be_bytes(), &big[..1232]));
+    assert_eq!(written[1].len(), 1280);
+    let out = mapminctl(
+        &["translate", "--config", &ce, "--icmp-errors", "--icmp-source6", "2001:db8:100:11b::2", &wan_in, back.to_str().unwrap()],
+        b"",
+    );
+    assert!(out.status.success());
+    let written = packets_of(&std::fs::read(&back).unwrap());
+    assert_eq!(written[0], icmpv6_error_by_hand("2001:db8:100:11b::2", SERVER6, 3, 0, [0; 4], &expiring));
+    assert_eq!(written.len(), 2, "the error, and the big packet translated (no --mtu4 this time)");
+
+    // Without --icmp-errors only the verdicts tell; a MAP-T BR has no IPv6 address to send from.
+    let out = mapminctl(&["translate", "--config", &ce, "--mtu6", "1280", &lan, wan.to_str().unwrap()], b"");
+    assert!(out.status.success());
+    assert_eq!(packets_of(&std::fs::read(&wan).unwrap()).len(), 2);
+    let br = write(&dir, "br.conf", tutorial("br", "t"));
+    let out = mapminctl(&["translate", "--config", &br, "--icmp-errors", &wan_in, back.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give --icmp-source6"));
+}

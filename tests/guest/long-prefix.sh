@@ -114,5 +114,12 @@ long_prefix_checks() {
 	for ns in c1 c2 ce8b ce3e isp br server; do ip netns del "$ns"; done
 }
 
+# The module's parameters take such a rule too.
+check "insmod with a /72 end-user prefix" insmod "$MODULE" end_user_prefix=$A_PREFIX \
+	bmr=2001:db8:ce:100::/64,192.0.2.16/28,8,6 dmr=64:ff9b::/96
+check_eq "insmod: the default device's MAP address" "\"map_address\":\"$A_MAP\"" \
+	"$(mapminctl -j dev show mapmint | grep -o '"map_address":"[0-9a-f:]*"')"
+check "rmmod after insmod" rmmod mapmint
+
 long_prefix_checks t nft
 long_prefix_checks e iptables
