@@ -537,7 +537,8 @@ static RULE_POLICY: Policy<{ rule_attr::MAX as usize + 1 }> = Policy([
     policy(b::NLA_U8),
     policy(b::NLA_U8),
     policy(b::NLA_U16),
-    policy(b::NLA_FLAG),
+    policy(b::NLA_FLAG), // FORWARDING
+    policy(b::NLA_FLAG), // LEGACY
 ]);
 
 static POLICY: Policy<{ attr::MAX as usize + 1 }> = Policy([

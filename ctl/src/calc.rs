@@ -46,6 +46,11 @@ pub struct CalcArgs {
     /// IPv6 address to map back: a MAP address (with --rule) or an RFC 6052 address (with --dmr).
     #[arg(long, value_name = "ADDR")]
     pub ipv6: Option<String>,
+    /// The legacy (pre-RFC 7597) interface identifier format of the Japanese IPoE providers'
+    /// MAP-E (OpenWrt's `legacymap`); the PSID offset defaults to 4 then. The rule keyword
+    /// `legacy` says the same.
+    #[arg(long)]
+    pub legacy: bool,
     /// Explicit PSID length, for rules whose EA bits carry no PSID (with --psid).
     #[arg(long, value_name = "K")]
     pub psid_len: Option<String>,
@@ -174,6 +179,7 @@ pub fn parse_rule_arg(args: &CalcArgs, text: &str) -> Result<Rule, InputError> {
         parse_rule_csv_params(text)
     };
     let mut params: RuleParams = parse_rule_params_or(parsed)?;
+    params.legacy |= args.legacy;
     if let Some(k) = &args.psid_len {
         if params.psid_len.is_some() {
             return Err(bad(format!("bad --psid-len '{k}': the rule already gives psid-len")));

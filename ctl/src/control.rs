@@ -401,6 +401,9 @@ impl RuleInfo {
                 if let (Some(len), Some(psid)) = (p.psid_len, p.psid) {
                     let _ = write!(text, " psid-len {len} psid {psid}");
                 }
+                if p.legacy {
+                    text.push_str(" legacy");
+                }
                 if p.forwarding {
                     text.push_str(" forwarding");
                 }
@@ -420,6 +423,7 @@ impl RuleInfo {
             "psid_len": p.psid_len,
             "psid": p.psid,
             "forwarding": p.forwarding,
+            "legacy": p.legacy,
             "rule": self.text(),
         })
     }
@@ -1035,7 +1039,7 @@ mod tests {
              fmr 2001:db8:12:3400::/56 192.0.2.18/32 ea-len 0 psid-offset 6 psid-len 8 psid 52 forwarding\n"
         );
         let json = format_rules(&rules, true);
-        assert!(json.starts_with(r#"[{"ea_len":13,"forwarding":false,"ipv4_prefix":"192.0.2.0/24","ipv6_prefix":"2001:db8:ce::/51","kind":"bmr","psid":null,"psid_len":null,"psid_offset":0,"#), "{json}");
+        assert!(json.starts_with(r#"[{"ea_len":13,"forwarding":false,"ipv4_prefix":"192.0.2.0/24","ipv6_prefix":"2001:db8:ce::/51","kind":"bmr","legacy":false,"psid":null,"psid_len":null,"psid_offset":0,"#), "{json}");
         assert!(json.contains(r#""psid":52,"psid_len":8,"psid_offset":null"#), "{json}");
     }
 }

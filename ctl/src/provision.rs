@@ -65,6 +65,10 @@ pub struct ProvisionArgs {
     /// Where --apply records what it put in place (default /run/mapmint/provision-DEV.json).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// The rules use the legacy (pre-RFC 7597) interface identifier format, as the Japanese
+    /// IPoE providers' MAP-E does; no DHCPv6 option says so. Their PSID offset defaults to 4.
+    #[arg(long)]
+    pub legacy: bool,
 }
 
 /// What one softwire container offers, whichever form it came in.
@@ -490,7 +494,7 @@ pub fn run(args: &ProvisionArgs) -> Result<(String, Value), String> {
         return Ok((done.clone(), json!({ "removed": done.lines().collect::<Vec<_>>(), "warnings": [] })));
     }
     let read = |path: &PathBuf| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
-    let lease = if let Some(hex) = &args.hex {
+    let mut lease = if let Some(hex) = &args.hex {
         lease_of_options(&parse_hex(hex)?, "the options given with --hex".into())?
     } else if let Some(path) = &args.message {
         lease_of_message(&read(path)?, &path.display().to_string())?
@@ -501,6 +505,9 @@ pub fn run(args: &ProvisionArgs) -> Result<(String, Value), String> {
     } else {
         lease_of_env(&|name| std::env::var(name).ok())?
     };
+    if args.legacy {
+        lease.offers.iter_mut().flat_map(|offer| offer.rules.iter_mut()).for_each(|rule| rule.legacy = true);
+    }
     let prefix = args
         .prefix
         .as_deref()

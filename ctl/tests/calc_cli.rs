@@ -119,6 +119,30 @@ fn end_user_prefixes_longer_than_64() {
     rejected(&["--rule", "2001:db8:ce:100::/80,192.0.2.0/24,16", "--ipv6", "2001:db8:ce:100:0:1234:212:35"], "2001:db8:ce:100:0:1234:212:35");
 }
 
+/// The legacy interface identifier (OpenWrt's `legacymap`): the IPv4 address at byte 9, the
+/// PSID offset 4 by default; worked out by hand (EA bits 0x123456 of 2001:db8::/40
+/// 198.18.0.0/16: 198.18.18.52, PSID 0x56).
+#[test]
+fn legacy_and_rfc7597_formats() {
+    let rule = "2001:db8::/40,198.18.0.0/16,24";
+    let v = json(&["--rule", rule, "--prefix", "2001:db8:12:3456::/64", "--legacy"]);
+    assert_eq!(v["map_address"], "2001:db8:12:3456:c6:1212:3400:5600");
+    assert_eq!((v["ipv4"].as_str(), v["psid"].as_u64(), v["psid_offset"].as_u64()), (Some("198.18.18.52"), Some(0x56), Some(4)));
+    assert_eq!(v["rule"], "2001:db8::/40 198.18.0.0/16 ea-len 24 psid-offset 4 legacy");
+    assert_eq!(v["port_ranges"].as_array().unwrap().len(), 15, "a = 4: 15 ranges");
+    // The rule keyword says the same; the reverse mapping reads the legacy address.
+    let keyword = json(&["--rule", "2001:db8::/40 198.18.0.0/16 ea-len 24 legacy", "--prefix", "2001:db8:12:3456::/64"]);
+    assert_eq!(keyword["map_address"], v["map_address"]);
+    let back = json(&["--rule", rule, "--legacy", "--ipv6", "2001:db8:12:3456:c6:1212:3400:5600"]);
+    assert_eq!((back["ipv4"].as_str(), back["psid"].as_u64()), (Some("198.18.18.52"), Some(0x56)));
+    // RFC 7597's format of the same CE (with its offset 6 default), and each format refuses
+    // the other's address.
+    let v = json(&["--rule", rule, "--prefix", "2001:db8:12:3456::/64"]);
+    assert_eq!(v["map_address"], "2001:db8:12:3456:0:c612:1234:56");
+    rejected(&["--rule", rule, "--ipv6", "2001:db8:12:3456:c6:1212:3400:5600"], "2001:db8:12:3456:c6:1212:3400:5600");
+    rejected(&["--rule", rule, "--legacy", "--ipv6", "2001:db8:12:3456:0:c612:1234:56"], "2001:db8:12:3456:0:c612:1234:56");
+}
+
 #[test]
 fn reverse_mapping_of_the_example_map_address() {
     let v = json(&["--rule", EXAMPLE_RULE, "--ipv6", "2001:db8:12:3400:0:c000:212:34"]);

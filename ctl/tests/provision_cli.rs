@@ -306,3 +306,22 @@ fn warnings_a_user_needs() {
     let out = mapminctl(&["provision", "--hex", &hex(&mape()), "--prefix", "2001:db8:12:3400::/56", "--link-mtu", "1000"], &[]);
     assert_eq!(out.status.code(), Some(2), "below IPv6's minimum: a usage error");
 }
+
+/// The legacy interface identifier format (no DHCPv6 option carries it): `--legacy` marks
+/// every rule, whose PSID offset then defaults to 4; the CE's address puts its IPv4 address at
+/// byte 9 (worked out by hand: EA bits 0x123456 of 2001:db8::/40 198.18.0.0/16 are
+/// 198.18.18.52 and PSID 0x56).
+#[test]
+fn legacy_interface_identifiers_by_flag() {
+    let rule = "type=map-e,ealen=24,prefix4len=16,prefix6len=40,ipv4prefix=198.18.0.0,ipv6prefix=2001:db8::,br=2001:db8:ffff::1,";
+    let (config, text) = provisioned(&["--odhcp6c", rule, "--prefix", "2001:db8:12:3456::/64", "--legacy"], &[]);
+    assert!(text.contains("bmr 2001:db8::/40 198.18.0.0/16 ea-len 24 psid-offset 4 legacy"), "{text}");
+    let ce = config.ce_mapping().unwrap().unwrap();
+    assert_eq!(ce.map_address, "2001:db8:12:3456:c6:1212:3400:5600".parse::<Ipv6Addr>().unwrap());
+    assert_eq!((ce.psid(), ce.psid_offset()), (0x56, 4));
+    // Without the flag: RFC 7597's format and offset 6.
+    let (config, _) = provisioned(&["--odhcp6c", rule, "--prefix", "2001:db8:12:3456::/64"], &[]);
+    let ce = config.ce_mapping().unwrap().unwrap();
+    assert_eq!(ce.map_address, "2001:db8:12:3456:0:c612:1234:56".parse::<Ipv6Addr>().unwrap());
+    assert_eq!(ce.psid_offset(), 6);
+}

@@ -104,7 +104,7 @@ check_eq "README: dev show" "$idx: mapmint: role ce mode t complete
     ce ipv4 192.0.2.8 psid 27 psid-len 5 ports 55296-57343
     ce map-address 2001:db8:ce:11b:0:c000:208:1b" "$(mapminctl dev show mapmint)"
 check_eq "README: dev show -j" \
-	"[{\"bmr\":{\"ea_len\":13,\"forwarding\":false,\"ipv4_prefix\":\"192.0.2.0/24\",\"ipv6_prefix\":\"2001:db8:ce::/51\",\"kind\":\"bmr\",\"psid\":null,\"psid_len\":null,\"psid_offset\":0,\"rule\":\"2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\"},\"br\":null,\"ce\":{\"ipv4\":\"192.0.2.8\",\"map_address\":\"2001:db8:ce:11b:0:c000:208:1b\",\"napt_ports\":null,\"port_ranges\":[[55296,57343]],\"psid\":27,\"psid_len\":5,\"psid_offset\":0},\"complete\":true,\"dmr\":\"64:ff9b::/96\",\"end_user_prefix\":\"2001:db8:ce:11b::/64\",\"fmr_count\":0,\"icmp_source_pool\":null,\"ifindex\":$idx,\"ifname\":\"mapmint\",\"ipv4_address\":\"192.0.2.8/32\",\"missing\":null,\"mode\":\"t\",\"mtu\":null,\"port_mapping\":\"off\",\"role\":\"ce\"}]" \
+	"[{\"bmr\":{\"ea_len\":13,\"forwarding\":false,\"ipv4_prefix\":\"192.0.2.0/24\",\"ipv6_prefix\":\"2001:db8:ce::/51\",\"kind\":\"bmr\",\"legacy\":false,\"psid\":null,\"psid_len\":null,\"psid_offset\":0,\"rule\":\"2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\"},\"br\":null,\"ce\":{\"ipv4\":\"192.0.2.8\",\"map_address\":\"2001:db8:ce:11b:0:c000:208:1b\",\"napt_ports\":null,\"port_ranges\":[[55296,57343]],\"psid\":27,\"psid_len\":5,\"psid_offset\":0},\"complete\":true,\"dmr\":\"64:ff9b::/96\",\"end_user_prefix\":\"2001:db8:ce:11b::/64\",\"fmr_count\":0,\"icmp_source_pool\":null,\"ifindex\":$idx,\"ifname\":\"mapmint\",\"ipv4_address\":\"192.0.2.8/32\",\"missing\":null,\"mode\":\"t\",\"mtu\":null,\"port_mapping\":\"off\",\"role\":\"ce\"}]" \
 	"$(mapminctl -j dev show mapmint)"
 check_eq "-j after the verb works too" "$(mapminctl -j dev show mapmint)" "$(mapminctl dev show -j mapmint)"
 check_eq "README: rule show" "bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0" "$(mapminctl rule show)"
@@ -191,7 +191,9 @@ check "rule add bmr" mapminctl rule add dev m0 bmr 2001:db8:ce::/51 192.0.2.0/24
 check "rule add fmr (default PSID offset)" mapminctl rule add dev m0 fmr 2001:db8::/40 198.51.100.0/24 ea-len 16
 check "rule add fmr (explicit PSID, forwarding)" mapminctl rule add dev m0 fmr 2001:db8:12:3400::/56 203.0.113.18/32 ea-len 0 psid-len 8 psid 52 forwarding
 check "rule add fmr (IPv4 prefix per CE, hex value)" mapminctl rule add fmr 2001:db8:f0::/44 198.18.0.0/24 ea-len 0x4 dev m0
+check "rule add fmr (legacy interface identifiers, offset 4 by default)" mapminctl rule add dev m0 fmr 2001:db8:4000::/40 198.18.0.0/16 ea-len 24 legacy
 rules="bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0
+fmr 2001:db8:4000::/40 198.18.0.0/16 ea-len 24 psid-offset 4 legacy
 fmr 2001:db8:12:3400::/56 203.0.113.18/32 ea-len 0 psid-offset 6 psid-len 8 psid 52 forwarding
 fmr 2001:db8:f0::/44 198.18.0.0/24 ea-len 4 psid-offset 6
 fmr 2001:db8::/40 198.51.100.0/24 ea-len 16 psid-offset 6"
@@ -202,22 +204,24 @@ check_eq "rule show bmr" "bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offse
 check_eq "rule show fmr" "$(echo "$rules" | grep ^fmr | sort)" "$(mapminctl rule show fmr dev m0 | sort)"
 json=$(mapminctl -j rule show dev m0)
 for piece in \
-	'{"ea_len":13,"forwarding":false,"ipv4_prefix":"192.0.2.0/24","ipv6_prefix":"2001:db8:ce::/51","kind":"bmr","psid":null,"psid_len":null,"psid_offset":0,"rule":"2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0"}' \
-	'{"ea_len":16,"forwarding":false,"ipv4_prefix":"198.51.100.0/24","ipv6_prefix":"2001:db8::/40","kind":"fmr","psid":null,"psid_len":null,"psid_offset":6,"rule":"2001:db8::/40 198.51.100.0/24 ea-len 16 psid-offset 6"}' \
-	'{"ea_len":0,"forwarding":true,"ipv4_prefix":"203.0.113.18/32","ipv6_prefix":"2001:db8:12:3400::/56","kind":"fmr","psid":52,"psid_len":8,"psid_offset":6,"rule":"2001:db8:12:3400::/56 203.0.113.18/32 ea-len 0 psid-offset 6 psid-len 8 psid 52 forwarding"}' \
-	'{"ea_len":4,"forwarding":false,"ipv4_prefix":"198.18.0.0/24","ipv6_prefix":"2001:db8:f0::/44","kind":"fmr","psid":null,"psid_len":null,"psid_offset":6,"rule":"2001:db8:f0::/44 198.18.0.0/24 ea-len 4 psid-offset 6"}'; do
+	'{"ea_len":13,"forwarding":false,"ipv4_prefix":"192.0.2.0/24","ipv6_prefix":"2001:db8:ce::/51","kind":"bmr","legacy":false,"psid":null,"psid_len":null,"psid_offset":0,"rule":"2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0"}' \
+	'{"ea_len":16,"forwarding":false,"ipv4_prefix":"198.51.100.0/24","ipv6_prefix":"2001:db8::/40","kind":"fmr","legacy":false,"psid":null,"psid_len":null,"psid_offset":6,"rule":"2001:db8::/40 198.51.100.0/24 ea-len 16 psid-offset 6"}' \
+	'{"ea_len":0,"forwarding":true,"ipv4_prefix":"203.0.113.18/32","ipv6_prefix":"2001:db8:12:3400::/56","kind":"fmr","legacy":false,"psid":52,"psid_len":8,"psid_offset":6,"rule":"2001:db8:12:3400::/56 203.0.113.18/32 ea-len 0 psid-offset 6 psid-len 8 psid 52 forwarding"}' \
+	'{"ea_len":24,"forwarding":false,"ipv4_prefix":"198.18.0.0/16","ipv6_prefix":"2001:db8:4000::/40","kind":"fmr","legacy":true,"psid":null,"psid_len":null,"psid_offset":4,"rule":"2001:db8:4000::/40 198.18.0.0/16 ea-len 24 psid-offset 4 legacy"}' \
+	'{"ea_len":4,"forwarding":false,"ipv4_prefix":"198.18.0.0/24","ipv6_prefix":"2001:db8:f0::/44","kind":"fmr","legacy":false,"psid":null,"psid_len":null,"psid_offset":6,"rule":"2001:db8:f0::/44 198.18.0.0/24 ea-len 4 psid-offset 6"}'; do
 	case "$json" in
 	"["*"$piece"*"]") pass "rule show -j has $(echo "$piece" | grep -o '"rule":"[^"]*"')" ;;
 	*) fail "rule show -j has $piece" "$json" ;;
 	esac
 done
-check_eq "rule show -j lists 4 rules" 4 "$(echo "$json" | grep -o '"kind":' | wc -l)"
+check_eq "rule show -j lists 5 rules" 5 "$(echo "$json" | grep -o '"kind":' | wc -l)"
 case "$(mapminctl -j dev show m0)" in
-*'"complete":true'*'"fmr_count":3'*) pass "dev show counts 3 FMRs, complete" ;;
-*) fail "dev show counts 3 FMRs, complete" "$(mapminctl -j dev show m0)" ;;
+*'"complete":true'*'"fmr_count":4'*) pass "dev show counts 4 FMRs, complete" ;;
+*) fail "dev show counts 4 FMRs, complete" "$(mapminctl -j dev show m0)" ;;
 esac
 
 check "rule del fmr by its IPv6 prefix" mapminctl rule del dev m0 fmr 2001:db8:f0::/44
+check "rule del the legacy fmr" mapminctl rule del dev m0 fmr 2001:db8:4000::/40
 check "rule del fmr with the whole rule" mapminctl rule del dev m0 fmr 2001:db8:12:3400::/56 203.0.113.18/32 ea-len 0 psid-len 8 psid 52 forwarding
 check_eq "the deleted FMRs are gone" "bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0
 fmr 2001:db8::/40 198.51.100.0/24 ea-len 16 psid-offset 6" "$(mapminctl rule show dev m0)"

@@ -46,6 +46,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                 psid_len,
                 psid,
                 forwarding,
+                legacy: false,
             })
             .ok()
         })

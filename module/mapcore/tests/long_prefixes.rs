@@ -152,7 +152,7 @@ fn the_limits_that_remain() {
     // so the IPv6 prefix may be at most 80 + 24 long.
     assert!(Rule::new(RuleParams::new(v6("2001:db8::/104"), v4("192.0.2.0/24"), 4)).is_ok());
     let over = Rule::new(RuleParams::new(v6("2001:db8::/105"), v4("192.0.2.0/24"), 4)).unwrap_err();
-    assert_eq!(over, RuleError::EndUserPrefixOverIpv4Host { ipv6_len: 105, ipv4_len: 24, ce_ipv4_len: 28 });
+    assert_eq!(over, RuleError::EndUserPrefixOverIpv4Host { ipv6_len: 105, max_ipv6_len: 104, ce_ipv4_len: 28 });
     assert_eq!(over.to_string(), "IPv6 prefix length 105 is too long for CEs of IPv4 /28s (at most 104)");
 }
 

@@ -45,17 +45,21 @@ fn legal_params() -> impl Strategy<Value = RuleParams> {
                 }
             };
             // Any End-user prefix length up to 128 (RFC 7597 §6), but one that would overwrite
-            // the IPv4 host bits of a CE given an IPv4 prefix.
-            let max_n = if o < p { (128 - o).min(80 + r) } else { 128 - o };
+            // the IPv4 host bits of a CE given an IPv4 prefix (bit 80 on, 72 in the legacy
+            // format).
+            let legacy = x % 3 == 0;
+            let iid_ipv4_start = if legacy { 72 } else { 80 };
+            let max_n = if o < p { (128 - o).min(iid_ipv4_start + r) } else { 128 - o };
             let n = (y % u64::from(max_n + 1)) as u8;
             RuleParams {
                 ipv6: ipv6_prefix(v6bits, n),
                 ipv4: ipv4_prefix(v4bits, r),
                 ea_len: o,
-                psid_offset: if a == 6 && x % 2 == 0 { None } else { Some(a) },
+                psid_offset: if a == if legacy { 4 } else { 6 } && x % 2 == 0 { None } else { Some(a) },
                 psid_len,
                 psid,
                 forwarding: y % 2 == 0,
+                legacy,
             }
         })
 }
@@ -80,7 +84,7 @@ fn oracle_legal(p: &RuleParams) -> bool {
     let n = u32::from(p.ipv6.len);
     let r = u32::from(p.ipv4.len);
     let o = u32::from(p.ea_len);
-    let a = u32::from(p.psid_offset.unwrap_or(6));
+    let a = u32::from(p.psid_offset.unwrap_or(if p.legacy { 4 } else { 6 }));
     if n > 128 || r > 32 {
         return false;
     }
@@ -91,9 +95,10 @@ fn oracle_legal(p: &RuleParams) -> bool {
         return false;
     }
     let suffix = 32 - r;
-    // A CE given an IPv4 prefix: the interface identifier's IPv4 field (bits 80-111) keeps
-    // its host bits (bits 80 + r + o on) clear of the End-user prefix.
-    if o < suffix && n + o > 80 + r + o {
+    // A CE given an IPv4 prefix: the interface identifier's IPv4 field (bits 80-111, 72-103
+    // in the legacy format) keeps its host bits clear of the End-user prefix.
+    let iid_ipv4_start = if p.legacy { 72 } else { 80 };
+    if o < suffix && n + o > iid_ipv4_start + r + o {
         return false;
     }
     if o > suffix {
@@ -121,9 +126,9 @@ fn any_params() -> impl Strategy<Value = RuleParams> {
         proptest::option::of(prop_oneof![0u8..=16, any::<u8>()]),
         proptest::option::of(prop_oneof![0u16..=255, any::<u16>()]),
         any::<bool>(),
-        any::<bool>(),
+        any::<(bool, bool)>(),
     )
-        .prop_map(|(v6, n, v4, r, o, a, k, psid, clean, forwarding)| {
+        .prop_map(|(v6, n, v4, r, o, a, k, psid, clean, (forwarding, legacy))| {
             let n = n.min(129);
             let r = r.min(33);
             let (v6, v4) = if clean && n <= 128 && r <= 32 { (v6 & mask128(n), v4 & mask32(r)) } else { (v6, v4) };
@@ -135,6 +140,7 @@ fn any_params() -> impl Strategy<Value = RuleParams> {
                 psid_len: k,
                 psid,
                 forwarding,
+                legacy,
             }
         })
 }
@@ -291,7 +297,7 @@ fn every_rule_error_is_reachable() {
         (RuleParams { ipv4: v4("192.0.2.1/24"), ..base }, RuleError::Ipv4PrefixHostBits { prefix: v4("192.0.2.1/24") }),
         (RuleParams { ea_len: 49, ipv6: v6("::/0"), ..base }, RuleError::EaLenTooLong { ea_len: 49 }),
         (RuleParams { ipv6: v6("2001:db8::/113"), ..base }, RuleError::EndUserPrefixTooLong { ipv6_len: 113, ea_len: 16 }),
-        (RuleParams { ipv6: v6("2001:db8::/105"), ea_len: 4, ..base }, RuleError::EndUserPrefixOverIpv4Host { ipv6_len: 105, ipv4_len: 24, ce_ipv4_len: 28 }),
+        (RuleParams { ipv6: v6("2001:db8::/105"), ea_len: 4, ..base }, RuleError::EndUserPrefixOverIpv4Host { ipv6_len: 105, max_ipv6_len: 104, ce_ipv4_len: 28 }),
         (RuleParams { psid_offset: Some(16), ..base }, RuleError::PsidOffsetTooLarge { offset: 16 }),
         (RuleParams { psid_offset: Some(9), ..base }, RuleError::OffsetPlusPsidLenTooLong { offset: 9, psid_len: 8 }),
         (RuleParams { ipv4: v4("192.0.2.18/32"), ea_len: 0, psid_len: Some(8), psid: Some(256), ..base }, RuleError::PsidTooWide { psid: 256, psid_len: 8 }),

@@ -52,6 +52,7 @@ fuzz_target!(|i: Input| {
         psid_len: i.psid_len,
         psid: i.psid,
         forwarding: false,
+        legacy: i.clean && i.n % 2 == 1,
     };
 
     // RFC 6052 with any prefix length.

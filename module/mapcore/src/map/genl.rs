@@ -123,7 +123,7 @@ pub mod rule_attr {
     pub const IPV4_PREFIX: u16 = 2;
     /// u8: the EA-bits length.
     pub const EA_LEN: u16 = 3;
-    /// u8: the PSID offset (absent: the default, 6).
+    /// u8: the PSID offset (absent: the default, 6; 4 for a legacy rule).
     pub const PSID_OFFSET: u16 = 4;
     /// u8: an explicit PSID length.
     pub const PSID_LEN: u16 = 5;
@@ -131,8 +131,10 @@ pub mod rule_attr {
     pub const PSID: u16 = 6;
     /// flag: the rule is also an FMR.
     pub const FORWARDING: u16 = 7;
+    /// flag: the legacy (pre-RFC 7597) interface identifier format.
+    pub const LEGACY: u16 = 8;
     /// The highest attribute number.
-    pub const MAX: u16 = FORWARDING;
+    pub const MAX: u16 = LEGACY;
 }
 
 /// Attributes inside `STATS`: u64 counters.
@@ -263,6 +265,9 @@ pub fn rule_attributes(params: &RuleParams, mut emit: impl FnMut(u16, &[u8])) {
     if params.forwarding {
         emit(rule_attr::FORWARDING, &[]);
     }
+    if params.legacy {
+        emit(rule_attr::LEGACY, &[]);
+    }
 }
 
 /// Why rule attributes could not be read.
@@ -307,7 +312,8 @@ pub fn rule_params_from<'a>(get: impl Fn(u16) -> Option<&'a [u8]>) -> Result<Rul
         Some(_) => return Err(RuleAttrError::Bad("PSID")),
     };
     let forwarding = get(rule_attr::FORWARDING).is_some();
-    Ok(RuleParams { ipv6, ipv4, ea_len, psid_offset, psid_len, psid, forwarding })
+    let legacy = get(rule_attr::LEGACY).is_some();
+    Ok(RuleParams { ipv6, ipv4, ea_len, psid_offset, psid_len, psid, forwarding, legacy })
 }
 
 /// The size of a netlink attribute header (`struct nlattr`).

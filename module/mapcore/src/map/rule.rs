@@ -13,7 +13,10 @@
 //! The MAP IPv6 address (RFC 7597 §6) is the End-user IPv6 prefix, a zero subnet ID up to
 //! bit 64, then the interface identifier: 16 zero bits, 32 bits of IPv4 and the PSID
 //! right-aligned in 16 bits. An End-user prefix longer than 64 overwrites the leading bits of
-//! the interface identifier (a domain carved out of one /64, or a /128 per CE). In MAP-E the IPv4 field of a CE given an IPv4 prefix is that
+//! the interface identifier (a domain carved out of one /64, or a /128 per CE). A rule marked
+//! `legacy` uses the format of the drafts before RFC 7597, which the largest MAP-E networks
+//! in service (the Japanese IPoE providers) still use: 8 zero bits, the IPv4 address, the PSID
+//! (16 bits, right-aligned), 8 zero bits; the IPv4 address starts at byte 9, not 10. In MAP-E the IPv4 field of a CE given an IPv4 prefix is that
 //! prefix padded with zeros; in MAP-T it is the full IPv4 address of the packet (RFC 7599 §5.2
 //! as corrected by erratum 5225).
 
@@ -26,13 +29,18 @@ use super::prefix::{Ipv4Prefix, Ipv6Prefix};
 
 /// The PSID offset when a rule gives none (RFC 7597 §5.1).
 pub const DEFAULT_PSID_OFFSET: u8 = 6;
+/// The PSID offset when a legacy rule gives none (what OpenWrt's mapcalc and the providers
+/// that use the legacy format assume).
+pub const LEGACY_PSID_OFFSET: u8 = 4;
 /// The longest EA-bits length (RFC 7597 §5.2, RFC 7598 §4.1).
 pub const MAX_EA_LEN: u8 = 48;
 /// The longest End-user IPv6 prefix (`n + o`): past 64, it overwrites the interface
 /// identifier's leading bits (RFC 7597 §6).
 pub const MAX_END_USER_PREFIX_LEN: u8 = 128;
-/// Where the interface identifier's IPv4 field starts in a MAP address (bit 80).
+/// Where the interface identifier's IPv4 field starts in a MAP address (bit 80; bit 72 in the
+/// legacy format).
 const IID_IPV4_START: u32 = 80;
+const LEGACY_IID_IPV4_START: u32 = 72;
 
 /// Which form of the MAP IPv6 address to build or accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -61,12 +69,14 @@ pub struct RuleParams {
     pub psid: Option<u16>,
     /// Whether the rule is also a Forwarding Mapping Rule (RFC 7598 F flag).
     pub forwarding: bool,
+    /// The legacy (pre-RFC 7597) interface identifier format.
+    pub legacy: bool,
 }
 
 impl RuleParams {
     /// Parameters with the default offset, no explicit PSID and no forwarding flag.
     pub const fn new(ipv6: Ipv6Prefix, ipv4: Ipv4Prefix, ea_len: u8) -> Self {
-        RuleParams { ipv6, ipv4, ea_len, psid_offset: None, psid_len: None, psid: None, forwarding: false }
+        RuleParams { ipv6, ipv4, ea_len, psid_offset: None, psid_len: None, psid: None, forwarding: false, legacy: false }
     }
 }
 
@@ -79,7 +89,8 @@ pub struct Rule {
     psid_offset: u8,
     psid_len: u8,
     psid: Option<u16>,
-    forwarding: bool,
+    /// [`Rule::FORWARDING`], [`Rule::LEGACY`] (one byte: a BR holds many rules).
+    flags: u8,
 }
 
 /// Why a rule (or a port set) is illegal.
@@ -94,9 +105,9 @@ pub enum RuleError {
     /// Rule IPv6 prefix length plus EA-bits length above 128.
     EndUserPrefixTooLong { ipv6_len: u8, ea_len: u8 },
     /// CEs get IPv4 prefixes (`o < p`), and the End-user prefix reaches into the host bits of
-    /// the interface identifier's IPv4 field (`n > 80 + r`): a MAP-T address could not carry
-    /// the host.
-    EndUserPrefixOverIpv4Host { ipv6_len: u8, ipv4_len: u8, ce_ipv4_len: u8 },
+    /// the interface identifier's IPv4 field (`n > 80 + r`; `72 + r` in the legacy format): a
+    /// MAP-T address could not carry the host.
+    EndUserPrefixOverIpv4Host { ipv6_len: u8, max_ipv6_len: u8, ce_ipv4_len: u8 },
     /// PSID offset above 15.
     PsidOffsetTooLarge { offset: u8 },
     /// PSID offset plus PSID length above 16 (`psid_len` is explicit or `o - p`).
@@ -138,10 +149,9 @@ impl fmt::Display for RuleError {
                 u32::from(ipv6_len) + u32::from(ea_len)
             ),
             // (short: the kernel's extended ack holds 79 characters)
-            RuleError::EndUserPrefixOverIpv4Host { ipv6_len, ipv4_len, ce_ipv4_len } => write!(
+            RuleError::EndUserPrefixOverIpv4Host { ipv6_len, max_ipv6_len, ce_ipv4_len } => write!(
                 f,
-                "IPv6 prefix length {ipv6_len} is too long for CEs of IPv4 /{ce_ipv4_len}s (at most {})",
-                IID_IPV4_START + u32::from(ipv4_len)
+                "IPv6 prefix length {ipv6_len} is too long for CEs of IPv4 /{ce_ipv4_len}s (at most {max_ipv6_len})"
             ),
             RuleError::PsidOffsetTooLarge { offset } => {
                 write!(f, "PSID offset {offset} is larger than {MAX_PSID_OFFSET}")
@@ -286,7 +296,7 @@ impl Rule {
     /// Validates `params` (RFC 7597 §5, RFC 7598 §4): every illegal combination gets its own
     /// [`RuleError`].
     pub fn new(params: RuleParams) -> Result<Rule, RuleError> {
-        let RuleParams { ipv6, ipv4, ea_len, psid_offset, psid_len, psid, forwarding } = params;
+        let RuleParams { ipv6, ipv4, ea_len, psid_offset, psid_len, psid, forwarding, legacy } = params;
         if ipv6.len > 128 || ipv6.has_host_bits() {
             return Err(RuleError::Ipv6PrefixHostBits { prefix: ipv6 });
         }
@@ -299,14 +309,15 @@ impl Rule {
         if u32::from(ipv6.len) + u32::from(ea_len) > u32::from(MAX_END_USER_PREFIX_LEN) {
             return Err(RuleError::EndUserPrefixTooLong { ipv6_len: ipv6.len, ea_len });
         }
-        if ea_len < 32 - ipv4.len && u32::from(ipv6.len) > IID_IPV4_START + u32::from(ipv4.len) {
+        let iid_ipv4_start = if legacy { LEGACY_IID_IPV4_START } else { IID_IPV4_START };
+        if ea_len < 32 - ipv4.len && u32::from(ipv6.len) > iid_ipv4_start + u32::from(ipv4.len) {
             return Err(RuleError::EndUserPrefixOverIpv4Host {
                 ipv6_len: ipv6.len,
-                ipv4_len: ipv4.len,
+                max_ipv6_len: (iid_ipv4_start + u32::from(ipv4.len)) as u8,
                 ce_ipv4_len: ipv4.len + ea_len,
             });
         }
-        let offset = psid_offset.unwrap_or(DEFAULT_PSID_OFFSET);
+        let offset = psid_offset.unwrap_or(if legacy { LEGACY_PSID_OFFSET } else { DEFAULT_PSID_OFFSET });
         if offset > MAX_PSID_OFFSET {
             return Err(RuleError::PsidOffsetTooLarge { offset });
         }
@@ -344,7 +355,8 @@ impl Rule {
                 return Err(RuleError::PsidTooWide { psid, psid_len: k });
             }
         }
-        Ok(Rule { ipv6, ipv4, ea_len, psid_offset: offset, psid_len: k, psid: explicit, forwarding })
+        let flags = if forwarding { Rule::FORWARDING } else { 0 } | if legacy { Rule::LEGACY } else { 0 };
+        Ok(Rule { ipv6, ipv4, ea_len, psid_offset: offset, psid_len: k, psid: explicit, flags })
     }
 
     /// The parameters this rule was built from (with the offset filled in).
@@ -356,7 +368,8 @@ impl Rule {
             psid_offset: Some(self.psid_offset),
             psid_len: self.psid.map(|_| self.psid_len),
             psid: self.psid,
-            forwarding: self.forwarding,
+            forwarding: self.forwarding(),
+            legacy: self.legacy(),
         }
     }
 
@@ -392,12 +405,29 @@ impl Rule {
 
     /// Whether the rule is also a Forwarding Mapping Rule.
     pub fn forwarding(&self) -> bool {
-        self.forwarding
+        self.flags & Rule::FORWARDING != 0
+    }
+
+    /// Whether the rule builds and reads MAP addresses in the legacy format.
+    pub fn legacy(&self) -> bool {
+        self.flags & Rule::LEGACY != 0
+    }
+
+    const FORWARDING: u8 = 1 << 0;
+    const LEGACY: u8 = 1 << 1;
+
+    /// Where the interface identifier's IPv4 field starts in this rule's MAP addresses.
+    fn iid_ipv4_start(&self) -> u32 {
+        if self.legacy() {
+            LEGACY_IID_IPV4_START
+        } else {
+            IID_IPV4_START
+        }
     }
 
     /// The same rule with the forwarding flag set to `forwarding`.
     pub fn with_forwarding(mut self, forwarding: bool) -> Rule {
-        self.forwarding = forwarding;
+        self.flags = (self.flags & !Rule::FORWARDING) | if forwarding { Rule::FORWARDING } else { 0 };
         self
     }
 
@@ -484,7 +514,11 @@ impl Rule {
         let (hi, lo) = (rule_hi & mask64(n), rule_lo & mask64(n.saturating_sub(64)));
         let (hi, lo) = put128(hi, lo, n, u32::from(self.ea_len), ea);
         let psid_field = if self.psid_len == 0 { 0 } else { u64::from(psid) };
-        let iid = (u64::from(iid_ipv4) << 16) | psid_field;
+        let iid = if self.legacy() {
+            (u64::from(iid_ipv4) << 24) | (psid_field << 8)
+        } else {
+            (u64::from(iid_ipv4) << 16) | psid_field
+        };
         ipv6_from_halves(hi, lo | (iid & !mask64(end_user_len.saturating_sub(64))))
     }
 
@@ -573,8 +607,9 @@ impl Rule {
         let (ce_ipv4, psid) = self.decode_ea(ea);
         // The interface identifier's IPv4 field; bits an End-user prefix longer than 80
         // overwrote are the CE's own (its prefix: `Rule::new` keeps host bits clear of it).
-        let overwritten = mask32(eu.saturating_sub(IID_IPV4_START));
-        let iid_ipv4 = Ipv4Addr::from((u32::from(ce_ipv4.addr) & overwritten) | ((lo >> 16) as u32 & !overwritten));
+        let overwritten = mask32(eu.saturating_sub(self.iid_ipv4_start()));
+        let field = (lo >> (128 - 32 - self.iid_ipv4_start())) as u32;
+        let iid_ipv4 = Ipv4Addr::from((u32::from(ce_ipv4.addr) & overwritten) | (field & !overwritten));
         let ipv4_ok = match mode {
             Mode::MapE => iid_ipv4 == ce_ipv4.addr,
             Mode::MapT => ce_ipv4.contains(iid_ipv4),
@@ -609,7 +644,10 @@ impl fmt::Display for Rule {
         if let Some(psid) = self.psid {
             write!(f, " psid-len {} psid {}", self.psid_len, psid)?;
         }
-        if self.forwarding {
+        if self.legacy() {
+            f.write_str(" legacy")?;
+        }
+        if self.forwarding() {
             f.write_str(" forwarding")?;
         }
         Ok(())

@@ -54,7 +54,7 @@ impl fmt::Display for TextError<'_> {
             TextErrorKind::BadIpv4Prefix(e) => write!(f, "bad IPv4 prefix '{value}': {e}"),
             TextErrorKind::UnknownKeyword => write!(
                 f,
-                "unknown keyword '{value}' (expected ea-len, psid-offset, psid-len, psid or forwarding)"
+                "unknown keyword '{value}' (expected ea-len, psid-offset, psid-len, psid, legacy or forwarding)"
             ),
             TextErrorKind::MissingValue(keyword) => write!(f, "'{keyword}' needs a value"),
             TextErrorKind::BadNumber(keyword, max) => {
@@ -111,8 +111,9 @@ fn set_once<'a, T>(slot: &mut Option<T>, keyword: &'static str, value: T, word: 
     Ok(())
 }
 
-/// Parses `<ipv6-prefix> <ipv4-prefix> ea-len N [psid-offset A] [psid-len K psid P] [forwarding]`
-/// (keywords in any order, each at most once) into parameters, without validating the rule.
+/// Parses `<ipv6-prefix> <ipv4-prefix> ea-len N [psid-offset A] [psid-len K psid P] [legacy]
+/// [forwarding]` (keywords in any order, each at most once) into parameters, without
+/// validating the rule.
 pub fn parse_rule_params(text: &str) -> Result<RuleParams, TextError<'_>> {
     let mut words = text.split_ascii_whitespace();
     let ipv6 = ipv6_prefix(
@@ -121,7 +122,8 @@ pub fn parse_rule_params(text: &str) -> Result<RuleParams, TextError<'_>> {
     let ipv4 = ipv4_prefix(
         words.next().ok_or(TextError { kind: TextErrorKind::Missing("IPv4 prefix"), value: text })?,
     )?;
-    let (mut ea_len, mut psid_offset, mut psid_len, mut psid, mut forwarding) = (None, None, None, None, None);
+    let (mut ea_len, mut psid_offset, mut psid_len, mut psid) = (None, None, None, None);
+    let (mut forwarding, mut legacy) = (None, None);
     while let Some(word) = words.next() {
         let keyword: &'static str = match word {
             "ea-len" => "ea-len",
@@ -130,6 +132,10 @@ pub fn parse_rule_params(text: &str) -> Result<RuleParams, TextError<'_>> {
             "psid" => "psid",
             "forwarding" => {
                 set_once(&mut forwarding, "forwarding", true, word)?;
+                continue;
+            }
+            "legacy" => {
+                set_once(&mut legacy, "legacy", true, word)?;
                 continue;
             }
             _ => return Err(TextError { kind: TextErrorKind::UnknownKeyword, value: word }),
@@ -143,7 +149,16 @@ pub fn parse_rule_params(text: &str) -> Result<RuleParams, TextError<'_>> {
         }
     }
     let ea_len = ea_len.ok_or(TextError { kind: TextErrorKind::Missing("ea-len"), value: text })?;
-    Ok(RuleParams { ipv6, ipv4, ea_len, psid_offset, psid_len, psid, forwarding: forwarding.unwrap_or(false) })
+    Ok(RuleParams {
+        ipv6,
+        ipv4,
+        ea_len,
+        psid_offset,
+        psid_len,
+        psid,
+        forwarding: forwarding.unwrap_or(false),
+        legacy: legacy.unwrap_or(false),
+    })
 }
 
 /// Parses and validates a rule in the text syntax (see [`parse_rule_params`]).
