@@ -383,8 +383,12 @@ pub fn provision(lease: &Lease, prefix_arg: Option<Ipv6Prefix>, link_mtu: Option
     };
     let bmr_rule = Rule::new(*bmr).map_err(|e| format!("the BMR {}: {e}", bmr.ipv6))?;
     line(format!("# bmr: the rule whose IPv6 prefix {} holds the end-user prefix (longest match, RFC 7597 §5)", bmr.ipv6));
-    if offer.port_params[bmr_index].is_none() {
-        line("#   psid-offset 6: the rule has no S46_PORTPARAMS, so RFC 7597's default".into());
+    if offer.port_params[bmr_index].is_none() && bmr.psid_offset.is_none() {
+        line(if bmr.legacy {
+            "#   psid-offset 4: the rule has no S46_PORTPARAMS, so the legacy format's default".into()
+        } else {
+            "#   psid-offset 6: the rule has no S46_PORTPARAMS, so RFC 7597's default".into()
+        });
     }
     line(format!("bmr {bmr_rule}"));
     let mut fmrs = Vec::new();
