@@ -49,6 +49,15 @@ B_MAP=$(legacy_map_address 2001:db8:ce:3b14 $B_IP $B_PSID)
 B_RANGES=$(port_ranges $B_PSID)
 check_eq "the legacy address layout (CE 81b)" 2001:db8:ce:81b:c0:2:800:1b00 "$A_MAP"
 
+# The module's parameters take a legacy rule too (the quoted rule syntax).
+check "insmod with a legacy BMR" insmod "$MODULE" mode=e end_user_prefix=2001:db8:ce:81b::/64 \
+	'bmr="2001:db8:ce::/48 192.0.2.0/24 ea-len 16 legacy"' br=2001:db8:6::1
+check_eq "insmod: the default device's legacy MAP address" "    ce map-address $A_MAP" \
+	"$(mapminctl dev show mapmint | grep 'map-address')"
+check_eq "insmod: the rule shows as legacy, offset 4" "    bmr 2001:db8:ce::/48 192.0.2.0/24 ea-len 16 psid-offset 4 legacy" \
+	"$(mapminctl dev show mapmint | grep ' bmr ')"
+check "rmmod after insmod" rmmod mapmint
+
 tutorial_isp_br e
 mkdir -p /srv
 head -c 2000000 /dev/urandom >/srv/file

@@ -306,6 +306,46 @@ fn map_e_with_72s_carved_from_one_64() {
     assert!(from_v6(&a, &honest).is_ok());
 }
 
+/// Legacy interface identifiers (the drafts before RFC 7597): CEs, their FMR mesh and a BR
+/// of one legacy domain, in MAP-E and MAP-T (the format is the rule's, whatever the mode);
+/// a BR whose rule is not legacy refuses the CEs' sources. Rule 2001:db8:ce::/48
+/// 192.0.2.0/24 ea-len 16 legacy (offset 4): CE 2001:db8:ce:81b::/64 is 192.0.2.8 PSID 0x1b
+/// (ports 4528-4543, ...) at 2001:db8:ce:81b:c0:2:800:1b00, CE 2001:db8:ce:3b14::/64 is
+/// 192.0.2.59 PSID 0x14 (4416-4431, ...) at 2001:db8:ce:3b14:c0:2:3b00:1400 (by hand).
+#[test]
+fn legacy_domains_mesh_and_br_in_both_modes() {
+    let legacy = "2001:db8:ce::/48 192.0.2.0/24 ea-len 16 legacy";
+    let instance = |role: &str, mode: &str, prefix: Option<&str>, rule: &str| {
+        let ce = prefix.map_or(String::new(), |p| format!("end-user-prefix {p}\nbmr {rule}\n"));
+        let tail = if mode == "t" { "dmr 64:ff9b::/96\n" } else { "br 2001:db8:6::1\n" };
+        config(&format!("role {role}\nmode {mode}\n{ce}fmr {rule}\n{tail}"))
+    };
+    let (a_map, b_map) = ("2001:db8:ce:81b:c0:2:800:1b00", "2001:db8:ce:3b14:c0:2:3b00:1400");
+    for mode in ["e", "t"] {
+        let a = instance("ce", mode, Some("2001:db8:ce:81b::/64"), legacy);
+        let b = instance("ce", mode, Some("2001:db8:ce:3b14::/64"), legacy);
+        let br = instance("br", mode, None, legacy);
+        // A to the server through the BR.
+        let out = udp4((v4("192.0.2.8"), 4530), (v4(SERVER), 80));
+        let six = from_v4(&a, &out).unwrap();
+        assert_eq!(&six[8..24], &v6(a_map).octets(), "[{mode}] A's legacy address");
+        let at_server = from_v6(&br, &six).unwrap();
+        assert_eq!(udp_view(&at_server), ("192.0.2.8".into(), SERVER.into(), 4530, 80), "[{mode}]");
+        // The BR's answer reaches A's legacy address.
+        let back = from_v4(&br, &udp4((v4(SERVER), 80), (v4("192.0.2.8"), 4530))).unwrap();
+        assert_eq!(&back[24..40], &v6(a_map).octets(), "[{mode}]");
+        assert!(from_v6(&a, &back).is_ok(), "[{mode}]");
+        // The FMR mesh: A straight to B's legacy address, and B accepts A's.
+        let mesh = from_v4(&a, &udp4((v4("192.0.2.8"), 4531), (v4("192.0.2.59"), 4420))).unwrap();
+        assert_eq!((&mesh[8..24], &mesh[24..40]), (&v6(a_map).octets()[..], &v6(b_map).octets()[..]), "[{mode}]");
+        let at_b = from_v6(&b, &mesh).unwrap();
+        assert_eq!(udp_view(&at_b), ("192.0.2.8".into(), "192.0.2.59".into(), 4531, 4420), "[{mode}]");
+        // A BR with the same rule in RFC 7597's format sees a stranger: source-mismatch.
+        let rfc_br = instance("br", mode, None, "2001:db8:ce::/48 192.0.2.0/24 ea-len 16 psid-offset 4");
+        assert_eq!(from_v6(&rfc_br, &six), Err(Verdict::Drop(DropReason::SourceMismatch)), "[{mode}]");
+    }
+}
+
 fn ipv6_wrap(src: Ipv6Addr, dst: Ipv6Addr, inner: &[u8]) -> Vec<u8> {
     let mut out = vec![0x60, 0, 0, 0];
     out.extend_from_slice(&(inner.len() as u16).to_be_bytes());
