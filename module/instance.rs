@@ -15,24 +15,92 @@ use crate::percpu::{PerCpu, Zeroable};
 use crate::route::Routes;
 use crate::skb::GroCells;
 use core::cell::UnsafeCell;
+use core::mem::size_of;
+use core::ops::{Deref, DerefMut};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, Ordering};
 use kernel::alloc::{
     flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
-    KBox, KVVec, VVec,
+    AllocError, Flags, KBox, KVVec, VVec,
 };
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
 pub(crate) use crate::mapcore::genl::MAX_FMRS;
 
-/// The vectors of rule tables and their indexes: vmalloc'ed, so that a table takes its size
-/// rounded up to pages. (kvmalloc's kmalloc path rounds a big one up to a power of two: up to
-/// twice its size; 64 bytes per rule instead of 54 at 65,536 rules.)
-pub(crate) type TableVec<T> = VVec<T>;
+/// A vector of a rule table or of its index: kvmalloc'ed while it fits in a page (a CE's few
+/// rules take no page of their own), vmalloc'ed past that, so that a big table takes its size
+/// rounded up to pages. (kvmalloc's kmalloc path rounds a big one up to a power of two, up
+/// to twice its size: 64 bytes per rule instead of 54 at 65,536 rules.)
+pub(crate) enum TableVec<T> {
+    Small(KVVec<T>),
+    Big(VVec<T>),
+}
 
-/// An instance's FMRs and their index, in vmalloc'ed memory charged to the memory cgroup of
-/// whoever configured them (a BR's domain may have many). Immutable once built, and shared by
+impl<T> TableVec<T> {
+    /// The most bytes a small vector holds.
+    const SMALL_BYTES: usize = kernel::page::PAGE_SIZE;
+
+    pub(crate) const fn new() -> Self {
+        TableVec::Small(KVVec::new())
+    }
+
+    pub(crate) fn with_capacity(capacity: usize, flags: Flags) -> core::result::Result<Self, AllocError> {
+        Ok(if capacity.saturating_mul(size_of::<T>()) <= Self::SMALL_BYTES {
+            TableVec::Small(KVVec::with_capacity(capacity, flags)?)
+        } else {
+            TableVec::Big(VVec::with_capacity(capacity, flags)?)
+        })
+    }
+
+    pub(crate) fn push(&mut self, value: T, flags: Flags) -> core::result::Result<(), AllocError> {
+        match self {
+            TableVec::Small(v) => v.push(value, flags),
+            TableVec::Big(v) => v.push(value, flags),
+        }
+    }
+}
+
+impl<T: Clone> TableVec<T> {
+    pub(crate) fn from_elem(value: T, n: usize, flags: Flags) -> core::result::Result<Self, AllocError> {
+        let mut vec = TableVec::with_capacity(n, flags)?;
+        match &mut vec {
+            TableVec::Small(v) => v.extend_with(n, value, flags)?,
+            TableVec::Big(v) => v.extend_with(n, value, flags)?,
+        }
+        Ok(vec)
+    }
+
+    pub(crate) fn extend_from_slice(&mut self, other: &[T], flags: Flags) -> core::result::Result<(), AllocError> {
+        match self {
+            TableVec::Small(v) => v.extend_from_slice(other, flags),
+            TableVec::Big(v) => v.extend_from_slice(other, flags),
+        }
+    }
+}
+
+impl<T> Deref for TableVec<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            TableVec::Small(v) => v,
+            TableVec::Big(v) => v,
+        }
+    }
+}
+
+impl<T> DerefMut for TableVec<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            TableVec::Small(v) => v,
+            TableVec::Big(v) => v,
+        }
+    }
+}
+
+/// An instance's FMRs and their index, in memory charged to the memory cgroup of whoever
+/// configured them (a BR's domain may have many). Immutable once built, and shared by
 /// the published configurations that differ only in other settings.
 pub(crate) type FmrTable = Fmrs<TableVec<Rule>, TableVec<u32>>;
 

@@ -28,7 +28,7 @@ use core::fmt;
 use core::ops::ControlFlow;
 use kernel::alloc::{
     flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
-    Allocator, KBox, KVVec, Vec,
+    AllocError, KBox, KVVec,
 };
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -118,19 +118,21 @@ fn fmr_refusal(req: &Request<'_>, e: FmrError) -> Refused {
     }
 }
 
-/// Appends the message's FMR attributes to `rules`, refusing one that is not a rule by its
-/// position in the table.
-fn push_fmrs<A: Allocator>(req: &Request<'_>, rules: &mut Vec<Rule, A>) -> Outcome {
-    for (kind, value) in genl::attributes(req.attributes()) {
-        if kind != attr::FMR {
-            continue;
-        }
-        let position = rules.len() + 1;
+/// Hands the message's FMR attributes to `push`, refusing one that is not a rule by its
+/// position in the table, where `before` rules precede them.
+fn push_fmrs(
+    req: &Request<'_>,
+    before: usize,
+    mut push: impl FnMut(Rule) -> core::result::Result<(), AllocError>,
+) -> Outcome {
+    let fmrs = genl::attributes(req.attributes()).filter(|(kind, _)| *kind == attr::FMR);
+    for (index, (_, value)) in fmrs.enumerate() {
+        let position = before + index + 1;
         if position > MAX_FMRS {
             return Err(fmr_refusal(req, FmrError::TooMany(position)));
         }
         let rule = rule_from(req, value, format_args!("fmr {position}: "))?;
-        rules.push(rule, GFP_KERNEL_ACCOUNT).map_err(|_| fmr_refusal(req, FmrError::NoMemory))?;
+        push(rule).map_err(|_| fmr_refusal(req, FmrError::NoMemory))?;
     }
     Ok(())
 }
@@ -266,7 +268,7 @@ fn config_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     // the parsed attribute table cannot hold: walk the message.
     let staged = staged.as_deref().unwrap_or(&[]);
     let mut rules = rules_with_room(staged, fmr_count(req)).map_err(|e| fmr_refusal(req, e))?;
-    push_fmrs(req, &mut rules)?;
+    push_fmrs(req, rules.len(), |rule| rules.push(rule, GFP_KERNEL_ACCOUNT))?;
     let fmrs = fmr_table(rules).map_err(|e| fmr_refusal(req, e))?;
     check_and_publish(req, &mut dev, config, fmrs, true)
 }
@@ -286,7 +288,7 @@ fn fmrs_stage(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
         Err(fmr_refusal(req, FmrError::TooMany(total)))
     } else {
         match stage.rules.reserve(total - stage.rules.len(), GFP_KERNEL_ACCOUNT) {
-            Ok(()) => push_fmrs(req, &mut stage.rules),
+            Ok(()) => push_fmrs(req, stage.rules.len(), |rule| stage.rules.push(rule, GFP_KERNEL_ACCOUNT)),
             Err(_) => Err(fmr_refusal(req, FmrError::NoMemory)),
         }
     };
