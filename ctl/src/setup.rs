@@ -91,6 +91,25 @@ pub fn state_path(given: Option<&Path>, dev: &str) -> PathBuf {
     given.map_or_else(|| PathBuf::from(format!("/run/mapmint/provision-{dev}.json")), Path::to_path_buf)
 }
 
+/// A lock held (until the file closes) while `apply` or `remove` changes a device. DHCPv6
+/// clients start their hooks without waiting for the one before (dhcpcd), so a release's
+/// removal and the next lease's apply could interleave their steps, the removal taking the new
+/// address away; with the lock they take turns, in the order they started.
+fn take_turn(state_file: &Path) -> Result<std::fs::File, String> {
+    let path = state_file.with_extension("lock");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.lock().map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(file)
+}
+
 /// The NAT front end of what `--apply` put in place, by its state file.
 pub fn provisioned_nat(path: &Path) -> Option<Nat> {
     read_state(path).ok().flatten().map(|s| s.nat)
@@ -233,6 +252,7 @@ fn nat_remove(nat: Nat, dev: &str) {
 
 /// Puts the configuration `file` in place on `dev`; returns what was done, one line each.
 pub fn apply(file: &ConfigFile, dev: &str, nat: Nat, state_file: &Path) -> Result<String, String> {
+    let _turn = take_turn(state_file)?;
     let config = &file.config;
     let mapping = config
         .ce_mapping()
@@ -305,6 +325,7 @@ pub fn apply(file: &ConfigFile, dev: &str, nat: Nat, state_file: &Path) -> Resul
 
 /// Undoes what `apply` put in place on `dev` (by its state file).
 pub fn remove(dev: &str, state_file: &Path) -> Result<String, String> {
+    let _turn = take_turn(state_file)?;
     let state = read_state(state_file)?.ok_or_else(|| format!("{}: nothing provisioned on {dev}", state_file.display()))?;
     nat_remove(state.nat, &state.dev);
     run_quietly("ip", &["-6", "route", "del", &format!("{}/128", state.map_address), "dev", &state.dev]);

@@ -165,6 +165,9 @@ client_checks() {
 	*) pass "$t the release leaves nothing" ;;
 	esac
 	check_fails "$t the device is gone" ip -n ce11b link show mapmint
+	# The client may run a hook more after its release (dhclient: RELEASE6, then STOP6 as the
+	# daemon stops); the next client starts when none is left.
+	wait_for "$t no hook left running" 60 hooks_idle
 }
 
 tutorial_isp_br t
