@@ -41,8 +41,8 @@ pub enum DevCommand {
     /// Delete an instance (refuses other kinds of interfaces).
     Del { name: String },
     /// Change settings: role ce|br, mode t|e, end-user-prefix P, ipv4-address A[/L], dmr P,
-    /// br ADDR, mtu N, port-mapping off|contiguous; no-end-user-prefix, no-ipv4-address, no-dmr,
-    /// no-br, no-mtu remove one.
+    /// br ADDR, mtu N, port-mapping off|contiguous, icmp-source-pool P; no-end-user-prefix,
+    /// no-ipv4-address, no-dmr, no-br, no-mtu, no-icmp-source-pool remove one.
     #[command(after_help = "Example:
   mapminctl dev set mapmint role ce mode t end-user-prefix 2001:db8:ce:11b::/64 dmr 64:ff9b::/96")]
     Set {
@@ -57,7 +57,7 @@ pub enum DevCommand {
 #[derive(Subcommand, Debug)]
 pub enum RuleCommand {
     /// Add a rule: [dev NAME] bmr|fmr IPV6-PREFIX IPV4-PREFIX ea-len N [psid-offset A]
-    /// [psid-len K psid P] [forwarding].
+    /// [psid-len K psid P] [legacy] [forwarding].
     #[command(after_help = "Example:
   mapminctl rule add dev mapmint bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0")]
     Add {

@@ -198,6 +198,9 @@ fn translate(args: &TranslateArgs, json: bool) -> Result<ExitCode, Failure> {
         _ => config.config.br_address,
     };
     let icmp_source6 = args.icmp_source6.or(own6);
+    if args.icmp_errors && args.output.is_none() {
+        return Err(Failure(2, "--icmp-errors writes the errors to OUT: give one".into()));
+    }
     if args.icmp_errors && icmp_source6.is_none() {
         return Err(Failure(2, "--icmp-errors: this instance has no IPv6 address of its own (a MAP-T BR): give --icmp-source6".into()));
     }

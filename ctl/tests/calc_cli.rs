@@ -225,7 +225,7 @@ fn ce_given_an_ipv4_prefix() {
 fn illegal_input_names_the_bad_value_and_exits_2() {
     rejected(&["--rule", "2001:db8::/40,192.0.2.0/24,49", "--prefix", "2001:db8::/56"], "EA-bits length 49");
     rejected(&["--rule", "2001:db8::/120,192.0.2.0/24,16", "--prefix", "2001:db8::/56"], "120 + EA-bits length 16 = 136 is longer than 128");
-    rejected(&["--rule", "2001:db8::/106,192.0.2.0/24,4", "--prefix", "2001:db8::/110"], "IPv6 prefix length 106 is too long for CEs of IPv4 /28s (at most 104)");
+    rejected(&["--rule", "2001:db8::/106,192.0.2.0/24,4", "--prefix", "2001:db8::/110"], "IPv6 prefix /106 too long for IPv4 /28 CEs (at most /104)");
     rejected(&["--rule", "2001:db8::/40,192.0.2.0/24,16,11", "--prefix", "2001:db8::/56"], "PSID offset 11");
     rejected(&["--rule", "2001:db8::/40,192.0.2.0/24", "--prefix", "2001:db8::/56"], "2001:db8::/40,192.0.2.0/24");
     rejected(&["--rule", "2001:db8::1/40,192.0.2.0/24,16", "--prefix", "2001:db8::/56"], "2001:db8::1/40");

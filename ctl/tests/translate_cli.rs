@@ -900,4 +900,7 @@ fn icmp_errors_written_as_packets_byte_for_byte() {
     let out = mapminctl(&["translate", "--config", &br, "--icmp-errors", &wan_in, back.to_str().unwrap()], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("give --icmp-source6"));
+    let out = mapminctl(&["translate", "--config", &ce, "--icmp-errors", &wan_in], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--icmp-errors writes the errors to OUT"));
 }

@@ -252,7 +252,7 @@ if variants; then
 		fmr 2001:db8:cf::/51 192.0.2.1/24 ea-len 13
 	invalid_rule "end-user prefix longer than 128" "IPv6 prefix length 120 + EA-bits length 16 = 136 is longer than 128 (EINVAL)" \
 		fmr 2001:db8:1::/120 10.0.0.0/24 ea-len 16
-	invalid_rule "end-user prefix over the IPv4 host bits" "IPv6 prefix length 106 is too long for CEs of IPv4 /28s (at most 104) (EINVAL)" \
+	invalid_rule "end-user prefix over the IPv4 host bits" "IPv6 prefix /106 too long for IPv4 /28 CEs (at most /104) (EINVAL)" \
 		fmr 2001:db8:1::/106 10.0.0.0/24 ea-len 4
 	invalid_rule "PSID offset above 15" "PSID offset 16 is larger than 15 (EINVAL)" \
 		fmr 2001:db8:100::/40 10.0.0.0/24 ea-len 16 psid-offset 16

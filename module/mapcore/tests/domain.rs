@@ -464,6 +464,13 @@ fn icmpv6_errors_from_ipv6_only_routers_come_from_the_rfc6791_pool() {
     let refused = Instance::parse("role br\nmode t\nfmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13\ndmr 64:ff9b::/96\nicmp-source-pool 198.51.100.7/28\n");
     let message = refused.err().expect("host bits refused").to_string();
     assert!(message.ends_with("icmp-source-pool 198.51.100.7/28 has host bits set: use 198.51.100.0/28"), "{message}");
+    // Nor may a pool hold addresses no packet comes from.
+    for bad in ["0.0.0.0/0", "0.0.0.0/8", "127.0.0.1/32", "224.0.0.0/4", "255.255.255.255/32", "192.0.0.0/2"] {
+        let text = format!("role br\nmode t\nfmr {RULE}\ndmr 64:ff9b::/96\nicmp-source-pool {bad}\n");
+        let message = Instance::parse(&text).err().unwrap_or_else(|| panic!("{bad} accepted")).to_string();
+        assert!(message.ends_with(&format!("icmp-source-pool {bad} holds addresses no packet may come from")), "{message}");
+    }
+    assert!(Instance::parse(&format!("role br\nmode t\nfmr {RULE}\ndmr 64:ff9b::/96\nicmp-source-pool 1.0.0.0/8\n")).is_ok());
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //! the prefix"), at n + o = 64, 65, 72, 96, 127 and 128, for rules with PSID offset 6 and 0,
 //! shared and full IPv4 addresses and IPv4 prefixes: the CE's address (BMR), the forward
 //! mapping of a BR or an FMR (a CE meshing with another), the BR's reverse mapping and the
-//! RFC 7597 §8.1 source check. Every expected address is computed here from the RFC's
-//! layout in 128-bit arithmetic, not with the core's code.
+//! RFC 7597 §8.1 source check; in RFC 7597's interface identifier format and in the legacy
+//! one of the drafts before it (its IPv4 field 8 bits earlier). Every expected address is
+//! computed here from the layout in 128-bit arithmetic, not with the core's code.
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
@@ -12,13 +13,22 @@ use mapcore::{Ipv4Prefix, Ipv6Prefix, Mode, PortSet, Rule, RuleError, RuleParams
 
 /// The RFC 7597 §6 address: the End-user prefix (`n + o` bits: the Rule IPv6 prefix, the EA
 /// bits), zeros to bit 64, and the interface identifier (16 zero bits, the IPv4 field, the
-/// PSID right-aligned), whose leading bits an End-user prefix past 64 replaces.
-fn rfc7597_address(rule: u128, n: u32, ea: u128, o: u32, iid_ipv4: u32, psid: u16) -> u128 {
+/// PSID right-aligned; legacy: 8 zero bits, the IPv4 field, the PSID, 8 zero bits), whose
+/// leading bits an End-user prefix past 64 replaces.
+fn map_address(rule: u128, n: u32, ea: u128, o: u32, iid_ipv4: u32, psid: u16, legacy: bool) -> u128 {
     let end_user_len = n + o;
     let end_user = rule | if o == 0 { 0 } else { ea << (128 - end_user_len) };
     let end_user_mask = if end_user_len == 0 { 0 } else { u128::MAX << (128 - end_user_len) };
-    let iid = (u128::from(iid_ipv4) << 16) | u128::from(psid);
+    let iid = if legacy {
+        (u128::from(iid_ipv4) << 24) | (u128::from(psid) << 8)
+    } else {
+        (u128::from(iid_ipv4) << 16) | u128::from(psid)
+    };
     (end_user & end_user_mask) | (iid & !end_user_mask)
+}
+
+fn rfc7597_address(rule: u128, n: u32, ea: u128, o: u32, iid_ipv4: u32, psid: u16) -> u128 {
+    map_address(rule, n, ea, o, iid_ipv4, psid, false)
 }
 
 /// One rule shape: IPv4 prefix length `r`, EA-bits length `o`, PSID offset `a`.
@@ -41,13 +51,14 @@ const SHAPES: [Shape; 4] = [
 const END_USER_LENS: [u32; 6] = [64, 65, 72, 96, 127, 128];
 
 /// The rule for one shape and End-user prefix length: the first n bits of a fixed pattern.
-fn rule_for(shape: &Shape, end_user_len: u32) -> (u128, u32, RuleParams) {
+fn rule_for(shape: &Shape, end_user_len: u32, legacy: bool) -> (u128, u32, RuleParams) {
     let n = end_user_len - shape.o;
     let pattern: u128 = 0x2001_0db8_ab00_5a5a_c3c3_9696_f0f0_0f0f;
     let rule6 = if n == 0 { 0 } else { pattern & (u128::MAX << (128 - n)) };
     let rule4 = if shape.r == 24 { 0xc000_0200u32 } else { 0xc000_0000 };
     let params = RuleParams {
         psid_offset: Some(shape.a),
+        legacy,
         ..RuleParams::new(
             Ipv6Prefix { addr: Ipv6Addr::from(rule6), len: n as u8 },
             Ipv4Prefix { addr: Ipv4Addr::from(rule4), len: shape.r as u8 },
@@ -59,13 +70,15 @@ fn rule_for(shape: &Shape, end_user_len: u32) -> (u128, u32, RuleParams) {
 
 #[test]
 fn long_end_user_prefixes_every_direction() {
-    for shape in &SHAPES {
+    for (shape, legacy) in SHAPES.iter().flat_map(|s| [(s, false), (s, true)]) {
         let p = 32 - shape.r;
         let k = shape.o.saturating_sub(p);
+        // Where the interface identifier's IPv4 field starts.
+        let v4_start = if legacy { 72 } else { 80 };
         for end_user_len in END_USER_LENS {
-            let (rule6, n, params) = rule_for(shape, end_user_len);
-            let what = format!("{} at n + o = {end_user_len}", shape.name);
-            if shape.o < p && n > 80 + shape.r {
+            let (rule6, n, params) = rule_for(shape, end_user_len, legacy);
+            let what = format!("{}{} at n + o = {end_user_len}", shape.name, if legacy { ", legacy" } else { "" });
+            if shape.o < p && n > v4_start + shape.r {
                 // The End-user prefix would overwrite host bits of the IPv4 field.
                 let refused = Rule::new(params);
                 assert!(matches!(refused, Err(RuleError::EndUserPrefixOverIpv4Host { .. })), "{what}: {refused:?}");
@@ -78,7 +91,7 @@ fn long_end_user_prefixes_every_direction() {
                 let psid = if k == 0 { 0 } else { (ea & ((1 << k) - 1)) as u16 };
                 let ce_ipv4 = u32::from(params.ipv4.addr) | suffix;
                 let ce_ipv4_len = (shape.r + shape.o).min(32);
-                let expected = rfc7597_address(rule6, n, ea, shape.o, ce_ipv4, psid);
+                let expected = map_address(rule6, n, ea, shape.o, ce_ipv4, psid, legacy);
                 let what = format!("{what}, EA bits {ea:#x}");
 
                 // The CE: its End-user prefix gives its address, IPv4 and port set.
@@ -93,7 +106,7 @@ fn long_end_user_prefixes_every_direction() {
                 let set = PortSet::new(shape.a, k as u8, psid).unwrap();
                 let port = set.ranges().last().unwrap().first + 1;
                 let host = ce_ipv4 | if ce_ipv4_len < 32 { 0x5 } else { 0 };
-                let host_t = rfc7597_address(rule6, n, ea, shape.o, host, psid);
+                let host_t = map_address(rule6, n, ea, shape.o, host, psid, legacy);
                 let (found_psid, to_e) = rule.map_address_for_port(Ipv4Addr::from(host), port, Mode::MapE).unwrap();
                 assert_eq!((found_psid, u128::from(to_e)), (psid, expected), "{what}: MAP-E forward");
                 let (_, to_t) = rule.map_address_for_port(Ipv4Addr::from(host), port, Mode::MapT).unwrap();
@@ -121,7 +134,7 @@ fn long_end_user_prefixes_every_direction() {
                     let tampered = Ipv6Addr::from(host_t ^ (1u128 << (127 - bit)));
                     let t_ok = rule.decode(tampered, Mode::MapT).is_ok_and(|d| {
                         // In MAP-T a host bit of a CE's IPv4 prefix names another host of it.
-                        let host_bit = (80 + shape.r + shape.o..112).contains(&bit);
+                        let host_bit = (v4_start + shape.r + shape.o..v4_start + 32).contains(&bit);
                         host_bit && d.ce_ipv4 == ce.ipv4
                     });
                     let tampered_ok = rule.decode(tampered, Mode::MapT).is_err() || t_ok;
@@ -153,7 +166,7 @@ fn the_limits_that_remain() {
     assert!(Rule::new(RuleParams::new(v6("2001:db8::/104"), v4("192.0.2.0/24"), 4)).is_ok());
     let over = Rule::new(RuleParams::new(v6("2001:db8::/105"), v4("192.0.2.0/24"), 4)).unwrap_err();
     assert_eq!(over, RuleError::EndUserPrefixOverIpv4Host { ipv6_len: 105, max_ipv6_len: 104, ce_ipv4_len: 28 });
-    assert_eq!(over.to_string(), "IPv6 prefix length 105 is too long for CEs of IPv4 /28s (at most 104)");
+    assert_eq!(over.to_string(), "IPv6 prefix /105 too long for IPv4 /28 CEs (at most /104)");
 }
 
 /// A domain carved out of one /64, each CE a /72 (the guest scenario's numbers):

@@ -140,6 +140,8 @@ pub enum ConfigError {
     MtuTooSmall(u16),
     /// The ICMP source pool has bits set past its length.
     IcmpSourcePoolHostBits(Ipv4Prefix),
+    /// The ICMP source pool holds addresses no packet may come from (0/8, 127/8, 224/3).
+    IcmpSourcePoolNotUnicast(Ipv4Prefix),
 }
 
 impl fmt::Display for ConfigError {
@@ -166,6 +168,9 @@ impl fmt::Display for ConfigError {
             // (short: the kernel's extended ack holds 79 characters)
             ConfigError::IcmpSourcePoolHostBits(pool) => {
                 write!(f, "icmp-source-pool {pool} has host bits set: use {}", pool.truncated())
+            }
+            ConfigError::IcmpSourcePoolNotUnicast(pool) => {
+                write!(f, "icmp-source-pool {pool} holds addresses no packet may come from")
             }
         }
     }
@@ -217,6 +222,9 @@ impl Config {
         if let Some(pool) = self.icmp_source_pool {
             if pool.has_host_bits() {
                 return Err(ConfigError::IcmpSourcePoolHostBits(pool));
+            }
+            if NOT_SOURCES.iter().any(|range| overlap(*range, pool)) {
+                return Err(ConfigError::IcmpSourcePoolNotUnicast(pool));
             }
         }
         if let Some(mapping) = self.ce_mapping().transpose()? {
@@ -465,6 +473,17 @@ fn rule_of(value: &str) -> Result<Rule, TextError<'_>> {
     } else {
         parse_rule(value)
     }
+}
+
+/// IPv4 addresses no packet may come from (RFC 1122 §3.2.1.3, RFC 6890): "this network",
+/// loopback, multicast and the reserved block with the limited broadcast.
+const NOT_SOURCES: [(u32, u8); 3] = [(0x0000_0000, 8), (0x7f00_0000, 8), (0xe000_0000, 3)];
+
+/// Whether the range `(address, length)` and `pool` share an address.
+fn overlap((address, length): (u32, u8), pool: Ipv4Prefix) -> bool {
+    let shorter = u32::from(length.min(pool.len));
+    let mask = u32::MAX.checked_shl(32 - shorter).unwrap_or(0);
+    (address & mask) == (u32::from(pool.addr) & mask)
 }
 
 /// The keyword and the rest of a non-empty line.

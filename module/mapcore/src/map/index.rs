@@ -1,6 +1,6 @@
 //! Longest-prefix match over rule tables of any size (a BR serves a whole domain: 65,536
-//! rules and more), built in memory the caller provides: the kernel kvmallocs it, userspace
-//! uses a `Vec`. The core itself never allocates.
+//! rules and more), built in memory the caller provides: the kernel allocates it (vmalloc for
+//! big tables), userspace uses a `Vec`. The core itself never allocates.
 //!
 //! Two open-addressing hash tables (linear probing, at most two fifths full, each slot tagged with
 //! bits of its key's hash) hold every distinct Rule IPv4 prefix and every Rule IPv6 prefix. A
@@ -226,7 +226,7 @@ impl<'a> RuleIndex<'a> {
             }
             v6_hash[s] = tag(hash) | (pos as u32 + 1);
         }
-                for (pos, slot) in order.iter_mut().enumerate() {
+        for (pos, slot) in order.iter_mut().enumerate() {
             *slot = pos as u32;
         }
         order.sort_unstable_by_key(|&pos| (ipv4_order_key(&rules[pos as usize]), pos));
@@ -256,7 +256,6 @@ impl<'a> RuleIndex<'a> {
             v4_hash[s] = tag(hash) | value;
             start = end;
         }
-        
         Ok(RuleIndex { rules, slots, shape })
     }
 
@@ -410,7 +409,7 @@ fn port_matches(rule: &Rule, port: Option<u16>) -> bool {
 }
 
 /// A table of rules and its index, in storage the caller owns and sized by it: `Vec`s in
-/// userspace, kvmalloc'ed vectors in the kernel. The rules keep the caller's order.
+/// userspace, the kernel's own vectors (vmalloc'ed when big). The rules keep the caller's order.
 #[derive(Clone, Debug)]
 pub struct Fmrs<R, S> {
     rules: R,

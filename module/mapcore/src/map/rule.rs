@@ -151,7 +151,7 @@ impl fmt::Display for RuleError {
             // (short: the kernel's extended ack holds 79 characters)
             RuleError::EndUserPrefixOverIpv4Host { ipv6_len, max_ipv6_len, ce_ipv4_len } => write!(
                 f,
-                "IPv6 prefix length {ipv6_len} is too long for CEs of IPv4 /{ce_ipv4_len}s (at most {max_ipv6_len})"
+                "IPv6 prefix /{ipv6_len} too long for IPv4 /{ce_ipv4_len} CEs (at most /{max_ipv6_len})"
             ),
             RuleError::PsidOffsetTooLarge { offset } => {
                 write!(f, "PSID offset {offset} is larger than {MAX_PSID_OFFSET}")
