@@ -5,7 +5,7 @@
 # mtu), with and without DF, into a CE and a BR of each mode, in both families.
 #
 # Then hostile packets (malformed in every way mapmint-probe's hostile.rs knows, and random
-# mutations) into each of the four devices.
+# mutations) into each of the four devices, and into a legacy CE and a BR of /72s.
 #
 # Each packet must be counted (translated, dropped by reason, or answered) and none may
 # oops the kernel: an IPv4 packet without DF that outgrows the MTU after translation needs
@@ -153,7 +153,7 @@ tally() {
 # top_drops DEV BEFORE_FILE: the drop reasons that grew most since BEFORE_FILE.
 top_drops() {
 	mapminctl stats dev "$1" | awk '/^        / { print $1, $2 }' >/tmp/after.drops
-	awk 'NR == FNR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) print d, $1 }' "$2" /tmp/after.drops |
+	awk 'FILENAME == ARGV[1] { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) print d, $1 }' "$2" /tmp/after.drops |
 		sort -rn | head -n 6 | awk '{ printf "%s%s %s", sep, $2, $1; sep = ", " }'
 }
 hostile() {
@@ -191,6 +191,25 @@ for mtu in $mtus; do
 	hostile cee $mtu $mtu $CE4 $SERVER4 "[$BR6]:7000" "[$CE_MAP]:55300"
 	hostile bre $mtu $mtu $SERVER4 $CE4 "[$CE_MAP]:55300" "[$BR6]:7000"
 done
+# The same against the address arithmetic of a legacy rule (a MAP-E CE; 192.0.2.8 PSID 0x1b,
+# ports 4528-4543, ...) and of End-user prefixes longer than /64 (a MAP-T BR of /72s; CE
+# 2001:db8:ce:100:8b00::/72 is 192.0.2.24 PSID 11, ports 1728-1791, ...).
+printf '%s\n' "role ce" "mode e" "end-user-prefix 2001:db8:ce:81b::/64" \
+	"bmr 2001:db8:ce::/48 192.0.2.0/24 ea-len 16 legacy" "fmr 2001:db8:ce::/48 192.0.2.0/24 ea-len 16 legacy" \
+	"br 2001:db8:6::1" >/tmp/cel.conf
+printf '%s\n' "role br" "mode t" "fmr 2001:db8:ce:100::/64 192.0.2.16/28 ea-len 8 psid-offset 6" \
+	"dmr 64:ff9b::/96" >/tmp/brl.conf
+for dev in cel brl; do
+	check "$dev: a legacy / long-prefix device" mapminctl dev add $dev
+	check "$dev: configured" mapminctl apply --config /tmp/$dev.conf dev $dev
+	ip link set $dev up
+done
+CEL_MAP=2001:db8:ce:81b:c0:2:800:1b00 CE72_MAP=2001:db8:ce:100:8b00:c000:218:b
+for mtu in $mtus; do
+	hostile cel $mtu $mtu 192.0.2.8:4530 $SERVER4 "[$BR6]:7000" "[$CEL_MAP]:4530"
+	hostile brl $mtu $mtu $SERVER4 192.0.2.24:1730 "[$CE72_MAP]:1730" "[$SERVER6]:7000"
+done
+
 ip addr add 192.0.2.8/32 dev cet
 ip route add 203.0.113.56/32 dev cet
 before=$(stat cet v4_to_v6_packets)
