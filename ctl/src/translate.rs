@@ -576,8 +576,7 @@ pub fn icmp_error(reply: IcmpReply, input: &[u8], source4: Ipv4Addr, source6: Op
     let version = input.first()? >> 4;
     let (type_u8, code_u8, info) = reply.for_family(version == 6);
     let bytes5to8 = info.to_be_bytes();
-    let mut out = Vec::new();
-    if version == 4 {
+    let (mut out, icmp, quote) = if version == 4 {
         let to: [u8; 4] = input.get(12..16)?.try_into().ok()?;
         let quote = &input[..input.len().min(576 - 28)];
         let icmp = Icmpv4Header::with_checksum(Icmpv4Type::Unknown { type_u8, code_u8, bytes5to8 }, quote);
@@ -585,9 +584,7 @@ pub fn icmp_error(reply: IcmpReply, input: &[u8], source4: Ipv4Addr, source6: Op
         ip.dscp = IpDscp::try_new(0xc0 >> 2).ok()?;
         ip.dont_fragment = false;
         ip.header_checksum = ip.calc_header_checksum();
-        out.extend_from_slice(&ip.to_bytes());
-        out.extend_from_slice(&icmp.to_bytes());
-        out.extend_from_slice(quote);
+        (ip.to_bytes().to_vec(), icmp.to_bytes().to_vec(), quote)
     } else {
         let from = source6?.octets();
         let to: [u8; 16] = input.get(8..24)?.try_into().ok()?;
@@ -602,10 +599,10 @@ pub fn icmp_error(reply: IcmpReply, input: &[u8], source4: Ipv4Addr, source6: Op
             source: from,
             destination: to,
         };
-        out.extend_from_slice(&ip.to_bytes());
-        out.extend_from_slice(&icmp.to_bytes());
-        out.extend_from_slice(quote);
-    }
+        (ip.to_bytes().to_vec(), icmp.to_bytes().to_vec(), quote)
+    };
+    out.extend_from_slice(&icmp);
+    out.extend_from_slice(quote);
     Some(out)
 }
 

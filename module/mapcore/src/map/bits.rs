@@ -75,6 +75,9 @@ pub(super) fn put128(hi: u64, lo: u64, start: u32, len: u32, value: u64) -> (u64
     }
 }
 
+/// Multiplicative hashing's constant (2^64 / the golden ratio).
+pub(super) const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// The high and low 64-bit halves of an IPv6 address.
 pub(super) fn ipv6_halves(addr: Ipv6Addr) -> (u64, u64) {
     let [a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7] = addr.octets();

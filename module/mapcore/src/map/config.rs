@@ -27,7 +27,7 @@
 //! lacks.
 
 use core::fmt;
-use core::net::Ipv6Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use super::prefix::{Ipv4Prefix, Ipv6Prefix, PrefixError};
 use super::rfc6052::{Rfc6052Error, Rfc6052Prefix};
@@ -477,13 +477,15 @@ fn rule_of(value: &str) -> Result<Rule, TextError<'_>> {
 
 /// IPv4 addresses no packet may come from (RFC 1122 §3.2.1.3, RFC 6890): "this network",
 /// loopback, multicast and the reserved block with the limited broadcast.
-const NOT_SOURCES: [(u32, u8); 3] = [(0x0000_0000, 8), (0x7f00_0000, 8), (0xe000_0000, 3)];
+const NOT_SOURCES: [Ipv4Prefix; 3] = [
+    Ipv4Prefix { addr: Ipv4Addr::new(0, 0, 0, 0), len: 8 },
+    Ipv4Prefix { addr: Ipv4Addr::new(127, 0, 0, 0), len: 8 },
+    Ipv4Prefix { addr: Ipv4Addr::new(224, 0, 0, 0), len: 3 },
+];
 
-/// Whether the range `(address, length)` and `pool` share an address.
-fn overlap((address, length): (u32, u8), pool: Ipv4Prefix) -> bool {
-    let shorter = u32::from(length.min(pool.len));
-    let mask = u32::MAX.checked_shl(32 - shorter).unwrap_or(0);
-    (address & mask) == (u32::from(pool.addr) & mask)
+/// Whether two prefixes without host bits share an address: one holds the other's start.
+fn overlap(a: Ipv4Prefix, b: Ipv4Prefix) -> bool {
+    a.contains(b.addr) || b.contains(a.addr)
 }
 
 /// The keyword and the rest of a non-empty line.

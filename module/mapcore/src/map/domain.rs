@@ -22,7 +22,7 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 use core::ptr;
 use core::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
-use super::bits::ipv6_halves;
+use super::bits::{ipv6_halves, GOLDEN};
 use super::config::{Config, PortMapping, Role};
 use super::index::RuleIndex;
 use super::portset::PortSet;
@@ -443,9 +443,6 @@ impl Domain<'_> {
         Ipv4Addr::from((u32::from(pool.addr) & !host_mask) | ((mixed >> 32) as u32 & host_mask))
     }
 }
-
-/// Multiplicative hashing's constant (2^64 / the golden ratio).
-const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// The source address of the IPv6 packet at `start`.
 fn ipv6_source(buf: &[u8], start: usize) -> Option<Ipv6Addr> {

@@ -19,7 +19,7 @@ use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 use core::ops::{Deref, DerefMut};
 
-use super::bits::ipv6_halves;
+use super::bits::{ipv6_halves, GOLDEN};
 use super::prefix::{Ipv4Prefix, Ipv6Prefix};
 use super::rule::Rule;
 
@@ -148,7 +148,6 @@ pub struct RuleIndex<'a> {
     shape: IndexShape,
 }
 
-const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
 fn ipv4_key(prefix: Ipv4Prefix) -> u64 {
     (u64::from(u32::from(prefix.addr)) << 8) | u64::from(prefix.len)
@@ -215,12 +214,14 @@ impl<'a> RuleIndex<'a> {
             loop {
                 match v6_hash[s] {
                     EMPTY => break,
-                    taken => {
+                    // Only a slot with this key's tag can hold the same prefix.
+                    taken if taken & TAG == tag(hash) => {
                         let other = (taken & POSITION) as usize - 1;
                         if rules[other].ipv6_prefix() == prefix {
                             return Err(IndexError::SameIpv6Prefix { rule: pos, other });
                         }
                     }
+                    _ => {}
                 }
                 s = next(s, size);
             }

@@ -16,9 +16,9 @@
 //! the interface identifier (a domain carved out of one /64, or a /128 per CE). A rule marked
 //! `legacy` uses the format of the drafts before RFC 7597, which the largest MAP-E networks
 //! in service (the Japanese IPoE providers) still use: 8 zero bits, the IPv4 address, the PSID
-//! (16 bits, right-aligned), 8 zero bits; the IPv4 address starts at byte 9, not 10. In MAP-E the IPv4 field of a CE given an IPv4 prefix is that
-//! prefix padded with zeros; in MAP-T it is the full IPv4 address of the packet (RFC 7599 §5.2
-//! as corrected by erratum 5225).
+//! (16 bits, right-aligned), 8 zero bits; the IPv4 address starts at byte 9, not 10. In MAP-E
+//! the IPv4 field of a CE given an IPv4 prefix is that prefix padded with zeros; in MAP-T it is
+//! the full IPv4 address of the packet (RFC 7599 §5.2 as corrected by erratum 5225).
 
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
@@ -37,10 +37,15 @@ pub const MAX_EA_LEN: u8 = 48;
 /// The longest End-user IPv6 prefix (`n + o`): past 64, it overwrites the interface
 /// identifier's leading bits (RFC 7597 §6).
 pub const MAX_END_USER_PREFIX_LEN: u8 = 128;
-/// Where the interface identifier's IPv4 field starts in a MAP address (bit 80; bit 72 in the
-/// legacy format).
-const IID_IPV4_START: u32 = 80;
-const LEGACY_IID_IPV4_START: u32 = 72;
+/// Where the interface identifier's IPv4 field starts in a MAP address: bit 80, bit 72 in the
+/// legacy format.
+const fn iid_ipv4_start(legacy: bool) -> u32 {
+    if legacy {
+        72
+    } else {
+        80
+    }
+}
 
 /// Which form of the MAP IPv6 address to build or accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -309,11 +314,11 @@ impl Rule {
         if u32::from(ipv6.len) + u32::from(ea_len) > u32::from(MAX_END_USER_PREFIX_LEN) {
             return Err(RuleError::EndUserPrefixTooLong { ipv6_len: ipv6.len, ea_len });
         }
-        let iid_ipv4_start = if legacy { LEGACY_IID_IPV4_START } else { IID_IPV4_START };
-        if ea_len < 32 - ipv4.len && u32::from(ipv6.len) > iid_ipv4_start + u32::from(ipv4.len) {
+        let max_ipv6_len = iid_ipv4_start(legacy) + u32::from(ipv4.len);
+        if ea_len < 32 - ipv4.len && u32::from(ipv6.len) > max_ipv6_len {
             return Err(RuleError::EndUserPrefixOverIpv4Host {
                 ipv6_len: ipv6.len,
-                max_ipv6_len: (iid_ipv4_start + u32::from(ipv4.len)) as u8,
+                max_ipv6_len: max_ipv6_len as u8,
                 ce_ipv4_len: ipv4.len + ea_len,
             });
         }
@@ -416,14 +421,6 @@ impl Rule {
     const FORWARDING: u8 = 1 << 0;
     const LEGACY: u8 = 1 << 1;
 
-    /// Where the interface identifier's IPv4 field starts in this rule's MAP addresses.
-    fn iid_ipv4_start(&self) -> u32 {
-        if self.legacy() {
-            LEGACY_IID_IPV4_START
-        } else {
-            IID_IPV4_START
-        }
-    }
 
     /// The same rule with the forwarding flag set to `forwarding`.
     pub fn with_forwarding(mut self, forwarding: bool) -> Rule {
@@ -605,10 +602,11 @@ impl Rule {
             return Err(MapError::SubnetIdNotZero { addr });
         }
         let (ce_ipv4, psid) = self.decode_ea(ea);
-        // The interface identifier's IPv4 field; bits an End-user prefix longer than 80
-        // overwrote are the CE's own (its prefix: `Rule::new` keeps host bits clear of it).
-        let overwritten = mask32(eu.saturating_sub(self.iid_ipv4_start()));
-        let field = (lo >> (128 - 32 - self.iid_ipv4_start())) as u32;
+        // The interface identifier's IPv4 field; bits the End-user prefix overwrote are the
+        // CE's own (its prefix: `Rule::new` keeps host bits clear of it).
+        let v4_start = iid_ipv4_start(self.legacy());
+        let overwritten = mask32(eu.saturating_sub(v4_start));
+        let field = (lo >> (128 - 32 - v4_start)) as u32;
         let iid_ipv4 = Ipv4Addr::from((u32::from(ce_ipv4.addr) & overwritten) | (field & !overwritten));
         let ipv4_ok = match mode {
             Mode::MapE => iid_ipv4 == ce_ipv4.addr,
