@@ -16,4 +16,6 @@
 #include <net/route.h>
 #include <linux/icmpv6.h>
 #include <linux/random.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
 #include "shim.h"

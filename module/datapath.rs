@@ -10,12 +10,13 @@
 //! the GSO type follows the family. What the core needs whole (ICMP) is made linear; a GSO
 //! packet it cannot carry whole is segmented in software first.
 
-use crate::device::{fragment_output, FragmentSink, Transmitter};
+use crate::device::{fragment_output, FragmentSink, PacketPath};
 use crate::mapcore::domain::Domain;
 use crate::mapcore::config::Role;
 use crate::mapcore::rule::Mode;
 use crate::mapcore::xlat::{self, DropReason, Options, TtlMode, Verdict};
 use crate::skb::{Extent, Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 /// The most a header grows: IPv4 -> IPv6 adds 20 bytes (28 with a Fragment header), an ICMP
 /// error whose embedded packet grows too adds 40, and MAP-E adds 40.
@@ -34,18 +35,31 @@ fn options(mtu: u32, ttl: TtlMode) -> Options {
     Options { ttl, copy_tos: true, mtu6: mtu, mtu4: 0, encap_hop_limit: 64 }
 }
 
-/// What became of a packet handed to the device.
+/// What became of a packet handed to the translator.
 enum Outcome {
     /// Translated (or fragmented, each fragment translated) and sent on.
     Translated,
     /// Dropped (counted by reason), possibly after an ICMP error to its source.
     Dropped,
+    /// Not taken at receipt: the stack goes on with it, unchanged, and routes it.
+    Left(Skb),
+}
+
+/// Where a packet reached the translator.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// Routed into the device; `may_fragment` unless it is a fragment the device made.
+    Device { may_fragment: bool },
+    /// At PREROUTING, before the stack routed it (translate-on-receive). What the translator
+    /// cannot finish there in place (ICMP errors to send, fragments to make, segments to cut,
+    /// a TTL running out) it leaves to the stack, which routes the packet into the device.
+    Receive,
 }
 
 /// Translates `skb` for the device `tx`, or drops it and counts.
-pub(crate) fn transmit(tx: &Transmitter<'_>, skb: Skb) {
+pub(crate) fn transmit(tx: &PacketPath<'_>, skb: Skb) {
     let outcome = match skb.unshare() {
-        Some(skb) => transmit_one(tx, skb, true),
+        Some(skb) => translate(tx, skb, Entry::Device { may_fragment: true }),
         None => Outcome::Dropped,
     };
     if let Outcome::Dropped = outcome {
@@ -53,12 +67,52 @@ pub(crate) fn transmit(tx: &Transmitter<'_>, skb: Skb) {
     }
 }
 
+/// What a device with translate-on-receive does with a packet at PREROUTING: translates and
+/// sends on (or drops and counts) what is addressed to it, hands back everything else.
+pub(crate) fn receive(tx: &PacketPath<'_>, skb: Skb, ipv6: bool) -> Option<Skb> {
+    let wanted = tx.published().is_some_and(|(config, fmrs, derived)| {
+        config.translate_on_receive
+            && (ipv6 || config.role == Role::Br)
+            && tx.instance().this_cpu().is_some_and(|cpu| {
+                Domain::with_derived(config, fmrs, derived, &cpu.ipv4_ident).is_ok_and(|domain| {
+                    addressed_to(&domain, skb.header(), ipv6)
+                })
+            })
+    });
+    if !wanted {
+        return Some(skb);
+    }
+    match translate(tx, skb, Entry::Receive) {
+        Outcome::Left(skb) => Some(skb),
+        Outcome::Translated => None,
+        Outcome::Dropped => {
+            tx.count_drop();
+            None
+        }
+    }
+}
+
+/// Whether the packet whose network header starts `header` is addressed to `domain`.
+fn addressed_to(domain: &Domain<'_>, header: &[u8], ipv6: bool) -> bool {
+    if ipv6 {
+        let Some(dst) = header.get(24..40).and_then(|b| <[u8; 16]>::try_from(b).ok()) else {
+            return false;
+        };
+        domain.receives_v6(Ipv6Addr::from(dst))
+    } else {
+        let Some(dst) = header.get(16..20).and_then(|b| <[u8; 4]>::try_from(b).ok()) else {
+            return false;
+        };
+        domain.receives_v4(Ipv4Addr::from(dst))
+    }
+}
+
 /// The fragments of a packet too big for the device: each is translated in turn.
 struct TranslateFragments;
 
 impl FragmentSink for TranslateFragments {
-    fn fragment(tx: &Transmitter<'_>, skb: Skb) {
-        if let Outcome::Dropped = transmit_one(tx, skb, false) {
+    fn fragment(tx: &PacketPath<'_>, skb: Skb) {
+        if let Outcome::Dropped = translate(tx, skb, Entry::Device { may_fragment: false }) {
             tx.count_drop();
         }
     }
@@ -77,10 +131,11 @@ const GSO_TRANSLATABLE: u32 = crate::bindings::SKB_GSO_TCPV4
 /// What a MAP-E decapsulation may find: the same, in an IPv4-in-IPv6 tunnel.
 const GSO_DECAPSULATABLE: u32 = GSO_TRANSLATABLE | crate::bindings::SKB_GSO_IPXIP6;
 
-fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outcome {
+fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
     let instance = tx.instance();
+    let receiving = entry == Entry::Receive;
     let Some(cpu) = instance.this_cpu() else {
-        return Outcome::Dropped;
+        return if receiving { Outcome::Left(skb) } else { Outcome::Dropped };
     };
     let drop = |reason: DropReason| {
         cpu.dropped(reason);
@@ -89,13 +144,15 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
     let ipv6 = match skb.protocol() {
         ETH_P_IP => false,
         ETH_P_IPV6 => true,
+        _ if receiving => return Outcome::Left(skb),
         _ => return drop(DropReason::BadVersion),
     };
     let Some((config, fmrs, derived)) = tx.published() else {
-        return drop(DropReason::NoMapping);
+        return if receiving { Outcome::Left(skb) } else { drop(DropReason::NoMapping) };
     };
     let domain = match Domain::with_derived(config, fmrs, derived, &cpu.ipv4_ident) {
         Ok(domain) => domain.with_fragment_cache(&instance.fragments),
+        Err(_) if receiving => return Outcome::Left(skb),
         Err(reason) => return drop(reason),
     };
     let mape = config.mode == Mode::MapE;
@@ -103,18 +160,25 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
         let allowed = if mape && ipv6 { GSO_DECAPSULATABLE } else { GSO_TRANSLATABLE };
         let nested = skb.is_encapsulated() && !(mape && ipv6);
         if gso_type & !allowed != 0 || nested {
-            return transmit_segments(tx, skb);
+            return if receiving { Outcome::Left(skb) } else { transmit_segments(tx, skb) };
         }
     }
     // Where the stack has nothing to undo, the translated packet goes straight out. A CE's
     // inbound packets are received again instead: conntrack must undo the NAPT.
     let mut send_out = !(ipv6 && config.role == Role::Ce);
-    let opts = options(tx.mtu(), if send_out { TtlMode::Keep } else { TtlMode::Restore });
+    // One hop per box: a packet routed into the device was forwarded once already; one taken
+    // at receipt was not, and is forwarded after the translation only if received again.
+    let ttl = match (receiving, send_out) {
+        (false, true) | (true, false) => TtlMode::Keep,
+        (false, false) => TtlMode::Restore,
+        (true, true) => TtlMode::Decrement,
+    };
+    let opts = options(tx.mtu(), ttl);
     // First the headers alone, keeping offloads: as they lie in the linear part, then
     // pulled into it; the whole packet only when the translator needs every byte (ICMP, a
     // UDP checksum to compute, headers beyond what can be pulled).
     let mut extent = Extent::Linear;
-    let (out, shape) = loop {
+    let (out, shape, start) = loop {
         let Some(shape) = skb.prepare(MAX_GROWTH, extent) else {
             return drop(DropReason::NoHeadroom);
         };
@@ -128,15 +192,20 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
             Err(Verdict::NeedWhole | Verdict::Drop(DropReason::Truncated)) if !shape.is_whole() || shape.partial_checksum => {
                 extent = match extent {
                     Extent::Linear if !shape.is_whole() => Extent::Headers,
+                    _ if skb.gso().is_some() && receiving => return Outcome::Left(skb),
                     _ if skb.gso().is_some() => return transmit_segments(tx, skb),
                     _ => Extent::Whole,
                 };
+            }
+            // The buffer is unchanged on these (the core's contract): the stack takes over.
+            Err(Verdict::NeedWhole | Verdict::Reply(_) | Verdict::Fragment { .. }) if receiving => {
+                return Outcome::Left(skb);
             }
             // A GSO packet that does not fit, or needs fragments: as its segments would.
             Err(Verdict::Reply(_) | Verdict::Fragment { .. }) if skb.gso().is_some() => {
                 return transmit_segments(tx, skb);
             }
-            Ok(out) => break (out, shape),
+            Ok(out) => break (out, shape, start),
             Err(Verdict::Drop(reason)) => return drop(reason),
             Err(Verdict::NeedWhole) => return drop(DropReason::Internal),
             Err(Verdict::Reply(reply)) => {
@@ -150,7 +219,7 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
             Err(Verdict::Fragment { .. }) if skb.route_family() != Some(AF_INET) => {
                 return drop(DropReason::NoRoute);
             }
-            Err(Verdict::Fragment { mtu }) if may_fragment => {
+            Err(Verdict::Fragment { mtu }) if entry == (Entry::Device { may_fragment: true }) => {
                 // The buffer is unchanged: fragment the original, translate each fragment.
                 skb.fragment_ipv4(mtu, fragment_output::<TranslateFragments>);
                 return Outcome::Translated;
@@ -159,12 +228,19 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
             Err(Verdict::Fragment { .. }) => return drop(DropReason::Internal),
         }
     };
-    // A decapsulated packet was not forwarded as IPv4 yet: the box's hop is taken here, or,
-    // at the end of its TTL, it is handed to the stack, whose forwarding answers Time
-    // Exceeded from this box.
-    if send_out && mape && ipv6 {
+    if mape && send_out {
         let (buffer, _) = skb.buffer();
-        send_out = xlat::forward_ipv4(buffer, out.start).is_ok();
+        if ipv6 {
+            // A decapsulated packet was not forwarded as IPv4 yet: the box's hop is taken
+            // here, or, at the end of its TTL, it is handed to the stack, whose forwarding
+            // answers Time Exceeded from this box.
+            send_out = xlat::forward_ipv4(buffer, out.start).is_ok();
+        } else if receiving && xlat::forward_ipv4(buffer, start).is_err() {
+            // Nor was an IPv4 packet taken at receipt, whose TTL the outer header hides: its
+            // hop first. The outer header lies in the headroom so far, the packet is still
+            // the one received: at the end of its TTL, the stack answers it.
+            return Outcome::Left(skb);
+        }
     }
     let offloads_moved = match (mape, ipv6) {
         (false, _) => {
@@ -182,14 +258,17 @@ fn transmit_one(tx: &Transmitter<'_>, mut skb: Skb, may_fragment: bool) -> Outco
             return drop(DropReason::NoRoute);
         }
     } else {
-        skb.receive(&instance.gro);
+        tx.receive(skb);
     }
     cpu.translated(ipv6, shape.len, out.len);
+    if receiving {
+        cpu.translated_on_receive();
+    }
     Outcome::Translated
 }
 
 /// A GSO packet that cannot cross whole: its segments cross one by one.
-fn transmit_segments(tx: &Transmitter<'_>, skb: Skb) -> Outcome {
+fn transmit_segments(tx: &PacketPath<'_>, skb: Skb) -> Outcome {
     let Some(segments) = skb.segment() else {
         if let Some(cpu) = tx.instance().this_cpu() {
             cpu.dropped(DropReason::NoHeadroom);
@@ -198,7 +277,7 @@ fn transmit_segments(tx: &Transmitter<'_>, skb: Skb) -> Outcome {
     };
     let mut outcome = Outcome::Translated;
     for segment in segments {
-        if let Outcome::Dropped = transmit_one(tx, segment, true) {
+        if let Outcome::Dropped = translate(tx, segment, Entry::Device { may_fragment: true }) {
             outcome = Outcome::Dropped;
         }
     }

@@ -13,6 +13,7 @@ use crate::mapcore::domain::Derived;
 use crate::mapcore::index::RuleIndex;
 use crate::mapcore::rule::Rule;
 use crate::netdev::{LinkKind, LinkKindRegistration, NetDevice, Rtnl};
+use crate::netfilter;
 use crate::skb::Skb;
 use core::mem::size_of;
 use core::ops::Deref;
@@ -243,11 +244,72 @@ unsafe extern "C" fn init(dev: *mut bindings::net_device) -> i32 {
 
 static NETDEV_OPS: bindings::net_device_ops = bindings::net_device_ops {
     ndo_init: Some(init),
+    ndo_open: Some(open),
+    ndo_stop: Some(stop),
     ndo_start_xmit: Some(start_xmit),
     ndo_get_stats64: Some(get_stats64),
     // SAFETY: all other operations are optional; all-zero means "not implemented".
     ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
 };
+
+/// ndo_open: the device comes up; with translate-on-receive, it takes its packets at
+/// receipt from now on.
+unsafe extern "C" fn open(dev: *mut bindings::net_device) -> i32 {
+    // SAFETY: dev_open calls this under the RTNL for a registered mapmint device.
+    let (dev, rtnl) = unsafe { (MapmintDevice::from_raw(dev), Rtnl::assume_held()) };
+    match dev.update_prerouting_hook(&rtnl, true) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// ndo_stop: the device goes down (or away, or to another namespace, which it leaves down).
+unsafe extern "C" fn stop(dev: *mut bindings::net_device) -> i32 {
+    // SAFETY: dev_close calls this under the RTNL for a registered mapmint device.
+    let (dev, rtnl) = unsafe { (MapmintDevice::from_raw(dev), Rtnl::assume_held()) };
+    // Taking the hook out cannot fail.
+    let _ = dev.update_prerouting_hook(&rtnl, false);
+    0
+}
+
+impl MapmintDevice {
+    /// Registers or unregisters the instance's PREROUTING hook to match its state: hooked
+    /// while the device is `up` and its configuration asks for translate-on-receive, in the
+    /// device's namespace (a move to another one takes the device down first).
+    pub(crate) fn update_prerouting_hook(&self, rtnl: &Rtnl, up: bool) -> Result {
+        let instance = self.instance();
+        let hook = &instance.prerouting;
+        let wanted = up && instance.translates_on_receive();
+        if wanted == hook.is_registered(rtnl) {
+            return Ok(());
+        }
+        if !wanted {
+            hook.unregister(rtnl);
+            return Ok(());
+        }
+        // SAFETY: the RTNL, held, keeps the device in its namespace (net()). The hook lives in the
+        // device's private area and calls back into the device: it is unregistered before
+        // the device goes (`stop` runs for every registered device that is up when
+        // unregistered, before a grace period and the free), and the module waits for it.
+        unsafe { hook.register(rtnl, self.net(), self) }
+    }
+}
+
+impl netfilter::Handler for MapmintDevice {
+    fn handle(&self, skb: Skb, ipv6: bool, input: &NetDevice) -> netfilter::Verdict {
+        // Packets this or another mapmint device received back into the stack are done.
+        if MapmintDevice::of(input).is_some() {
+            return netfilter::Verdict::Accept(skb);
+        }
+        // SAFETY: netfilter hooks run as RCU readers with bottom halves off, and the device
+        // outlives its hook's callbacks (see update_prerouting_hook).
+        let path = unsafe { PacketPath::new(self) };
+        match datapath::receive(&path, skb, ipv6) {
+            Some(skb) => netfilter::Verdict::Accept(skb),
+            None => netfilter::Verdict::Stolen,
+        }
+    }
+}
 
 /// ndo_start_xmit: translate, or drop and count.
 unsafe extern "C" fn start_xmit(
@@ -256,24 +318,25 @@ unsafe extern "C" fn start_xmit(
 ) -> bindings::netdev_tx_t {
     // SAFETY: the stack hands us ownership of a valid skb for a valid mapmint device, in its
     // transmit path (an RCU reader with bottom halves off).
-    let (skb, tx) = unsafe { (Skb::from_raw(skb), Transmitter::new(MapmintDevice::from_raw(dev))) };
+    let (skb, tx) = unsafe { (Skb::from_raw(skb), PacketPath::new(MapmintDevice::from_raw(dev))) };
     if let Some(skb) = skb {
         datapath::transmit(&tx, skb);
     }
     bindings::netdev_tx_NETDEV_TX_OK
 }
 
-/// A mapmint device in its transmit path: what the datapath may use there.
-pub(crate) struct Transmitter<'a> {
+/// A mapmint device on its packet path (its transmit, or its PREROUTING hook): what the
+/// datapath may use there.
+pub(crate) struct PacketPath<'a> {
     dev: &'a MapmintDevice,
 }
 
-impl<'a> Transmitter<'a> {
+impl<'a> PacketPath<'a> {
     /// # Safety
-    /// The device is in its transmit path (an RCU reader, bottom halves off) for as long as
-    /// the value lives.
+    /// The caller is on the device's packet path (its transmit, or its PREROUTING hook: an
+    /// RCU reader with bottom halves off) for as long as the value lives.
     unsafe fn new(dev: &'a MapmintDevice) -> Self {
-        Transmitter { dev }
+        PacketPath { dev }
     }
 
     pub(crate) fn instance(&self) -> &'a Instance {
@@ -305,6 +368,12 @@ impl<'a> Transmitter<'a> {
         true
     }
 
+    /// Hands `skb`, translated, to the stack as received on the device (see [`Skb::receive`]).
+    pub(crate) fn receive(&self, mut skb: Skb) {
+        skb.set_dev(self.dev);
+        skb.receive(&self.instance().gro);
+    }
+
     /// Counts a packet the device dropped (or answered with an ICMP error) in `tx_dropped`.
     pub(crate) fn count_drop(&self) {
         self.dev.count_tx_dropped();
@@ -313,7 +382,7 @@ impl<'a> Transmitter<'a> {
 
 /// Where the fragments of a packet the device fragments go (see [`fragment_output`]).
 pub(crate) trait FragmentSink {
-    fn fragment(tx: &Transmitter<'_>, skb: Skb);
+    fn fragment(tx: &PacketPath<'_>, skb: Skb);
 }
 
 /// ip_do_fragment's output callback: hands each fragment to `S` with the device it is
@@ -338,7 +407,7 @@ pub(crate) unsafe extern "C" fn fragment_output<S: FragmentSink>(
         return 0;
     };
     // SAFETY: as above.
-    S::fragment(&unsafe { Transmitter::new(dev) }, skb);
+    S::fragment(&unsafe { PacketPath::new(dev) }, skb);
     0
 }
 

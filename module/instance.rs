@@ -12,6 +12,7 @@ use crate::mapcore::index::{slots_needed, Fmrs, IndexError, RuleIndex};
 use crate::mapcore::rule::Rule;
 use crate::mapcore::xlat::DropReason;
 use crate::percpu::{PerCpu, Zeroable};
+use crate::netfilter::PreroutingHook;
 use crate::route::Routes;
 use crate::skb::GroCells;
 use core::cell::UnsafeCell;
@@ -211,6 +212,9 @@ pub(crate) struct Instance {
     pub(crate) gro: GroCells,
     /// The routes of the packets the device sends out itself.
     pub(crate) routes: Routes,
+    /// Where the device takes its packets at receipt, while it is up with
+    /// translate-on-receive.
+    pub(crate) prerouting: PreroutingHook,
     /// FMRs staged in chunks for the next CONFIG_SET.
     staging: ControlOnly<Option<Staging>>,
 }
@@ -223,6 +227,7 @@ impl Instance {
             fragments: FragmentCache::new(),
             gro: GroCells::new(),
             routes: Routes::new(),
+            prerouting: PreroutingHook::new(),
             staging: ControlOnly(UnsafeCell::new(None)),
         }
     }
@@ -271,6 +276,17 @@ impl Instance {
     /// The FMRs staged for the next CONFIG_SET.
     pub(crate) fn staging<'a>(&'a self, genl: &'a mut GenlMutex) -> &'a mut Option<Staging> {
         self.staging.get(genl)
+    }
+
+    /// Whether the current configuration asks for translate-on-receive.
+    pub(crate) fn translates_on_receive(&self) -> bool {
+        // SAFETY: a read-side critical section around the one read of the configuration.
+        unsafe { bindings::rcu_read_lock() };
+        // SAFETY: an RCU reader (above); `self` is alive, borrowed.
+        let on = unsafe { self.published() }.is_some_and(|(config, _, _)| config.translate_on_receive);
+        // SAFETY: locked above.
+        unsafe { bindings::rcu_read_unlock() };
+        on
     }
 
     /// The current configuration, its FMRs' index and what is derived from them, if any.
@@ -344,6 +360,7 @@ impl Instance {
             sum(&mut totals.v6_to_v4_bytes, &state.v6_to_v4_bytes);
             sum(&mut totals.input_bytes, &state.input_bytes);
             sum(&mut totals.icmp_errors, &state.icmp_errors);
+            sum(&mut totals.on_receive_packets, &state.on_receive_packets);
             for (total, counter) in totals.drops.iter_mut().zip(state.drops.iter()) {
                 sum(total, counter);
             }
@@ -365,6 +382,8 @@ pub(crate) struct CpuState {
     input_bytes: AtomicU64,
     /// ICMP errors sent back instead of a translation (Time Exceeded, Fragmentation Needed...).
     icmp_errors: AtomicU64,
+    /// Translated packets taken at receipt (translate-on-receive).
+    on_receive_packets: AtomicU64,
     /// Drops by [`DropReason::index`].
     drops: [AtomicU64; DropReason::COUNT],
     /// IPv4 Identification for translated packets that need a fresh one.
@@ -402,6 +421,10 @@ impl CpuState {
     pub(crate) fn icmp_error(&self) {
         add(&self.icmp_errors, 1);
     }
+
+    pub(crate) fn translated_on_receive(&self) {
+        add(&self.on_receive_packets, 1);
+    }
 }
 
 /// An instance's counters summed over every CPU.
@@ -413,6 +436,7 @@ pub(crate) struct Totals {
     pub(crate) v6_to_v4_bytes: u64,
     pub(crate) input_bytes: u64,
     pub(crate) icmp_errors: u64,
+    pub(crate) on_receive_packets: u64,
     pub(crate) drops: [u64; DropReason::COUNT],
 }
 

@@ -16,6 +16,7 @@ mod device;
 mod genetlink;
 mod instance;
 mod netdev;
+mod netfilter;
 mod netlink;
 mod params;
 mod percpu;

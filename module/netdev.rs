@@ -155,6 +155,13 @@ impl NetDevice {
         unsafe { b::dev_core_stats_tx_dropped_inc(self.as_raw()) };
     }
 
+    /// Whether the device is up (`IFF_UP`; it changes under the RTNL, which the caller holds).
+    pub(crate) fn is_up(&self, _rtnl: &Rtnl) -> bool {
+        // SAFETY: a valid device; one field read.
+        let flags = unsafe { (&raw const (*self.as_raw()).flags).read_volatile() };
+        flags & b::net_device_flags_IFF_UP != 0
+    }
+
     /// Whether the device is registered (not being unregistered).
     pub(crate) fn is_registered(&self, _rtnl: &Rtnl) -> bool {
         // SAFETY: a valid device. It becomes or stops being registered only under the RTNL,

@@ -105,7 +105,17 @@ impl Target<'_> {
                 return Err(req.refuse(e, format_args!("mtu {mtu}: the device takes {min} to {max}")));
             }
         }
-        instance.publish(&mut *self.genl, config, fmrs).map_err(|e| req.refuse(e, format_args!("out of memory")))
+        let hooked_before = instance.config(self.genl).is_some_and(|(c, _)| c.translate_on_receive);
+        let hooked = config.translate_on_receive;
+        instance.publish(&mut *self.genl, config, fmrs).map_err(|e| req.refuse(e, format_args!("out of memory")))?;
+        if hooked != hooked_before {
+            let rtnl = Rtnl::lock();
+            let up = self.dev.is_registered(&rtnl) && self.dev.is_up(&rtnl);
+            self.dev
+                .update_prerouting_hook(&rtnl, up)
+                .map_err(|e| req.refuse(e, format_args!("translate-on-receive: no netfilter hook")))?;
+        }
+        Ok(())
     }
 }
 
@@ -198,6 +208,9 @@ fn apply_settings(req: &Request<'_>, config: &mut Config) -> Outcome {
     if let Some(mapping) = req.u8_attr(attr::PORT_MAPPING) {
         config.port_mapping = genl::port_mapping_from_u8(mapping)
             .ok_or_else(|| req.refuse(EINVAL, format_args!("bad port mapping {mapping}")))?;
+    }
+    if let Some(on) = req.u8_attr(attr::TRANSLATE_ON_RECEIVE) {
+        config.translate_on_receive = on != 0;
     }
     Ok(())
 }
@@ -403,6 +416,7 @@ fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, genl: &Genl
     if let Some(pool) = config.icmp_source_pool {
         reply.put(attr::ICMP_SOURCE_POOL, &genl::encode_ipv4_prefix(pool))?;
     }
+    reply.put(attr::TRANSLATE_ON_RECEIVE, &[u8::from(config.translate_on_receive)])?;
     if let Some(Ok(mapping)) = config.ce_mapping() {
         reply.put(attr::CE_IPV4, &genl::encode_ipv4_prefix(mapping.ipv4))?;
         reply.put(attr::CE_PSID, &mapping.psid().to_ne_bytes())?;
@@ -437,6 +451,7 @@ fn stats_get(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
             reply.put(stats_attr::V6_TO_V4_PACKETS, &totals.v6_to_v4_packets.to_ne_bytes())?;
             reply.put(stats_attr::V6_TO_V4_BYTES, &totals.v6_to_v4_bytes.to_ne_bytes())?;
             reply.put(stats_attr::ICMP_ERRORS, &totals.icmp_errors.to_ne_bytes())?;
+            reply.put(stats_attr::ON_RECEIVE_PACKETS, &totals.on_receive_packets.to_ne_bytes())?;
             reply.nest(stats_attr::DROPS, |reply| {
                 for (index, count) in totals.drops.iter().enumerate() {
                     reply.put(index as u16 + 1, &count.to_ne_bytes())?;
@@ -570,6 +585,7 @@ static POLICY: Policy<{ attr::MAX as usize + 1 }> = Policy([
     policy(b::NLA_FLAG),                        // FMRS_STAGE_START
     policy(b::NLA_FLAG),                        // FMRS_STAGED
     exact_len(genl::IPV4_PREFIX_LEN),           // ICMP_SOURCE_POOL
+    max_value(b::NLA_U8, 1),                    // TRANSLATE_ON_RECEIVE
 ]);
 
 static FAMILY: Family = Family::new();

@@ -5,6 +5,7 @@
 
 use crate::bindings as b;
 use crate::mapcore::xlat::Shape;
+use crate::netdev::NetDevice;
 use crate::route::Route;
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
@@ -59,6 +60,25 @@ impl Skb {
 
     fn raw(&self) -> *mut b::sk_buff {
         self.raw.as_ptr()
+    }
+
+    /// The skb, to compare with another.
+    pub(crate) fn as_ptr(&self) -> *const b::sk_buff {
+        self.raw()
+    }
+
+    /// Gives the skb up without freeing it: whoever lent it to us (netfilter) goes on with it.
+    pub(crate) fn into_raw(self) -> *mut b::sk_buff {
+        let skb = self.raw();
+        core::mem::forget(self);
+        skb
+    }
+
+    /// Makes `dev` the device the packet is on (one the stack will receive it from).
+    pub(crate) fn set_dev(&mut self, dev: &NetDevice) {
+        // SAFETY: we own the skb; `dev` is a valid device, which the caller keeps alive while
+        // the packet is in flight on it (as a device's own packets are).
+        unsafe { (*self.raw()).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev = dev.as_raw() };
     }
 
     /// The bytes from the head of the buffer to the data.

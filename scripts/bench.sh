@@ -122,6 +122,7 @@ table() {
 			name["pktgen-60x1024"] = "pktgen 60 B, 1024 flows"
 			name["pktgen-1400x1024"] = "pktgen 1400 B, 1024 flows"
 			title["map-t"] = "MAP-T"; title["map-e"] = "MAP-E"; title["map-t-a6"] = "MAP-T a=6, mapped ports"; title["map-t-64k"] = "MAP-T, BR of 64k FMRs"
+			title["map-t-rx"] = "MAP-T on receive"; title["map-e-rx"] = "MAP-E on receive"
 			title["map-t-alt"] = "MAP-T (alt)"; title["map-e-alt"] = "MAP-E (alt)"
 			ncounts = split(counts, cpus, " ")
 			head = "| load |"; rule = "|---|"

@@ -255,10 +255,10 @@ pub fn parse_settings(words: &[String]) -> Result<Vec<Attr>, Failure> {
             other => (other, 0),
         };
         let known =
-            ["role", "mode", "end-user-prefix", "ipv4-address", "dmr", "br", "mtu", "port-mapping", "icmp-source-pool"];
+            ["role", "mode", "end-user-prefix", "ipv4-address", "dmr", "br", "mtu", "port-mapping", "icmp-source-pool", "translate-on-receive"];
         let Some(keyword) = known.iter().copied().find(|k| *k == keyword) else {
             return Err(usage(format!(
-                "unknown setting '{word}' (expected role, mode, end-user-prefix, ipv4-address, dmr, br, mtu, port-mapping, icmp-source-pool or no-KEYWORD)"
+                "unknown setting '{word}' (expected role, mode, end-user-prefix, ipv4-address, dmr, br, mtu, port-mapping, icmp-source-pool, translate-on-receive or no-KEYWORD)"
             )));
         };
         if seen.contains(&keyword) {
@@ -298,6 +298,14 @@ pub fn parse_settings(words: &[String]) -> Result<Vec<Attr>, Failure> {
                 let mapping = PortMapping::from_keyword(value)
                     .ok_or_else(|| usage(format!("bad port-mapping '{value}': expected off or contiguous")))?;
                 Attr::Value(attr::PORT_MAPPING, vec![genl::port_mapping_to_u8(mapping)])
+            }
+            "translate-on-receive" => {
+                let on = match value {
+                    "on" => 1,
+                    "off" => 0,
+                    _ => return Err(usage(format!("bad translate-on-receive '{value}': expected on or off"))),
+                };
+                Attr::Value(attr::TRANSLATE_ON_RECEIVE, vec![on])
             }
             _ => {
                 let mtu = parse_decimal_u32(value)
@@ -367,6 +375,9 @@ pub fn config_attrs(config: &Config, fmrs: &[Rule]) -> Vec<Attr> {
     }
     if let Some(pool) = config.icmp_source_pool {
         attrs.push(Attr::Value(attr::ICMP_SOURCE_POOL, genl::encode_ipv4_prefix(pool).to_vec()));
+    }
+    if config.translate_on_receive {
+        attrs.push(Attr::Value(attr::TRANSLATE_ON_RECEIVE, vec![1]));
     }
     attrs
 }
@@ -454,6 +465,7 @@ pub struct DevInfo {
     pub mtu: Option<u32>,
     pub port_mapping: PortMapping,
     pub icmp_source_pool: Option<Ipv4Prefix>,
+    pub translate_on_receive: bool,
     pub ce: Option<CeInfo>,
     pub missing: Option<String>,
 }
@@ -507,6 +519,11 @@ impl DevInfo {
         let icmp_source_pool = get(attr::ICMP_SOURCE_POOL)
             .map(|b| genl::decode_ipv4_prefix(b).ok_or_else(|| bad_reply("ICMP_SOURCE_POOL")))
             .transpose()?;
+        let translate_on_receive = match get(attr::TRANSLATE_ON_RECEIVE) {
+            None => false,
+            Some(&[v]) => v != 0,
+            Some(_) => return Err(bad_reply("TRANSLATE_ON_RECEIVE")),
+        };
         let ce = match get(attr::CE_IPV4) {
             None => None,
             Some(ipv4) => Some(CeInfo {
@@ -539,6 +556,7 @@ impl DevInfo {
             mtu,
             port_mapping,
             icmp_source_pool,
+            translate_on_receive,
             ce,
             missing,
         })
@@ -580,6 +598,9 @@ impl DevInfo {
         }
         if let Some(pool) = self.icmp_source_pool {
             after.push(format!("icmp-source-pool {pool}"));
+        }
+        if self.translate_on_receive {
+            after.push("translate-on-receive on".to_string());
         }
         (before, after)
     }
@@ -634,6 +655,7 @@ impl DevInfo {
         object.insert("mtu".into(), json!(self.mtu));
         object.insert("port_mapping".into(), json!(self.port_mapping.keyword()));
         object.insert("icmp_source_pool".into(), json!(self.icmp_source_pool.map(|p| p.to_string())));
+        object.insert("translate_on_receive".into(), json!(self.translate_on_receive));
         let ce = self.ce.as_ref().map_or(Value::Null, |ce| {
             let ranges: Vec<Value> =
                 self.port_set().map(|s| s.ranges().map(|r| json!([r.first, r.last])).collect()).unwrap_or_default();
@@ -939,6 +961,7 @@ mod tests {
             mtu: None,
             port_mapping: PortMapping::Off,
             icmp_source_pool: None,
+            translate_on_receive: false,
             ce: Some(CeInfo {
                 ipv4: Ipv4Prefix::parse("192.0.2.8/32").unwrap(),
                 psid: 27,

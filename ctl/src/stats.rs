@@ -37,6 +37,8 @@ pub struct Stats {
     pub v6_to_v4_packets: u64,
     pub v6_to_v4_bytes: u64,
     pub icmp_errors: u64,
+    /// Of the translated packets, those taken at receipt (translate-on-receive).
+    pub on_receive_packets: u64,
     /// Every drop reason in `DropReason::ALL` order, then any the kernel knows and this
     /// mapminctl does not (named `reason-INDEX`).
     pub drops: Vec<(String, u64)>,
@@ -57,6 +59,8 @@ impl Stats {
         let v6_to_v4_packets = counter(stats_attr::V6_TO_V4_PACKETS, "V6_TO_V4_PACKETS")?;
         let v6_to_v4_bytes = counter(stats_attr::V6_TO_V4_BYTES, "V6_TO_V4_BYTES")?;
         let icmp_errors = counter(stats_attr::ICMP_ERRORS, "ICMP_ERRORS")?;
+        // (a kernel module older than the counter sends none)
+        let on_receive_packets = nl::find(&nest, stats_attr::ON_RECEIVE_PACKETS).and_then(u64_of).unwrap_or(0);
         let mut drops: Vec<(String, u64)> = DropReason::ALL.iter().map(|r| (r.name().to_string(), 0)).collect();
         let drop_nest = nl::find(&nest, stats_attr::DROPS).ok_or_else(|| bad_reply("DROPS"))?;
         for (kind, value) in nl::nested(drop_nest) {
@@ -70,7 +74,17 @@ impl Stats {
             }
         }
         let name = name.to_string();
-        Ok(Stats { ifindex, name, v4_to_v6_packets, v4_to_v6_bytes, v6_to_v4_packets, v6_to_v4_bytes, icmp_errors, drops })
+        Ok(Stats {
+            ifindex,
+            name,
+            v4_to_v6_packets,
+            v4_to_v6_bytes,
+            v6_to_v4_packets,
+            v6_to_v4_bytes,
+            icmp_errors,
+            on_receive_packets,
+            drops,
+        })
     }
 
     /// Every packet dropped, whatever the reason.
@@ -81,7 +95,7 @@ impl Stats {
     /// `INDEX: NAME`, then indented lines; drop reasons that never happened only with `all`.
     pub fn to_text(&self, all: bool) -> String {
         let mut out = format!(
-            "{}: {}\n    v4-to-v6 packets {} bytes {}\n    v6-to-v4 packets {} bytes {}\n    icmp-errors {}\n    drops {}\n",
+            "{}: {}\n    v4-to-v6 packets {} bytes {}\n    v6-to-v4 packets {} bytes {}\n    icmp-errors {}\n    translated-on-receive {}\n    drops {}\n",
             self.ifindex,
             self.name,
             self.v4_to_v6_packets,
@@ -89,6 +103,7 @@ impl Stats {
             self.v6_to_v4_packets,
             self.v6_to_v4_bytes,
             self.icmp_errors,
+            self.on_receive_packets,
             self.total_drops(),
         );
         for (reason, count) in &self.drops {
@@ -110,6 +125,7 @@ impl Stats {
             "v6_to_v4_packets": self.v6_to_v4_packets,
             "v6_to_v4_bytes": self.v6_to_v4_bytes,
             "icmp_errors": self.icmp_errors,
+            "translated_on_receive": self.on_receive_packets,
             "drops": drops,
         })
     }
@@ -202,7 +218,7 @@ mod tests {
     }
 
     /// A reply as the kernel builds it: `drops[i]` is reason i's count.
-    fn reply(counters: [u64; 5], drops: &[u64]) -> Attrs {
+    fn reply(counters: [u64; 6], drops: &[u64]) -> Attrs {
         let drop_attrs: Vec<(u16, Vec<u8>)> =
             drops.iter().enumerate().map(|(i, n)| u64_attr(i as u16 + 1, *n)).collect();
         let nest = pack(&[
@@ -211,6 +227,7 @@ mod tests {
             u64_attr(stats_attr::V6_TO_V4_PACKETS, counters[2]),
             u64_attr(stats_attr::V6_TO_V4_BYTES, counters[3]),
             u64_attr(stats_attr::ICMP_ERRORS, counters[4]),
+            u64_attr(stats_attr::ON_RECEIVE_PACKETS, counters[5]),
             (stats_attr::DROPS | 0x8000, pack(&drop_attrs)),
         ]);
         vec![(attr::IFINDEX, 3u32.to_ne_bytes().to_vec()), (attr::STATS, nest)]
@@ -220,7 +237,7 @@ mod tests {
         let mut drops = [0u64; DropReason::COUNT];
         drops[DropReason::PortNotAllowed.index()] = 2;
         drops[DropReason::Truncated.index()] = 1;
-        Stats::from_attrs(&reply([3, 252, 4, 312, 1], &drops), "mapmint").unwrap()
+        Stats::from_attrs(&reply([3, 252, 4, 312, 1, 5], &drops), "mapmint").unwrap()
     }
 
     #[test]
@@ -231,6 +248,7 @@ mod tests {
             (3, 3, 252, 4)
         );
         assert_eq!((stats.v6_to_v4_bytes, stats.icmp_errors, stats.total_drops()), (312, 1, 3));
+        assert_eq!(stats.on_receive_packets, 5);
         assert_eq!(stats.drops.len(), DropReason::COUNT);
         assert_eq!(stats.drops[DropReason::PortNotAllowed.index()], ("port-not-allowed".into(), 2));
         assert_eq!(stats.drops[0], ("bad-buffer".into(), 0));
@@ -244,19 +262,20 @@ mod tests {
     v4-to-v6 packets 3 bytes 252
     v6-to-v4 packets 4 bytes 312
     icmp-errors 1
+    translated-on-receive 5
     drops 3
         truncated 1
         port-not-allowed 2
 "
         );
         let all = traffic().to_text(true);
-        assert_eq!(all.lines().count(), 5 + DropReason::COUNT);
+        assert_eq!(all.lines().count(), 6 + DropReason::COUNT);
         assert!(all.contains("\n        bad-buffer 0\n        truncated 1\n        bad-version 0\n"), "{all}");
         assert!(all.ends_with("        internal 0\n"), "{all}");
-        let fresh = Stats::from_attrs(&reply([0; 5], &[0; DropReason::COUNT]), "m0").unwrap();
+        let fresh = Stats::from_attrs(&reply([0; 6], &[0; DropReason::COUNT]), "m0").unwrap();
         assert_eq!(
             fresh.to_text(false),
-            "3: m0\n    v4-to-v6 packets 0 bytes 0\n    v6-to-v4 packets 0 bytes 0\n    icmp-errors 0\n    drops 0\n"
+            "3: m0\n    v4-to-v6 packets 0 bytes 0\n    v6-to-v4 packets 0 bytes 0\n    icmp-errors 0\n    translated-on-receive 0\n    drops 0\n"
         );
     }
 
@@ -275,6 +294,7 @@ mod tests {
                 "icmp_errors",
                 "ifindex",
                 "ifname",
+                "translated_on_receive",
                 "v4_to_v6_bytes",
                 "v4_to_v6_packets",
                 "v6_to_v4_bytes",
@@ -303,7 +323,7 @@ mod tests {
 
     #[test]
     fn malformed_replies_are_errors_and_unknown_reasons_kept() {
-        let good = reply([1, 2, 3, 4, 5], &[0; DropReason::COUNT]);
+        let good = reply([1, 2, 3, 4, 5, 6], &[0; DropReason::COUNT]);
         let without = |kind| -> Attrs { good.iter().filter(|(k, _)| *k != kind).cloned().collect() };
         assert!(matches!(Stats::from_attrs(&without(attr::STATS), "m"), Err(Failure::Failed(_))));
         assert!(matches!(Stats::from_attrs(&without(attr::IFINDEX), "m"), Err(Failure::Failed(_))));
@@ -316,9 +336,9 @@ mod tests {
         // A newer kernel's extra reason, and an older one's missing reasons (zero).
         let mut drops = vec![0u64; DropReason::COUNT + 1];
         drops[DropReason::COUNT] = 7;
-        let stats = Stats::from_attrs(&reply([0; 5], &drops), "m").unwrap();
+        let stats = Stats::from_attrs(&reply([0; 6], &drops), "m").unwrap();
         assert_eq!(stats.drops.last(), Some(&(format!("reason-{}", DropReason::COUNT), 7)));
-        let stats = Stats::from_attrs(&reply([0; 5], &[4]), "m").unwrap();
+        let stats = Stats::from_attrs(&reply([0; 6], &[4]), "m").unwrap();
         assert_eq!(stats.drops.len(), DropReason::COUNT);
         assert_eq!((stats.drops[0].1, stats.total_drops()), (4, 4));
     }

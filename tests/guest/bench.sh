@@ -12,6 +12,7 @@
 #           the NAPT into the contiguous 192.0.2.8:1888-3903, the device mapping every port
 #   map-t-64k  map-t with a BR of 65,536 FMRs (lib-tutorial's big_br_config: the tutorial's
 #           rule in the middle), against map-t's one
+#   map-t-rx, map-e-rx  map-t and map-e with translate-on-receive at the CEs and the BR
 #   map-t-alt, map-e-alt (only when asked for)  map-t and map-e with /mapmint/mapmint-alt.ko
 # Each topology is built, measured under every load and torn down, in turn (c, map-t,
 # map-e, ip6tnl, c, ...) for mapmint_bench_reps= rounds, so that drift spreads over all.
@@ -28,7 +29,7 @@
 
 seconds=5
 reps=3
-topologies="c map-t map-e ip6tnl map-t-a6 map-t-64k"
+topologies="c map-t map-e ip6tnl map-t-rx map-e-rx map-t-a6 map-t-64k"
 loads="tcp-up tcp-down udp-64 udp-1400 pktgen-60x1 pktgen-1400x1 pktgen-60x1024 pktgen-1400x1024"
 profile=0
 for arg in $(cat /proc/cmdline); do
@@ -96,6 +97,8 @@ build_c() {
 
 build_map-t() { tutorial t nft; }
 build_map-e() { tutorial e nft; }
+build_map-t-rx() { TUTORIAL_ON_RECEIVE=on tutorial t nft; }
+build_map-e-rx() { TUTORIAL_ON_RECEIVE=on tutorial e nft; }
 build_map-t-a6() {
 	RULE="2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 6" CE11B_PORTS=1888-3903 CE774_PORTS=1664-3679 \
 		TUTORIAL_PORT_MAPPING=contiguous tutorial t nft

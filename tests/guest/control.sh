@@ -104,7 +104,7 @@ check_eq "README: dev show" "$idx: mapmint: role ce mode t complete
     ce ipv4 192.0.2.8 psid 27 psid-len 5 ports 55296-57343
     ce map-address 2001:db8:ce:11b:0:c000:208:1b" "$(mapminctl dev show mapmint)"
 check_eq "README: dev show -j" \
-	"[{\"bmr\":{\"ea_len\":13,\"forwarding\":false,\"ipv4_prefix\":\"192.0.2.0/24\",\"ipv6_prefix\":\"2001:db8:ce::/51\",\"kind\":\"bmr\",\"legacy\":false,\"psid\":null,\"psid_len\":null,\"psid_offset\":0,\"rule\":\"2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\"},\"br\":null,\"ce\":{\"ipv4\":\"192.0.2.8\",\"map_address\":\"2001:db8:ce:11b:0:c000:208:1b\",\"napt_ports\":null,\"port_ranges\":[[55296,57343]],\"psid\":27,\"psid_len\":5,\"psid_offset\":0},\"complete\":true,\"dmr\":\"64:ff9b::/96\",\"end_user_prefix\":\"2001:db8:ce:11b::/64\",\"fmr_count\":0,\"icmp_source_pool\":null,\"ifindex\":$idx,\"ifname\":\"mapmint\",\"ipv4_address\":\"192.0.2.8/32\",\"missing\":null,\"mode\":\"t\",\"mtu\":null,\"port_mapping\":\"off\",\"role\":\"ce\"}]" \
+	"[{\"bmr\":{\"ea_len\":13,\"forwarding\":false,\"ipv4_prefix\":\"192.0.2.0/24\",\"ipv6_prefix\":\"2001:db8:ce::/51\",\"kind\":\"bmr\",\"legacy\":false,\"psid\":null,\"psid_len\":null,\"psid_offset\":0,\"rule\":\"2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0\"},\"br\":null,\"ce\":{\"ipv4\":\"192.0.2.8\",\"map_address\":\"2001:db8:ce:11b:0:c000:208:1b\",\"napt_ports\":null,\"port_ranges\":[[55296,57343]],\"psid\":27,\"psid_len\":5,\"psid_offset\":0},\"complete\":true,\"dmr\":\"64:ff9b::/96\",\"end_user_prefix\":\"2001:db8:ce:11b::/64\",\"fmr_count\":0,\"icmp_source_pool\":null,\"ifindex\":$idx,\"ifname\":\"mapmint\",\"ipv4_address\":\"192.0.2.8/32\",\"missing\":null,\"mode\":\"t\",\"mtu\":null,\"port_mapping\":\"off\",\"role\":\"ce\",\"translate_on_receive\":false}]" \
 	"$(mapminctl -j dev show mapmint)"
 check_eq "-j after the verb works too" "$(mapminctl -j dev show mapmint)" "$(mapminctl dev show -j mapmint)"
 check_eq "README: rule show" "bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0" "$(mapminctl rule show)"
@@ -136,15 +136,16 @@ fresh_text="$m0: m0
     v4-to-v6 packets 0 bytes 0
     v6-to-v4 packets 0 bytes 0
     icmp-errors 0
+    translated-on-receive 0
     drops 0"
-fresh_json="{\"drops\":{$zero_drops},\"icmp_errors\":0,\"ifindex\":$m0,\"ifname\":\"m0\",\"v4_to_v6_bytes\":0,\"v4_to_v6_packets\":0,\"v6_to_v4_bytes\":0,\"v6_to_v4_packets\":0}"
+fresh_json="{\"drops\":{$zero_drops},\"icmp_errors\":0,\"ifindex\":$m0,\"ifname\":\"m0\",\"translated_on_receive\":0,\"v4_to_v6_bytes\":0,\"v4_to_v6_packets\":0,\"v6_to_v4_bytes\":0,\"v6_to_v4_packets\":0}"
 check_eq "stats of a new instance: all zero" "$fresh_text" "$(mapminctl stats dev m0)"
 check_eq "stats -j of a new instance: every reason, all zero" "$fresh_json" "$(mapminctl -j stats dev m0)"
 check_eq "stats -j after the verb works too" "$fresh_json" "$(mapminctl stats dev m0 -j)"
 check_eq "stats --all lists the 23 reasons, all zero" \
 	"$(for r in $reasons; do echo "        $r 0"; done | sort)" \
-	"$(mapminctl stats --all dev m0 | tail -n +6 | sort)"
-check_eq "stats --all: the same five lines first" "$fresh_text" "$(mapminctl stats dev m0 --all | head -n 5)"
+	"$(mapminctl stats --all dev m0 | tail -n +7 | sort)"
+check_eq "stats --all: the same six lines first" "$fresh_text" "$(mapminctl stats dev m0 --all | head -n 6)"
 check_eq "nobody can read stats" "$fresh_text" "$(su -s /bin/sh nobody -c 'mapminctl stats dev m0')"
 check_eq "nobody can read stats -j" "$fresh_json" "$(su -s /bin/sh nobody -c 'mapminctl -j stats dev m0')"
 case "$(mapminctl stats)" in

@@ -50,6 +50,8 @@ ce_config() {
 	if [ "$mode" = t ]; then echo "dmr 64:ff9b::/96"; else echo "br 2001:db8:6::1"; fi
 	# (TUTORIAL_PORT_MAPPING=contiguous: the NAPT fills one range, the device maps it)
 	[ -z "${TUTORIAL_PORT_MAPPING:-}" ] || echo "port-mapping $TUTORIAL_PORT_MAPPING"
+	# (TUTORIAL_ON_RECEIVE=on: translate-on-receive)
+	[ -z "${TUTORIAL_ON_RECEIVE:-}" ] || echo "translate-on-receive $TUTORIAL_ON_RECEIVE"
 }
 
 br_config() {
@@ -57,6 +59,7 @@ br_config() {
 	echo "mode $1"
 	echo "fmr $RULE"
 	if [ "$1" = t ]; then echo "dmr 64:ff9b::/96"; else echo "br 2001:db8:6::1"; fi
+	[ -z "${TUTORIAL_ON_RECEIVE:-}" ] || echo "translate-on-receive $TUTORIAL_ON_RECEIVE"
 }
 
 # snat NS IP PORTS FRONTEND [OIF]: the CE's NAPT into its port set, for TCP, UDP and ICMP
@@ -662,3 +665,81 @@ concurrency_checks() {
 	check_eq "the BR dropped nothing" 0 "$(at br mapminctl stats dev mapmint | awk '$1 == "drops" { print $2 }')"
 }
 
+
+# forwarded NS: the packets NS's stack forwarded so far, IPv4 and IPv6 together.
+forwarded() {
+	local v4 v6
+	v4=$(at "$1" awk '$1 == "Ip:" { if (!col) { for (i = 2; i <= NF; i++) if ($i == "ForwDatagrams") col = i } else print $col }' /proc/net/snmp)
+	v6=$(at "$1" awk '$1 == "Ip6OutForwDatagrams" { print $2 }' /proc/net/snmp6)
+	echo $((v4 + v6))
+}
+
+# translated NS: the packets NS's mapmint device translated so far, both ways.
+translated() {
+	echo $(($(counter "$1" v4_to_v6_packets) + $(counter "$1" v6_to_v4_packets)))
+}
+
+# on_receive_checks MODE: with translate-on-receive on at the CEs and the BR (the topology
+# built with TUTORIAL_ON_RECEIVE=on), a download crosses the BR both ways, and CE 11b
+# inbound, taken where it enters the box: counted as such, and no longer forwarded by the
+# stack into the device (the second trip through the stack is gone); off again, or after the
+# device went down and up, the setting does what it says.
+on_receive_checks() {
+	local mode=$1 t_br t_ce o_ce r_br r_ce f_br f_ce dt_br dr_br df_br dt_ce do_ce dr_ce df_ce
+	check_eq "br: dev show lists translate-on-receive" "translate-on-receive on" \
+		"$(at br mapminctl dev show mapmint | grep -o 'translate-on-receive on')"
+	t_br=$(translated br) r_br=$(counter br translated_on_receive) f_br=$(forwarded br)
+	t_ce=$(counter ce11b v6_to_v4_packets) o_ce=$(counter ce11b v4_to_v6_packets)
+	r_ce=$(counter ce11b translated_on_receive) f_ce=$(forwarded ce11b)
+	rm -f /tmp/got
+	check "$mode: download with translate-on-receive" at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
+	check_eq "$mode: download with translate-on-receive: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
+	dt_br=$(($(translated br) - t_br)) dr_br=$(($(counter br translated_on_receive) - r_br))
+	df_br=$(($(forwarded br) - f_br))
+	dt_ce=$(($(counter ce11b v6_to_v4_packets) - t_ce)) do_ce=$(($(counter ce11b v4_to_v6_packets) - o_ce))
+	dr_ce=$(($(counter ce11b translated_on_receive) - r_ce))
+	df_ce=$(($(forwarded ce11b) - f_ce))
+	# (a few go the device's way: the first full-size packets meet the MTU, which the stack
+	# answers)
+	if [ "$dt_br" -gt 20 ] && [ $((dr_br * 10)) -ge $((dt_br * 9)) ]; then
+		pass "$mode: br took the download's packets at receipt, both ways ($dr_br of $dt_br)"
+	else
+		fail "$mode: br took the download's packets at receipt" "$dr_br of $dt_br"
+	fi
+	if [ "$dt_ce" -gt 20 ] && [ $((dr_ce * 10)) -ge $((dt_ce * 9)) ]; then
+		pass "$mode: ce11b took the download's inbound packets at receipt ($dr_ce of $dt_ce)"
+	else
+		fail "$mode: ce11b took the download's inbound packets at receipt" "$dr_ce of $dt_ce"
+	fi
+	# The BR forwards nothing itself any more; the CE forwards each packet once: inbound as
+	# IPv4 to the LAN after the translation, outbound as IPv4 into the device, which sends
+	# the IPv6 packet out itself (before: inbound twice, as IPv6 into the device too).
+	if [ $((df_br * 10)) -le "$dt_br" ]; then
+		pass "$mode: br's stack forwarded almost none of them ($df_br forwarded, $dt_br translated)"
+	else
+		fail "$mode: br's stack forwarded almost none of them" "$df_br forwarded, $dt_br translated"
+	fi
+	if [ "$df_ce" -le $((dt_ce + do_ce)) ]; then
+		pass "$mode: ce11b's stack forwarded each packet once ($df_ce forwarded, $dt_ce inbound, $do_ce outbound)"
+	else
+		fail "$mode: ce11b's stack forwarded each packet once" "$df_ce forwarded, $dt_ce inbound, $do_ce outbound"
+	fi
+
+	# Off: the device's way again.
+	check "br: dev set translate-on-receive off" at br mapminctl dev set mapmint translate-on-receive off
+	r_br=$(counter br translated_on_receive) t_br=$(translated br)
+	check "$mode: ping with translate-on-receive off at br" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
+	check_eq "$mode: br took nothing at receipt when off" "$r_br" "$(counter br translated_on_receive)"
+	check "$mode: br still translated the pings" test "$(translated br)" -ge $((t_br + 6))
+	# On, then the device down and up (routes through it added again): hooked again.
+	check "br: dev set translate-on-receive on" at br mapminctl dev set mapmint translate-on-receive on
+	ip -n br link set mapmint down
+	batch br <<-IP
+		link set mapmint up
+		route add 192.0.2.0/24 dev mapmint
+		route add $([ "$mode" = t ] && echo 64:ff9b::/96 || echo 2001:db8:6::1/128) dev mapmint
+	IP
+	r_br=$(counter br translated_on_receive)
+	check "$mode: ping after br's device went down and up" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
+	check "$mode: br takes packets at receipt again" test "$(counter br translated_on_receive)" -ge $((r_br + 6))
+}

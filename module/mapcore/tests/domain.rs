@@ -603,3 +603,54 @@ fn map_e_tunnel_packet_too_big_becomes_fragmentation_needed_rfc2473_section_7() 
         .unwrap();
     assert_eq!(from_v6(&br_e(), &ptb), Err(Verdict::Drop(DropReason::UnsupportedProtocol)));
 }
+
+/// The destination of an IPv6 packet.
+fn ipv6_dst(packet: &[u8]) -> Ipv6Addr {
+    Ipv6Addr::from(<[u8; 16]>::try_from(&packet[24..40]).unwrap())
+}
+
+/// translate-on-receive takes a packet at PREROUTING when the domain says it is addressed to
+/// it: every packet a BR or a CE sends a CE (or a CE the BR) must be, and nothing of the
+/// other CE, the rest of the CE's /64, or the Internet. With a CE given an IPv4 prefix
+/// (ea-len 4 of a /24: 192.0.2.48/28 for End-user prefix 2001:db8:ce:30::/60), every address
+/// of its prefix.
+#[test]
+fn what_translate_on_receive_takes_is_what_the_domain_translates() {
+    let ident = AtomicU16::new(1);
+    let takes_v6 = |config: &Instance, addr: Ipv6Addr| config.domain(&ident).unwrap().receives_v6(addr);
+    let takes_v4 = |config: &Instance, addr: Ipv4Addr| config.domain(&ident).unwrap().receives_v4(addr);
+    for (mode, ce11b, ce774, br) in [("t", ce_t(CE11B), ce_t(CE774), br_t()), ("e", ce_e(CE11B), ce_e(CE774), br_e())] {
+        // The BR's and the other CE's packets to CE 11b.
+        let down = from_v4(&br, &udp4((v4(SERVER), 80), (v4("192.0.2.8"), 55296))).unwrap();
+        let mesh = from_v4(&ce774, &udp4((v4("192.0.2.59"), 41000), (v4("192.0.2.8"), 55300))).unwrap();
+        for six in [&down, &mesh] {
+            assert!(takes_v6(&ce11b, ipv6_dst(six)), "{mode}: CE 11b takes {}", ipv6_dst(six));
+            assert!(from_v6(&ce11b, six).is_ok(), "{mode}: and translates it");
+            assert!(!takes_v6(&ce774, ipv6_dst(six)), "{mode}: CE 774 does not");
+            assert!(!takes_v6(&br, ipv6_dst(six)), "{mode}: the BR does not");
+        }
+        // CE 11b's packets to the BR.
+        let up = from_v4(&ce11b, &udp4((v4("192.0.2.8"), 55296), (v4(SERVER), 80))).unwrap();
+        assert!(takes_v6(&br, ipv6_dst(&up)), "{mode}: the BR takes {}", ipv6_dst(&up));
+        assert!(!takes_v6(&ce11b, ipv6_dst(&up)) && !takes_v6(&ce774, ipv6_dst(&up)));
+        // Nothing else of the CE's /64, nothing of the Internet's IPv6.
+        for other in ["2001:db8:ce:11b::1", "2001:db8:ce:11b:0:c000:208:1c", "2001:db8:100:11b::2", "2001:db8::1"] {
+            assert!(!takes_v6(&ce11b, v6(other)) && !takes_v6(&br, v6(other)), "{mode}: {other}");
+        }
+        // IPv4: the BR takes its domain's addresses, a CE none (its NAPT comes first).
+        assert!(takes_v4(&br, v4("192.0.2.8")) && takes_v4(&br, v4("192.0.2.255")));
+        assert!(!takes_v4(&br, v4(SERVER)) && !takes_v4(&br, v4("192.0.3.8")));
+        assert!(!takes_v4(&ce11b, v4("192.0.2.8")) && !takes_v4(&ce11b, v4(SERVER)));
+    }
+
+    let rule = "2001:db8:ce::/56 192.0.2.0/24 ea-len 4";
+    let ce = config(&format!("role ce\nmode t\nend-user-prefix 2001:db8:ce:30::/60\nbmr {rule}\ndmr 64:ff9b::/96\n"));
+    let br = config(&format!("role br\nmode t\nfmr {rule}\ndmr 64:ff9b::/96\n"));
+    for host in 48..64u8 {
+        let six = from_v4(&br, &udp4((v4(SERVER), 80), (Ipv4Addr::new(192, 0, 2, host), 8080))).unwrap();
+        assert!(takes_v6(&ce, ipv6_dst(&six)), "192.0.2.{host}: {}", ipv6_dst(&six));
+        assert!(from_v6(&ce, &six).is_ok());
+    }
+    let six = from_v4(&br, &udp4((v4(SERVER), 80), (v4("192.0.2.64"), 8080))).unwrap();
+    assert!(!takes_v6(&ce, ipv6_dst(&six)), "192.0.2.64 is the next CE's");
+}

@@ -14,6 +14,7 @@
 //! mtu 1500                                  # optional
 //! icmp-source-pool 198.51.100.0/28          # optional: RFC 6791 sources (default 192.0.0.8)
 //! port-mapping contiguous                   # CE only, optional: off (default) | contiguous
+//! translate-on-receive on                   # optional: off (default) | on
 //! ```
 //! Comments start with `#`; each keyword but `fmr` appears at most once. A `bmr` line is
 //! also a `rule add bmr ...` command, so the rule syntax is the one of [`super::text`]; the
@@ -87,6 +88,11 @@ pub struct Config {
     /// IPv6 hops without an IPv4 form (RFC 6791, RFC 7915 §5.1); without one, the dummy
     /// address 192.0.0.8 (RFC 7600).
     pub icmp_source_pool: Option<Ipv4Prefix>,
+    /// Translate the packets addressed to the instance where they enter the box (netfilter
+    /// PREROUTING) instead of after the stack routed them into the device: one pass through
+    /// the stack instead of two. A CE takes its inbound IPv6 packets there (its outbound
+    /// ones need the NAPT first), a BR both directions.
+    pub translate_on_receive: bool,
 }
 
 /// How a CE's NAPT reaches its port set (see [`super::xlat::map_ports`]).
@@ -190,6 +196,7 @@ impl Config {
             mtu: None,
             port_mapping: PortMapping::Off,
             icmp_source_pool: None,
+            translate_on_receive: false,
         }
     }
 
@@ -312,6 +319,13 @@ impl Config {
                     Ipv4Prefix::parse(value).map_err(|e| FileErrorKind::BadPrefix("icmp-source-pool", value, e))?;
                 self.icmp_source_pool = Some(pool);
             }
+            "translate-on-receive" => {
+                self.translate_on_receive = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(FileErrorKind::BadValue("translate-on-receive", value, "on or off")),
+                };
+            }
             "mtu" => {
                 let mtu =
                     parse_decimal_u16(value).ok_or(FileErrorKind::BadValue("mtu", value, "a number from 1280 to 65535"))?;
@@ -404,6 +418,9 @@ impl fmt::Display for ConfigText<'_> {
         if let Some(pool) = this.icmp_source_pool {
             writeln!(f, "icmp-source-pool {pool}")?;
         }
+        if this.translate_on_receive {
+            writeln!(f, "translate-on-receive on")?;
+        }
         Ok(())
     }
 }
@@ -449,7 +466,7 @@ impl fmt::Display for FileErrorKind<'_> {
         match *self {
             FileErrorKind::UnknownKeyword(word) => write!(
                 f,
-                "unknown keyword '{word}' (expected role, mode, end-user-prefix, ipv4-address, bmr, fmr, dmr, br, mtu, port-mapping or icmp-source-pool)"
+                "unknown keyword '{word}' (expected role, mode, end-user-prefix, ipv4-address, bmr, fmr, dmr, br, mtu, port-mapping, icmp-source-pool or translate-on-receive)"
             ),
             FileErrorKind::Duplicate(keyword) => write!(f, "'{keyword}' is given twice"),
             FileErrorKind::BadValue(keyword, value, expected) => {
@@ -506,8 +523,19 @@ fn parse_decimal_u16(text: &str) -> Option<u16> {
     text.parse().ok()
 }
 
-const SINGLE_KEYWORDS: [&str; 10] =
-    ["role", "mode", "end-user-prefix", "ipv4-address", "bmr", "dmr", "br", "mtu", "port-mapping", "icmp-source-pool"];
+const SINGLE_KEYWORDS: [&str; 11] = [
+    "role",
+    "mode",
+    "end-user-prefix",
+    "ipv4-address",
+    "bmr",
+    "dmr",
+    "br",
+    "mtu",
+    "port-mapping",
+    "icmp-source-pool",
+    "translate-on-receive",
+];
 
 fn keyword_name(keyword: &str) -> &'static str {
     SINGLE_KEYWORDS.iter().find(|k| **k == keyword).copied().unwrap_or("keyword")
@@ -556,6 +584,7 @@ bmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0
 fmr 2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0   # mesh
 dmr 64:ff9b::/96
 mtu 1500
+translate-on-receive on
 ";
 
     #[test]
@@ -565,6 +594,7 @@ mtu 1500
         assert_eq!(config.mode, Mode::MapT);
         assert_eq!(fmrs.len(), 1);
         assert_eq!(config.mtu, Some(1500));
+        assert!(config.translate_on_receive);
         let mapping = config.ce_mapping().unwrap().unwrap();
         assert_eq!(mapping.ipv4.to_string(), "192.0.2.8/32");
         assert_eq!(mapping.psid(), 0x1b);
@@ -580,6 +610,10 @@ mtu 1500
         assert_eq!(again_fmrs, fmrs);
         assert_eq!(again.bmr, config.bmr);
         assert_eq!(again.dmr, config.dmr);
+        assert!(text.contains("translate-on-receive on\n") && again.translate_on_receive);
+        let off = TUTORIAL_CE.replace("translate-on-receive on", "translate-on-receive off");
+        let (off, _) = parse(&off).unwrap();
+        assert!(!off.translate_on_receive && !off.text(&[]).to_string().contains("translate-on-receive"));
     }
 
     #[test]

@@ -317,6 +317,31 @@ impl<'a> Domain<'a> {
         }
     }
 
+    /// Whether an IPv6 packet to `dst` is addressed to this translator, as far as the
+    /// destination tells: a CE's own MAP address (MAP-T: any address of its IPv4 prefix), a
+    /// BR's DMR prefix (MAP-T) or its own address (MAP-E). What translate-on-receive takes
+    /// before the stack routes a packet; the translation checks the rest.
+    pub fn receives_v6(&self, dst: Ipv6Addr) -> bool {
+        match (&self.ce, self.config.mode) {
+            (Some(ce), Mode::MapE) => dst == ce.map_address,
+            (Some(ce), Mode::MapT) => self
+                .config
+                .bmr
+                .as_ref()
+                .and_then(|bmr| bmr.decode(dst, Mode::MapT).ok())
+                .is_some_and(|mine| mine.psid == ce.psid() && ce.ipv4.contains(mine.ipv4)),
+            (None, Mode::MapE) => self.config.br_address == Some(dst),
+            (None, Mode::MapT) => self.config.dmr.is_some_and(|dmr| dmr.extract(dst).is_ok()),
+        }
+    }
+
+    /// Whether an IPv4 packet to `dst` is addressed to this translator: at a BR, an address
+    /// its rules give a CE (with shared addresses, one whose rule the address alone finds). A
+    /// CE takes none: its outbound packets need the NAPT first.
+    pub fn receives_v4(&self, dst: Ipv4Addr) -> bool {
+        self.ce.is_none() && self.fmrs.lookup_ipv4(dst, None).is_some()
+    }
+
     /// MAP-E outer (source, destination) for an IPv4 packet (RFC 7597 §7, §8).
     pub fn encap_addresses(&self, flow: &Flow4) -> Result<(Ipv6Addr, Ipv6Addr), DropReason> {
         let br = self.config.br_address.ok_or(DropReason::NoMapping)?;

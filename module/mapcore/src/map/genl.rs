@@ -111,8 +111,10 @@ pub mod attr {
     pub const FMRS_STAGED: u16 = 24;
     /// [`super::IPV4_PREFIX_LEN`] bytes: the RFC 6791 pool of ICMP error sources.
     pub const ICMP_SOURCE_POOL: u16 = 25;
+    /// u8, 0 or 1: translate-on-receive.
+    pub const TRANSLATE_ON_RECEIVE: u16 = 26;
     /// The highest attribute number.
-    pub const MAX: u16 = ICMP_SOURCE_POOL;
+    pub const MAX: u16 = TRANSLATE_ON_RECEIVE;
 }
 
 /// Attributes inside `BMR`, `FMR` and `RULE`.
@@ -149,8 +151,11 @@ pub mod stats_attr {
     pub const DROPS: u16 = 5;
     /// ICMP errors sent back instead of a translation.
     pub const ICMP_ERRORS: u16 = 6;
+    /// Of the translated packets, those taken where they entered the box
+    /// (translate-on-receive).
+    pub const ON_RECEIVE_PACKETS: u16 = 7;
     /// The highest attribute number.
-    pub const MAX: u16 = ICMP_ERRORS;
+    pub const MAX: u16 = ON_RECEIVE_PACKETS;
 }
 
 pub const RULE_KIND_BMR: u8 = 0;
