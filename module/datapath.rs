@@ -70,7 +70,8 @@ pub(crate) fn transmit(tx: &PacketPath<'_>, skb: Skb) {
 /// What a device with translate-on-receive does with a packet at PREROUTING: translates and
 /// sends on (or drops and counts) what is addressed to it, hands back everything else.
 pub(crate) fn receive(tx: &PacketPath<'_>, skb: Skb, ipv6: bool) -> Option<Skb> {
-    let wanted = tx.published().is_some_and(|(config, fmrs, derived)| {
+    // (a link-layer broadcast or multicast is the stack's to refuse, as forwarding does)
+    let wanted = skb.is_for_this_host() && tx.published().is_some_and(|(config, fmrs, derived)| {
         config.translate_on_receive
             && (ipv6 || config.role == Role::Br)
             && tx.instance().this_cpu().is_some_and(|cpu| {
@@ -174,12 +175,17 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         (true, true) => TtlMode::Decrement,
     };
     let opts = options(tx.mtu(), ttl);
+    // An IPv4 packet taken at receipt for MAP-E was not forwarded yet, and the encapsulation
+    // hides its TTL: at the end of it, the stack's forwarding answers Time Exceeded.
+    if receiving && mape && !ipv6 && skb.header().get(8).is_none_or(|ttl| *ttl <= 1) {
+        return Outcome::Left(skb);
+    }
     // First the headers alone, keeping offloads: as they lie in the linear part, then
     // pulled into it; the whole packet only when the translator needs every byte (ICMP, a
     // UDP checksum to compute, headers beyond what can be pulled).
     let mut extent = Extent::Linear;
     let (out, shape, start) = loop {
-        let Some(shape) = skb.prepare(MAX_GROWTH, extent) else {
+        let Some(shape) = skb.prepare(MAX_GROWTH, extent, receiving) else {
             return drop(DropReason::NoHeadroom);
         };
         let (buffer, start) = skb.buffer();
@@ -236,10 +242,8 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
             // answers Time Exceeded from this box.
             send_out = xlat::forward_ipv4(buffer, out.start).is_ok();
         } else if receiving && xlat::forward_ipv4(buffer, start).is_err() {
-            // Nor was an IPv4 packet taken at receipt, whose TTL the outer header hides: its
-            // hop first. The outer header lies in the headroom so far, the packet is still
-            // the one received: at the end of its TTL, the stack answers it.
-            return Outcome::Left(skb);
+            // The box's hop for an IPv4 packet taken at receipt (its TTL was checked above).
+            return drop(DropReason::Internal);
         }
     }
     let offloads_moved = match (mape, ipv6) {

@@ -123,6 +123,13 @@ impl Skb {
         unsafe { (*self.raw()).len as usize }
     }
 
+    /// Whether the link layer addressed the packet to this host (PACKET_HOST): a router
+    /// forwards nothing else.
+    pub(crate) fn is_for_this_host(&self) -> bool {
+        // SAFETY: we own a valid skb.
+        unsafe { (*self.raw()).__bindgen_anon_4.__bindgen_anon_1.as_ref().pkt_type() == PACKET_HOST }
+    }
+
     fn ip_summed(&self) -> u8 {
         // SAFETY: we own a valid skb.
         unsafe { (*self.raw()).__bindgen_anon_4.__bindgen_anon_1.as_ref().ip_summed() }
@@ -155,8 +162,9 @@ impl Skb {
     /// Prepares the packet for writing its headers in place, with at least `headroom` bytes
     /// in front, and says how it lies in [`buffer`](Self::buffer): what of it the linear
     /// part holds (`extent`), made private; the paged payload stays where it is, shared or
-    /// not. False when memory ran out.
-    pub(crate) fn prepare(&mut self, headroom: u32, extent: Extent) -> Option<Shape> {
+    /// not. `received`: a packet the stack may go on with if it is not translated, whose
+    /// link-layer header stays as it is. None when memory ran out.
+    pub(crate) fn prepare(&mut self, headroom: u32, extent: Extent, received: bool) -> Option<Shape> {
         let skb = self.raw();
         let len = self.len();
         if extent == Extent::Whole {
@@ -170,7 +178,7 @@ impl Skb {
             if !ok {
                 return None;
             }
-            self.zero_shown_headroom();
+            self.zero_shown_headroom(received);
             return Some(Shape::whole(len));
         }
         // SAFETY: as above. skb_cow_head makes the header area private (a clone shares it)
@@ -188,7 +196,7 @@ impl Skb {
         if !ok {
             return None;
         }
-        self.zero_shown_headroom();
+        self.zero_shown_headroom(received);
         // SAFETY: we own a valid skb.
         let present = unsafe { b::skb_headlen(skb) } as usize;
         Some(Shape {
@@ -199,12 +207,31 @@ impl Skb {
         })
     }
 
-    /// Zeroes the headroom `buffer` shows, now that it is ours (after the copy-on-write).
-    fn zero_shown_headroom(&mut self) {
+    /// Zeroes the headroom `buffer` shows, now that it is ours (after the copy-on-write);
+    /// with `keep_link_header`, not the link-layer header of a received packet in front of
+    /// its data, which the stack may still read when it goes on with the packet unchanged.
+    fn zero_shown_headroom(&mut self, keep_link_header: bool) {
         let room = self.headroom().min(SHOWN_HEADROOM);
-        // SAFETY: `data - room .. data` lies in the private head allocation (see prepare).
-        unsafe { core::ptr::write_bytes((*self.raw()).data.sub(room), 0, room) };
+        let link_header = if keep_link_header { self.link_header_len().min(room) } else { 0 };
+        // SAFETY: `data - room .. data` lies in the private head allocation (see prepare); the
+        // bytes left alone are the link-layer header the driver (or the sending device) wrote
+        // when it built the frame, initialised, and copied along by any reallocation.
+        unsafe { core::ptr::write_bytes((*self.raw()).data.sub(room), 0, room - link_header) };
         self.shown_headroom = Some(room);
+    }
+
+    /// The bytes from the link-layer header to the data (0 when none is set).
+    fn link_header_len(&self) -> usize {
+        // SAFETY: we own a valid skb; header offsets are relative to its head.
+        let (mac, data) = unsafe {
+            let skb = &*self.raw();
+            (skb.__bindgen_anon_4.__bindgen_anon_1.as_ref().mac_header, skb.data.offset_from(skb.head) as usize)
+        };
+        // (0xffff: unset, skb_mac_header_was_set)
+        if mac == u16::MAX {
+            return 0;
+        }
+        data.saturating_sub(usize::from(mac))
     }
 
     /// The linear data with the headroom `prepare` zeroed in front of it, and where the data
@@ -465,6 +492,9 @@ impl GroCells {
 
 /// The address families of `dst->ops->family`.
 pub(crate) const AF_INET: u16 = 2;
+
+/// `skb->pkt_type` of a packet the link layer addressed to this host.
+const PACKET_HOST: u8 = 0;
 
 /// `skb->ip_summed` values.
 const CHECKSUM_NONE: u8 = 0;

@@ -30,7 +30,7 @@ fi
 # port-set scenarios take the same kernel paths with other addresses, ICMP and routing cases,
 # and netfilter rules. Named scenarios run on both kernels.
 # MAPMINT_DEBUG_PASS=0 skips the debug kernel (a quicker run while developing; CI runs both).
-DEBUG_SCENARIOS="basic control inject smp-t smp-e smp-churn soak failover br-scale"
+DEBUG_SCENARIOS="basic control inject smp-t smp-e smp-rx smp-churn soak failover br-scale"
 explicit=$#
 up=()
 for s in "${scenarios[@]}"; do

@@ -5,7 +5,8 @@
 # mtu), with and without DF, into a CE and a BR of each mode, in both families.
 #
 # Then hostile packets (malformed in every way mapmint-probe's hostile.rs knows, and random
-# mutations) into each of the four devices, and into a legacy CE and a BR of /72s.
+# mutations) into each of the four devices, and into a legacy CE and a BR of /72s; and
+# received by a box whose device takes them at PREROUTING (translate-on-receive).
 #
 # Each packet must be counted (translated, dropped by reason, or answered) and none may
 # oops the kernel: an IPv4 packet without DF that outgrows the MTU after translation needs
@@ -209,6 +210,68 @@ for mtu in $mtus; do
 	hostile cel $mtu $mtu 192.0.2.8:4530 $SERVER4 "[$BR6]:7000" "[$CEL_MAP]:4530"
 	hostile brl $mtu $mtu $SERVER4 192.0.2.24:1730 "[$CE72_MAP]:1730" "[$SERVER6]:7000"
 done
+
+# --- hostile packets received: the same frames written into the veth hv0, whose peer hv1 in
+# the namespace rx receives them as its own (to its MAC): rx's mapmint device, with
+# translate-on-receive, takes at PREROUTING what is addressed to it, before any route, as a
+# MAP-T BR and then as a MAP-E CE. What it takes is counted; what it leaves goes on to the
+# stack (and through the routes into the device); nothing may oops, and afterwards a good
+# packet is still taken.
+ip netns add rx
+ip link add name hv0 type veth peer name hv1 netns rx
+ip link set hv0 mtu 65535 up
+ip -n rx link set lo up
+ip -n rx link set hv1 mtu 65535 up
+ip addr add 198.51.100.1/24 dev hv0
+ip addr add 2001:db8:99::1/64 dev hv0 nodad
+at_rx() { ip netns exec rx "$@"; }
+at_rx sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+at_rx mapminctl dev add rxm
+RX_MAC=$(at_rx cat /sys/class/net/hv1/address)
+printf '%s\n' "role br" "mode t" "fmr $RULE" "dmr 64:ff9b::/96" "translate-on-receive on" >/tmp/rxt.conf
+printf '%s\n' "role ce" "mode e" "end-user-prefix 2001:db8:ce:11b::/64" "bmr $RULE" "fmr $RULE" \
+	"br $BR6" "translate-on-receive on" >/tmp/rxe.conf
+check "rx: a BR taking packets at receipt" at_rx mapminctl apply --config /tmp/rxt.conf dev rxm
+ip -n rx -batch - <<-IP
+	link set rxm up
+	addr add 198.51.100.2/24 dev hv1
+	addr add 2001:db8:99::2/64 dev hv1 nodad
+	route add default via 198.51.100.1
+	route add ::/0 via 2001:db8:99::1
+	route add 192.0.2.0/24 dev rxm
+	route add 64:ff9b::/96 dev rxm
+	route add $BR6/128 dev rxm
+	route add 2001:db8:ce:11b::/64 dev rxm
+IP
+rx_stat() { at_rx mapminctl -j stats dev rxm | grep -o "\"$1\":[0-9]*" | head -n 1 | cut -d: -f2; }
+# hostile_received CONF LABEL FLOWS...: rxm configured from CONF, the hostile packets of FLOWS
+# (as hostile's) received on hv1.
+hostile_received() {
+	local conf=$1 label=$2 out r0 t0 written refused taken
+	shift 2
+	at_rx mapminctl apply --config "$conf" dev rxm >/dev/null
+	r0=$(rx_stat translated_on_receive)
+	if ! out=$(mapmint-probe hostile "hv0@$RX_MAC" "$@" "$HOSTILE_COUNT" 11 2>&1); then
+		fail "$label: hostile packets received" "mapmint-probe: $out"
+		return
+	fi
+	read -r _ written _ refused <<<"$out"
+	sleep 1
+	taken=$(($(rx_stat translated_on_receive) - r0))
+	if [ "$taken" -gt 0 ] && [ "$taken" -lt "$written" ]; then
+		pass "$label: $written hostile packets received ($refused refused by the socket), $taken taken at receipt and translated, the rest left to the stack or dropped"
+	else
+		fail "$label: hostile packets received" "$written written, $taken taken at receipt"
+	fi
+}
+hostile_received /tmp/rxt.conf "rx, MAP-T BR" $SERVER4 $CE4 "[$CE_MAP]:55300" "[$SERVER6]:7000"
+hostile_received /tmp/rxe.conf "rx, MAP-E CE" $CE4 $SERVER4 "[$BR6]:7000" "[$CE_MAP]:55300"
+at_rx mapminctl apply --config /tmp/rxt.conf dev rxm >/dev/null
+before=$(rx_stat translated_on_receive)
+mapmint-probe inject "hv0@$RX_MAC" 203.0.113.56:7000 192.0.2.8:55300 100-100
+sleep 0.5
+check_eq "after them the BR still takes a good packet at receipt" 1 $(($(rx_stat translated_on_receive) - before))
+ip netns del rx
 
 ip addr add 192.0.2.8/32 dev cet
 ip route add 203.0.113.56/32 dev cet

@@ -743,3 +743,36 @@ on_receive_checks() {
 	check "$mode: ping after br's device went down and up" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
 	check "$mode: br takes packets at receipt again" test "$(counter br translated_on_receive)" -ge $((r_br + 6))
 }
+
+# hook_churn_under_traffic: with translate-on-receive at the CEs and the BR, the hooks are
+# unregistered and registered again (the setting off and on at ce11b and the BR, the BR's
+# device down and up) 10 times while pings and a download run; afterwards the path works, and
+# takes packets at receipt again.
+hook_churn_under_traffic() {
+	local i pinger wget r_br
+	at c1 ping -i 0.02 $SERVER >/dev/null 2>&1 &
+	pinger=$!
+	at c1 timeout 120 wget -q -O /tmp/churn http://$SERVER/file >/dev/null 2>&1 &
+	wget=$!
+	for i in $(seq 1 10); do
+		at br mapminctl dev set mapmint translate-on-receive off
+		at ce11b mapminctl dev set mapmint translate-on-receive off
+		at ce11b mapminctl dev set mapmint translate-on-receive on
+		at br mapminctl dev set mapmint translate-on-receive on
+		batch br <<-IP
+			link set mapmint down
+			link set mapmint up
+			route add 192.0.2.0/24 dev mapmint
+			route add 64:ff9b::/96 dev mapmint
+		IP
+	done
+	kill $pinger 2>/dev/null
+	wait $wget 2>/dev/null
+	pass "10 rounds of hooks off and on, device down and up, under traffic"
+	r_br=$(counter br translated_on_receive)
+	check "ping after the churn" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
+	check "the BR takes packets at receipt after the churn" test "$(counter br translated_on_receive)" -ge $((r_br + 6))
+	rm -f /tmp/got
+	check "download after the churn" at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
+	check_eq "download after the churn: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
+}

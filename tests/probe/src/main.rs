@@ -33,6 +33,8 @@
 //!                                                  # flow into DEV (see hostile.rs), at least
 //!                                                  # COUNT; print "written N refused M"
 //! ```
+//! DEV may be `IFNAME@MAC` for an Ethernet device: the frames go to MAC (a veth's peer, which
+//! then receives them as its own).
 //! Exit status: 0 on success, 1 when the network said no (timeout, refused), 2 on bad usage.
 
 use std::io::{Read, Write};
@@ -363,11 +365,24 @@ fn udp_packet(src: SocketAddr, dst: SocketAddr, size: usize, df: bool) -> Option
 struct PacketSocket {
     fd: std::os::fd::OwnedFd,
     ifindex: i32,
+    /// The link-layer destination, for an Ethernet device.
+    link_dst: Option<[u8; 6]>,
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let bytes: Vec<u8> = text.split(':').map(|b| u8::from_str_radix(b, 16).ok()).collect::<Option<_>>()?;
+    bytes.try_into().ok()
 }
 
 impl PacketSocket {
+    /// `dev` is an interface name, or `IFNAME@MAC`.
     fn open(dev: &str) -> std::io::Result<Self> {
         use std::os::fd::FromRawFd;
+        let (dev, link_dst) = match dev.split_once('@') {
+            Some((name, mac)) => (name, Some(parse_mac(mac).ok_or(std::io::ErrorKind::InvalidInput)?)),
+            None => (dev, None),
+        };
         let name = std::ffi::CString::new(dev).map_err(|_| std::io::ErrorKind::InvalidInput)?;
         // SAFETY: a NUL-terminated name.
         let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
@@ -380,7 +395,7 @@ impl PacketSocket {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: a fresh descriptor we own.
-        Ok(PacketSocket { fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }, ifindex: ifindex as i32 })
+        Ok(PacketSocket { fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }, ifindex: ifindex as i32, link_dst })
     }
 
     fn send(&self, packet: &[u8], ipv6: bool) -> std::io::Result<()> {
@@ -391,6 +406,10 @@ impl PacketSocket {
         addr.sll_family = libc::AF_PACKET as u16;
         addr.sll_protocol = protocol.to_be();
         addr.sll_ifindex = self.ifindex;
+        if let Some(mac) = self.link_dst {
+            addr.sll_halen = 6;
+            addr.sll_addr[..6].copy_from_slice(&mac);
+        }
         // SAFETY: the buffer and the address are valid for the lengths given.
         let sent = unsafe {
             libc::sendto(
