@@ -16,7 +16,6 @@ use crate::mapcore::config::Role;
 use crate::mapcore::rule::Mode;
 use crate::mapcore::xlat::{self, DropReason, Options, TtlMode, Verdict};
 use crate::skb::{Extent, Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
-use core::net::{Ipv4Addr, Ipv6Addr};
 
 /// The most a header grows: IPv4 -> IPv6 adds 20 bytes (28 with a Fragment header), an ICMP
 /// error whose embedded packet grows too adds 40, and MAP-E adds 40.
@@ -75,9 +74,8 @@ pub(crate) fn receive(tx: &PacketPath<'_>, skb: Skb, ipv6: bool) -> Option<Skb> 
         config.translate_on_receive
             && (ipv6 || config.role == Role::Br)
             && tx.instance().this_cpu().is_some_and(|cpu| {
-                Domain::with_derived(config, fmrs, derived, &cpu.ipv4_ident).is_ok_and(|domain| {
-                    addressed_to(&domain, skb.header(), ipv6)
-                })
+                Domain::with_derived(config, fmrs, derived, &cpu.ipv4_ident)
+                    .is_ok_and(|domain| domain.takes_on_receive(skb.header(), ipv6))
             })
     });
     if !wanted {
@@ -90,21 +88,6 @@ pub(crate) fn receive(tx: &PacketPath<'_>, skb: Skb, ipv6: bool) -> Option<Skb> 
             tx.count_drop();
             None
         }
-    }
-}
-
-/// Whether the packet whose network header starts `header` is addressed to `domain`.
-fn addressed_to(domain: &Domain<'_>, header: &[u8], ipv6: bool) -> bool {
-    if ipv6 {
-        let Some(dst) = header.get(24..40).and_then(|b| <[u8; 16]>::try_from(b).ok()) else {
-            return false;
-        };
-        domain.receives_v6(Ipv6Addr::from(dst))
-    } else {
-        let Some(dst) = header.get(16..20).and_then(|b| <[u8; 4]>::try_from(b).ok()) else {
-            return false;
-        };
-        domain.receives_v4(Ipv4Addr::from(dst))
     }
 }
 

@@ -623,8 +623,10 @@ fn what_translate_on_receive_takes_is_what_the_domain_translates() {
         // The BR's and the other CE's packets to CE 11b.
         let down = from_v4(&br, &udp4((v4(SERVER), 80), (v4("192.0.2.8"), 55296))).unwrap();
         let mesh = from_v4(&ce774, &udp4((v4("192.0.2.59"), 41000), (v4("192.0.2.8"), 55300))).unwrap();
+        let takes = |config: &Instance, packet: &[u8], ipv6| config.domain(&ident).unwrap().takes_on_receive(packet, ipv6);
         for six in [&down, &mesh] {
             assert!(takes_v6(&ce11b, ipv6_dst(six)), "{mode}: CE 11b takes {}", ipv6_dst(six));
+            assert!(takes(&ce11b, six, true) && !takes(&ce774, six, true) && !takes(&br, six, true));
             assert!(from_v6(&ce11b, six).is_ok(), "{mode}: and translates it");
             assert!(!takes_v6(&ce774, ipv6_dst(six)), "{mode}: CE 774 does not");
             assert!(!takes_v6(&br, ipv6_dst(six)), "{mode}: the BR does not");
@@ -637,7 +639,18 @@ fn what_translate_on_receive_takes_is_what_the_domain_translates() {
         for other in ["2001:db8:ce:11b::1", "2001:db8:ce:11b:0:c000:208:1c", "2001:db8:100:11b::2", "2001:db8::1"] {
             assert!(!takes_v6(&ce11b, v6(other)) && !takes_v6(&br, v6(other)), "{mode}: {other}");
         }
+        // An ICMPv6 echo to the CE's address: MAP-T translates it like any packet, a MAP-E
+        // tunnel end leaves it to the stack (and the device) as anything but IPv4-in-IPv6.
+        let mut echo = Vec::new();
+        PacketBuilder::ipv6(v6("2001:db8::1").octets(), ipv6_dst(&down).octets(), 64)
+            .icmpv6_echo_request(1, 1)
+            .write(&mut echo, b"ping")
+            .unwrap();
+        assert_eq!(takes(&ce11b, &echo, true), mode == "t", "{mode}: an echo request to the CE");
         // IPv4: the BR takes its domain's addresses, a CE none (its NAPT comes first).
+        let to_ce = udp4((v4(SERVER), 80), (v4("192.0.2.8"), 55296));
+        assert!(takes(&br, &to_ce, false) && !takes(&ce11b, &to_ce, false));
+        assert!(!takes(&br, &to_ce[..12], false), "{mode}: a header cut short is not taken");
         assert!(takes_v4(&br, v4("192.0.2.8")) && takes_v4(&br, v4("192.0.2.255")));
         assert!(!takes_v4(&br, v4(SERVER)) && !takes_v4(&br, v4("192.0.3.8")));
         assert!(!takes_v4(&ce11b, v4("192.0.2.8")) && !takes_v4(&ce11b, v4(SERVER)));

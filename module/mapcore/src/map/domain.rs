@@ -335,6 +335,28 @@ impl<'a> Domain<'a> {
         }
     }
 
+    /// Whether translate-on-receive takes the packet whose network header starts `header`
+    /// (IPv6 if `ipv6`, else IPv4; at least its fixed header): one addressed to this
+    /// translator ([`receives_v6`](Self::receives_v6), [`receives_v4`](Self::receives_v4)),
+    /// and for MAP-E an IPv4-in-IPv6 packet straight after the IPv6 header. Anything else
+    /// addressed to a MAP-E tunnel end (an ICMPv6 message, extension headers) is left to the
+    /// stack: the address may be one of the host's own as well, and the device handles the
+    /// rest of what the tunnel gets.
+    pub fn takes_on_receive(&self, header: &[u8], ipv6: bool) -> bool {
+        if ipv6 {
+            let Some(dst) = header.get(24..40).and_then(|b| <[u8; 16]>::try_from(b).ok()) else {
+                return false;
+            };
+            let tunnel = self.config.mode == Mode::MapE;
+            (!tunnel || header.get(6) == Some(&IPV4_IN_IPV6)) && self.receives_v6(Ipv6Addr::from(dst))
+        } else {
+            let Some(dst) = header.get(16..20).and_then(|b| <[u8; 4]>::try_from(b).ok()) else {
+                return false;
+            };
+            self.receives_v4(Ipv4Addr::from(dst))
+        }
+    }
+
     /// Whether an IPv4 packet to `dst` is addressed to this translator: at a BR, an address
     /// its rules give a CE (with shared addresses, one whose rule the address alone finds). A
     /// CE takes none: its outbound packets need the NAPT first.
@@ -428,6 +450,9 @@ impl<'a> Domain<'a> {
         Ok(self.config.dmr.ok_or(DropReason::NoMapping)?.embed(addr))
     }
 }
+
+/// IPv6's next header for IPv4 (RFC 2473).
+const IPV4_IN_IPV6: u8 = 4;
 
 /// The next header field of the IPv6 header at `buf[start..]`.
 fn ipv6_next_header(buf: &[u8], start: usize) -> Option<u8> {
