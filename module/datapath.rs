@@ -241,6 +241,9 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         return drop(DropReason::NoHeadroom);
     }
     if send_out {
+        if receiving {
+            skb.clear_receive_timestamp();
+        }
         if !tx.send(skb, !ipv6) {
             return drop(DropReason::NoRoute);
         }

@@ -297,8 +297,9 @@ impl MapmintDevice {
 
 impl netfilter::Handler for MapmintDevice {
     fn handle(&self, skb: Skb, ipv6: bool, input: &NetDevice) -> netfilter::Verdict {
-        // Packets this or another mapmint device received back into the stack are done.
-        if MapmintDevice::of(input).is_some() {
+        // Packets this or another mapmint device received back into the stack are done;
+        // frames a bridge forwards (br_netfilter shows them to the IP hooks) are not ours.
+        if MapmintDevice::of(input).is_some() || input.is_bridge_port() {
             return netfilter::Verdict::Accept(skb);
         }
         // SAFETY: netfilter hooks run as RCU readers with bottom halves off, and the device

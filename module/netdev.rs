@@ -155,6 +155,15 @@ impl NetDevice {
         unsafe { b::dev_core_stats_tx_dropped_inc(self.as_raw()) };
     }
 
+    /// Whether the device is a bridge's port (frames received on it are bridged; with
+    /// br_netfilter they cross the IP hooks as well, with this device as their input).
+    pub(crate) fn is_bridge_port(&self) -> bool {
+        // SAFETY: a valid device; one read of the private flags (READ_ONCE, as the kernel's
+        // lockless readers do: they change under the RTNL).
+        let flags = unsafe { (&raw const (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1).read_volatile() };
+        flags.priv_flags() & b::netdev_priv_flags_IFF_BRIDGE_PORT as usize != 0
+    }
+
     /// Whether the device is up (`IFF_UP`; it changes under the RTNL, which the caller holds).
     pub(crate) fn is_up(&self, _rtnl: &Rtnl) -> bool {
         // SAFETY: a valid device; one field read.

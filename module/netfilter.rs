@@ -117,7 +117,14 @@ unsafe extern "C" fn trampoline<T: Handler>(
     let Some(owned) = (unsafe { Skb::from_raw(skb) }) else {
         return b::NF_ACCEPT;
     };
-    match handler.handle(owned, u32::from(state.pf) == b::NFPROTO_IPV6, input) {
+    // Hooks run with bottom halves off, except after a queueing hook (nf_reinject, from
+    // process context): the packet path needs them off (per-CPU state, GRO cells).
+    // SAFETY: paired below, on the same CPU and task.
+    unsafe { b::local_bh_disable() };
+    let verdict = handler.handle(owned, u32::from(state.pf) == b::NFPROTO_IPV6, input);
+    // SAFETY: disabled above.
+    unsafe { b::local_bh_enable() };
+    match verdict {
         // Back to netfilter, which goes on with it.
         Verdict::Accept(returned) if ptr::eq(returned.as_ptr(), skb) => {
             returned.into_raw();

@@ -105,17 +105,13 @@ impl Target<'_> {
                 return Err(req.refuse(e, format_args!("mtu {mtu}: the device takes {min} to {max}")));
             }
         }
-        let hooked_before = instance.config(self.genl).is_some_and(|(c, _)| c.translate_on_receive);
-        let hooked = config.translate_on_receive;
         instance.publish(&mut *self.genl, config, fmrs).map_err(|e| req.refuse(e, format_args!("out of memory")))?;
-        if hooked != hooked_before {
-            let rtnl = Rtnl::lock();
-            let up = self.dev.is_registered(&rtnl) && self.dev.is_up(&rtnl);
-            self.dev
-                .update_prerouting_hook(&rtnl, up)
-                .map_err(|e| req.refuse(e, format_args!("translate-on-receive: no netfilter hook")))?;
-        }
-        Ok(())
+        // After every change (a hook that could not be registered before is tried again).
+        let rtnl = Rtnl::lock();
+        let up = self.dev.is_registered(&rtnl) && self.dev.is_up(&rtnl);
+        self.dev.update_prerouting_hook(&rtnl, up).map_err(|e| {
+            req.refuse(e, format_args!("translate-on-receive is set, but its netfilter hook failed"))
+        })
     }
 }
 

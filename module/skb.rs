@@ -388,6 +388,13 @@ impl Skb {
         }
     }
 
+    /// Forgets a receive timestamp (a wall-clock time, which qdiscs such as fq would take
+    /// for a departure time), as forwarding does; a delivery time set by a socket stays.
+    pub(crate) fn clear_receive_timestamp(&mut self) {
+        // SAFETY: we own the skb.
+        unsafe { b::skb_clear_tstamp(self.raw()) };
+    }
+
     /// The device the packet is being sent through.
     pub(crate) fn dev(&self) -> *mut b::net_device {
         // SAFETY: we own a valid skb; skb->dev is set on the transmit path.
