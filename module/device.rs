@@ -302,6 +302,12 @@ impl netfilter::Handler for MapmintDevice {
         if MapmintDevice::of(input).is_some() || input.is_bridge_port() {
             return netfilter::Verdict::Accept(skb);
         }
+        // A box that does not forward what comes in there translates none of it: the stack
+        // refuses it as without translate-on-receive.
+        // SAFETY: netfilter hooks run as RCU readers.
+        if !unsafe { input.forwards(ipv6) } {
+            return netfilter::Verdict::Accept(skb);
+        }
         // SAFETY: netfilter hooks run as RCU readers with bottom halves off, and the device
         // outlives its hook's callbacks (see update_prerouting_hook).
         let path = unsafe { PacketPath::new(self) };

@@ -155,6 +155,16 @@ impl NetDevice {
         unsafe { b::dev_core_stats_tx_dropped_inc(self.as_raw()) };
     }
 
+    /// Whether the stack forwards packets of the family (IPv6 if `ipv6`) received on the
+    /// device, as its `forwarding` sysctls say.
+    ///
+    /// # Safety
+    /// The caller is an RCU reader (the device's IPv4 state is freed after a grace period).
+    pub(crate) unsafe fn forwards(&self, ipv6: bool) -> bool {
+        // SAFETY: a valid device, per the caller inside an RCU read-side section.
+        unsafe { b::mapmint_forwards(self.as_raw(), ipv6) }
+    }
+
     /// Whether the device is a bridge's port (frames received on it are bridged; with
     /// br_netfilter they cross the IP hooks as well, with this device as their input).
     pub(crate) fn is_bridge_port(&self) -> bool {

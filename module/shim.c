@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Module parameters (only C can declare them in 6.12; parsing happens in Rust) and the
- * per-CPU pointer macros as functions. */
+/* Module parameters (only C can declare them in 6.12; parsing happens in Rust), and the
+ * per-CPU pointer and devconf macros as functions. */
 #include <linux/moduleparam.h>
 #include <linux/percpu.h>
 #include <linux/cpumask.h>
+#include <linux/inetdevice.h>
+#include <net/ipv6.h>
 #include "shim.h"
 
 static struct mapmint_params params;
@@ -51,4 +53,14 @@ unsigned int mapmint_next_possible_cpu(int cpu)
 unsigned int mapmint_nr_cpu_ids(void)
 {
 	return nr_cpu_ids;
+}
+
+bool mapmint_forwards(const struct net_device *dev, bool ipv6)
+{
+	struct in_device *in_dev;
+
+	if (ipv6)
+		return READ_ONCE(dev_net(dev)->ipv6.devconf_all->forwarding) != 0;
+	in_dev = __in_dev_get_rcu(dev);
+	return in_dev && IN_DEV_FORWARD(in_dev);
 }

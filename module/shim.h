@@ -36,4 +36,12 @@ void *mapmint_per_cpu_ptr(void __percpu *ptr, unsigned int cpu);
 unsigned int mapmint_next_possible_cpu(int cpu);
 unsigned int mapmint_nr_cpu_ids(void);
 
+/*
+ * Whether the stack forwards packets received on `dev`: IPv4 by the device's `forwarding`
+ * setting (ip_route_input's test), IPv6 by the namespace's (ip6_forward's). The caller is an
+ * RCU reader.
+ */
+struct net_device;
+bool mapmint_forwards(const struct net_device *dev, bool ipv6);
+
 #endif

@@ -725,6 +725,14 @@ on_receive_checks() {
 		fail "$mode: ce11b's stack forwarded each packet once" "$df_ce forwarded, $dt_ce inbound, $do_ce outbound"
 	fi
 
+	# A box that does not forward IPv6 translates none of it at receipt either.
+	at br sysctl -qw net.ipv6.conf.all.forwarding=0
+	r_br=$(counter br translated_on_receive)
+	check_fails "$mode: no ping through a BR that does not forward IPv6" at c1 ping -c 2 -i 0.2 -W 1 $SERVER
+	check_eq "$mode: a BR that does not forward IPv6 takes none of it at receipt" "$r_br" "$(counter br translated_on_receive)"
+	at br sysctl -qw net.ipv6.conf.all.forwarding=1
+	check "$mode: ping once the BR forwards IPv6 again" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+
 	# Off: the device's way again.
 	check "br: dev set translate-on-receive off" at br mapminctl dev set mapmint translate-on-receive off
 	r_br=$(counter br translated_on_receive) t_br=$(translated br)
