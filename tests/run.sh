@@ -102,10 +102,13 @@ MAPMINT_INITRAMFS_TOOLS="${MAPMINT_INITRAMFS_TOOLS:-} /usr/sbin/kea-dhcp6 /usr/s
 /bin/run-parts /usr/sbin/dhcpcd /usr/lib/dhcpcd/dhcpcd-run-hooks" \
 	scripts/build-initramfs.sh module/mapmint.ko target/release/mapminctl build/initramfs.cpio.gz
 
-passed=0 failed=0
-# summarize LOG: adds the "N passed, N failed" of LOG's last line to the totals.
+passed=0 failed=0 failures=
+# summarize LOG: adds the "N passed, N failed" of LOG's last line to the totals, and keeps its
+# FAIL lines (repeated at the end, where a CI log's tail shows them).
 summarize() {
-	local summary p f
+	local summary p f lines
+	lines=$(echo "$1" | grep -E '^\[[^]]*\] FAIL ' || true)
+	[ -z "$lines" ] || failures+="$lines"$'\n'
 	summary=$(echo "$1" | tail -n 1)
 	p=$(echo "$summary" | sed -nE 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\1/p')
 	f=$(echo "$summary" | sed -nE 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\2/p')
@@ -136,6 +139,10 @@ if [ -n "$debug_pid" ]; then
 	log=$(cat build/debug-pass.log)
 	echo "$log"
 	summarize "$log"
+fi
+if [ -n "$failures" ]; then
+	echo "the failed checks:"
+	printf '%s' "$failures"
 fi
 echo "guest: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
