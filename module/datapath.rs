@@ -68,17 +68,9 @@ pub(crate) fn transmit(tx: &PacketPath<'_>, skb: Skb) {
 
 /// What a device with translate-on-receive does with a packet at PREROUTING: translates and
 /// sends on (or drops and counts) what is addressed to it, hands back everything else.
-pub(crate) fn receive(tx: &PacketPath<'_>, skb: Skb, ipv6: bool) -> Option<Skb> {
+pub(crate) fn receive(tx: &PacketPath<'_>, skb: Skb) -> Option<Skb> {
     // (a link-layer broadcast or multicast is the stack's to refuse, as forwarding does)
-    let wanted = skb.is_for_this_host() && tx.published().is_some_and(|(config, fmrs, derived)| {
-        config.translate_on_receive
-            && (ipv6 || config.role == Role::Br)
-            && tx.instance().this_cpu().is_some_and(|cpu| {
-                Domain::with_derived(config, fmrs, derived, &cpu.ipv4_ident)
-                    .is_ok_and(|domain| domain.takes_on_receive(skb.header(), ipv6))
-            })
-    });
-    if !wanted {
+    if !skb.is_for_this_host() {
         return Some(skb);
     }
     match translate(tx, skb, Entry::Receive) {
@@ -139,6 +131,15 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         Err(_) if receiving => return Outcome::Left(skb),
         Err(reason) => return drop(reason),
     };
+    // At receipt, only what the stack would route into this device (a CE's IPv4 side needs
+    // the NAPT first); the domain decides, from the configuration read once per packet.
+    if receiving
+        && !(config.translate_on_receive
+            && (ipv6 || config.role == Role::Br)
+            && domain.takes_on_receive(skb.header(), ipv6))
+    {
+        return Outcome::Left(skb);
+    }
     let mape = config.mode == Mode::MapE;
     if let Some((gso_type, _)) = skb.gso() {
         let allowed = if mape && ipv6 { GSO_DECAPSULATABLE } else { GSO_TRANSLATABLE };

@@ -311,7 +311,7 @@ impl netfilter::Handler for MapmintDevice {
         // SAFETY: netfilter hooks run as RCU readers with bottom halves off, and the device
         // outlives its hook's callbacks (see update_prerouting_hook).
         let path = unsafe { PacketPath::new(self) };
-        match datapath::receive(&path, skb, ipv6) {
+        match datapath::receive(&path, skb) {
             Some(skb) => netfilter::Verdict::Accept(skb),
             None => netfilter::Verdict::Stolen,
         }
