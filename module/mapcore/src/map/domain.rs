@@ -324,6 +324,7 @@ impl<'a> Domain<'a> {
     pub fn receives_v6(&self, dst: Ipv6Addr) -> bool {
         match (&self.ce, self.config.mode) {
             (Some(ce), Mode::MapE) => dst == ce.map_address,
+            (Some(ce), Mode::MapT) if ce.ipv4.len == 32 && dst == ce.map_address => true,
             (Some(ce), Mode::MapT) => self
                 .config
                 .bmr
@@ -398,14 +399,14 @@ impl<'a> Domain<'a> {
                     return Ok(());
                 }
                 let rule = self.fmr_for_ipv4(inner.src).ok_or(DropReason::SourceMismatch)?;
-                check_source(rule, outer_src, inner.src, inner.src_port, Mode::MapE)
+                check_tunnel_source(rule, outer_src, inner.src, inner.src_port)
             }
             None => {
                 if outer_dst != br {
                     return Err(DropReason::NoMapping);
                 }
                 let rule = self.fmrs.lookup_ipv4(inner.src, inner.src_port).ok_or(DropReason::SourceMismatch)?;
-                check_source(rule, outer_src, inner.src, inner.src_port, Mode::MapE)
+                check_tunnel_source(rule, outer_src, inner.src, inner.src_port)
             }
         }
     }
@@ -459,20 +460,31 @@ fn ipv6_next_header(buf: &[u8], start: usize) -> Option<u8> {
     buf.get(start..)?.get(6).copied()
 }
 
-/// RFC 7597 §8.1: `src6` must be the address `rule` derives for `src4` and `port`. Without a
-/// port (a non-first fragment) the address must still decode to `src4`.
-fn check_source(rule: &Rule, src6: Ipv6Addr, src4: Ipv4Addr, port: Option<u16>, mode: Mode) -> Result<(), DropReason> {
+/// RFC 7597 §8.1 for a MAP-E tunnel: the outer source `src6` must be the address `rule`
+/// derives for the inner `src4` and `port`. Without a port (a non-first fragment) the address
+/// must still decode to the CE of `src4`.
+fn check_tunnel_source(rule: &Rule, src6: Ipv6Addr, src4: Ipv4Addr, port: Option<u16>) -> Result<(), DropReason> {
     let ok = match port {
-        Some(port) => rule.owns(src6, src4, port, mode),
-        None => rule.decode(src6, mode).is_ok_and(|d| match mode {
-            Mode::MapE => d.ce_ipv4.contains(src4),
-            Mode::MapT => d.ipv4 == src4,
-        }),
+        Some(port) => rule.owns(src6, src4, port, Mode::MapE),
+        None => rule.decode(src6, Mode::MapE).is_ok_and(|d| d.ce_ipv4.contains(src4)),
     };
     if ok {
         Ok(())
     } else {
         Err(DropReason::SourceMismatch)
+    }
+}
+
+/// RFC 7597 §8.1 for a MAP-T source: the IPv4 address `src6` carries under `rule`, when `src6`
+/// is exactly what the rule builds for it and `port` (none in a non-first fragment) lies in
+/// the port set it carries. (What [`Rule::owns`] checks, with one decoding instead of two.)
+fn mapt_source(rule: &Rule, src6: Ipv6Addr, port: Option<u16>) -> Result<Ipv4Addr, DropReason> {
+    let peer = rule.decode(src6, Mode::MapT).map_err(|_| DropReason::SourceMismatch)?;
+    match port {
+        Some(port) if !PortSet::from_valid(rule.psid_offset(), rule.psid_len(), peer.psid).contains(port) => {
+            Err(DropReason::SourceMismatch)
+        }
+        _ => Ok(peer.ipv4),
     }
 }
 
@@ -506,7 +518,13 @@ impl AddressMap for Domain<'_> {
             Some(ce) => {
                 self.check_own_source(ce, flow)?;
                 let bmr = self.config.bmr.as_ref().ok_or(DropReason::NoMapping)?;
-                let src = bmr.map_address(flow.src, ce.psid(), Mode::MapT).map_err(|_| DropReason::NoMapping)?;
+                // A CE of one IPv4 address sends from its MAP address (computed when the
+                // configuration was published); one of a prefix from each host's own.
+                let src = if ce.ipv4.len == 32 {
+                    ce.map_address
+                } else {
+                    bmr.map_address(flow.src, ce.psid(), Mode::MapT).map_err(|_| DropReason::NoMapping)?
+                };
                 let dst = match self.fmr_for_ipv4(flow.dst) {
                     Some(rule) => self.destination_ce(rule, flow, Mode::MapT)?,
                     None => self.dmr_embed(flow.dst)?,
@@ -526,24 +544,26 @@ impl AddressMap for Domain<'_> {
         match &self.ce {
             Some(ce) => {
                 let bmr = self.config.bmr.as_ref().ok_or(DropReason::NoMapping)?;
-                // Our MAP-T address (erratum 5225: the full IPv4 address in the IID).
-                let mine = bmr.decode(flow.dst, Mode::MapT).map_err(|_| DropReason::NoMapping)?;
-                if mine.psid != ce.psid() || !ce.ipv4.contains(mine.ipv4) {
-                    return Err(DropReason::NoMapping);
-                }
-                self.check_own_destination(ce, mine.ipv4, flow.dst_port)?;
+                // Our MAP-T address (erratum 5225: the full IPv4 address in the IID): for a CE
+                // of one IPv4 address, the one published; for a prefix, one per host.
+                let mine = if ce.ipv4.len == 32 && flow.dst == ce.map_address {
+                    ce.ipv4.addr
+                } else {
+                    let mine = bmr.decode(flow.dst, Mode::MapT).map_err(|_| DropReason::NoMapping)?;
+                    if mine.psid != ce.psid() || !ce.ipv4.contains(mine.ipv4) {
+                        return Err(DropReason::NoMapping);
+                    }
+                    mine.ipv4
+                };
+                self.check_own_destination(ce, mine, flow.dst_port)?;
                 let src = match (dmr.extract(flow.src), self.fmr_for_ipv6(flow.src)) {
                     (Ok(src), _) => src,
                     // A meshing CE: its address must match an FMR and its own port.
-                    (Err(_), Some(rule)) => {
-                        let peer = rule.decode(flow.src, Mode::MapT).map_err(|_| DropReason::SourceMismatch)?;
-                        check_source(rule, flow.src, peer.ipv4, flow.src_port, Mode::MapT)?;
-                        peer.ipv4
-                    }
+                    (Err(_), Some(rule)) => mapt_source(rule, flow.src, flow.src_port)?,
                     (Err(_), None) if flow.kind == FlowKind::IcmpError => self.icmp_error_source(flow.src),
                     (Err(_), None) => return Err(DropReason::SourceMismatch),
                 };
-                Ok((src, mine.ipv4))
+                Ok((src, mine))
             }
             None => {
                 let dst = dmr.extract(flow.dst).map_err(|_| DropReason::NoMapping)?;
@@ -553,9 +573,7 @@ impl AddressMap for Domain<'_> {
                         _ => Err(DropReason::SourceMismatch),
                     };
                 };
-                let peer = rule.decode(flow.src, Mode::MapT).map_err(|_| DropReason::SourceMismatch)?;
-                check_source(rule, flow.src, peer.ipv4, flow.src_port, Mode::MapT)?;
-                Ok((peer.ipv4, dst))
+                Ok((mapt_source(rule, flow.src, flow.src_port)?, dst))
             }
         }
     }

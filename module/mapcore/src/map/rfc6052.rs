@@ -89,6 +89,11 @@ impl Rfc6052Prefix {
     /// The IPv6 address that embeds `ipv4` (zero u octet and suffix).
     pub fn embed(&self, ipv4: Ipv4Addr) -> Ipv6Addr {
         let mut out = self.prefix.addr.octets();
+        // (the usual DMR, a /96, in one copy)
+        if self.prefix.len == 96 {
+            out[12..].copy_from_slice(&ipv4.octets());
+            return Ipv6Addr::from(out);
+        }
         if let Some(pos) = positions(self.prefix.len) {
             for (p, byte) in pos.iter().zip(ipv4.octets()) {
                 if let Some(slot) = out.get_mut(*p) {
