@@ -15,8 +15,8 @@
 # MAPMINT_BENCH_TOPOLOGIES and MAPMINT_BENCH_LOADS (subsets of tests/guest/bench.sh's, e.g.
 # "c map-t" and "tcp-up pktgen-60x1"; the ratios need c), MAPMINT_BENCH_ALT_MODULE: a second
 # mapmint.ko built for the benchmark kernel (another revision: scripts/build-module.sh in its
-# checkout), measured as the topologies map-t-alt and map-e-alt (add them to
-# MAPMINT_BENCH_TOPOLOGIES) in the same boot, for an A/B comparison.
+# checkout), measured as the topologies map-t-alt, map-e-alt, map-t-rx-alt and map-e-rx-alt
+# (add them to MAPMINT_BENCH_TOPOLOGIES) in the same boot, for an A/B comparison.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$MAPMINT_ROOT"
@@ -124,6 +124,7 @@ table() {
 			title["map-t"] = "MAP-T"; title["map-e"] = "MAP-E"; title["map-t-a6"] = "MAP-T a=6, mapped ports"; title["map-t-64k"] = "MAP-T, BR of 64k FMRs"
 			title["map-t-rx"] = "MAP-T on receive"; title["map-e-rx"] = "MAP-E on receive"
 			title["map-t-alt"] = "MAP-T (alt)"; title["map-e-alt"] = "MAP-E (alt)"
+			title["map-t-rx-alt"] = "MAP-T on receive (alt)"; title["map-e-rx-alt"] = "MAP-E on receive (alt)"
 			ncounts = split(counts, cpus, " ")
 			head = "| load |"; rule = "|---|"
 			for (c = 1; c <= ncounts; c++) {

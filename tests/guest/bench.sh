@@ -13,7 +13,8 @@
 #   map-t-64k  map-t with a BR of 65,536 FMRs (lib-tutorial's big_br_config: the tutorial's
 #           rule in the middle), against map-t's one
 #   map-t-rx, map-e-rx  map-t and map-e with translate-on-receive at the CEs and the BR
-#   map-t-alt, map-e-alt (only when asked for)  map-t and map-e with /mapmint/mapmint-alt.ko
+#   map-t-alt, map-e-alt, map-t-rx-alt, map-e-rx-alt (only when asked for)  the same with
+#           /mapmint/mapmint-alt.ko
 # Each topology is built, measured under every load and torn down, in turn (c, map-t,
 # map-e, ip6tnl, c, ...) for mapmint_bench_reps= rounds, so that drift spreads over all.
 # Every number is taken at the receiver. One line per measurement on the result channel:
@@ -111,6 +112,8 @@ build_map-t-64k() {
 # the same with the A/B module (scripts/bench.sh's MAPMINT_BENCH_ALT_MODULE)
 build_map-t-alt() { MODULE=/mapmint/mapmint-alt.ko tutorial t nft; }
 build_map-e-alt() { MODULE=/mapmint/mapmint-alt.ko tutorial e nft; }
+build_map-t-rx-alt() { MODULE=/mapmint/mapmint-alt.ko TUTORIAL_ON_RECEIVE=on tutorial t nft; }
+build_map-e-rx-alt() { MODULE=/mapmint/mapmint-alt.ko TUTORIAL_ON_RECEIVE=on tutorial e nft; }
 
 build_ip6tnl() {
 	skeleton
