@@ -274,7 +274,8 @@ under() {
 
 # profile_report TOPOLOGY LOAD: the functions that took at least 1 % of the samples by
 # themselves, then those under which at least 5 % ran (children included), then what ran
-# under the device's transmit (mapmint's start_xmit, ip6tnl's; c: ip_forward), from 0.5 %.
+# under the device's transmit (mapmint's start_xmit, ip6tnl's; c: ip_forward), from 0.5 %,
+# and with translate-on-receive what ran under its hook.
 profile_report() {
 	wait $profiler
 	local prefix="PROFILE $1 $2" transmit_symbol=10start_xmit
@@ -288,6 +289,13 @@ profile_report() {
 		# what the translator's (or the tunnel's) transmit spends its time in
 		echo "under $transmit_symbol (share of all samples: with what it calls / by itself):"
 		perf script -i /tmp/perf.data -F ip,sym 2>/dev/null | under "$transmit_symbol"
+		# and what translate-on-receive's hook spends
+		case "$1" in
+		*-rx*)
+			echo "under the prerouting hook (share of all samples: with what it calls / by itself):"
+			perf script -i /tmp/perf.data -F ip,sym 2>/dev/null | under 9netfilter10trampoline
+			;;
+		esac
 	} | grep -v -e '^#' -e '^$' | sed "s/^/$prefix /" >&3
 	rm -f /tmp/perf.data
 }

@@ -89,7 +89,7 @@ impl Rfc6052Prefix {
     /// The IPv6 address that embeds `ipv4` (zero u octet and suffix).
     pub fn embed(&self, ipv4: Ipv4Addr) -> Ipv6Addr {
         let mut out = self.prefix.addr.octets();
-        // (the usual DMR, a /96, in one copy)
+        // (the usual DMR, a /96, in one copy; extract likewise)
         if self.prefix.len == 96 {
             out[12..].copy_from_slice(&ipv4.octets());
             return Ipv6Addr::from(out);
@@ -113,6 +113,9 @@ impl Rfc6052Prefix {
         let octets = addr.octets();
         if octets[8] != 0 {
             return Err(Rfc6052Error::UOctetNotZero);
+        }
+        if self.prefix.len == 96 {
+            return Ok(Ipv4Addr::new(octets[12], octets[13], octets[14], octets[15]));
         }
         let mut v4 = [0u8; 4];
         if let Some(pos) = positions(self.prefix.len) {
