@@ -324,13 +324,7 @@ impl<'a> Domain<'a> {
     pub fn receives_v6(&self, dst: Ipv6Addr) -> bool {
         match (&self.ce, self.config.mode) {
             (Some(ce), Mode::MapE) => dst == ce.map_address,
-            (Some(ce), Mode::MapT) if ce.ipv4.len == 32 && dst == ce.map_address => true,
-            (Some(ce), Mode::MapT) => self
-                .config
-                .bmr
-                .as_ref()
-                .and_then(|bmr| bmr.decode(dst, Mode::MapT).ok())
-                .is_some_and(|mine| mine.psid == ce.psid() && ce.ipv4.contains(mine.ipv4)),
+            (Some(ce), Mode::MapT) => self.own_mapt_host(ce, dst).is_some(),
             (None, Mode::MapE) => self.config.br_address == Some(dst),
             (None, Mode::MapT) => self.config.dmr.is_some_and(|dmr| dmr.extract(dst).is_ok()),
         }
@@ -423,6 +417,17 @@ impl<'a> Domain<'a> {
         self.fmrs
             .lookup_ipv6(addr)
             .or_else(|| self.config.bmr.as_ref().filter(|b| b.forwarding() && b.ipv6_prefix().contains(addr)))
+    }
+
+    /// The host of a CE's own IPv4 address or prefix whose MAP-T address `dst` is (erratum
+    /// 5225: the full IPv4 address in the IID): for a CE of one address, the MAP address
+    /// published with its configuration; for a prefix, one address per host, decoded.
+    fn own_mapt_host(&self, ce: &CeMapping, dst: Ipv6Addr) -> Option<Ipv4Addr> {
+        if ce.ipv4.len == 32 && dst == ce.map_address {
+            return Some(ce.ipv4.addr);
+        }
+        let mine = self.config.bmr.as_ref()?.decode(dst, Mode::MapT).ok()?;
+        (mine.psid == ce.psid() && ce.ipv4.contains(mine.ipv4)).then_some(mine.ipv4)
     }
 
     /// A CE sends only from its own address and ports (SNAT put them there).
@@ -543,18 +548,7 @@ impl AddressMap for Domain<'_> {
         let dmr = self.config.dmr.ok_or(DropReason::NoMapping)?;
         match &self.ce {
             Some(ce) => {
-                let bmr = self.config.bmr.as_ref().ok_or(DropReason::NoMapping)?;
-                // Our MAP-T address (erratum 5225: the full IPv4 address in the IID): for a CE
-                // of one IPv4 address, the one published; for a prefix, one per host.
-                let mine = if ce.ipv4.len == 32 && flow.dst == ce.map_address {
-                    ce.ipv4.addr
-                } else {
-                    let mine = bmr.decode(flow.dst, Mode::MapT).map_err(|_| DropReason::NoMapping)?;
-                    if mine.psid != ce.psid() || !ce.ipv4.contains(mine.ipv4) {
-                        return Err(DropReason::NoMapping);
-                    }
-                    mine.ipv4
-                };
+                let mine = self.own_mapt_host(ce, flow.dst).ok_or(DropReason::NoMapping)?;
                 self.check_own_destination(ce, mine, flow.dst_port)?;
                 let src = match (dmr.extract(flow.src), self.fmr_for_ipv6(flow.src)) {
                     (Ok(src), _) => src,
