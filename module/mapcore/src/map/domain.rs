@@ -466,31 +466,19 @@ fn ipv6_next_header(buf: &[u8], start: usize) -> Option<u8> {
 }
 
 /// RFC 7597 §8.1 for a MAP-E tunnel: the outer source `src6` must be the address `rule`
-/// derives for the inner `src4` and `port`. Without a port (a non-first fragment) the address
-/// must still decode to the CE of `src4`.
+/// derives for the inner `src4` and `port` (none in a non-first fragment).
 fn check_tunnel_source(rule: &Rule, src6: Ipv6Addr, src4: Ipv4Addr, port: Option<u16>) -> Result<(), DropReason> {
-    let ok = match port {
-        Some(port) => rule.owns(src6, src4, port, Mode::MapE),
-        None => rule.decode(src6, Mode::MapE).is_ok_and(|d| d.ce_ipv4.contains(src4)),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(DropReason::SourceMismatch)
+    match rule.decode_for_port(src6, port, Mode::MapE) {
+        Some(d) if d.ce_ipv4.contains(src4) => Ok(()),
+        _ => Err(DropReason::SourceMismatch),
     }
 }
 
 /// RFC 7597 §8.1 for a MAP-T source: the IPv4 address `src6` carries under `rule`, when `src6`
 /// is exactly what the rule builds for it and `port` (none in a non-first fragment) lies in
-/// the port set it carries. (What [`Rule::owns`] checks, with one decoding instead of two.)
+/// the port set it carries.
 fn mapt_source(rule: &Rule, src6: Ipv6Addr, port: Option<u16>) -> Result<Ipv4Addr, DropReason> {
-    let peer = rule.decode(src6, Mode::MapT).map_err(|_| DropReason::SourceMismatch)?;
-    match port {
-        Some(port) if !PortSet::from_valid(rule.psid_offset(), rule.psid_len(), peer.psid).contains(port) => {
-            Err(DropReason::SourceMismatch)
-        }
-        _ => Ok(peer.ipv4),
-    }
+    rule.decode_for_port(src6, port, Mode::MapT).map(|d| d.ipv4).ok_or(DropReason::SourceMismatch)
 }
 
 impl Domain<'_> {

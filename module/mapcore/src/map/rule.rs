@@ -622,16 +622,17 @@ impl Rule {
     /// Whether `ipv4`:`port` belongs to the CE whose MAP address is `addr` (the RFC 7597 §8.1
     /// source check of a BR, and of a CE receiving from a BR or another CE).
     pub fn owns(&self, addr: Ipv6Addr, ipv4: Ipv4Addr, port: u16, mode: Mode) -> bool {
-        match self.decode(addr, mode) {
-            Ok(d) => {
-                let ipv4_ok = match mode {
-                    Mode::MapE => d.ce_ipv4.contains(ipv4),
-                    Mode::MapT => d.ipv4 == ipv4,
-                };
-                ipv4_ok && PortSet::from_valid(self.psid_offset, self.psid_len, d.psid).contains(port)
-            }
-            Err(_) => false,
-        }
+        self.decode_for_port(addr, Some(port), mode).is_some_and(|d| match mode {
+            Mode::MapE => d.ce_ipv4.contains(ipv4),
+            Mode::MapT => d.ipv4 == ipv4,
+        })
+    }
+
+    /// [`Rule::decode`] of `addr` when `port` lies in the port set the address carries (a
+    /// packet without a port, a non-first fragment, passes on the address alone).
+    pub fn decode_for_port(&self, addr: Ipv6Addr, port: Option<u16>, mode: Mode) -> Option<DecodedAddress> {
+        let d = self.decode(addr, mode).ok()?;
+        port.is_none_or(|port| PortSet::from_valid(self.psid_offset, self.psid_len, d.psid).contains(port)).then_some(d)
     }
 }
 
