@@ -163,12 +163,21 @@ guest_info() { tr -d '\r' <"$work/guest-smp$1/results.log" | sed -n "s/^BENCH-IN
 first=${cpu_counts%% *}
 accel=$(sed -nE 's/.*\(accel ([a-z]+),.*/\1/p' "$work/run-smp$first.log" | tail -n 1)
 cpu_model=$(grep -m 1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-# TCP retransmissions by c1 per topology, round after round (losses stall a stream).
-retransmits=$(for n in $cpu_counts; do
-	tr -d '\r' <"$work/guest-smp$n/results.log" | awk -v n="$n" '$1 == "BENCH-INFO" && $2 == "retransmits" {
-		key = $3 " " $4; if (!(key in list)) order[++k] = key; list[key] = list[key] " " $6 }
-		END { for (i = 1; i <= k; i++) printf "%s vCPU(s), %s:%s\n", n, order[i], list[order[i]] }'
-done)
+# per_round KIND: a BENCH-INFO figure per topology and load, round after round.
+per_round() {
+	local n
+	for n in $cpu_counts; do
+		tr -d '\r' <"$work/guest-smp$n/results.log" | awk -v n="$n" -v kind="$1" '$1 == "BENCH-INFO" && $2 == kind {
+			key = $3 " " $4; if (!(key in list)) order[++k] = key; list[key] = list[key] " " $6 }
+			END { for (i = 1; i <= k; i++) printf "%s vCPU(s), %s:%s\n", n, order[i], list[order[i]] }'
+	done
+}
+# TCP retransmissions by c1 (losses stall a stream); for UDP, the share of datagrams the
+# server's socket lost and the context switches per datagram received (a receiver that keeps
+# up is woken for each one, which costs the sender's CPU: see README).
+retransmits=$(per_round retransmits)
+udp_lost=$(per_round lost-percent | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.e+-]+$/ && i > 4) $i = sprintf("%.1f", $i); print }')
+udp_switches=$(per_round switches-per-datagram)
 errors=$(for n in $cpu_counts; do tr -d '\r' <"$work/guest-smp$n/results.log" | grep '^BENCH-ERROR ' | sed "s/^BENCH-ERROR /$n vCPU(s): /" || true; done)
 
 mkdir -p "$(dirname "$results")"
@@ -197,6 +206,13 @@ mkdir -p "$(dirname "$results")"
 		echo "TCP segments c1 retransmitted, per round:"
 		echo
 		echo "$retransmits" | sed 's/^/    /'
+	fi
+	if [ -n "$udp_lost" ]; then
+		echo
+		echo "UDP: % of datagrams the server lost, and context switches per datagram received, per round:"
+		echo
+		echo "$udp_lost" | sed 's/^/    lost /'
+		echo "$udp_switches" | sed 's/^/    switches /'
 	fi
 	if [ -n "$errors" ]; then
 		echo
