@@ -144,7 +144,8 @@ pub struct Domain<'a> {
     fmrs: RuleIndex<'a>,
     /// The CE's own mapping (None for a BR).
     ce: Option<CeMapping>,
-    /// IPv4 Identification source for translated packets that need one.
+    /// IPv4 Identification source for translated packets that need one: the caller's own
+    /// (per CPU, per thread), since it is advanced without a locked read-modify-write.
     ident: &'a AtomicU16,
     /// Where a BR follows fragmented datagrams to shared addresses (none: it cannot).
     fragments: Option<&'a FragmentCache>,
@@ -307,7 +308,7 @@ impl<'a> Domain<'a> {
                         None => self.config.br_address.ok_or(DropReason::NoMapping)?,
                     };
                     let source = self.icmp_error_source(ipv6_source(buf, start).unwrap_or(Ipv6Addr::UNSPECIFIED));
-                    let ident = self.ident.fetch_add(1, Ordering::Relaxed);
+                    let ident = self.ipv4_identification();
                     return xlat::tunnel_too_big(buf, start, shape.len, ours, source, ident);
                 }
                 let out = xlat::decapsulate_shaped(buf, start, shape)?;
@@ -561,7 +562,11 @@ impl AddressMap for Domain<'_> {
     }
 
     fn ipv4_identification(&self) -> u16 {
-        self.ident.fetch_add(1, Ordering::Relaxed)
+        // The counter is the caller's own (the kernel's per-CPU state, used with bottom halves
+        // off): a load and a store, not a locked read-modify-write on every packet.
+        let id = self.ident.load(Ordering::Relaxed);
+        self.ident.store(id.wrapping_add(1), Ordering::Relaxed);
+        id
     }
 }
 
