@@ -327,7 +327,7 @@ impl<'a> Domain<'a> {
             (Some(ce), Mode::MapE) => dst == ce.map_address,
             (Some(ce), Mode::MapT) => self.own_mapt_host(ce, dst).is_some(),
             (None, Mode::MapE) => self.config.br_address == Some(dst),
-            (None, Mode::MapT) => self.config.dmr.is_some_and(|dmr| dmr.extract(dst).is_ok()),
+            (None, Mode::MapT) => self.config.dmr.as_ref().is_some_and(|dmr| dmr.extract(dst).is_ok()),
         }
     }
 
@@ -454,7 +454,7 @@ impl<'a> Domain<'a> {
     }
 
     fn dmr_embed(&self, addr: Ipv4Addr) -> Result<Ipv6Addr, DropReason> {
-        Ok(self.config.dmr.ok_or(DropReason::NoMapping)?.embed(addr))
+        Ok(self.config.dmr.as_ref().ok_or(DropReason::NoMapping)?.embed(addr))
     }
 }
 
@@ -534,7 +534,7 @@ impl AddressMap for Domain<'_> {
     }
 
     fn v6_to_v4(&self, flow: &Flow6) -> Result<(Ipv4Addr, Ipv4Addr), DropReason> {
-        let dmr = self.config.dmr.ok_or(DropReason::NoMapping)?;
+        let dmr = self.config.dmr.as_ref().ok_or(DropReason::NoMapping)?;
         match &self.ce {
             Some(ce) => {
                 let mine = self.own_mapt_host(ce, flow.dst).ok_or(DropReason::NoMapping)?;

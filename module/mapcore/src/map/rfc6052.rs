@@ -88,12 +88,12 @@ impl Rfc6052Prefix {
 
     /// The IPv6 address that embeds `ipv4` (zero u octet and suffix).
     pub fn embed(&self, ipv4: Ipv4Addr) -> Ipv6Addr {
-        let mut out = self.prefix.addr.octets();
-        // (the usual DMR, a /96, in one copy; extract likewise)
+        // The usual DMR, a /96: the address is the prefix's low word (as integers: byte-wise
+        // copies cost a memory access each under emulation, and stall store forwarding).
         if self.prefix.len == 96 {
-            out[12..].copy_from_slice(&ipv4.octets());
-            return Ipv6Addr::from(out);
+            return Ipv6Addr::from((u128::from(self.prefix.addr) & !u128::from(u32::MAX)) | u128::from(u32::from(ipv4)));
         }
+        let mut out = self.prefix.addr.octets();
         if let Some(pos) = positions(self.prefix.len) {
             for (p, byte) in pos.iter().zip(ipv4.octets()) {
                 if let Some(slot) = out.get_mut(*p) {
@@ -110,13 +110,15 @@ impl Rfc6052Prefix {
         if !self.prefix.contains(addr) {
             return Err(Rfc6052Error::NotInPrefix { addr, prefix: self.prefix });
         }
-        let octets = addr.octets();
-        if octets[8] != 0 {
+        let bits = u128::from(addr);
+        // the u octet, bits 64..71
+        if (bits >> 56) as u8 != 0 {
             return Err(Rfc6052Error::UOctetNotZero);
         }
         if self.prefix.len == 96 {
-            return Ok(Ipv4Addr::new(octets[12], octets[13], octets[14], octets[15]));
+            return Ok(Ipv4Addr::from(bits as u32));
         }
+        let octets = addr.octets();
         let mut v4 = [0u8; 4];
         if let Some(pos) = positions(self.prefix.len) {
             for (slot, p) in v4.iter_mut().zip(pos) {
