@@ -171,12 +171,10 @@ iperf_received() {
 		found && /"retransmits":/ { gsub(/[^0-9]/, "", $2); print $2; exit }')
 	[ -z "$retransmits" ] || echo "BENCH-INFO retransmits $topology $load $round $retransmits" >&3
 	# UDP: the share of datagrams the server lost (its socket's queue full: the receiver is
-	# what limits), and the CPU each side's process took (iperf3's own accounting).
-	local lost cpu
+	# what limits).
+	local lost
 	lost=$(echo "$json" | awk '/"lost_percent":/ { gsub(/[^0-9.e+-]/, "", $2); last = $2 } END { print last }')
-	cpu=$(echo "$json" | awk '/"host_total":/ { gsub(/[^0-9.]/, "", $2); h = $2 } /"remote_total":/ { gsub(/[^0-9.]/, "", $2); r = $2 } END { if (h != "") printf "client %.0f%% server %.0f%%", h, r }')
 	[ -z "$lost" ] || echo "BENCH-INFO lost-percent $topology $load $round $lost" >&3
-	[ -z "$cpu" ] || echo "BENCH-INFO cpu $topology $load $round $cpu" >&3
 	echo "$rate"
 }
 
@@ -247,7 +245,7 @@ measure() {
 		before=$(awk '$1 == "ctxt" { print $2 }' /proc/stat)
 		rate=$(iperf_received -u -b 0 -l "${1#udp-}") || { echo "$rate"; return 1; }
 		after=$(awk '$1 == "ctxt" { print $2 }' /proc/stat)
-		echo "BENCH-INFO switches-per-datagram $topology $1 $round $(awk -v n=$((after - before)) -v r="$rate" -v l="${1#udp-}" -v s="$seconds" 'BEGIN { printf "%.2f", n / (r * 1e6 / 8 / l * s) }')" >&3
+		echo "BENCH-INFO switches-per-datagram $topology $1 $round $(awk -v n=$((after - before)) -v r="$rate" -v l="${1#udp-}" -v s="$seconds" 'BEGIN { d = r * 1e6 / 8 / l * s; if (d > 0) printf "%.2f", n / d; else printf "-" }')" >&3
 		echo "$rate"
 		;;
 	pktgen-*x*)

@@ -111,7 +111,7 @@ impl Rfc6052Prefix {
             return Err(Rfc6052Error::NotInPrefix { addr, prefix: self.prefix });
         }
         let bits = u128::from(addr);
-        // the u octet, bits 64..71
+        // the u octet (RFC 6052's bits 64-71, counted from the left: the ninth octet)
         if (bits >> 56) as u8 != 0 {
             return Err(Rfc6052Error::UOctetNotZero);
         }
