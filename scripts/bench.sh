@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (not a test; CI does not run it): throughput of mapmint's MAP-T and MAP-E against
-# plain IPv4 routing ("c") and the kernel's ipip6 tunnel, in the tutorial topology, with 1
-# and then 2 vCPUs. Builds the benchmark kernel variant (scripts/kernel/bench.config on top
+# plain IPv4 routing ("c"), plain IPv6 routing ("c6") and the kernel's ipip6 tunnel, in the
+# tutorial topology, with 1 and then 2 vCPUs. Builds the benchmark kernel variant (scripts/kernel/bench.config on top
 # of the test kernel's fragment, cached beside it), mapmint.ko for it, an initramfs with
 # iperf3 and pktgen.ko, boots tests/guest/bench.sh once per vCPU count and prints a table of
 # medians, also written to bench/results.md.
@@ -59,9 +59,9 @@ fi
 MAPMINT_INITRAMFS_TOOLS=$tools scripts/build-initramfs.sh "$module_ko" target/release/mapminctl "$work/initramfs.cpio.gz" \
 	"${extra_modules[@]}"
 
-# A generous bound: every measurement (8 loads, 6 topologies) plus its iperf3/pktgen setup,
+# A generous bound: every measurement (8 loads, 9 topologies) plus its iperf3/pktgen setup,
 # and each topology's build.
-timeout_s=$((300 + reps * 6 * (60 + 8 * (seconds + 20))))
+timeout_s=$((300 + reps * 9 * (60 + 8 * (seconds + 20))))
 failed=0
 # The host's load average as each guest ends: TCG numbers are only comparable on a quiet host.
 host_load=
@@ -121,7 +121,7 @@ table() {
 			name["pktgen-1400x1"] = "pktgen 1400 B, 1 flow"
 			name["pktgen-60x1024"] = "pktgen 60 B, 1024 flows"
 			name["pktgen-1400x1024"] = "pktgen 1400 B, 1024 flows"
-			title["map-t"] = "MAP-T"; title["map-e"] = "MAP-E"; title["map-t-a6"] = "MAP-T a=6, mapped ports"; title["map-t-64k"] = "MAP-T, BR of 64k FMRs"
+			title["c6"] = "IPv6 routing"; title["map-t"] = "MAP-T"; title["map-e"] = "MAP-E"; title["map-t-a6"] = "MAP-T a=6, mapped ports"; title["map-t-64k"] = "MAP-T, BR of 64k FMRs"
 			title["map-t-rx"] = "MAP-T on receive"; title["map-e-rx"] = "MAP-E on receive"
 			title["map-t-alt"] = "MAP-T (alt)"; title["map-e-alt"] = "MAP-E (alt)"
 			title["map-t-rx-alt"] = "MAP-T on receive (alt)"; title["map-e-rx-alt"] = "MAP-E on receive (alt)"

@@ -4,6 +4,10 @@
 # the tutorial's boxes (lib-tutorial.sh: c1 — CE 11b — ISP IPv6 router — BR — server), each
 # with the CE's NAPT into 192.0.2.8:55296-57343:
 #   c       plain IPv4 routing: IPv4 on the same veths as the ISP's IPv6 links
+#   c6      plain IPv6 routing between c1 and the server (addresses of their own), with the
+#           same NAPT at the CE as IPv6-to-IPv6 (NAT66 into the CE's WAN address and port
+#           range): what the boxes carry when every hop is IPv6, as the hops between a
+#           MAP CE and BR are
 #   map-t   mapmint MAP-T, exactly the tutorial topology (its tutorial function)
 #   map-e   mapmint MAP-E, the same
 #   ip6tnl  the kernel's ipip6 tunnel in MAP-E's place: CE 11b's MAP address
@@ -30,7 +34,7 @@
 
 seconds=5
 reps=3
-topologies="c map-t map-e ip6tnl map-t-rx map-e-rx map-t-a6 map-t-64k"
+topologies="c c6 map-t map-e ip6tnl map-t-rx map-e-rx map-t-a6 map-t-64k"
 loads="tcp-up tcp-down udp-64 udp-1400 pktgen-60x1 pktgen-1400x1 pktgen-60x1024 pktgen-1400x1024"
 profile=0
 for arg in $(cat /proc/cmdline); do
@@ -45,6 +49,9 @@ done
 cpus=$(grep -c '^processor' /proc/cpuinfo)
 CE_MAP=2001:db8:ce:11b:0:c000:208:1b
 BR_MAP=2001:db8:6::1
+# c6's ends
+C1_V6=2001:db8:c1::4
+SERVER_V6=2001:db8:5::56
 
 report() { echo "$*" >&3; echo "$*"; }
 
@@ -94,6 +101,26 @@ build_c() {
 	ip -n isp route add 203.0.113.0/24 via 198.51.100.6
 	ip -n br route add 192.0.2.0/24 via 198.51.100.5
 	snat ce11b $CE11B_IP $CE11B_PORTS nft wan
+}
+
+build_c6() {
+	skeleton
+	ip -n c1 -6 addr add $C1_V6/64 dev eth0 nodad
+	ip -n c1 -6 route add default via 2001:db8:c1::1
+	ip -n ce11b -6 addr add 2001:db8:c1::1/64 dev lan nodad
+	ip -n server -6 addr add $SERVER_V6/64 dev eth0 nodad
+	ip -n server -6 route add default via 2001:db8:5::1
+	ip -n br -6 addr add 2001:db8:5::1/64 dev srv nodad
+	ip -n isp -6 route add 2001:db8:5::/64 via 2001:db8:100:6::2
+	# c's NAPT, in IPv6: c1's flows leave from the CE's WAN address and its port range
+	at ce11b nft -f - <<-NFT
+		table ip6 mapmint_nat {
+			chain postrouting {
+				type nat hook postrouting priority srcnat;
+				oifname "wan" meta l4proto { tcp, udp, icmpv6 } snat to [2001:db8:100:11b::2]:$CE11B_PORTS
+			}
+		}
+	NFT
 }
 
 build_map-t() { tutorial t nft; }
@@ -147,7 +174,7 @@ iperf_json() {
 		at server netstat -ltn 2>/dev/null | grep -q ':5201 ' && break
 		sleep 0.1
 	done
-	at c1 timeout $((seconds + 30)) iperf3 -c $SERVER -t "$seconds" -J "$@"
+	at c1 timeout $((seconds + 30)) iperf3 -c "$(destination)" -t "$seconds" -J "$@"
 	status=$?
 	# the client has the server's side too; a server left waiting (failed run) must go
 	kill $server 2>/dev/null
@@ -178,6 +205,9 @@ iperf_received() {
 	echo "$rate"
 }
 
+# destination: the server's address c1 reaches it at (c6: its IPv6 one).
+destination() { if [ "$topology" = c6 ]; then echo $SERVER_V6; else echo $SERVER; fi; }
+
 # server_rx: packets the server's veth has received.
 server_rx() { at server cat /sys/class/net/eth0/statistics/rx_packets; }
 
@@ -195,8 +225,8 @@ server_rx() { at server cat /sys/class/net/eth0/statistics/rx_packets; }
 pktgen_kpps() {
 	local size=$1 flows=$2 mac gen rx0 rx1 t0 t1
 	mac=$(at ce11b cat /sys/class/net/lan/address)
-	at c1 bash -es "$size" "$flows" "$mac" "$cpus" "$SERVER" <<-'PG' || { echo "pktgen setup failed"; return 1; }
-		size=$1 flows=$2 mac=$3 cpus=$4 server=$5
+	at c1 bash -es "$size" "$flows" "$mac" "$cpus" "$(destination)" "$C1_V6" <<-'PG' || { echo "pktgen setup failed"; return 1; }
+		size=$1 flows=$2 mac=$3 cpus=$4 server=$5 c1_v6=$6
 		pg() { echo "$2" >"/proc/net/pktgen/$1"; }
 		for cpu in $(seq 0 $((cpus - 1))); do
 			dev=eth0@$cpu
@@ -208,9 +238,17 @@ pktgen_kpps() {
 			pg $dev "delay 0"
 			pg $dev "pkt_size $size"
 			pg $dev "dst_mac $mac"
-			pg $dev "src_min 192.168.0.4"
-			pg $dev "src_max 192.168.0.4"
-			pg $dev "dst $server"
+			case "$server" in
+			*:*)
+				pg $dev "src6 $c1_v6"
+				pg $dev "dst6 $server"
+				;;
+			*)
+				pg $dev "src_min 192.168.0.4"
+				pg $dev "src_max 192.168.0.4"
+				pg $dev "dst $server"
+				;;
+			esac
 			pg $dev "udp_dst_min 9"
 			pg $dev "udp_dst_max 9"
 			pg $dev "udp_src_min 10000"
@@ -295,6 +333,7 @@ profile_report() {
 	local prefix="PROFILE $1 $2" transmit_symbol=10start_xmit
 	[ "$1" != ip6tnl ] || transmit_symbol=ip6_tnl_start_xmit
 	[ "$1" != c ] || transmit_symbol=ip_forward
+	[ "$1" != c6 ] || transmit_symbol=ip6_forward
 	{
 		echo "self:"
 		perf report -i /tmp/perf.data --stdio --no-children --sort sym -g none --percent-limit 1 2>&1
@@ -331,7 +370,7 @@ for round in $(seq "$reps"); do
 		echo "--- round $round: $topology"
 		"build_$topology" >/tmp/build.log 2>&1
 		connected=1
-		if ! out=$(at c1 ping -c 1 -W 10 $SERVER 2>&1); then
+		if ! out=$(at c1 ping -c 1 -W 10 "$(destination)" 2>&1); then
 			connected=0
 			report "BENCH-ERROR $topology all $round: no ping c1 -> server: $(echo "$out" | tr '\n' ' ') build: $(tail -n 5 /tmp/build.log | tr '\n' ' ')"
 		fi

@@ -677,6 +677,23 @@ mod tests {
     }
 
     #[test]
+    fn an_explicit_psid_of_zero_is_not_no_psid() {
+        // A /32 rule of a shared address, PSID 0 of 4 bits (offset 6: ports 1024-1087, ...); its
+        // parameters say so; the same rule without a PSID would own every port.
+        let mut params = RuleParams::new(v6("2001:db8:1::/64"), v4("192.0.2.1/32"), 0);
+        let without = Rule::new(params).unwrap();
+        params.psid_len = Some(4);
+        params.psid = Some(0);
+        let with = Rule::new(params).unwrap();
+        assert_ne!(with, without);
+        assert_eq!((with.explicit_psid(), without.explicit_psid()), (Some(0), None));
+        assert_eq!(with.params(), RuleParams { psid_offset: Some(DEFAULT_PSID_OFFSET), ..params });
+        assert!(with.psid_for_port(1100).is_err());
+        assert_eq!(with.psid_for_port(1024), Ok(0));
+        assert_eq!(without.psid_for_port(1100), Ok(0));
+    }
+
+    #[test]
     fn prefix_ce_gets_a_prefix() {
         // o + r < 32: 192.0.2.0/24 with 4 EA bits gives each CE a /28.
         let rule = Rule::new(RuleParams::new(v6("2001:db8::/40"), v4("192.0.2.0/24"), 4)).unwrap();
