@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark (not a test; CI does not run it): throughput of mapmint's MAP-T and MAP-E against
 # plain IPv4 routing ("c"), plain IPv6 routing ("c6") and the kernel's ipip6 tunnel, in the
-# tutorial topology, with 1 and then 2 vCPUs. Builds the benchmark kernel variant (scripts/kernel/bench.config on top
-# of the test kernel's fragment, cached beside it), mapmint.ko for it, an initramfs with
-# iperf3 and pktgen.ko, boots tests/guest/bench.sh once per vCPU count and prints a table of
-# medians, also written to bench/results.md.
+# tutorial topology, with 1 and then 2 vCPUs. Builds the benchmark kernel variant
+# (scripts/kernel/bench.config on top of the test kernel's fragment, cached beside it),
+# mapmint.ko for it, an initramfs with iperf3 and pktgen.ko, boots tests/guest/bench.sh once
+# per vCPU count and prints a table of medians, also written to bench/results.md.
 # Usage: scripts/bench.sh [--profile]
 # --profile: perf samples the guest's CPUs during every measurement (one round unless
 # MAPMINT_BENCH_REPS says otherwise); the hottest kernel functions of each go to
