@@ -1,8 +1,8 @@
 #!/bin/bash
 # Scenario "bench" (scripts/bench.sh boots it on the benchmark kernel; a measurement, not a
-# test: tests/run.sh skips it). Four ways to carry the LAN host c1's IPv4 to the server over
+# test: tests/run.sh skips it). Ways to carry the LAN host c1's traffic to the server over
 # the tutorial's boxes (lib-tutorial.sh: c1 — CE 11b — ISP IPv6 router — BR — server), each
-# with the CE's NAPT into 192.0.2.8:55296-57343:
+# with the CE's NAPT into 192.0.2.8:55296-57343 unless said otherwise:
 #   c       plain IPv4 routing: IPv4 on the same veths as the ISP's IPv6 links
 #   c6      plain IPv6 routing between c1 and the server (addresses of their own), with the
 #           same NAPT at the CE as IPv6-to-IPv6 (NAT66 into the CE's WAN address and port
@@ -214,14 +214,14 @@ server_rx() { at server cat /sys/class/net/eth0/statistics/rx_packets; }
 # pktgen_kpps SIZE FLOWS: thousands of packets per second reaching the server from pktgen.
 # pktgen needs a device to transmit on, so it sends from c1's eth0 towards the CE's lan
 # veth (its MAC as destination), as c1 itself would: SIZE-byte frames (without FCS), UDP
-# 192.168.0.4 -> 203.0.113.56:9 with a checksum (as a LAN host's would have), from FLOWS
-# source ports in turn. One pktgen thread per CPU, each with its own handle on eth0
-# (eth0@CPU): a veth hands each packet to the receiving side on the sending CPU, so each
-# CPU generates and forwards its share through every box, as the iperf3 sender does. (RPS
-# moving the forwarding to another CPU was worse: the generator then fills that CPU's
-# backlog, where every later veth hop and mapmint's re-injection queue too.) The count is
-# the server veth's rx_packets over the run after a warm-up half second (UDP port 9 has no
-# listener there; the server's ICMP errors are rate-limited).
+# 192.168.0.4 -> 203.0.113.56:9 (c6: $C1_V6 -> $SERVER_V6) with a checksum (as a LAN host's
+# would have), from FLOWS source ports in turn. One pktgen thread per CPU, each with its
+# own handle on eth0 (eth0@CPU): a veth hands each packet to the receiving side on the
+# sending CPU, so each CPU generates and forwards its share through every box, as the
+# iperf3 sender does. (RPS moving the forwarding to another CPU was worse: the generator
+# then fills that CPU's backlog, where every later veth hop and mapmint's re-injection queue
+# too.) The count is the server veth's rx_packets over the run after a warm-up half second
+# (UDP port 9 has no listener there; the server's ICMP errors are rate-limited).
 pktgen_kpps() {
 	local size=$1 flows=$2 mac gen rx0 rx1 t0 t1
 	mac=$(at ce11b cat /sys/class/net/lan/address)
