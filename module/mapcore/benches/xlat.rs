@@ -100,9 +100,18 @@ fn time(mut f: impl FnMut(), iters: u32) -> f64 {
     t.elapsed().as_nanos() as f64 / f64::from(iters)
 }
 
+/// The ratio tables' header, and one row: a case's copy alone against copy and translation.
+fn ratio_header() {
+    println!("{:<18} {:>7} {:>10} {:>16} {:>8}", "case", "bytes", "copy ns", "copy+xlat ns", "ratio");
+}
+
+fn ratio_row(name: &str, bytes: usize, copy_ns: f64, xlat_ns: f64) {
+    println!("{name:<18} {bytes:>7} {copy_ns:>10.1} {xlat_ns:>16.1} {:>8.2}", xlat_ns / copy_ns);
+}
+
 fn ratios() {
     println!();
-    println!("{:<18} {:>7} {:>10} {:>16} {:>8}", "case", "bytes", "copy ns", "copy+xlat ns", "ratio");
+    ratio_header();
     for case in cases() {
         let mut buf = vec![0u8; HEADROOM + case.pkt.len()];
         let m = map();
@@ -116,7 +125,7 @@ fn ratios() {
             },
             iters,
         );
-        println!("{:<18} {:>7} {:>10.1} {:>16.1} {:>8.2}", case.name, case.pkt.len(), c, x, x / c);
+        ratio_row(case.name, case.pkt.len(), c, x);
     }
 }
 
@@ -173,14 +182,14 @@ fn copy_through_domain(buf: &mut [u8], case: &DomainCase, ident: &AtomicU16) {
 fn domain_ratios() {
     println!();
     println!("through a MAP domain, as a device translates:");
-    println!("{:<18} {:>7} {:>10} {:>16} {:>8}", "case", "bytes", "copy ns", "copy+xlat ns", "ratio");
+    ratio_header();
     let ident = AtomicU16::new(0);
     for case in domain_cases() {
         let mut buf = vec![0u8; HEADROOM + 128];
         let iters = 2_000_000;
         let c = time(|| copy(&mut buf, &case.pkt), iters);
         let x = time(|| copy_through_domain(&mut buf, &case, &ident), iters);
-        println!("{:<18} {:>7} {:>10.1} {:>16.1} {:>8.2}", case.name, case.pkt.len(), c, x, x / c);
+        ratio_row(case.name, case.pkt.len(), c, x);
     }
 }
 
