@@ -10,12 +10,14 @@
 //! the GSO type follows the family. What the core needs whole (ICMP) is made linear; a GSO
 //! packet it cannot carry whole is segmented in software first.
 
-use crate::device::{fragment_output, FragmentSink, PacketPath};
+use crate::device::PacketPath;
 use crate::mapcore::domain::Domain;
 use crate::mapcore::config::Role;
 use crate::mapcore::rule::Mode;
 use crate::mapcore::xlat::{self, DropReason, Options, TtlMode, Verdict};
-use crate::skb::{Extent, Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
+use crate::netdev::NetDevice;
+use crate::rcu::PacketContext;
+use crate::skb::{Extent, FragmentSink, Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
 
 /// The most a header grows: IPv4 -> IPv6 adds 20 bytes (28 with a Fragment header), an ICMP
 /// error whose embedded packet grows too adds 40, and MAP-E adds 40.
@@ -87,8 +89,12 @@ pub(crate) fn receive(tx: &PacketPath<'_>, skb: Skb) -> Option<Skb> {
 struct TranslateFragments;
 
 impl FragmentSink for TranslateFragments {
-    fn fragment(tx: &PacketPath<'_>, skb: Skb) {
-        if let Outcome::Dropped = translate(tx, skb, Entry::Device { may_fragment: false }) {
+    fn fragment(skb: Skb, dev: &NetDevice, ctx: &PacketContext<'_>) {
+        // (a fragment on any other device is dropped)
+        let Some(tx) = PacketPath::of(dev, ctx) else {
+            return;
+        };
+        if let Outcome::Dropped = translate(&tx, skb, Entry::Device { may_fragment: false }) {
             tx.count_drop();
         }
     }
@@ -211,7 +217,7 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
             }
             Err(Verdict::Fragment { mtu }) if entry == (Entry::Device { may_fragment: true }) => {
                 // The buffer is unchanged: fragment the original, translate each fragment.
-                skb.fragment_ipv4(mtu, fragment_output::<TranslateFragments>);
+                skb.fragment_ipv4::<TranslateFragments>(mtu, tx.context());
                 return Outcome::Translated;
             }
             // A fragment we made does not fit: cannot happen, the core sized them.

@@ -13,13 +13,13 @@ use crate::mapcore::rule::Rule;
 use crate::mapcore::xlat::DropReason;
 use crate::percpu::{PerCpu, Zeroable};
 use crate::netfilter::PreroutingHook;
+use crate::rcu::{RcuBox, RcuGuard, RcuReader};
 use crate::route::Routes;
 use crate::skb::GroCells;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::ops::{Deref, DerefMut};
-use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use kernel::alloc::{
     flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
     AllocError, Flags, KBox, KVVec, VVec,
@@ -149,21 +149,16 @@ pub(crate) fn rules_with_room(rules: &[Rule], extra: usize) -> core::result::Res
 
 /// A published configuration, its FMRs, and what the packet path derives from them, computed
 /// once.
-#[repr(C)]
 struct Published {
-    /// First, so that the RCU callback finds the whole from it.
-    rcu: bindings::callback_head,
     config: KBox<Config>,
     fmrs: Arc<FmrTable>,
     derived: Derived,
 }
 
 impl Published {
-    fn new(config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result<*mut Published> {
+    fn new(config: KBox<Config>, fmrs: Arc<FmrTable>) -> Published {
         let derived = Derived::of(&config, fmrs.len());
-        // SAFETY: all-zero is a valid, unqueued callback head.
-        let rcu = unsafe { core::mem::zeroed() };
-        Ok(KBox::into_raw(KBox::new(Published { rcu, config, fmrs, derived }, GFP_KERNEL)?))
+        Published { config, fmrs, derived }
     }
 }
 
@@ -190,18 +185,12 @@ impl<T> ControlOnly<T> {
     }
 }
 
-/// call_rcu's callback: the grace period after a replacement has passed.
-unsafe extern "C" fn free_published(head: *mut bindings::callback_head) {
-    // SAFETY: `head` is the first field of a Published that came from KBox::into_raw and that
-    // no reader can see any more.
-    drop(unsafe { KBox::from_raw(head.cast::<Published>()) });
-}
-
 pub(crate) struct Instance {
-    /// The published configuration, or null for a device nobody configured yet. It is
+    /// The published configuration, or none for a device nobody configured yet. It is
     /// immutable once published: a change publishes a new one and frees the old one after an
     /// RCU grace period, so the transmit path (an RCU reader) sees one or the other whole.
-    published: AtomicPtr<Published>,
+    /// Changes are serialised by the genetlink mutex.
+    published: RcuBox<Published, GenlMutex>,
     /// Counters and the IPv4 Identification source, one copy per CPU: transmits on
     /// different CPUs share no cache line.
     per_cpu: PerCpu<CpuState>,
@@ -222,7 +211,7 @@ pub(crate) struct Instance {
 impl Instance {
     pub(crate) const fn new() -> Self {
         Instance {
-            published: AtomicPtr::new(ptr::null_mut()),
+            published: RcuBox::new(),
             per_cpu: PerCpu::new(),
             fragments: FragmentCache::new(),
             gro: GroCells::new(),
@@ -266,11 +255,8 @@ impl Instance {
 
     /// The current configuration and FMRs, if any, for the control plane: changes are
     /// serialised by the genetlink mutex, so they stay valid while the mutex is held.
-    pub(crate) fn config<'a>(&'a self, _genl: &'a GenlMutex) -> Option<(&'a Config, &'a Arc<FmrTable>)> {
-        // SAFETY: only `publish` replaces a configuration, under the same mutex (the initial
-        // one is set before the device is visible, and `release` runs after the last
-        // reference to the device is gone).
-        unsafe { self.published.load(Ordering::Acquire).as_ref() }.map(|p| (&*p.config, &p.fmrs))
+    pub(crate) fn config<'a>(&'a self, genl: &'a GenlMutex) -> Option<(&'a Config, &'a Arc<FmrTable>)> {
+        self.published.read_serialised(genl).map(|p| (&*p.config, &p.fmrs))
     }
 
     /// The FMRs staged for the next CONFIG_SET.
@@ -280,50 +266,30 @@ impl Instance {
 
     /// Whether the current configuration asks for translate-on-receive.
     pub(crate) fn translates_on_receive(&self) -> bool {
-        // SAFETY: a read-side critical section around the one read of the configuration.
-        unsafe { bindings::rcu_read_lock() };
-        // SAFETY: an RCU reader (above); `self` is alive, borrowed.
-        let on = unsafe { self.published() }.is_some_and(|(config, _, _)| config.translate_on_receive);
-        // SAFETY: locked above.
-        unsafe { bindings::rcu_read_unlock() };
-        on
+        let guard = RcuGuard::lock();
+        self.published(&guard.reader()).is_some_and(|(config, _, _)| config.translate_on_receive)
     }
 
-    /// The current configuration, its FMRs' index and what is derived from them, if any.
-    ///
-    /// # Safety
-    /// The caller is an RCU reader, or serialised with configuration changes (the genetlink
-    /// mutex), and keeps the device alive, for as long as it uses the references.
-    pub(crate) unsafe fn published(&self) -> Option<(&Config, RuleIndex<'_>, &Derived)> {
-        // SAFETY: a published configuration stays valid until a grace period after it is
-        // replaced, which per the caller cannot end while the reference is used.
-        unsafe { self.published.load(Ordering::Acquire).as_ref() }.map(|p| (&*p.config, p.fmrs.index(), &p.derived))
+    /// The current configuration, its FMRs' index and what is derived from them, if any,
+    /// for a reader (the packet path).
+    pub(crate) fn published<'a>(&'a self, reader: &'a RcuReader<'_>) -> Option<(&'a Config, RuleIndex<'a>, &'a Derived)> {
+        self.published.read(reader).map(|p| (&*p.config, p.fmrs.index(), &p.derived))
     }
 
     /// Installs the first configuration of a device nobody can reach yet; EBUSY if it has
     /// one already.
     pub(crate) fn set_initial_config(&self, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result {
-        let new = Published::new(config, fmrs)?;
-        if let Err(new) = self.published.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
-            // SAFETY: `new` came from KBox::into_raw just now and was never published.
-            drop(unsafe { KBox::from_raw(new) });
-            return Err(EBUSY);
+        match self.published.publish_first(Published::new(config, fmrs))? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(EBUSY),
         }
-        Ok(())
     }
 
     /// Publishes `config`; the previous one is freed once no reader can see it. Does not
     /// wait for that (the caller holds the genetlink mutex, which serialises changes; taking
     /// the token exclusively ends every borrow of the configuration `config` handed out).
-    pub(crate) fn publish(&self, _genl: &mut GenlMutex, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result {
-        let old = self.published.swap(Published::new(config, fmrs)?, Ordering::AcqRel);
-        if !old.is_null() {
-            // SAFETY: `old` came from KBox::into_raw and is unreachable for new readers; its
-            // callback head is its own and not queued (each Published is retired once).
-            // The module waits for pending callbacks before it goes (rcu_barrier).
-            unsafe { bindings::call_rcu(&raw mut (*old).rcu, Some(free_published)) };
-        }
-        Ok(())
+    pub(crate) fn publish(&self, genl: &mut GenlMutex, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result {
+        Ok(self.published.replace(genl, Published::new(config, fmrs))?)
     }
 
     /// Frees the configuration and the per-CPU state at device teardown (no reader is left
@@ -337,11 +303,8 @@ impl Instance {
             self.gro.destroy();
             self.routes.destroy();
         }
-        let old = self.published.swap(ptr::null_mut(), Ordering::AcqRel);
-        if !old.is_null() {
-            // SAFETY: `old` came from KBox::into_raw; the device has no readers any more.
-            drop(unsafe { KBox::from_raw(old) });
-        }
+        // SAFETY: per the caller, no packet or control request reaches the device any more.
+        unsafe { self.published.clear() };
         // SAFETY: the device is gone (per the caller), so no control request reaches it.
         drop(unsafe { (*self.staging.0.get()).take() });
         self.per_cpu.free();

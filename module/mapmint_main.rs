@@ -4,8 +4,9 @@
 //! The kernel layer is kept thin: the device in `device`, its state in `instance`, its
 //! packet path in `datapath` (skbs in `skb`), the control plane in `netlink`, the module
 //! parameters in `params`; safe wrappers of what the kernel crate lacks in `netdev`,
-//! `genetlink`, `skb`, `route` and `percpu`; all MAP arithmetic and packet logic in the MAP
-//! core, compiled in from the same source cargo builds and tests in userspace.
+//! `genetlink`, `rcu`, `netfilter`, `skb`, `route` and `percpu`; all MAP arithmetic and
+//! packet logic in the MAP core, compiled in from the same source cargo builds and tests in
+//! userspace.
 
 use kernel::c_str;
 use kernel::prelude::*;
@@ -20,6 +21,7 @@ mod netfilter;
 mod netlink;
 mod params;
 mod percpu;
+mod rcu;
 mod route;
 mod skb;
 
@@ -40,7 +42,7 @@ struct Mapmint {
     // Dropped in this order: the control plane goes first, then every device, then the
     // configurations still waiting for their RCU grace period.
     _genl: genetlink::FamilyRegistration,
-    _link_kind: netdev::LinkKindRegistration,
+    _link_kind: netdev::LinkKindRegistration<instance::Instance>,
     _rcu_callbacks: RcuCallbacks,
 }
 

@@ -4,6 +4,8 @@
 //! device and the control plane read as safe Rust.
 
 use crate::bindings as b;
+use crate::rcu::{PacketContext, RcuReader};
+use crate::skb::Skb;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
@@ -143,6 +145,19 @@ impl NetDevice {
         unsafe { Net::from_raw(b::dev_net(self.as_raw())) }
     }
 
+    /// The device's namespace, while the RTNL is held (a move takes it).
+    pub(crate) fn net_rtnl<'a>(&'a self, _rtnl: &'a Rtnl) -> &'a Net {
+        // SAFETY: the RTNL, held for the borrow, keeps the device in its namespace.
+        unsafe { self.net() }
+    }
+
+    /// The device's namespace, for an RCU reader (the old one of a move is freed after a
+    /// grace period).
+    pub(crate) fn net_rcu<'a>(&'a self, _reader: &'a RcuReader<'_>) -> &'a Net {
+        // SAFETY: an RCU reader for the borrow.
+        unsafe { self.net() }
+    }
+
     /// The driver operations, to tell devices of a kind.
     pub(crate) fn ops(&self) -> *const b::net_device_ops {
         // SAFETY: a valid device; set up before registration, fixed after.
@@ -156,12 +171,10 @@ impl NetDevice {
     }
 
     /// Whether the stack forwards packets of the family (IPv6 if `ipv6`) received on the
-    /// device, as its `forwarding` sysctls say.
-    ///
-    /// # Safety
-    /// The caller is an RCU reader (the device's IPv4 state is freed after a grace period).
-    pub(crate) unsafe fn forwards(&self, ipv6: bool) -> bool {
-        // SAFETY: a valid device, per the caller inside an RCU read-side section.
+    /// device, as its `forwarding` sysctls say (read under RCU: the device's IPv4 state is
+    /// freed after a grace period).
+    pub(crate) fn forwards(&self, _reader: &RcuReader<'_>, ipv6: bool) -> bool {
+        // SAFETY: a valid device, inside an RCU read-side section.
         unsafe { b::mapmint_forwards(self.as_raw(), ipv6) }
     }
 
@@ -262,44 +275,278 @@ impl Drop for Rtnl {
     }
 }
 
-/// The C signature of rtnl_link_ops.setup (and alloc_netdev's setup).
-pub(crate) type RawSetup = unsafe extern "C" fn(*mut b::net_device);
-/// The C signature of rtnl_link_ops.newlink.
-pub(crate) type RawNewlink = unsafe extern "C" fn(
-    *mut b::net,
-    *mut b::net_device,
-    *mut *mut b::nlattr,
-    *mut *mut b::nlattr,
-    *mut b::netlink_ext_ack,
-) -> i32;
+/// A kind of netdevice whose private area holds a `Self`: what the kernel asks of its
+/// devices, as safe functions (the C callbacks below call them).
+pub(crate) trait Driver: Sized + Sync + 'static {
+    /// The operations of this kind's devices ([`DeviceOps::new`], in a static): they tell
+    /// its devices from others.
+    fn ops() -> &'static DeviceOps;
 
-/// An rtnetlink link kind, for `ip link add NAME type KIND`. The kernel links it into its
-/// list of kinds on registration, hence the interior mutability.
-pub(crate) struct LinkKind {
+    /// The private area of a new device (its allocation cannot fail).
+    fn new() -> Self;
+
+    /// Sets up a new device, which nobody else sees yet.
+    fn setup(dev: &mut DeviceSetup<'_>);
+
+    /// ndo_init, during registration: allocates what `new` could not. On an error, the
+    /// device is not registered and its private area not released: `init` undoes itself.
+    fn init(dev: &Device<Self>) -> Result;
+
+    /// Frees what the private area holds, when the device goes or never made it. May run
+    /// more than once.
+    ///
+    /// # Safety
+    /// No packet is in flight on the device, and nobody else can reach it.
+    unsafe fn release(&self);
+
+    /// After `ip link add` registered the device, the RTNL still held.
+    fn registered(dev: &Device<Self>, rtnl: &Rtnl);
+
+    /// ndo_open.
+    fn open(dev: &Device<Self>, rtnl: &Rtnl) -> Result;
+
+    /// ndo_stop (the device goes down, away, or to another namespace).
+    fn stop(dev: &Device<Self>, rtnl: &Rtnl);
+
+    /// ndo_start_xmit: `skb` is the driver's to send on or free.
+    fn start_xmit(dev: &Device<Self>, skb: Skb, ctx: &PacketContext<'_>);
+
+    /// ndo_get_stats64: fills `stats`, zeroed.
+    fn get_stats64(dev: &Device<Self>, stats: &mut b::rtnl_link_stats64);
+}
+
+/// The operations the kernel calls on the devices of a [`Driver`].
+#[repr(transparent)]
+pub(crate) struct DeviceOps(b::net_device_ops);
+
+impl DeviceOps {
+    pub(crate) const fn new<D: Driver>() -> Self {
+        DeviceOps(b::net_device_ops {
+            ndo_init: Some(init::<D>),
+            ndo_open: Some(open::<D>),
+            ndo_stop: Some(stop::<D>),
+            ndo_start_xmit: Some(start_xmit::<D>),
+            ndo_get_stats64: Some(get_stats64::<D>),
+            // SAFETY: all other operations are optional; all-zero means "not implemented".
+            ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+        })
+    }
+}
+
+/// A device of the driver `D`: a net_device whose private area holds a `D`.
+#[repr(transparent)]
+pub(crate) struct Device<D: Driver>(NetDevice, PhantomData<D>);
+
+impl<D: Driver> Device<D> {
+    /// `dev`, if it is a device of this driver.
+    pub(crate) fn of(dev: &NetDevice) -> Option<&Device<D>> {
+        // `setup` gives a device these operations after it put a `D` in its private area.
+        core::ptr::eq(dev.ops(), &D::ops().0).then(|| {
+            // SAFETY: a transparent wrapper of a device of this driver (see above).
+            unsafe { &*core::ptr::from_ref(dev).cast::<Device<D>>() }
+        })
+    }
+
+    /// # Safety
+    /// `dev` is a device of this driver, valid for `'a`.
+    unsafe fn from_raw<'a>(dev: *mut b::net_device) -> &'a Device<D> {
+        // SAFETY: per the caller; a transparent wrapper.
+        unsafe { &*dev.cast::<Device<D>>() }
+    }
+
+    /// The private area.
+    pub(crate) fn private(&self) -> &D {
+        // SAFETY: the private area of a device of this driver is a `D` (see `setup`),
+        // released only once the device is gone; netdev private areas are aligned for it
+        // (NETDEV_ALIGN, checked in LinkKind::new).
+        unsafe { &*b::netdev_priv(self.as_raw()).cast::<D>() }
+    }
+}
+
+impl<D: Driver> core::ops::Deref for Device<D> {
+    type Target = NetDevice;
+
+    fn deref(&self) -> &NetDevice {
+        &self.0
+    }
+}
+
+// SAFETY: the reference count is the net_device's.
+unsafe impl<D: Driver> AlwaysRefCounted for Device<D> {
+    fn inc_ref(&self) {
+        self.0.inc_ref();
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: per the caller; a transparent wrapper.
+        unsafe { NetDevice::dec_ref(obj.cast()) };
+    }
+}
+
+/// A new device in its setup: what a [`Driver`] may set before anyone sees it.
+pub(crate) struct DeviceSetup<'a>(&'a mut b::net_device);
+
+impl DeviceSetup<'_> {
+    /// A layer-3 point-to-point device: no link-layer header or address, no ARP.
+    pub(crate) fn set_layer3(&mut self) {
+        let dev = &mut *self.0;
+        dev.type_ = b::ARPHRD_NONE as u16;
+        dev.flags = b::net_device_flags_IFF_NOARP | b::net_device_flags_IFF_POINTOPOINT;
+        dev.hard_header_len = 0;
+        dev.addr_len = 0;
+    }
+
+    /// The MTU, and the range `ip link set DEV mtu` may set.
+    pub(crate) fn set_mtu(&mut self, mtu: u32, min: u32, max: u32) {
+        (self.0.mtu, self.0.min_mtu, self.0.max_mtu) = (mtu, min, max);
+    }
+
+    /// Headroom the stack leaves in front of the packets it builds for the device.
+    pub(crate) fn set_needed_headroom(&mut self, bytes: u16) {
+        self.0.needed_headroom = bytes;
+    }
+
+    /// The offloads the device takes (NETIF_F_* bits), also for encapsulated packets.
+    pub(crate) fn set_features(&mut self, features: u64) {
+        self.0.features = features;
+        self.0.hw_features = features;
+        self.0.hw_enc_features = features;
+    }
+
+    /// A transmit path that takes no lock and needs no queue in front: no qdisc, no TX lock
+    /// (LLTX), any number of TX queues.
+    pub(crate) fn set_lockless_without_queue(&mut self) {
+        // SAFETY: struct_group's union: both members name the same bits.
+        let fast_flags = unsafe { &mut self.0.__bindgen_anon_1.__bindgen_anon_1 };
+        fast_flags.set_lltx(1);
+        fast_flags.set_priv_flags(fast_flags.priv_flags() | b::netdev_priv_flags_IFF_NO_QUEUE as usize);
+    }
+
+    /// Packets keep their route into the transmit path (netif_keep_dst).
+    pub(crate) fn keep_routes(&mut self) {
+        // SAFETY: a device in its setup, ours alone.
+        unsafe { b::netif_keep_dst(&raw mut *self.0) };
+    }
+}
+
+/// Called by alloc_netdev_mqs (for a device of `alloc_device` and of `ip link add`) on the
+/// new, not yet visible device.
+unsafe extern "C" fn setup<D: Driver>(dev: *mut b::net_device) {
+    // SAFETY: alloc_netdev_mqs passes a valid device that nothing else references yet, with
+    // a private area of LinkKind::<D>'s priv_size, aligned for a `D` (LinkKind::new).
+    unsafe { b::netdev_priv(dev).cast::<D>().write(D::new()) };
+    // SAFETY: as above.
+    let dev = unsafe { &mut *dev };
+    dev.netdev_ops = &D::ops().0;
+    // unregister frees what alloc_netdev_mqs allocated, also for devices that `ip link
+    // add` created, after the destructor released the private area.
+    dev.needs_free_netdev = true;
+    dev.priv_destructor = Some(destructor::<D>);
+    D::setup(&mut DeviceSetup(dev));
+}
+
+/// priv_destructor: runs once the last reference to the device is gone, or when its
+/// registration failed after ndo_init.
+unsafe extern "C" fn destructor<D: Driver>(dev: *mut b::net_device) {
+    // SAFETY: the kernel calls this for a device of this driver whose private area is still
+    // valid, with no packet in flight and nobody else holding it.
+    unsafe { Device::<D>::from_raw(dev).private().release() };
+}
+
+/// rtnl_link_ops.newlink: `ip link add NAME type KIND`.
+unsafe extern "C" fn newlink<D: Driver>(
+    _src_net: *mut b::net,
+    dev: *mut b::net_device,
+    _tb: *mut *mut b::nlattr,
+    _data: *mut *mut b::nlattr,
+    _extack: *mut b::netlink_ext_ack,
+) -> i32 {
+    // SAFETY: rtnetlink calls newlink under the RTNL, with a device set up by `setup::<D>`
+    // and not registered; on an error it frees the device itself.
+    let ret = unsafe { b::register_netdevice(dev) };
+    if ret == 0 {
+        // SAFETY: as above: the RTNL is held during the callback; the device, registered
+        // just now, stays valid while it is.
+        let (dev, rtnl) = unsafe { (Device::<D>::from_raw(dev), Rtnl::assume_held()) };
+        D::registered(dev, &rtnl);
+    }
+    ret
+}
+
+/// ndo_init.
+unsafe extern "C" fn init<D: Driver>(dev: *mut b::net_device) -> i32 {
+    // SAFETY: called during registration for a device set up by `setup::<D>`.
+    match D::init(unsafe { Device::<D>::from_raw(dev) }) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// ndo_open.
+unsafe extern "C" fn open<D: Driver>(dev: *mut b::net_device) -> i32 {
+    // SAFETY: dev_open calls this under the RTNL for a registered device of this driver.
+    let (dev, rtnl) = unsafe { (Device::<D>::from_raw(dev), Rtnl::assume_held()) };
+    match D::open(dev, &rtnl) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// ndo_stop.
+unsafe extern "C" fn stop<D: Driver>(dev: *mut b::net_device) -> i32 {
+    // SAFETY: dev_close calls this under the RTNL for a registered device of this driver.
+    let (dev, rtnl) = unsafe { (Device::<D>::from_raw(dev), Rtnl::assume_held()) };
+    D::stop(dev, &rtnl);
+    0
+}
+
+/// ndo_start_xmit.
+unsafe extern "C" fn start_xmit<D: Driver>(skb: *mut b::sk_buff, dev: *mut b::net_device) -> b::netdev_tx_t {
+    // SAFETY: the stack hands over a valid skb for a valid device of this driver, on its
+    // transmit path: an RCU reader with bottom halves off (__dev_queue_xmit's
+    // rcu_read_lock_bh, or __dev_direct_xmit's local_bh_disable).
+    let (skb, dev, ctx) = unsafe { (Skb::from_raw(skb), Device::<D>::from_raw(dev), PacketContext::assume()) };
+    if let Some(skb) = skb {
+        D::start_xmit(dev, skb, &ctx);
+    }
+    b::netdev_tx_NETDEV_TX_OK
+}
+
+/// ndo_get_stats64.
+unsafe extern "C" fn get_stats64<D: Driver>(dev: *mut b::net_device, stats: *mut b::rtnl_link_stats64) {
+    // SAFETY: the stack passes a device of this driver and a zeroed structure to fill.
+    let (dev, stats) = unsafe { (Device::<D>::from_raw(dev), &mut *stats) };
+    D::get_stats64(dev, stats);
+}
+
+/// NETDEV_ALIGN: how netdev_priv aligns a private area.
+const NETDEV_ALIGN: usize = 32;
+
+/// An rtnetlink link kind, for `ip link add NAME type KIND`, whose devices are of the driver
+/// `D`. The kernel links it into its list of kinds on registration, hence the interior
+/// mutability.
+pub(crate) struct LinkKind<D: Driver> {
     ops: UnsafeCell<b::rtnl_link_ops>,
-    /// What the ops hold too, for allocations (the ops are the kernel's once registered).
-    priv_size: usize,
-    setup: RawSetup,
+    _driver: PhantomData<D>,
 }
 // SAFETY: the kernel writes the ops (their list linkage) under the RTNL while registering and
 // unregistering kinds; Rust code never reads or writes them after construction.
-unsafe impl Sync for LinkKind {}
+unsafe impl<D: Driver> Sync for LinkKind<D> {}
 
-impl LinkKind {
-    /// The kind `kind`, whose devices have a private area of `priv_size` bytes, set up by
-    /// `setup`, and are registered by `newlink`.
-    pub(crate) const fn new(kind: &'static CStr, priv_size: usize, setup: RawSetup, newlink: RawNewlink) -> Self {
+impl<D: Driver> LinkKind<D> {
+    /// The kind `kind`.
+    pub(crate) const fn new(kind: &'static CStr) -> Self {
+        assert!(core::mem::align_of::<D>() <= NETDEV_ALIGN);
         LinkKind {
             ops: UnsafeCell::new(b::rtnl_link_ops {
                 kind: kind.as_char_ptr().cast(),
-                priv_size,
-                setup: Some(setup),
-                newlink: Some(newlink),
+                priv_size: core::mem::size_of::<D>(),
+                setup: Some(setup::<D>),
+                newlink: Some(newlink::<D>),
                 // SAFETY: every other field is optional; all-zero means "not used".
                 ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
             }),
-            priv_size,
-            setup,
+            _driver: PhantomData,
         }
     }
 
@@ -309,7 +556,7 @@ impl LinkKind {
 
     /// Registers the kind; unregistering it (on drop) deletes every device of the kind in
     /// every namespace.
-    pub(crate) fn register(&'static self) -> Result<LinkKindRegistration> {
+    pub(crate) fn register(&'static self) -> Result<LinkKindRegistration<D>> {
         // SAFETY: a static that outlives the registration, undone in drop. A second
         // registration of the same ops is refused by the kernel (EEXIST: same kind name).
         let ret = unsafe { b::rtnl_link_register(self.as_raw()) };
@@ -321,18 +568,25 @@ impl LinkKind {
 }
 
 /// A registered link kind, unregistered on drop.
-pub(crate) struct LinkKindRegistration(&'static LinkKind);
+pub(crate) struct LinkKindRegistration<D: Driver>(&'static LinkKind<D>);
 
-impl LinkKindRegistration {
+impl<D: Driver> LinkKindRegistration<D> {
     /// Allocates a device `name` of this kind, with one TX and one RX queue, set up by the
-    /// kind's setup, not registered.
-    pub(crate) fn alloc_device(&self, name: &CStr) -> Result<NewDevice> {
-        let kind = self.0;
-        // SAFETY: `name` is NUL-terminated and `setup` has the signature the kernel expects.
+    /// driver, not registered.
+    pub(crate) fn alloc_device(&self, name: &CStr) -> Result<NewDevice<D>> {
+        // SAFETY: `name` is NUL-terminated; the private area is sized for a `D`, which
+        // `setup::<D>` puts there.
         let raw = unsafe {
-            b::alloc_netdev_mqs(kind.priv_size as i32, name.as_char_ptr(), b::NET_NAME_USER as u8, Some(kind.setup), 1, 1)
+            b::alloc_netdev_mqs(
+                core::mem::size_of::<D>() as i32,
+                name.as_char_ptr(),
+                b::NET_NAME_USER as u8,
+                Some(setup::<D>),
+                1,
+                1,
+            )
         };
-        let dev = NewDevice(NonNull::new(raw).ok_or(ENOMEM)?);
+        let dev = NewDevice(NonNull::new(raw).ok_or(ENOMEM)?, PhantomData);
         // SAFETY: allocated just now, ours alone: as `ip link add` does, the device
         // belongs to its kind (the kind's unregistration deletes it).
         unsafe { (*dev.as_raw()).rtnl_link_ops = self.0.as_raw() };
@@ -340,7 +594,7 @@ impl LinkKindRegistration {
     }
 }
 
-impl Drop for LinkKindRegistration {
+impl<D: Driver> Drop for LinkKindRegistration<D> {
     fn drop(&mut self) {
         // SAFETY: registered in `register`; this deletes all devices of the kind and waits
         // for their transmits to finish.
@@ -348,18 +602,18 @@ impl Drop for LinkKindRegistration {
     }
 }
 
-/// A device allocated and set up, not registered: ours alone. Freed on drop.
-pub(crate) struct NewDevice(NonNull<b::net_device>);
+/// A device allocated and set up, not registered: ours alone. Released and freed on drop.
+pub(crate) struct NewDevice<D: Driver>(NonNull<b::net_device>, PhantomData<D>);
 
-impl NewDevice {
-    pub(crate) fn as_raw(&self) -> *mut b::net_device {
+impl<D: Driver> NewDevice<D> {
+    fn as_raw(&self) -> *mut b::net_device {
         self.0.as_ptr()
     }
 
-    /// The device, to read.
-    pub(crate) fn device(&self) -> &NetDevice {
-        // SAFETY: valid until freed in drop.
-        unsafe { NetDevice::from_raw(self.as_raw()) }
+    /// The device, to read and to set up its private area.
+    pub(crate) fn device(&self) -> &Device<D> {
+        // SAFETY: a device of this driver (alloc_device), valid until freed in drop.
+        unsafe { Device::from_raw(self.as_raw()) }
     }
 
     /// Sets the MTU before registration.
@@ -368,14 +622,9 @@ impl NewDevice {
         unsafe { (*self.as_raw()).mtu = mtu };
     }
 
-    /// register_netdevice: the device becomes the kernel's, which frees it once it is
-    /// unregistered (the setup must have set `needs_free_netdev`), or it comes back with the
-    /// error.
-    pub(crate) fn register<'r>(self, _rtnl: &'r Rtnl) -> core::result::Result<&'r NetDevice, (Error, NewDevice)> {
-        // SAFETY: not registered: ours to read.
-        if !unsafe { (*self.as_raw()).needs_free_netdev } {
-            return Err((kernel::error::code::EINVAL, self));
-        }
+    /// register_netdevice: the device becomes the kernel's, which releases and frees it once
+    /// it is unregistered, or it comes back with the error.
+    pub(crate) fn register<'r>(self, _rtnl: &'r Rtnl) -> core::result::Result<&'r Device<D>, (Error, NewDevice<D>)> {
         // SAFETY: set up and not registered; the RTNL is held.
         let ret = unsafe { b::register_netdevice(self.as_raw()) };
         if ret < 0 {
@@ -384,14 +633,19 @@ impl NewDevice {
         let dev = core::mem::ManuallyDrop::new(self);
         // SAFETY: registered: the kernel frees it, not before it is unregistered, which
         // needs the RTNL that the caller holds for `'r`.
-        Ok(unsafe { NetDevice::from_raw(dev.as_raw()) })
+        Ok(unsafe { Device::from_raw(dev.as_raw()) })
     }
 }
 
-impl Drop for NewDevice {
+impl<D: Driver> Drop for NewDevice<D> {
     fn drop(&mut self) {
-        // SAFETY: allocated by alloc_netdev_mqs and never registered (or its registration
-        // failed): ours to free.
-        unsafe { b::free_netdev(self.as_raw()) };
+        // SAFETY: never registered, or its registration failed: no packet was ever in flight
+        // and nobody else holds it. Release may run twice (when register_netdevice ran the
+        // destructor before it failed). Then the device is ours to free (free_netdev runs
+        // no destructor).
+        unsafe {
+            self.device().private().release();
+            b::free_netdev(self.as_raw());
+        }
     }
 }

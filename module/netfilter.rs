@@ -5,6 +5,7 @@
 
 use crate::bindings as b;
 use crate::netdev::{Net, NetDevice, Rtnl};
+use crate::rcu::PacketContext;
 use crate::skb::Skb;
 use core::cell::{Cell, UnsafeCell};
 use core::ffi::c_void;
@@ -21,9 +22,9 @@ pub(crate) enum Verdict {
 
 /// What a hook calls for each packet.
 pub(crate) trait Handler: Sync {
-    /// `skb`, IPv6 if `ipv6` else IPv4, received on `input`. Runs as an RCU reader with
-    /// bottom halves off (the receive path). A packet handed back must be the same skb.
-    fn handle(&self, skb: Skb, ipv6: bool, input: &NetDevice) -> Verdict;
+    /// `skb`, IPv6 if `ipv6` else IPv4, received on `input`, on the receive path (an RCU
+    /// reader with bottom halves off: `ctx`). A packet handed back must be the same skb.
+    fn handle(&self, skb: Skb, ipv6: bool, input: &NetDevice, ctx: &PacketContext<'_>) -> Verdict;
 }
 
 /// One hook, registered in one namespace at a time for PREROUTING of IPv4 and IPv6 (an
@@ -121,7 +122,11 @@ unsafe extern "C" fn trampoline<T: Handler>(
     // process context): the packet path needs them off (per-CPU state, GRO cells).
     // SAFETY: paired below, on the same CPU and task.
     unsafe { b::local_bh_disable() };
-    let verdict = handler.handle(owned, u32::from(state.pf) == b::NFPROTO_IPV6, input);
+    // SAFETY: an RCU reader (netfilter's) with bottom halves off (above) until the context
+    // goes, at the end of the call.
+    let ctx = unsafe { PacketContext::assume() };
+    let verdict = handler.handle(owned, u32::from(state.pf) == b::NFPROTO_IPV6, input, &ctx);
+    drop(ctx);
     // SAFETY: disabled above.
     unsafe { b::local_bh_enable() };
     match verdict {

@@ -6,7 +6,9 @@
 //! in the same network namespace, and only while the kernel says it is still valid.
 
 use crate::bindings as b;
+use crate::netdev::Net;
 use crate::percpu::{PerCpu, Zeroable};
+use crate::rcu::PacketContext;
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 use kernel::prelude::*;
@@ -77,6 +79,11 @@ struct FamilyRoutes {
     last: PerCpu<LastFlow>,
 }
 
+// SAFETY: the dst_cache is per CPU inside: transmits on any CPU use their own copy, with
+// bottom halves off (a packet context); only init and destroy write the structure itself,
+// before the first packet and after the last.
+unsafe impl Sync for FamilyRoutes {}
+
 impl FamilyRoutes {
     const fn new() -> Self {
         // SAFETY: all-zero is a dst_cache without per-CPU storage, which dst_cache_destroy
@@ -110,13 +117,13 @@ impl FamilyRoutes {
     }
 
     /// This CPU's remembered route, if it was looked up for `key` and is still valid.
-    fn remembered(&self, key: &FlowKey, ipv6: bool) -> Option<Route> {
+    fn remembered(&self, _ctx: &PacketContext<'_>, key: &FlowKey, ipv6: bool) -> Option<Route> {
         let last = self.last.this_cpu()?;
-        // SAFETY: our CPU's copy, bottom halves off (the transmit path); no reference kept.
+        // SAFETY: our CPU's copy, bottom halves off (the packet path); no reference kept.
         if unsafe { *last.0.get() } != *key {
             return None;
         }
-        // SAFETY: the cache was set up (`last` exists only after init); the transmit path
+        // SAFETY: the cache was set up (`last` exists only after init); the packet path
         // has bottom halves off, as the per-CPU cache requires. Both return a held route
         // or null, and write the source address remembered with it, which the key has.
         let dst = unsafe {
@@ -132,7 +139,7 @@ impl FamilyRoutes {
     }
 
     /// Remembers `route` for `key` on this CPU.
-    fn remember(&self, key: &FlowKey, route: &Route, ipv6: bool) {
+    fn remember(&self, _ctx: &PacketContext<'_>, key: &FlowKey, route: &Route, ipv6: bool) {
         let Some(last) = self.last.this_cpu() else {
             return;
         };
@@ -186,21 +193,18 @@ impl Routes {
     }
 
     /// The route for the packet whose header (IPv6 if `ipv6`, else IPv4) starts `header`,
-    /// in namespace `net`, with firewall mark `mark`: this CPU's remembered one when it was
-    /// for the same flow and is still valid, else a fresh lookup (then remembered). None
-    /// when there is no route.
-    ///
-    /// # Safety
-    /// Called in a device's transmit path (bottom halves off, an RCU reader), `net` the
-    /// device's namespace.
-    pub(crate) unsafe fn output(&self, net: *mut b::net, header: &[u8], ipv6: bool, mark: u32) -> Option<Route> {
+    /// in namespace `net` (the device's), with firewall mark `mark`: this CPU's remembered
+    /// one when it was for the same flow and is still valid, else a fresh lookup (then
+    /// remembered). None when there is no route.
+    pub(crate) fn output(&self, ctx: &PacketContext<'_>, net: &Net, header: &[u8], ipv6: bool, mark: u32) -> Option<Route> {
+        let net = net.as_raw();
         let key = FlowKey::of(net, header, ipv6, mark)?;
         let family = if ipv6 { &self.v6 } else { &self.v4 };
-        if let Some(route) = family.remembered(&key, ipv6) {
+        if let Some(route) = family.remembered(ctx, &key, ipv6) {
             return Some(route);
         }
-        // SAFETY: per the caller, `net` is valid; the lookups take the flow by pointer and
-        // return a held route or an error.
+        // SAFETY: `net` is a valid namespace (borrowed); the lookups take the flow by
+        // pointer and return a held route or an error.
         let route = unsafe {
             if ipv6 {
                 let mut flow: b::flowi6 = core::mem::zeroed();
@@ -230,7 +234,7 @@ impl Routes {
                 Route(NonNull::new(rt.cast::<b::dst_entry>())?)
             }
         };
-        family.remember(&key, &route, ipv6);
+        family.remember(ctx, &key, &route, ipv6);
         Some(route)
     }
 }

@@ -6,6 +6,7 @@
 use crate::bindings as b;
 use crate::mapcore::xlat::Shape;
 use crate::netdev::NetDevice;
+use crate::rcu::PacketContext;
 use crate::route::Route;
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
@@ -396,20 +397,17 @@ impl Skb {
     }
 
     /// The device the packet is being sent through.
-    pub(crate) fn dev(&self) -> *mut b::net_device {
+    fn dev(&self) -> *mut b::net_device {
         // SAFETY: we own a valid skb; skb->dev is set on the transmit path.
         unsafe { (*self.raw()).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev }
     }
 
-    /// Splits this IPv4 packet (without DF) into fragments of at most `mtu` bytes and hands
-    /// each to `output` (ip_do_fragment, as IPv4 output does); consumes the packet. The
-    /// packet must carry an IPv4 route ([`route_family`](Self::route_family)): ip_do_fragment
-    /// reads the MTU and the headroom from it.
-    pub(crate) fn fragment_ipv4(
-        self,
-        mtu: u16,
-        output: unsafe extern "C" fn(*mut b::net, *mut b::sock, *mut b::sk_buff) -> i32,
-    ) {
+    /// Splits this IPv4 packet (without DF), being sent through a device, into fragments of
+    /// at most `mtu` bytes and hands each to `S` (ip_do_fragment, as IPv4 output does);
+    /// consumes the packet. The packet must carry an IPv4 route
+    /// ([`route_family`](Self::route_family)): ip_do_fragment reads the MTU and the headroom
+    /// from it.
+    pub(crate) fn fragment_ipv4<S: FragmentSink>(self, mtu: u16, _ctx: &PacketContext<'_>) {
         if self.route_family() != Some(AF_INET) {
             return;
         }
@@ -427,7 +425,7 @@ impl Skb {
             (*parm).opt.optlen = header_len.saturating_sub(20) as u8;
             (*parm).frag_max_size = mtu;
             let dev = (*skb).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev;
-            b::ip_do_fragment(b::dev_net(dev), ptr::null_mut(), skb, Some(output));
+            b::ip_do_fragment(b::dev_net(dev), ptr::null_mut(), skb, Some(fragment_output::<S>));
         }
     }
 
@@ -460,6 +458,35 @@ impl Drop for Skb {
 /// A device's GRO cells (a per-CPU queue and NAPI context each), through which the packets
 /// it receives enter the stack, as tunnels' decapsulated packets do. Set up in `ndo_init`,
 /// torn down with the device.
+/// Where the fragments of a packet go (see [`Skb::fragment_ipv4`]).
+pub(crate) trait FragmentSink {
+    /// One fragment, on the device the packet was being sent through, on the same packet
+    /// path.
+    fn fragment(skb: Skb, dev: &NetDevice, ctx: &PacketContext<'_>);
+}
+
+/// ip_do_fragment's output callback: hands each fragment to `S` with its device.
+unsafe extern "C" fn fragment_output<S: FragmentSink>(
+    _net: *mut b::net,
+    _sk: *mut b::sock,
+    skb: *mut b::sk_buff,
+) -> i32 {
+    // SAFETY: ip_do_fragment hands over each fragment it built.
+    let Some(skb) = (unsafe { Skb::from_raw(skb) }) else {
+        return 0;
+    };
+    let dev = skb.dev();
+    if dev.is_null() {
+        return 0;
+    }
+    // SAFETY: ip_do_fragment calls this within `fragment_ipv4`, whose caller is on a packet
+    // path (its context) until it returns; the fragments keep the device the packet was
+    // being sent through, valid while it is.
+    let (dev, ctx) = unsafe { (NetDevice::from_raw(dev), PacketContext::assume()) };
+    S::fragment(skb, dev, &ctx);
+    0
+}
+
 pub(crate) struct GroCells(UnsafeCell<b::gro_cells>);
 
 // SAFETY: gro_cells_receive works on the calling CPU's cell only (bottom halves off); init
