@@ -256,7 +256,7 @@ impl<'a> PacketPath<'a> {
         let Some(route) = self.instance().routes.output(self.ctx, net, skb.header(), ipv6, skb.mark()) else {
             return false;
         };
-        skb.send(net.as_raw(), route, ipv6);
+        skb.send(net, route, ipv6);
         true
     }
 

@@ -5,7 +5,7 @@
 
 use crate::bindings as b;
 use crate::mapcore::xlat::Shape;
-use crate::netdev::NetDevice;
+use crate::netdev::{Net, NetDevice};
 use crate::rcu::PacketContext;
 use crate::route::Route;
 use core::cell::UnsafeCell;
@@ -370,7 +370,8 @@ impl Skb {
     /// sends its own: the output path (LOCAL_OUT, POSTROUTING, neighbours; fragmentation or
     /// an ICMP error to the source where the route's MTU is smaller). A fresh packet: no
     /// conntrack entry, no socket, no old route.
-    pub(crate) fn send(self, net: *mut b::net, route: Route, ipv6: bool) {
+    pub(crate) fn send(self, net: &Net, route: Route, ipv6: bool) {
+        let net = net.as_raw();
         let skb = self.raw();
         core::mem::forget(self);
         // SAFETY: we own the skb, whose data starts at its (translated) network header of
@@ -455,9 +456,6 @@ impl Drop for Skb {
     }
 }
 
-/// A device's GRO cells (a per-CPU queue and NAPI context each), through which the packets
-/// it receives enter the stack, as tunnels' decapsulated packets do. Set up in `ndo_init`,
-/// torn down with the device.
 /// Where the fragments of a packet go (see [`Skb::fragment_ipv4`]).
 pub(crate) trait FragmentSink {
     /// One fragment, on the device the packet was being sent through, on the same packet
@@ -487,6 +485,9 @@ unsafe extern "C" fn fragment_output<S: FragmentSink>(
     0
 }
 
+/// A device's GRO cells (a per-CPU queue and NAPI context each), through which the packets
+/// it receives enter the stack, as tunnels' decapsulated packets do. Set up in `ndo_init`,
+/// torn down with the device.
 pub(crate) struct GroCells(UnsafeCell<b::gro_cells>);
 
 // SAFETY: gro_cells_receive works on the calling CPU's cell only (bottom halves off); init
