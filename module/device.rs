@@ -81,10 +81,7 @@ pub(crate) fn add_device(kind: &LinkKindRegistration<Instance>, name: &CStr, con
     }
     let rtnl = Rtnl::lock();
     match new.register(&rtnl) {
-        Ok(dev) => {
-            dev.disable_ipv6_addr_gen(&rtnl);
-            Ok(())
-        }
+        Ok(_) => Ok(()),
         Err((e, new)) => {
             // Released and freed outside the RTNL.
             drop(rtnl);

@@ -299,7 +299,8 @@ pub(crate) trait Driver: Sized + Sync + 'static {
     /// No packet is in flight on the device, and nobody else can reach it.
     unsafe fn release(&self);
 
-    /// After `ip link add` registered the device, the RTNL still held.
+    /// After the device was registered (`ip link add`, [`NewDevice::register`]), the RTNL
+    /// still held.
     fn registered(dev: &Device<Self>, rtnl: &Rtnl);
 
     /// ndo_open.
@@ -622,9 +623,10 @@ impl<D: Driver> NewDevice<D> {
         unsafe { (*self.as_raw()).mtu = mtu };
     }
 
-    /// register_netdevice: the device becomes the kernel's, which releases and frees it once
-    /// it is unregistered, or it comes back with the error.
-    pub(crate) fn register<'r>(self, _rtnl: &'r Rtnl) -> core::result::Result<&'r Device<D>, (Error, NewDevice<D>)> {
+    /// register_netdevice, then the driver's `registered`, as for `ip link add`: the device
+    /// becomes the kernel's, which releases and frees it once it is unregistered, or it comes
+    /// back with the error.
+    pub(crate) fn register<'r>(self, rtnl: &'r Rtnl) -> core::result::Result<&'r Device<D>, (Error, NewDevice<D>)> {
         // SAFETY: set up and not registered; the RTNL is held.
         let ret = unsafe { b::register_netdevice(self.as_raw()) };
         if ret < 0 {
@@ -633,7 +635,9 @@ impl<D: Driver> NewDevice<D> {
         let dev = core::mem::ManuallyDrop::new(self);
         // SAFETY: registered: the kernel frees it, not before it is unregistered, which
         // needs the RTNL that the caller holds for `'r`.
-        Ok(unsafe { Device::from_raw(dev.as_raw()) })
+        let dev = unsafe { Device::from_raw(dev.as_raw()) };
+        D::registered(dev, rtnl);
+        Ok(dev)
     }
 }
 

@@ -18,6 +18,7 @@ case "$(ip -d link show m1)" in
 *) fail "m1 is a mapmint link without link-layer header" "$(ip -d link show m1)" ;;
 esac
 check_eq "m1 has addrgenmode none" 1 "$(ip -d link show m1 | grep -c 'addrgenmode none')"
+check_eq "the default device (insmod) has addrgenmode none" 1 "$(ip -d link show mapmint | grep -c 'addrgenmode none')"
 check_fails "a second link named m1 is refused" ip link add m1 type mapmint
 
 ip netns add ns1
