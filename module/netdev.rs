@@ -135,12 +135,13 @@ impl NetDevice {
     }
 
     /// The device's namespace, which a device does not keep alive: it may move to another
-    /// one, and the old one go.
+    /// one, and the old one go. Outside this file through `net_rtnl` and `net_rcu`, which
+    /// prove the condition.
     ///
     /// # Safety
     /// The caller is an RCU reader or holds the RTNL (a move takes the RTNL, and frees the
     /// old namespace after a grace period) for as long as it uses the reference.
-    pub(crate) unsafe fn net(&self) -> &Net {
+    unsafe fn net(&self) -> &Net {
         // SAFETY: per the caller.
         unsafe { Net::from_raw(b::dev_net(self.as_raw())) }
     }
