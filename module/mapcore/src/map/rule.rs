@@ -591,6 +591,16 @@ impl Rule {
     /// must be exactly what [`Rule::map_address`] builds (zero subnet ID, interface identifier
     /// consistent with the EA bits in the given `mode`).
     pub fn decode(&self, addr: Ipv6Addr, mode: Mode) -> Result<DecodedAddress, MapError> {
+        // Every packet a BR takes in is decoded (the RFC 7597 §8.1 check): the usual shape
+        // first, the general one (which also says why an address is refused) after it.
+        match self.decode_within_64(addr, mode) {
+            Some(decoded) => Ok(decoded),
+            None => self.decode_any(addr, mode),
+        }
+    }
+
+    /// [`Rule::decode`] of any rule's addresses.
+    fn decode_any(&self, addr: Ipv6Addr, mode: Mode) -> Result<DecodedAddress, MapError> {
         if !self.ipv6.contains(addr) {
             return Err(MapError::Ipv6NotInRule { addr, rule: self.ipv6 });
         }
@@ -617,6 +627,37 @@ impl Rule {
             return Err(MapError::IidMismatch { addr });
         }
         Ok(DecodedAddress { ce_ipv4, ipv4: iid_ipv4, psid, psid_len: self.psid_len })
+    }
+
+    /// [`Rule::decode`] of an address of an End-user prefix of 64 bits or fewer in the RFC's
+    /// interface identifier format, what nearly every domain uses: the prefix, EA bits and
+    /// subnet ID lie in the upper half and the interface identifier is the lower half whole.
+    /// `None` for any other rule or for an address this rule does not build (the general
+    /// decoding then says why).
+    fn decode_within_64(&self, addr: Ipv6Addr, mode: Mode) -> Option<DecodedAddress> {
+        let n = u32::from(self.ipv6.len);
+        let o = u32::from(self.ea_len);
+        let end_user_len = n + o;
+        if end_user_len > 64 || self.legacy() {
+            return None;
+        }
+        let (hi, lo) = ipv6_halves(addr);
+        let (rule_hi, _) = ipv6_halves(self.ipv6.addr);
+        // (the Rule IPv6 prefix has no host bits: `Rule::new` refuses them)
+        if (hi ^ rule_hi) & mask64(n) != 0 || hi & low_ones64(64 - end_user_len) != 0 {
+            return None;
+        }
+        let ea = get64(hi, n, o);
+        let (ce_ipv4, psid) = self.decode_ea(ea);
+        let ipv4 = Ipv4Addr::from((lo >> 16) as u32);
+        let psid_field = if self.psid_len == 0 { 0 } else { u64::from(psid) };
+        let ipv4_ok = match mode {
+            Mode::MapE => ipv4 == ce_ipv4.addr,
+            Mode::MapT => ce_ipv4.contains(ipv4),
+        };
+        // The identifier is 16 zero bits, the IPv4 field and the PSID field (RFC 7597 §6).
+        (ipv4_ok && lo == (u64::from(u32::from(ipv4)) << 16) | psid_field)
+            .then_some(DecodedAddress { ce_ipv4, ipv4, psid, psid_len: self.psid_len })
     }
 
     /// Whether `ipv4`:`port` belongs to the CE whose MAP address is `addr` (the RFC 7597 §8.1
@@ -691,6 +732,58 @@ mod tests {
         assert!(with.psid_for_port(1100).is_err());
         assert_eq!(with.psid_for_port(1024), Ok(0));
         assert_eq!(without.psid_for_port(1100), Ok(0));
+    }
+
+    #[test]
+    fn decoding_within_64_bits_agrees_with_the_general_decoding() {
+        // Rules of every shape the short path takes (and some it leaves), CE addresses each
+        // rule builds, and each with one bit flipped: the short path answers exactly what the
+        // general one does wherever it answers, and answers every address it should.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |bound: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % bound
+        };
+        let (mut checked, mut short_rules) = (0, 0);
+        while checked < 400 {
+            let ipv6_len = 16 + next(49) as u8;
+            let ipv4_len = 8 + next(25) as u8;
+            let mut params = RuleParams::new(
+                Ipv6Prefix { addr: Ipv6Addr::from(0x2001_0db8_5a5a_c3c3_0000_0000_0000_0000u128), len: ipv6_len }.truncated(),
+                Ipv4Prefix { addr: Ipv4Addr::new(198, 51, 100, 77), len: ipv4_len }.truncated(),
+                next(33) as u8,
+            );
+            params.psid_offset = Some(next(9) as u8);
+            params.legacy = next(8) == 0;
+            if params.ea_len == 0 && next(2) == 0 {
+                params.psid_len = Some(1 + next(8) as u8);
+                params.psid = Some(next(2) as u16);
+            }
+            let Ok(rule) = Rule::new(params) else { continue };
+            checked += 1;
+            let short = rule.end_user_prefix_len() <= 64 && !rule.legacy();
+            short_rules += usize::from(short);
+            let host = u32::from(rule.ipv4.addr) | (next(1 << 32) as u32 & !mask32(u32::from(rule.ipv4.len)));
+            let psid = rule.psid.unwrap_or(next(1 << rule.psid_len) as u16);
+            for mode in [Mode::MapE, Mode::MapT] {
+                let valid = rule.map_address(Ipv4Addr::from(host), psid, mode).unwrap();
+                let valid = u128::from(valid);
+                for flip in core::iter::once(0).chain((0..128).map(|bit| 1u128 << bit)) {
+                    let addr = Ipv6Addr::from(valid ^ flip);
+                    let general = rule.decode_any(addr, mode).ok();
+                    let fast = rule.decode_within_64(addr, mode);
+                    if short {
+                        assert_eq!(fast, general, "{rule} {addr} {mode:?}");
+                    } else {
+                        assert_eq!(fast, None, "{rule}");
+                    }
+                    assert_eq!(rule.decode(addr, mode).ok(), general);
+                }
+            }
+        }
+        assert!(short_rules > 100, "{short_rules} rules of the short path's shape");
     }
 
     #[test]
