@@ -272,6 +272,13 @@ impl Skb {
             b::skb_reset_network_header(skb);
             trimmed
         };
+        // The transport header follows the new network header: the output path measures a GSO
+        // packet's segments from it (skb_gso_validate_network_len). Left where it was, a
+        // packet decapsulated at a BR would have it at its own IPv4 header.
+        let network_len = network_header_len(self.header());
+        // SAFETY: we own the skb; the offset lies within the linear headers the translator
+        // wrote (network_header_len reads no further than they go).
+        unsafe { b::skb_set_transport_header(self.raw(), network_len as i32) };
         if self.ip_summed() == CHECKSUM_COMPLETE {
             self.set_ip_summed(CHECKSUM_NONE);
         }
@@ -449,6 +456,19 @@ impl Skb {
     }
 }
 
+/// The length of the network header (with the IPv6 Fragment header the translator may add)
+/// of the packet `header` starts: what precedes its transport header, or the inner packet of
+/// a MAP-E one. 0 for anything shorter than its header says.
+fn network_header_len(header: &[u8]) -> usize {
+    let len = match header.first().map(|b| b >> 4) {
+        Some(4) => usize::from(header[0] & 0x0f) * 4,
+        Some(6) if header.get(6) == Some(&IPPROTO_FRAGMENT) => 48,
+        Some(6) => 40,
+        _ => 0,
+    };
+    if len <= header.len() { len } else { 0 }
+}
+
 impl Drop for Skb {
     fn drop(&mut self) {
         // SAFETY: we own the skb.
@@ -537,6 +557,7 @@ const CHECKSUM_COMPLETE: u8 = 2;
 const CHECKSUM_PARTIAL: u8 = 3;
 
 const IPPROTO_IPIP: u8 = 4;
+const IPPROTO_FRAGMENT: u8 = 44;
 
 /// The segments a GSO packet was cut into, each owned, in order.
 pub(crate) struct Segments(*mut b::sk_buff);

@@ -613,6 +613,37 @@ pmtu_check() {
 	ip -n ce11b link set dev wan mtu 1500
 }
 
+# icmp_out_unreachable NS: the ICMP Destination Unreachable messages NS has sent.
+icmp_out_unreachable() {
+	at "$1" awk '/^Icmp:/ { if (!column) { for (i = 1; i <= NF; i++) if ($i == "OutDestUnreachs") column = i } else print $column }' /proc/net/snmp
+}
+
+# decapsulated_gso_mtu_check: MAP-E GSO packets decapsulated at the BR and sent towards the
+# server on a route of a smaller MTU: the BR measures their segments as any router does, from
+# the transport header, which must follow the decapsulated IPv4 header. The server advertises
+# an MSS of 1000 and c1 sends without TCP options, so each segment is a 1040-byte packet.
+# Left at the IPv4 header, the transport header would make a segment look 1048 bytes long
+# (the source address's first byte, 192, read as a TCP data offset of 48 bytes): a route of
+# 1044 would have the BR refuse segments that fit it.
+decapsulated_gso_mtu_check() {
+	local unreachable
+	at c1 sysctl -qw net.ipv4.tcp_timestamps=0
+	ip -n server route change default via 203.0.113.1 advmss 1000
+	ip -n br route add $SERVER/32 dev srv mtu lock 1044
+	unreachable=$(icmp_out_unreachable br)
+	gso_upload "upload c1 -> server, 1040-byte segments on the BR's route of 1044" c1 7012
+	check_eq "the BR refused none of the segments that fit its route" "$unreachable" "$(icmp_out_unreachable br)"
+	check_eq "c1 learnt no path MTU of 1044" "" "$(at c1 ip route get $SERVER | grep -o 'mtu 1044')"
+	# and with less than a segment, the BR must answer (Fragmentation Needed: DF)
+	ip -n br route change $SERVER/32 dev srv mtu lock 1036
+	gso_upload "upload c1 -> server, 1040-byte segments on the BR's route of 1036" c1 7013
+	check "the BR answered Destination Unreachable" test "$(icmp_out_unreachable br)" -gt "$unreachable"
+	check_eq "c1 learnt the path MTU 1036" "mtu 1036" "$(at c1 ip route get $SERVER | grep -o 'mtu 1036')"
+	ip -n br route del $SERVER/32 dev srv
+	ip -n server route change default via 203.0.113.1
+	at c1 sysctl -qw net.ipv4.tcp_timestamps=1
+}
+
 # concurrency_checks MODE: transfers from both LAN hosts at once, both ways, while 3000-byte
 # UDP datagrams are echoed in fragments (the BR follows the replies' fragments to the right CE
 # with its fragment cache), on a guest with 2 vCPUs and devices of 8 transmit queues: every

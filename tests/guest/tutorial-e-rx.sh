@@ -10,5 +10,6 @@ tutorial e iptables
 tutorial_checks e
 traceroute_check e
 pmtu_check e
+decapsulated_gso_mtu_check
 on_receive_checks e
 rmmod_under_traffic

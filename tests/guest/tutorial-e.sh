@@ -8,6 +8,7 @@ tutorial e iptables
 tutorial_checks e
 traceroute_check e
 pmtu_check e
+decapsulated_gso_mtu_check
 route_change_check
 transfer_while_applying
 rmmod_under_traffic
