@@ -153,6 +153,12 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         if gso_type & !allowed != 0 || nested {
             return if receiving { Outcome::Left(skb) } else { transmit_segments(tx, skb) };
         }
+        // A BIG TCP super-packet (over 64 KB, made by GRO on a link whose gro_max_size
+        // allows it) has no length in its IP header for the translator to read. Routed into
+        // the device, it arrives cut to the device's 64 KB GSO limit.
+        if receiving && skb.len() > usize::from(u16::MAX) {
+            return Outcome::Left(skb);
+        }
     }
     // Where the stack has nothing to undo, the translated packet goes straight out. A CE's
     // inbound packets are received again instead: conntrack must undo the NAPT.

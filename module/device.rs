@@ -139,6 +139,8 @@ impl Driver for Instance {
         // The transmit path takes no lock of its own (per-CPU counters, an atomic fragment
         // cache) and needs no queue in front.
         dev.set_lockless_without_queue();
+        // (the transmit path runs with bottom halves off, never with interrupts off)
+        dev.refuse_netpoll();
         // The transmit path answers ICMP errors (icmp_ndo_send), which need the packet's
         // route: the core must not drop it first.
         dev.keep_routes();

@@ -424,6 +424,15 @@ impl DeviceSetup<'_> {
         fast_flags.set_priv_flags(fast_flags.priv_flags() | b::netdev_priv_flags_IFF_NO_QUEUE as usize);
     }
 
+    /// No netpoll (netconsole) through the device: netpoll calls the transmit path with
+    /// interrupts off, where a packet sent on through the stack (ip_local_out, GRO cells)
+    /// cannot go, as veth's cannot.
+    pub(crate) fn refuse_netpoll(&mut self) {
+        // SAFETY: struct_group's union: both members name the same bits.
+        let fast_flags = unsafe { &mut self.0.__bindgen_anon_1.__bindgen_anon_1 };
+        fast_flags.set_priv_flags(fast_flags.priv_flags() | b::netdev_priv_flags_IFF_DISABLE_NETPOLL as usize);
+    }
+
     /// Packets keep their route into the transmit path (netif_keep_dst).
     pub(crate) fn keep_routes(&mut self) {
         // SAFETY: a device in its setup, ours alone.
