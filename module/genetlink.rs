@@ -262,6 +262,13 @@ impl<'a> Dump<'a> {
         unsafe { self.cb.__bindgen_anon_1.args[0] = cursor as isize };
     }
 
+    /// Marks what the messages of this call come from (a configuration's generation): a
+    /// message after one from another marks the dump interrupted (NLM_F_DUMP_INTR), for the
+    /// requester to ask again.
+    pub(crate) fn set_generation(&mut self, generation: u32) {
+        self.cb.seq = generation;
+    }
+
     /// Refuses the dump with `errno`, telling the caller why: the dumpit's return value.
     pub(crate) fn refuse(&self, errno: Error, args: fmt::Arguments<'_>) -> i32 {
         // SAFETY: the callback's extack is null or the dump's, ours during the call.
@@ -287,6 +294,9 @@ impl<'a> Dump<'a> {
             message.cancel();
             return false;
         }
+        // SAFETY: the callback is ours during the call; the header is the message's, just
+        // put in the dump buffer.
+        unsafe { b::genl_dump_check_consistent(&raw mut *self.cb, message.header) };
         message.end();
         true
     }

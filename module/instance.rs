@@ -153,12 +153,15 @@ struct Published {
     config: KBox<Config>,
     fmrs: Arc<FmrTable>,
     derived: Derived,
+    /// Counts the configurations published (from 1), so that a dump spanning several
+    /// messages can tell whether they all came from one.
+    generation: u32,
 }
 
 impl Published {
-    fn new(config: KBox<Config>, fmrs: Arc<FmrTable>) -> Published {
+    fn new(config: KBox<Config>, fmrs: Arc<FmrTable>, generation: u32) -> Published {
         let derived = Derived::of(&config, fmrs.len());
-        Published { config, fmrs, derived }
+        Published { config, fmrs, derived, generation }
     }
 }
 
@@ -259,6 +262,11 @@ impl Instance {
         self.published.read_serialised(genl).map(|p| (&*p.config, &p.fmrs))
     }
 
+    /// Which configuration is published: a number no earlier one had (never 0).
+    pub(crate) fn generation(&self, genl: &GenlMutex) -> u32 {
+        self.published.read_serialised(genl).map_or(0, |p| p.generation)
+    }
+
     /// The FMRs staged for the next CONFIG_SET.
     pub(crate) fn staging<'a>(&'a self, genl: &'a mut GenlMutex) -> &'a mut Option<Staging> {
         self.staging.get(genl)
@@ -279,7 +287,7 @@ impl Instance {
     /// Installs the first configuration of a device nobody can reach yet; EBUSY if it has
     /// one already.
     pub(crate) fn set_initial_config(&self, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result {
-        match self.published.publish_first(Published::new(config, fmrs))? {
+        match self.published.publish_first(Published::new(config, fmrs, 1))? {
             Ok(()) => Ok(()),
             Err(_) => Err(EBUSY),
         }
@@ -289,7 +297,8 @@ impl Instance {
     /// wait for that (the caller holds the genetlink mutex, which serialises changes; taking
     /// the token exclusively ends every borrow of the configuration `config` handed out).
     pub(crate) fn publish(&self, genl: &mut GenlMutex, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result {
-        Ok(self.published.replace(genl, Published::new(config, fmrs))?)
+        let generation = self.generation(genl).wrapping_add(1).max(1);
+        Ok(self.published.replace(genl, Published::new(config, fmrs, generation))?)
     }
 
     /// Frees the configuration and the per-CPU state at device teardown (no reader is left

@@ -507,6 +507,8 @@ fn rule_dump(dump: &mut Dump<'_>, genl: &GenlMutex) -> i32 {
     let Some((config, fmrs)) = dev.instance().config(genl) else {
         return 0;
     };
+    // (a table replaced between two calls shows in the messages' flags)
+    dump.set_generation(dev.instance().generation(genl));
     // The cursor counts rules, BMR first: a big table takes many messages, each resuming
     // where the last one ended.
     let bmr = config.bmr.as_slice();

@@ -177,6 +177,13 @@ impl Socket {
             .map_err(building)?;
         self.handle.send(&request).map_err(socket_error)?;
         let mut out = Vec::new();
+        // A dump whose source changed between two of its messages is marked (read to its end
+        // all the same: the socket takes one dump at a time).
+        let mut interrupted = false;
+        let end = |out, interrupted| match interrupted {
+            false => Ok(out),
+            true => Err(NlError::errno(libc::EINTR, Some("the table changed during the dump".into()))),
+        };
         loop {
             let (messages, _) = self.handle.recv::<T, P>().map_err(socket_error)?;
             for message in messages {
@@ -184,20 +191,21 @@ impl Socket {
                 if *message.nl_seq() != seq {
                     continue;
                 }
+                interrupted |= message.nl_flags().contains(NlmF::DUMP_INTR);
                 let done = *message.nl_type() == T::from(u16::from(Nlmsg::Done));
                 match message.nl_payload() {
                     NlPayload::Err(e) => return Err(from_nlmsgerr(e)),
                     NlPayload::DumpExtAck(e) if *e.error() != 0 => return Err(from_nlmsgerr(e)),
-                    NlPayload::Ack(_) | NlPayload::DumpExtAck(_) => return Ok(out),
-                    NlPayload::Payload(_) if done => return Ok(out),
-                    NlPayload::Empty => return Ok(out),
+                    NlPayload::Ack(_) | NlPayload::DumpExtAck(_) => return end(out, interrupted),
+                    NlPayload::Payload(_) if done => return end(out, interrupted),
+                    NlPayload::Empty => return end(out, interrupted),
                     NlPayload::Payload(_) => {}
                 }
                 if let Some(payload) = message.get_payload() {
                     out.push(payload.clone());
                 }
                 if !message.nl_flags().contains(NlmF::MULTI) && !flags.contains(NlmF::ACK) {
-                    return Ok(out);
+                    return end(out, interrupted);
                 }
             }
         }
@@ -272,9 +280,19 @@ impl Genl {
         self.transact(cmd, NlmF::ACK, attrs)
     }
 
-    /// A dump request: every reply message, until the kernel's DONE.
+    /// A dump request: every reply message, until the kernel's DONE. A dump the kernel
+    /// marks interrupted (the table changed between two of its messages, which could then
+    /// show some rules twice and others not at all) is asked for again.
     pub fn dump(&self, cmd: u8, attrs: &[Attr]) -> Result<Vec<Attrs>, NlError> {
-        self.transact(cmd, NlmF::DUMP, attrs)
+        const TRIES: usize = 10;
+        let mut result = self.transact(cmd, NlmF::DUMP, attrs);
+        for _ in 1..TRIES {
+            match result {
+                Err(NlError { errno: Some(libc::EINTR), .. }) => result = self.transact(cmd, NlmF::DUMP, attrs),
+                _ => break,
+            }
+        }
+        result
     }
 }
 
