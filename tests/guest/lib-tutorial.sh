@@ -613,11 +613,6 @@ pmtu_check() {
 	ip -n ce11b link set dev wan mtu 1500
 }
 
-# icmp_out_unreachable NS: the ICMP Destination Unreachable messages NS has sent.
-icmp_out_unreachable() {
-	at "$1" awk '/^Icmp:/ { if (!column) { for (i = 1; i <= NF; i++) if ($i == "OutDestUnreachs") column = i } else print $column }' /proc/net/snmp
-}
-
 # decapsulated_gso_mtu_check: MAP-E GSO packets decapsulated at the BR and sent towards the
 # server on a route of a smaller MTU: the BR measures their segments as any router does, from
 # the transport header, which must follow the decapsulated IPv4 header. The server advertises
@@ -630,14 +625,14 @@ decapsulated_gso_mtu_check() {
 	at c1 sysctl -qw net.ipv4.tcp_timestamps=0
 	ip -n server route change default via 203.0.113.1 advmss 1000
 	ip -n br route add $SERVER/32 dev srv mtu lock 1044
-	unreachable=$(icmp_out_unreachable br)
+	unreachable=$(snmp br Icmp OutDestUnreachs)
 	gso_upload "upload c1 -> server, 1040-byte segments on the BR's route of 1044" c1 7012
-	check_eq "the BR refused none of the segments that fit its route" "$unreachable" "$(icmp_out_unreachable br)"
+	check_eq "the BR refused none of the segments that fit its route" "$unreachable" "$(snmp br Icmp OutDestUnreachs)"
 	check_eq "c1 learnt no path MTU of 1044" "" "$(at c1 ip route get $SERVER | grep -o 'mtu 1044')"
 	# and with less than a segment, the BR must answer (Fragmentation Needed: DF)
 	ip -n br route change $SERVER/32 dev srv mtu lock 1036
 	gso_upload "upload c1 -> server, 1040-byte segments on the BR's route of 1036" c1 7013
-	check "the BR answered Destination Unreachable" test "$(icmp_out_unreachable br)" -gt "$unreachable"
+	check "the BR answered Destination Unreachable" test "$(snmp br Icmp OutDestUnreachs)" -gt "$unreachable"
 	check_eq "c1 learnt the path MTU 1036" "mtu 1036" "$(at c1 ip route get $SERVER | grep -o 'mtu 1036')"
 	ip -n br route del $SERVER/32 dev srv
 	ip -n server route change default via 203.0.113.1
@@ -697,10 +692,17 @@ concurrency_checks() {
 }
 
 
+# snmp NS GROUP FIELD: FIELD of GROUP (Ip, Icmp, ...) in NS's /proc/net/snmp (a line of names,
+# then a line of values).
+snmp() {
+	at "$1" awk -v group="$2:" -v field="$3" \
+		'$1 == group { if (!col) { for (i = 2; i <= NF; i++) if ($i == field) col = i } else print $col }' /proc/net/snmp
+}
+
 # forwarded NS: the packets NS's stack forwarded so far, IPv4 and IPv6 together.
 forwarded() {
 	local v4 v6
-	v4=$(at "$1" awk '$1 == "Ip:" { if (!col) { for (i = 2; i <= NF; i++) if ($i == "ForwDatagrams") col = i } else print $col }' /proc/net/snmp)
+	v4=$(snmp "$1" Ip ForwDatagrams)
 	v6=$(at "$1" awk '$1 == "Ip6OutForwDatagrams" { print $2 }' /proc/net/snmp6)
 	echo $((v4 + v6))
 }
