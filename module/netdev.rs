@@ -418,19 +418,26 @@ impl DeviceSetup<'_> {
     /// A transmit path that takes no lock and needs no queue in front: no qdisc, no TX lock
     /// (LLTX), any number of TX queues.
     pub(crate) fn set_lockless_without_queue(&mut self) {
-        // SAFETY: struct_group's union: both members name the same bits.
-        let fast_flags = unsafe { &mut self.0.__bindgen_anon_1.__bindgen_anon_1 };
-        fast_flags.set_lltx(1);
-        fast_flags.set_priv_flags(fast_flags.priv_flags() | b::netdev_priv_flags_IFF_NO_QUEUE as usize);
+        self.fast_flags().set_lltx(1);
+        self.add_priv_flags(b::netdev_priv_flags_IFF_NO_QUEUE);
     }
 
     /// No netpoll (netconsole) through the device: netpoll calls the transmit path with
     /// interrupts off, where a packet sent on through the stack (ip_local_out, GRO cells)
     /// cannot go, as veth's cannot.
     pub(crate) fn refuse_netpoll(&mut self) {
+        self.add_priv_flags(b::netdev_priv_flags_IFF_DISABLE_NETPOLL);
+    }
+
+    fn add_priv_flags(&mut self, flags: b::netdev_priv_flags) {
+        let fast_flags = self.fast_flags();
+        fast_flags.set_priv_flags(fast_flags.priv_flags() | flags as usize);
+    }
+
+    /// The bit fields of the device's hot-path group (`priv_flags_fast`).
+    fn fast_flags(&mut self) -> &mut b::net_device__bindgen_ty_1__bindgen_ty_1 {
         // SAFETY: struct_group's union: both members name the same bits.
-        let fast_flags = unsafe { &mut self.0.__bindgen_anon_1.__bindgen_anon_1 };
-        fast_flags.set_priv_flags(fast_flags.priv_flags() | b::netdev_priv_flags_IFF_DISABLE_NETPOLL as usize);
+        unsafe { &mut self.0.__bindgen_anon_1.__bindgen_anon_1 }
     }
 
     /// Packets keep their route into the transmit path (netif_keep_dst).
