@@ -160,6 +160,21 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
             return Outcome::Left(skb);
         }
     }
+    // MAP-T updates the transport checksum as the offload's seed only where it is one; any
+    // other checksum left to offload (a tunnel's inner one) is computed first, so that the
+    // translation updates complete checksums. At receipt, the stack routes such a packet
+    // into the device, where that happens.
+    if !mape && !skb.partial_checksum_is_transport() {
+        if receiving {
+            return Outcome::Left(skb);
+        }
+        if skb.gso().is_some() {
+            return transmit_segments(tx, skb);
+        }
+        if !skb.resolve_partial_checksum() {
+            return drop(DropReason::NoHeadroom);
+        }
+    }
     // Where the stack has nothing to undo, the translated packet goes straight out. A CE's
     // inbound packets are received again instead: conntrack must undo the NAPT.
     let mut send_out = !(ipv6 && config.role == Role::Ce);

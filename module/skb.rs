@@ -32,6 +32,10 @@ pub(crate) enum Extent {
 pub(crate) const ETH_P_IP: u16 = 0x0800u16.to_be();
 pub(crate) const ETH_P_IPV6: u16 = 0x86DDu16.to_be();
 
+/// The transport protocols whose checksum a MAP-T translation updates.
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
 /// An skb we own: freed on drop unless handed on.
 pub(crate) struct Skb {
     raw: NonNull<b::sk_buff>,
@@ -158,6 +162,48 @@ impl Skb {
     pub(crate) fn is_encapsulated(&self) -> bool {
         // SAFETY: we own a valid skb.
         unsafe { (*self.raw()).__bindgen_anon_4.__bindgen_anon_1.as_ref().encapsulation() != 0 }
+    }
+
+    /// Whether a checksum left to offload (CHECKSUM_PARTIAL) is one the MAP-T translation
+    /// may update as a seed: the TCP or UDP checksum right behind the network header. A
+    /// tunnel's packet (VXLAN, FOU) leaves its inner checksum to offload, its outer UDP
+    /// checksum then complete (local checksum offload); a packet socket may point the
+    /// offload anywhere. True when nothing is left to offload.
+    pub(crate) fn partial_checksum_is_transport(&self) -> bool {
+        if self.ip_summed() != CHECKSUM_PARTIAL {
+            return true;
+        }
+        let header = self.header();
+        let (network_len, protocol) = match header.first().map(|b| b >> 4) {
+            Some(4) => (usize::from(header[0] & 0xf) * 4, header.get(9)),
+            Some(6) => (40, header.get(6)),
+            _ => return false,
+        };
+        let field = match protocol {
+            Some(&IPPROTO_TCP) => 16,
+            Some(&IPPROTO_UDP) => 6,
+            _ => return false,
+        };
+        // SAFETY: we own a valid skb; on CHECKSUM_PARTIAL the union holds csum_start (from
+        // head) and csum_offset (from csum_start).
+        let (start, offset) = unsafe {
+            let skb = &*self.raw();
+            let at = skb.__bindgen_anon_4.__bindgen_anon_1.as_ref().__bindgen_anon_1.__bindgen_anon_1;
+            (usize::from(at.csum_start), at.csum_offset)
+        };
+        // (csum_start counts from head, the network header lies at data)
+        // SAFETY: as above; data lies in head's allocation, after head.
+        let data = unsafe { (*self.raw()).data.offset_from((*self.raw()).head) } as usize;
+        start == data + network_len && offset == field
+    }
+
+    /// Computes the checksum left to offload now, into the packet (a clone's header area is
+    /// made private first). False if that failed, or for a GSO packet (its segments' are
+    /// computed when it is segmented).
+    pub(crate) fn resolve_partial_checksum(&mut self) -> bool {
+        // SAFETY: we own the skb; skb_checksum_help writes only a private header area (it
+        // copies a clone's first) and never sees a GSO packet here.
+        self.gso().is_none() && unsafe { b::skb_checksum_help(self.raw()) } == 0
     }
 
     /// Prepares the packet for writing its headers in place, with at least `headroom` bytes

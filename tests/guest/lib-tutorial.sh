@@ -572,12 +572,67 @@ offload_checks() {
 	check_eq "download c1 <- server with GSO: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
 	# Upload: c1's TSO super-packets, forwarded and SNATed by the CE.
 	gso_upload "upload c1 -> server" c1 7010
-	# A socket on the CE itself: CHECKSUM_PARTIAL super-packets straight from TCP.
+	# A socket on the CE itself: CHECKSUM_PARTIAL super-packets straight from TCP. A receiver
+	# behind a veth takes a checksum left to offload as right, so the links are watched too.
 	rm -f /tmp/got
+	checksums_start ce11b wan tcp 80
 	gso_transfer "download to a socket on ce11b" br v4_to_v6 ce11b v6_to_v4 \
 		at ce11b timeout 120 wget -q -O /tmp/got http://$SERVER/file
 	check_eq "download to a socket on ce11b: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
+	checksums_check "download to a socket on ce11b, at its wan link" ce11b wan 80 offloaded
+	checksums_start br wan tcp 7011
+	checksums_start server eth0 tcp 7011
 	gso_upload "upload from a socket on ce11b" ce11b 7011
+	checksums_check "upload from a socket on ce11b, at the BR's wan link" br wan 7011 offloaded
+	checksums_check "upload from a socket on ce11b, at the server" server eth0 7011 offloaded
+	offloaded_write_checks
+}
+
+# offloaded_write_checks: UDP packets written into the CE's device with their checksum left to
+# offload (a packet socket's virtio-net header), from the CE's address and port set: a
+# socket's (the UDP checksum, a seed that translation updates) and a UDP tunnel's (FOU, its
+# inner checksum left to offload, its outer one complete): every checksum right behind the
+# CE and behind the BR.
+offloaded_write_checks() {
+	local kind port
+	for kind in transport tunnel; do
+		port=$([ $kind = transport ] && echo 7040 || echo 7041)
+		checksums_start br wan udp $port
+		checksums_start server eth0 udp $port
+		at ce11b mapmint-probe inject-offloaded mapmint $CE11B_IP:55300 $SERVER:$port $kind
+		sleep 1
+		checksums_check "a $kind checksum left to offload, at the BR's wan link" br wan $port
+		checksums_check "a $kind checksum left to offload, at the server" server eth0 $port
+	done
+}
+
+# checksums_start NS DEV tcp|udp PORT: checks the checksums of a flow's packets on DEV (the
+# probe's offload.rs) until checksums_check NAME NS DEV PORT.
+declare -gA CHECKSUM_CAPTURES
+checksums_start() {
+	local waited=0
+	ip netns exec "$1" mapmint-probe checksums "$2" "$3" "$4" 600 >"/tmp/checksums-$1-$2-$4" 2>&1 &
+	CHECKSUM_CAPTURES[$1-$2-$4]=$!
+	# it sees packets once its socket is open
+	until ls -l "/proc/$!/fd" 2>/dev/null | grep -q 'socket:' || [ $waited -ge 100 ]; do
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+}
+
+# checksums_check NAME NS DEV PORT [offloaded]: the capture saw the flow, every checksum right
+# (and, with offloaded, some left to offload: the check saw the offload's path).
+checksums_check() {
+	local name=$1 key=$2-$3-$4 want=${5:-} report
+	kill -INT "${CHECKSUM_CAPTURES[$key]}"
+	wait "${CHECKSUM_CAPTURES[$key]}"
+	report=$(head -n 1 "/tmp/checksums-$key")
+	# "packets N offloaded O gso G bad B", then what was bad
+	local -a field
+	read -ra field <<<"$report"
+	check "$name: every checksum right ($report$(sed -n '2{s/^/; /;p}' "/tmp/checksums-$key"))" \
+		test "${field[1]:-0}" -gt 0 -a "${field[7]:-1}" -eq 0
+	[ "$want" != offloaded ] || check "$name: some left to offload ($report)" test "${field[3]:-0}" -gt 0
 }
 
 # gso_upload NAME NS PORT: /srv/file from NS to the server over TCP port PORT, through ce11b and

@@ -26,6 +26,13 @@
 //!                                                  # write one UDP packet of each IP length
 //!                                                  # LO..=HI straight into DEV with an AF_PACKET
 //!                                                  # socket (no route attached), DF if asked
+//! mapmint-probe inject-offloaded DEV SRC:PORT DST:PORT transport|tunnel
+//!                                                  # write one IPv4 UDP packet into DEV with a
+//!                                                  # checksum left to offload (see offload.rs)
+//! mapmint-probe checksums DEV tcp|udp PORT SECONDS # check the checksums of a flow's packets on
+//!                                                  # DEV for SECONDS or until SIGINT, offloaded
+//!                                                  # ones finished as a NIC would; print
+//!                                                  # "packets N offloaded O gso G bad B"
 //! mapmint-probe fill-server PORT LOG | fill-client tcp|udp|icmp HOST PORT MAX [OFFSET WAIT TARGET REOPEN]
 //!                                                  # fill a CE's port set (see fill.rs)
 //! mapmint-probe hostile DEV V4SRC:PORT V4DST:PORT [V6SRC]:PORT [V6DST]:PORT COUNT SEED
@@ -44,12 +51,14 @@ use std::time::Duration;
 
 mod fill;
 mod hostile;
+mod offload;
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage: mapmint-probe udp-echo [ADDR:]PORT | udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE \
          | udp-log [ADDR:]PORT FILE | udp-send HOST PORT LENGTH | tcp-log PORT FILE [mss] | tcp-many HOST PORT COUNT [mss] \
          | tcp-sink PORT FILE | tcp-source HOST PORT FILE | tcp-serve PORT FILE RATE | tcp-fetch HOST PORT FILE | inject DEV SRC:PORT DST:PORT LO-HI [df] \
+         | inject-offloaded DEV SRC:PORT DST:PORT transport|tunnel | checksums DEV tcp|udp PORT SECONDS \
          | fill-server PORT LOG | fill-client tcp|udp|icmp HOST PORT MAX [OFFSET WAIT TARGET REOPEN] \
          | hostile DEV V4SRC:PORT V4DST:PORT [V6SRC]:PORT [V6DST]:PORT COUNT SEED"
     );
@@ -90,6 +99,8 @@ fn main() -> ExitCode {
             _ => Err(None),
         },
         ["inject", dev, src, dst, sizes, rest @ ..] => inject(dev, src, dst, sizes, rest),
+        ["inject-offloaded", dev, src, dst, kind] => offload::inject(dev, src, dst, kind),
+        ["checksums", dev, protocol, port, seconds] => offload::capture(dev, protocol, port, seconds),
         ["fill-server", port, log] => port.parse().map_err(|_| None).and_then(|p| fill::server(p, log).map_err(Some)),
         ["fill-client", rest @ ..] => fill::client(rest),
         ["hostile", dev, v4_src, v4_dst, v6_src, v6_dst, count, seed] => {
@@ -378,6 +389,12 @@ fn parse_mac(text: &str) -> Option<[u8; 6]> {
 impl PacketSocket {
     /// `dev` is an interface name, or `IFNAME@MAC`.
     fn open(dev: &str) -> std::io::Result<Self> {
+        Self::open_as(dev, libc::SOCK_DGRAM)
+    }
+
+    /// A socket of `kind`: SOCK_RAW writes the link-layer header too (none on a mapmint
+    /// device), and may carry a virtio-net header.
+    fn open_as(dev: &str, kind: libc::c_int) -> std::io::Result<Self> {
         use std::os::fd::FromRawFd;
         let (dev, link_dst) = match dev.split_once('@') {
             Some((name, mac)) => (name, Some(parse_mac(mac).ok_or(std::io::ErrorKind::InvalidInput)?)),
@@ -390,7 +407,7 @@ impl PacketSocket {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: plain socket(2); protocol 0 receives nothing.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0) };
+        let fd = unsafe { libc::socket(libc::AF_PACKET, kind, 0) };
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
