@@ -13,7 +13,7 @@ use crate::mapcore::rule::Rule;
 use crate::mapcore::xlat::DropReason;
 use crate::percpu::{PerCpu, Zeroable};
 use crate::netfilter::PreroutingHook;
-use crate::rcu::{RcuBox, RcuGuard, RcuReader};
+use crate::rcu::{RcuBox, RcuGuard, RcuReader, Ready};
 use crate::route::Routes;
 use crate::skb::GroCells;
 use core::cell::UnsafeCell;
@@ -165,6 +165,9 @@ impl Published {
     }
 }
 
+/// A configuration ready to publish ([`Instance::ready`]).
+pub(crate) struct Publication(Ready<Published>);
+
 /// FMRs sent in several messages (`FMRS_STAGE`), kept aside until a CONFIG_SET takes them: by
 /// the socket that started them. kvmalloc'ed: it grows by doubling and is copied into the
 /// table's vector once complete.
@@ -293,12 +296,18 @@ impl Instance {
         }
     }
 
-    /// Publishes `config`; the previous one is freed once no reader can see it. Does not
-    /// wait for that (the caller holds the genetlink mutex, which serialises changes; taking
-    /// the token exclusively ends every borrow of the configuration `config` handed out).
-    pub(crate) fn publish(&self, genl: &mut GenlMutex, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result {
-        let generation = self.generation(genl).wrapping_add(1).max(1);
-        Ok(self.published.replace(genl, Published::new(config, fmrs, generation))?)
+    /// `config` and its FMRs with the memory their publication takes: a change allocates
+    /// before it touches the device (its MTU), so that nothing fails after.
+    pub(crate) fn ready(config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result<Publication> {
+        Ok(Publication(RcuBox::<Published, GenlMutex>::ready(Published::new(config, fmrs, 0))?))
+    }
+
+    /// Publishes a configuration; the previous one is freed once no reader can see it. Does
+    /// not wait for that (the caller holds the genetlink mutex, which serialises changes;
+    /// taking the token exclusively ends every borrow of the configuration it handed out).
+    pub(crate) fn publish(&self, genl: &mut GenlMutex, mut publication: Publication) {
+        publication.0.value_mut().generation = self.generation(genl).wrapping_add(1).max(1);
+        self.published.replace(genl, publication.0);
     }
 
     /// Frees the configuration and the per-CPU state at device teardown (no reader is left

@@ -12,7 +12,7 @@
 
 use crate::bindings as b;
 use crate::device::MapmintDevice;
-use crate::instance::{fmr_table, rules_with_room, FmrError, FmrTable, Staging, TableVec, MAX_FMRS};
+use crate::instance::{fmr_table, rules_with_room, FmrError, FmrTable, Instance, Staging, TableVec, MAX_FMRS};
 use crate::genetlink::{
     doit, dumpit, exact_len, max_value, nested, op, policy, Dump, Family, FamilyRegistration, GenlMutex,
     Message, Outcome, Policy, Refused, Request, REJECT,
@@ -85,11 +85,14 @@ impl Target<'_> {
     }
 
     /// Sets the device MTU if `config` names a new one, then publishes `config` and `fmrs`;
-    /// a refused MTU publishes nothing.
+    /// a refused MTU publishes nothing, and memory for the publication runs out before the
+    /// MTU changes.
     fn publish(&mut self, req: &Request<'_>, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Outcome {
         let instance = self.dev.instance();
         let old_mtu = instance.config(self.genl).and_then(|(c, _)| c.mtu);
-        if let Some(mtu) = config.mtu.filter(|mtu| Some(*mtu) != old_mtu) {
+        let new_mtu = config.mtu;
+        let publication = Instance::ready(config, fmrs).map_err(|e| req.refuse(e, format_args!("out of memory")))?;
+        if let Some(mtu) = new_mtu.filter(|mtu| Some(*mtu) != old_mtu) {
             let dev: &NetDevice = &self.dev;
             let rtnl = Rtnl::lock();
             // `ip link del` may have unregistered the device since it was looked up: an MTU
@@ -105,7 +108,7 @@ impl Target<'_> {
                 return Err(req.refuse(e, format_args!("mtu {mtu}: the device takes {min} to {max}")));
             }
         }
-        instance.publish(&mut *self.genl, config, fmrs).map_err(|e| req.refuse(e, format_args!("out of memory")))?;
+        instance.publish(&mut *self.genl, publication);
         // After every change (a hook that could not be registered before is tried again).
         let rtnl = Rtnl::lock();
         let up = self.dev.is_registered(&rtnl) && self.dev.is_up(&rtnl);

@@ -65,6 +65,15 @@ pub(crate) struct RcuBox<T, W> {
     _writer: PhantomData<fn(&W)>,
 }
 
+/// A value ready to be published by [`RcuBox::replace`].
+pub(crate) struct Ready<T>(KBox<Node<T>>);
+
+impl<T> Ready<T> {
+    pub(crate) fn value_mut(&mut self) -> &mut T {
+        &mut self.0.value
+    }
+}
+
 #[repr(C)]
 struct Node<T> {
     /// First, so that the RCU callback finds the node from it.
@@ -82,12 +91,6 @@ impl<T: Send + Sync, W> RcuBox<T, W> {
     /// Empty.
     pub(crate) const fn new() -> Self {
         RcuBox { current: AtomicPtr::new(ptr::null_mut()), _writer: PhantomData }
-    }
-
-    fn node(value: T) -> Result<*mut Node<T>, AllocError> {
-        // SAFETY: all-zero is a valid, unqueued callback head.
-        let rcu = unsafe { core::mem::zeroed() };
-        Ok(KBox::into_raw(KBox::new(Node { rcu, value }, GFP_KERNEL)?))
     }
 
     /// The published value, for a reader: valid for as long as its read-side section.
@@ -108,7 +111,7 @@ impl<T: Send + Sync, W> RcuBox<T, W> {
     /// Publishes `value` if nothing is published yet (before anyone can reach the box);
     /// else gives it back.
     pub(crate) fn publish_first(&self, value: T) -> Result<Result<(), T>, AllocError> {
-        let new = Self::node(value)?;
+        let new = KBox::into_raw(Self::ready(value)?.0);
         match self.current.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => Ok(Ok(())),
             // SAFETY: `new` came from KBox::into_raw just now and was never published.
@@ -116,16 +119,23 @@ impl<T: Send + Sync, W> RcuBox<T, W> {
         }
     }
 
+    /// `value` with the memory its publication takes, so that publishing cannot fail: a
+    /// writer allocates before it changes anything it would have to undo.
+    pub(crate) fn ready(value: T) -> Result<Ready<T>, AllocError> {
+        // SAFETY: all-zero is a valid, unqueued callback head.
+        let rcu = unsafe { core::mem::zeroed() };
+        Ok(Ready(KBox::new(Node { rcu, value }, GFP_KERNEL)?))
+    }
+
     /// Publishes `value`; the previous one is dropped once no reader can see it. Does not
     /// wait for that (the caller may hold locks a grace period must not wait under).
-    pub(crate) fn replace(&self, _writer: &mut W, value: T) -> Result<(), AllocError> {
-        let old = self.current.swap(Self::node(value)?, Ordering::AcqRel);
+    pub(crate) fn replace(&self, _writer: &mut W, value: Ready<T>) {
+        let old = self.current.swap(KBox::into_raw(value.0), Ordering::AcqRel);
         if !old.is_null() {
             // SAFETY: `old` came from KBox::into_raw and new readers cannot find it; its
             // callback head is its own and not queued (each node is retired once).
             unsafe { b::call_rcu(&raw mut (*old).rcu, Some(free_node::<T>)) };
         }
-        Ok(())
     }
 
     /// Drops the published value at once. Idempotent.
