@@ -265,7 +265,7 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         (true, false) => skb.mark_encapsulated(),
         (true, true) => skb.mark_decapsulated(),
     };
-    if !offloads_moved || !skb.set_packet(out.start, out.len, if ipv6 { ETH_P_IP } else { ETH_P_IPV6 }) {
+    if !offloads_moved || !skb.set_packet(&out, if ipv6 { ETH_P_IP } else { ETH_P_IPV6 }) {
         return drop(DropReason::NoHeadroom);
     }
     if send_out {

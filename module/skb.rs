@@ -4,7 +4,7 @@
 //! re-injection. All of the datapath's skb handling (and its `unsafe`) is here.
 
 use crate::bindings as b;
-use crate::mapcore::xlat::Shape;
+use crate::mapcore::xlat::{Shape, Translated};
 use crate::netdev::{Net, NetDevice};
 use crate::rcu::PacketContext;
 use crate::route::Route;
@@ -296,11 +296,12 @@ impl Skb {
         }
     }
 
-    /// Moves the data to start at `buffer()[start]` (inside the buffer: the translator only
-    /// wrote there) and to be `len` bytes long, as a new network packet of `protocol`.
+    /// Makes the translator's output, where it lies in [`buffer`](Self::buffer) (the
+    /// translator only wrote inside it), the packet: a new network packet of `protocol`.
     /// Checksum offload carries over (the seed was updated); a checksum over the old bytes
     /// (CHECKSUM_COMPLETE) does not. False if trimming link padding failed.
-    pub(crate) fn set_packet(&mut self, start: usize, len: usize, protocol: u16) -> bool {
+    pub(crate) fn set_packet(&mut self, out: &Translated, protocol: u16) -> bool {
+        let (start, len) = (out.start, out.len);
         // The data moves: what was shown before it is no longer known to be zeroed.
         let room = self.shown_headroom.take().unwrap_or(0);
         // SAFETY: we own the skb; start and len come from the translator, which keeps start
@@ -321,9 +322,9 @@ impl Skb {
         // The transport header follows the new network header: the output path measures a GSO
         // packet's segments from it (skb_gso_validate_network_len). Left where it was, a
         // packet decapsulated at a BR would have it at its own IPv4 header.
-        let network_len = network_header_len(self.header());
+        let network_len = if out.header_len <= self.header().len() { out.header_len } else { 0 };
         // SAFETY: we own the skb; the offset lies within the linear headers the translator
-        // wrote (network_header_len reads no further than they go).
+        // wrote.
         unsafe { b::skb_set_transport_header(self.raw(), network_len as i32) };
         if self.ip_summed() == CHECKSUM_COMPLETE {
             self.set_ip_summed(CHECKSUM_NONE);
@@ -502,19 +503,6 @@ impl Skb {
     }
 }
 
-/// The length of the network header (with the IPv6 Fragment header the translator may add)
-/// of the packet `header` starts: what precedes its transport header, or the inner packet of
-/// a MAP-E one. 0 for anything shorter than its header says.
-fn network_header_len(header: &[u8]) -> usize {
-    let len = match header.first().map(|b| b >> 4) {
-        Some(4) => usize::from(header[0] & 0x0f) * 4,
-        Some(6) if header.get(6) == Some(&IPPROTO_FRAGMENT) => 48,
-        Some(6) => 40,
-        _ => 0,
-    };
-    if len <= header.len() { len } else { 0 }
-}
-
 impl Drop for Skb {
     fn drop(&mut self) {
         // SAFETY: we own the skb.
@@ -603,7 +591,6 @@ const CHECKSUM_COMPLETE: u8 = 2;
 const CHECKSUM_PARTIAL: u8 = 3;
 
 const IPPROTO_IPIP: u8 = 4;
-const IPPROTO_FRAGMENT: u8 = 44;
 
 /// The segments a GSO packet was cut into, each owned, in order.
 pub(crate) struct Segments(*mut b::sk_buff);

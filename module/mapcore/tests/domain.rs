@@ -76,7 +76,15 @@ fn run(
 ) -> Result<Vec<u8>, Verdict> {
     let (mut buf, start, len) = framed(packet);
     let out = f(&mut buf, start, len)?;
-    Ok(buf[out.start..out.start + out.len].to_vec())
+    let packet = &buf[out.start..out.start + out.len];
+    // where the kernel side sets the transport header (MAP-E: the IPv4 packet inside)
+    let header_len = match packet[0] >> 4 {
+        4 => usize::from(packet[0] & 0xf) * 4,
+        _ if packet[6] == 44 => 48,
+        _ => 40,
+    };
+    assert_eq!(out.header_len, header_len, "the network header's length, of {packet:02x?}");
+    Ok(packet.to_vec())
 }
 
 fn from_v4(config: &Instance, packet: &[u8]) -> Result<Vec<u8>, Verdict> {

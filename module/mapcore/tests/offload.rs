@@ -251,7 +251,7 @@ fn mape_encapsulation_and_decapsulation_from_headers_alone() {
     tunnel.truncate(80);
     let shape = Shape { len: tunnel_len, present: 80, partial_checksum: true, segment: Some(1420) };
     let out = xlat::decapsulate_shaped(&mut tunnel, 0, &shape).unwrap();
-    assert_eq!((out.start, out.len), (40, pkt.len()));
+    assert_eq!((out.start, out.len, out.header_len), (40, pkt.len(), 20));
     assert_eq!(out.inner.src_port, Some(40000));
 }
 

@@ -265,7 +265,7 @@ impl<'a> Domain<'a> {
                     return Err(Verdict::Fragment { mtu });
                 }
                 let out = xlat::encapsulate_shaped(buf, start, shape, src, dst, opts)?;
-                Ok(Translated { start: out.start, len: out.len })
+                Ok(Translated { start: out.start, len: out.len, header_len: 40 })
             }
         }
     }
@@ -313,7 +313,7 @@ impl<'a> Domain<'a> {
                 }
                 let out = xlat::decapsulate_shaped(buf, start, shape)?;
                 self.check_decapsulated(out.outer_src, out.outer_dst, &out.inner)?;
-                Ok(Translated { start: out.start, len: out.len })
+                Ok(Translated { start: out.start, len: out.len, header_len: out.header_len })
             }
         }
     }

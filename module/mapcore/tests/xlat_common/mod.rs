@@ -86,7 +86,17 @@ pub fn run(
     buf.extend_from_slice(&[0xdd; 16]);
     let orig = buf.clone();
     match f(&mut buf, HEADROOM, pkt.len()) {
-        Ok(t) => Ok(buf[t.start..t.start + t.len].to_vec()),
+        Ok(t) => {
+            let out = &buf[t.start..t.start + t.len];
+            // where the kernel side sets the transport header
+            let header_len = match out[0] >> 4 {
+                4 => usize::from(out[0] & 0xf) * 4,
+                _ if out[6] == 44 => 48,
+                _ => 40,
+            };
+            assert_eq!(t.header_len, header_len, "the network header's length, of {out:02x?}");
+            Ok(out.to_vec())
+        }
         Err(v) => {
             assert_eq!(buf, orig, "buffer changed although the verdict was {v:?}");
             Err(v)

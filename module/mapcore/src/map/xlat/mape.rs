@@ -99,6 +99,8 @@ pub struct Decapsulated {
     pub start: usize,
     /// Length of the IPv4 packet (its total length).
     pub len: usize,
+    /// Length of its header.
+    pub header_len: usize,
     /// The outer source: RFC 7597 §8.1 requires it to match the address the rules derive
     /// from `inner.src` and `inner.src_port` (or to be the BR's address); the caller checks.
     pub outer_src: Ipv6Addr,
@@ -144,7 +146,7 @@ pub fn decapsulate_shaped(buf: &mut [u8], start: usize, shape: &Shape) -> Result
         put(buf, inner_start.saturating_add(1), &[tos])?;
         wire::put16(buf, inner_start.saturating_add(10), ck)?;
     }
-    Ok(Decapsulated { start: inner_start, len: ip4.total, outer_src: ip6.src, outer_dst: ip6.dst, inner })
+    Ok(Decapsulated { start: inner_start, len: ip4.total, header_len: ip4.ihl, outer_src: ip6.src, outer_dst: ip6.dst, inner })
 }
 
 /// The hop a router takes from the (decapsulated) IPv4 packet at `buf[start..]`: TTL - 1, the
@@ -290,5 +292,5 @@ pub fn tunnel_too_big(
     let header = ipv4::header(0, total16, ident, 0, 64, proto::ICMP, source, sender);
     put(buf, new_start, &header)?;
     put(buf, new_start.saturating_add(20), &icmp4)?;
-    Ok(Translated { start: new_start, len: total })
+    Ok(Translated { start: new_start, len: total, header_len: 20 })
 }

@@ -415,6 +415,9 @@ pub struct Translated {
     pub start: usize,
     /// Its length.
     pub len: usize,
+    /// The length of its network header, extension headers included: where its transport
+    /// header (or, in MAP-E, the IPv4 packet inside) starts, from `start`.
+    pub header_len: usize,
 }
 
 /// How the TTL / hop limit is written.

@@ -169,7 +169,7 @@ fn plain<M: AddressMap + ?Sized>(
     let l4m = buf.get_mut(l4_abs..l4_end).ok_or(DropReason::Internal)?;
     apply_fix(l4m, fix, old6, new4, l4_len, shape.partial_checksum)?;
     let new_start = front.place(buf, l4_abs)?;
-    Ok(Translated { start: new_start, len: total })
+    Ok(Translated { start: new_start, len: total, header_len: 20 })
 }
 
 /// ICMPv6 error -> ICMPv4 error, embedded packet included (RFC 7915 §5.2, §5.3).
@@ -293,5 +293,5 @@ fn error<M: AddressMap + ?Sized>(
     let out_end = new_start.checked_add(out_len).ok_or(DropReason::Internal)?;
     let c = wire::finish(wire::sum(wire::slice(buf, icmp_start, out_end)?));
     put16(buf, icmp_start.saturating_add(2), c)?;
-    Ok(Translated { start: new_start, len: out_len })
+    Ok(Translated { start: new_start, len: out_len, header_len: 20 })
 }

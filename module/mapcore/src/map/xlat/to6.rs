@@ -195,7 +195,7 @@ fn plain<M: AddressMap + ?Sized>(
         }
     }
     let new_start = front.place(buf, l4_abs)?;
-    Ok(Translated { start: new_start, len: out_len })
+    Ok(Translated { start: new_start, len: out_len, header_len: if fragment { 48 } else { 40 } })
 }
 
 /// ICMPv4 error -> ICMPv6 error, embedded packet included (RFC 7915 §4.2, §4.3).
@@ -351,5 +351,5 @@ fn error<M: AddressMap + ?Sized>(
         .wrapping_add(wire::sum_v6(os6, od6))
         .wrapping_add(wire::sum_len_proto(msg.len(), proto::ICMPV6));
     put16(buf, icmp_start.saturating_add(2), wire::finish(s))?;
-    Ok(Translated { start: new_start, len: out_len })
+    Ok(Translated { start: new_start, len: out_len, header_len: 40 })
 }
