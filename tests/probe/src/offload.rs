@@ -6,6 +6,7 @@
 //! Both use the packet socket's virtio-net header (PACKET_VNET_HDR): on a write, it asks for
 //! the offload (NEEDS_CSUM at csum_start, csum_offset); on a read, it says where one is left.
 
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +16,8 @@ use etherparse::checksum::Sum16BitWords;
 
 use crate::PacketSocket;
 
-/// struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
-/// (little-endian on this host).
+/// struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset (a
+/// packet socket's is in the host's byte order).
 const VNET_HDR_LEN: usize = 10;
 const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 const PACKET_VNET_HDR: libc::c_int = 15;
@@ -108,8 +109,8 @@ pub fn inject(dev: &str, src: &str, dst: &str, kind: &str) -> Result<(), Option<
     enable_vnet_header(&socket.fd)?;
     let mut header = [0u8; VNET_HDR_LEN];
     header[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    header[6..8].copy_from_slice(&(csum_start as u16).to_le_bytes());
-    header[8..10].copy_from_slice(&6u16.to_le_bytes());
+    header[6..8].copy_from_slice(&(csum_start as u16).to_ne_bytes());
+    header[8..10].copy_from_slice(&6u16.to_ne_bytes());
     socket.send(&[&header[..], &packet].concat(), false)?;
     Ok(())
 }
@@ -133,9 +134,21 @@ extern "C" fn stop(_: libc::c_int) {
 /// `checksums DEV tcp|udp PORT SECONDS`: reads DEV's packets for SECONDS (or until SIGINT or
 /// SIGTERM) and checks the checksum of each TCP or UDP packet to or from PORT (over IPv4,
 /// IPv6, or IPv4 in IPv6), after finishing a checksum left to offload as a NIC would; a GSO
-/// packet is checked as the one packet it is before segmentation. Prints "packets N
-/// offloaded O gso G bad B".
+/// packet is checked as the one packet it is before segmentation. Prints "ready" once it
+/// sees every packet, then "packets N offloaded O gso G bad B dropped D" (D: packets the
+/// socket had no room for, unchecked). A packet of the device the virtio-net header cannot
+/// describe (a GSO type it has no name for) counts as bad, of whichever flow.
 pub fn capture(dev: &str, protocol: &str, port: &str, seconds: &str) -> Result<(), Option<std::io::Error>> {
+    // First: a background job of a non-interactive shell starts with SIGINT ignored, and the
+    // caller may stop the capture as soon as it said it is ready.
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic; no SA_RESTART, so recv returns EINTR.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
     let protocol = match protocol {
         "tcp" => 6,
         "udp" => 17,
@@ -149,27 +162,27 @@ pub fn capture(dev: &str, protocol: &str, port: &str, seconds: &str) -> Result<(
     if ifindex == 0 {
         return Err(Some(std::io::Error::last_os_error()));
     }
-    let all = (libc::ETH_P_ALL as u16).to_be();
+    // (SOCK_RAW, which a virtio-net header needs, reads the link-layer header too)
+    let link_header = match device_type(dev)? {
+        libc::ARPHRD_ETHER => 14,
+        libc::ARPHRD_NONE => 0,
+        other => return Err(Some(std::io::Error::other(format!("{dev}: link type {other}, not Ethernet")))),
+    };
+    // Protocol 0 receives nothing until the bind names the protocol and the device at once
+    // (a socket of every protocol would see other devices' packets until then).
     // SAFETY: plain socket(2).
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(all)) };
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
     if fd < 0 {
         return Err(Some(std::io::Error::last_os_error()));
     }
     // SAFETY: a fresh descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     enable_vnet_header(&fd)?;
-    // SAFETY: all-zero is a valid sockaddr_ll; family, protocol and index set below.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = all;
-    addr.sll_ifindex = ifindex as i32;
-    // SAFETY: the address is valid for its length.
-    if unsafe { libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) } < 0 {
-        return Err(Some(std::io::Error::last_os_error()));
-    }
+    // room for a transfer's GSO packets while this process waits for the CPU
+    set_int_option(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 16 << 20)?;
     let timeout = libc::timeval { tv_sec: 0, tv_usec: 200_000 };
     // SAFETY: setsockopt with a timeval of its size.
-    unsafe {
+    let r = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
@@ -178,31 +191,38 @@ pub fn capture(dev: &str, protocol: &str, port: &str, seconds: &str) -> Result<(
             std::mem::size_of::<libc::timeval>() as u32,
         )
     };
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic; no SA_RESTART, so recv returns EINTR.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
+    if r < 0 {
+        return Err(Some(std::io::Error::last_os_error()));
     }
+    // SAFETY: all-zero is a valid sockaddr_ll; family, protocol and index set below.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    addr.sll_ifindex = ifindex as i32;
+    // SAFETY: the address is valid for its length.
+    if unsafe { libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) } < 0 {
+        return Err(Some(std::io::Error::last_os_error()));
+    }
+    println!("ready");
+    std::io::stdout().flush().map_err(Some)?;
+
     let end = Instant::now() + Duration::from_secs(seconds);
     let mut buf = vec![0u8; VNET_HDR_LEN + 65_536 + 256];
-    // (SOCK_RAW, which a virtio-net header needs, reads the link-layer header too)
-    let link_header = match device_type(dev)? {
-        libc::ARPHRD_ETHER => 14,
-        libc::ARPHRD_NONE => 0,
-        other => return Err(Some(std::io::Error::other(format!("{dev}: link type {other}, not Ethernet")))),
-    };
     let mut tally = Tally::default();
-    while Instant::now() < end && !STOP.load(Ordering::Relaxed) {
+    // After the end, what is queued still counts: read without waiting until none is left.
+    let mut draining = false;
+    loop {
+        if !draining && (Instant::now() >= end || STOP.load(Ordering::Relaxed)) {
+            draining = true;
+        }
+        let flags = libc::MSG_TRUNC | if draining { libc::MSG_DONTWAIT } else { 0 };
         // SAFETY: the buffer is valid for its length.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC) };
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             match e.raw_os_error() {
+                Some(libc::EAGAIN) if draining => break,
                 Some(libc::EAGAIN | libc::EINTR) => continue,
-                // a GSO packet the virtio-net header cannot describe
                 Some(libc::EINVAL) => {
                     tally.bad.push("a packet the virtio-net header cannot describe".into());
                     continue;
@@ -221,15 +241,47 @@ pub fn capture(dev: &str, protocol: &str, port: &str, seconds: &str) -> Result<(
         }
         // (csum_start counts from the frame's start)
         let mut header: [u8; VNET_HDR_LEN] = header.try_into().expect("split at its length");
-        let start = u16::from_le_bytes([header[6], header[7]]).saturating_sub(link_header as u16);
-        header[6..8].copy_from_slice(&start.to_le_bytes());
+        let start = u16::from_ne_bytes([header[6], header[7]]).saturating_sub(link_header as u16);
+        header[6..8].copy_from_slice(&start.to_ne_bytes());
         check_packet(&header, &mut frame[link_header..], protocol, port, &mut tally);
     }
-    println!("packets {} offloaded {} gso {} bad {}", tally.packets, tally.offloaded, tally.gso, tally.bad.len());
+    println!(
+        "packets {} offloaded {} gso {} bad {} dropped {}",
+        tally.packets,
+        tally.offloaded,
+        tally.gso,
+        tally.bad.len(),
+        socket_drops(&fd)?
+    );
     for bad in tally.bad.iter().take(5) {
         eprintln!("mapmint-probe: {bad}");
     }
     Ok(())
+}
+
+fn set_int_option(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: setsockopt with an int option value of its size.
+    let r = unsafe {
+        libc::setsockopt(fd.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as u32)
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The packets the socket dropped for want of room (PACKET_STATISTICS).
+fn socket_drops(fd: &OwnedFd) -> std::io::Result<u32> {
+    let mut stats = libc::tpacket_stats { tp_packets: 0, tp_drops: 0 };
+    let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: getsockopt into a tpacket_stats of its size.
+    let r = unsafe {
+        libc::getsockopt(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_STATISTICS, (&mut stats as *mut libc::tpacket_stats).cast(), &mut len)
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(stats.tp_drops)
 }
 
 /// The device's link type (ARPHRD_*), from sysfs.
@@ -290,8 +342,8 @@ fn check_packet(header: &[u8], packet: &mut [u8], protocol: u8, port: u16, tally
     if flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
         tally.offloaded += 1;
         // what the NIC does: the sum from csum_start to the end, written at csum_offset
-        let start = usize::from(u16::from_le_bytes([header[6], header[7]]));
-        let field = start + usize::from(u16::from_le_bytes([header[8], header[9]]));
+        let start = usize::from(u16::from_ne_bytes([header[6], header[7]]));
+        let field = start + usize::from(u16::from_ne_bytes([header[8], header[9]]));
         if field + 2 > packet.len() {
             tally.bad.push(format!("checksum offload at {start}+{} beyond {} bytes", field - start, packet.len()));
             return;
