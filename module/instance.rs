@@ -297,7 +297,7 @@ impl Instance {
     }
 
     /// `config` and its FMRs with the memory their publication takes: a change allocates
-    /// before it touches the device (its MTU), so that nothing fails after.
+    /// before it touches the device (its MTU), so that nothing fails between the two.
     pub(crate) fn ready(config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result<Publication> {
         Ok(Publication(RcuBox::<Published, GenlMutex>::ready(Published::new(config, fmrs, 0))?))
     }

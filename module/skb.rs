@@ -168,7 +168,8 @@ impl Skb {
     /// may update as a seed: the TCP or UDP checksum right behind the network header. A
     /// tunnel's packet (VXLAN, FOU) leaves its inner checksum to offload, its outer UDP
     /// checksum then complete (local checksum offload); a packet socket may point the
-    /// offload anywhere. True when nothing is left to offload.
+    /// offload anywhere. True when nothing is left to offload. An IPv6 packet with extension
+    /// headers (rare with an offload left) counts as another: its checksum is computed first.
     pub(crate) fn partial_checksum_is_transport(&self) -> bool {
         if self.ip_summed() != CHECKSUM_PARTIAL {
             return true;
