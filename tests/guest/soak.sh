@@ -34,6 +34,7 @@ backlog_drops() {
 }
 # A guest starved by a loaded host falls behind on its backlogs; the soak is about the
 # configuration swaps, so they get room for seconds of traffic (1000 by default).
+backlog_limit=$(cat /proc/sys/net/core/netdev_max_backlog)
 sysctl -qw net.core.netdev_max_backlog=10000
 backlog_before=$(backlog_drops)
 
@@ -149,4 +150,5 @@ done
 first=${samples[1]} last=${samples[${#samples[@]} - 1]}
 check "unreclaimable slab flat during the soak: ${first} kB -> ${last} kB (bound +1024 kB)" \
 	test $((last - first)) -le 1024
+sysctl -qw net.core.netdev_max_backlog=$backlog_limit
 check "rmmod after the soak" rmmod mapmint
