@@ -594,18 +594,16 @@ offload_checks() {
 # inner checksum left to offload, its outer one complete): every checksum right behind the
 # CE and behind the BR.
 offloaded_write_checks() {
-	local kind port
+	local kind port want
 	for kind in transport tunnel; do
-		port=$([ $kind = transport ] && echo 7040 || echo 7041)
+		# (a socket's seed is kept to the end; a tunnel's packet is the CE's to finish in MAP-T)
+		case $kind in transport) port=7040 want=offloaded ;; tunnel) port=7041 want= ;; esac
 		checksums_start br wan udp $port
 		checksums_start server eth0 udp $port
 		at ce11b mapmint-probe inject-offloaded mapmint $CE11B_IP:55300 $SERVER:$port $kind
 		sleep 1
-		# (a socket's seed is kept to the end; a tunnel's packet is the CE's to finish in MAP-T)
-		checksums_check "a $kind checksum left to offload, at the BR's wan link" br wan $port \
-			"$([ $kind = transport ] && echo offloaded)"
-		checksums_check "a $kind checksum left to offload, at the server" server eth0 $port \
-			"$([ $kind = transport ] && echo offloaded)"
+		checksums_check "a $kind checksum left to offload, at the BR's wan link" br wan $port $want
+		checksums_check "a $kind checksum left to offload, at the server" server eth0 $port $want
 	done
 }
 

@@ -23,21 +23,7 @@ const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 const PACKET_VNET_HDR: libc::c_int = 15;
 
 fn enable_vnet_header(fd: &OwnedFd) -> std::io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt with an int option value of its size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            PACKET_VNET_HDR,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as u32,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    set_int_option(fd, libc::SOL_PACKET, PACKET_VNET_HDR, 1)
 }
 
 /// The folded ones'-complement sum of an IPv4 pseudo-header.
