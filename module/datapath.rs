@@ -172,7 +172,7 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
             return transmit_segments(tx, skb);
         }
         if !skb.resolve_partial_checksum() {
-            return drop(DropReason::NoHeadroom);
+            return drop(DropReason::NoMemory);
         }
     }
     // Where the stack has nothing to undo, the translated packet goes straight out. A CE's
@@ -197,7 +197,7 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
     let mut extent = Extent::Linear;
     let (out, shape, start) = loop {
         let Some(shape) = skb.prepare(MAX_GROWTH, extent, receiving) else {
-            return drop(DropReason::NoHeadroom);
+            return drop(DropReason::NoMemory);
         };
         let (buffer, start) = skb.buffer();
         let result = if ipv6 {
@@ -266,7 +266,7 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         (true, true) => skb.mark_decapsulated(),
     };
     if !offloads_moved || !skb.set_packet(&out, if ipv6 { ETH_P_IP } else { ETH_P_IPV6 }) {
-        return drop(DropReason::NoHeadroom);
+        return drop(DropReason::NoMemory);
     }
     if send_out {
         if receiving {
@@ -289,7 +289,7 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
 fn transmit_segments(tx: &PacketPath<'_>, skb: Skb) -> Outcome {
     let Some(segments) = skb.segment() else {
         if let Some(cpu) = tx.instance().this_cpu() {
-            cpu.dropped(DropReason::NoHeadroom);
+            cpu.dropped(DropReason::NoMemory);
         }
         return Outcome::Dropped;
     };

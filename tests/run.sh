@@ -8,7 +8,7 @@ cd "$MAPMINT_ROOT"
 
 scripts/install-deps.sh
 scenarios=("$@")
-smp_scenarios=()
+debug_only=()
 if [ ${#scenarios[@]} -eq 0 ]; then
 	# Every scenario file except the demo (the README's first command runs that one) and
 	# the benchmark (scripts/bench.sh runs that one, on its own kernel).
@@ -19,22 +19,24 @@ fi
 # Scenarios run on the test kernel (1 vCPU), then again on the debug kernel
 # (scripts/kernel/debug.config: SMP, KASAN, lockdep, RCU and atomic-sleep checks, kmemleak,
 # UBSAN, DEBUG_NET) with 2 vCPUs, where any sanitizer report or leak fails them. Scenarios
-# named smp-* test concurrency and run on the debug kernel only. The debug kernel is about 14
+# named smp-* test concurrency, and "faults" fails allocations under the module (the debug
+# kernel's fault injection): these run on the debug kernel only. The debug kernel is about 14
 # times slower under TCG (tutorial-t: 45 s, 700 s there), so a full run takes there the
 # scenarios that together reach every path of the module (DEBUG_SCENARIOS: lifecycle,
 # netlink and its fuzzer, hostile packets, both modes' CE and BR datapath with traffic on 2
 # vCPUs and rmmod under it, teardown races, the soak), all in one boot: a debug boot and
 # kmemleak's scans cost a minute and a half each time; failover (MAP-T's there: a BR's device
 # deleted under a download); br-scale (tables of 65,536 rules in vmalloc'ed memory, replaced
-# under traffic, the old one freed in an RCU callback). The tutorials, datapath, instances, tutorial-offset and the
+# under traffic, the old one freed in an RCU callback); faults (allocations failing under
+# the module while traffic crosses it and configurations are applied). The tutorials, datapath, instances, tutorial-offset and the
 # port-set scenarios take the same kernel paths with other addresses, ICMP and routing cases,
 # and netfilter rules. Named scenarios run on both kernels.
 # MAPMINT_DEBUG_PASS=0 skips the debug kernel (a quicker run while developing; CI runs both).
-DEBUG_SCENARIOS="basic control inject smp-t smp-e smp-rx smp-churn soak failover br-scale"
+DEBUG_SCENARIOS="basic control inject smp-t smp-e smp-rx smp-churn soak failover br-scale faults"
 explicit=$#
 up=()
 for s in "${scenarios[@]}"; do
-	case "$s" in smp-*) smp_scenarios+=("$s") ;; *) up+=("$s") ;; esac
+	case "$s" in smp-* | faults) debug_only+=("$s") ;; *) up+=("$s") ;; esac
 done
 scenarios=("${up[@]}")
 
@@ -45,7 +47,7 @@ build_guest_programs() {
 }
 
 debug_scenarios=()
-for s in "${scenarios[@]}" "${smp_scenarios[@]}"; do
+for s in "${scenarios[@]}" "${debug_only[@]}"; do
 	[ "$explicit" -gt 0 ] || [[ " $DEBUG_SCENARIOS " == *" $s "* ]] && debug_scenarios+=("$s")
 done
 # debug_pass: the debug kernel (built once, cached), its module and initramfs, then one boot

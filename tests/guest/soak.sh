@@ -132,13 +132,32 @@ lost=$(awk -v sent="$sent" '
 		if (n) printf "%d lost:%s%s", n, list, (n > 20 ? " ..." : "")
 	}' /tmp/soak-ping)
 check_eq "pings every 20 ms answered (${sent:-no} sent; the last 2 s's may be in flight; the backlogs dropped $(($(backlog_drops) - backlog_before)) packets)" "" "$lost"
-# where packets were lost, if they were: the boxes' discards and their links' drops
+# stat_sums COLUMN...: a /proc/net/stat table on stdin (a header, then a row per CPU in hex):
+# each COLUMN's sum over the CPUs.
+stat_sums() {
+	awk -v want="$*" '
+		function hex(s,   i, v) {
+			for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+			return v
+		}
+		NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+		{ n = split(want, names, " "); for (j = 1; j <= n; j++) sum[j] += hex($(col[names[j]])) }
+		END { for (j = 1; j <= n; j++) printf "%s%s %d", (j > 1 ? ", " : ""), names[j], sum[j] }'
+}
+# where packets were lost, if they were: the boxes' discards, their links', conntrack's and
+# the neighbour tables' drops
 if [ -n "$lost" ]; then
 	for ns in c1 ce11b isp br server; do
 		echo "soak: $ns: IP InDiscards $(snmp $ns Ip InDiscards) OutDiscards $(snmp $ns Ip OutDiscards)" \
 			"OutNoRoutes $(snmp $ns Ip OutNoRoutes); IPv6 drops: $(at $ns awk '/Ip6(InDiscards|OutDiscards|InNoRoutes|OutNoRoutes)/ { printf "%s %s ", $1, $2 }' /proc/net/snmp6)"
 		ip -n $ns -s link | awk -v ns=$ns '/^[0-9]+:/ { dev = $2 } /RX:|TX:/ { dir = $1; getline; if ($4 != 0) print "soak: " ns " " dev " " dir " dropped " $4 }'
+		[ ! -e /proc/net/stat/nf_conntrack ] ||
+			echo "soak: $ns: conntrack $(at $ns cat /proc/net/stat/nf_conntrack | stat_sums invalid insert_failed drop early_drop)"
 	done
+	# (the neighbour tables are the kernel's, shared by every namespace: a packet queued while
+	# its next hop is resolved is dropped once the queue is full)
+	echo "soak: neighbours: IPv4 $(stat_sums unresolved_discards table_fulls </proc/net/stat/arp_cache)," \
+		"IPv6 $(stat_sums unresolved_discards table_fulls </proc/net/stat/ndisc_cache)"
 fi
 check "more than 100 pings sent" test "${sent:-0}" -gt 100
 for ns in br ce11b; do

@@ -175,11 +175,14 @@ pub enum DropReason {
     NoRoute,
     /// A bug guard that should never trigger.
     Internal,
+    /// The kernel could not allocate what the packet needed: its headers made private, its
+    /// segments, a checksum computed in software (the caller's, never the translator's).
+    NoMemory,
 }
 
 impl DropReason {
     /// Number of variants.
-    pub const COUNT: usize = 24;
+    pub const COUNT: usize = 25;
 
     /// All variants, in [`index`](DropReason::index) order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -207,6 +210,7 @@ impl DropReason {
         DropReason::PortUnknown,
         DropReason::NoRoute,
         DropReason::Internal,
+        DropReason::NoMemory,
     ];
 
     /// A dense index in `0..COUNT`.
@@ -241,6 +245,7 @@ impl DropReason {
             DropReason::PortUnknown => "port-unknown",
             DropReason::NoRoute => "no-route",
             DropReason::Internal => "internal",
+            DropReason::NoMemory => "no-memory",
         }
     }
 }

@@ -1,0 +1,130 @@
+#!/bin/bash
+# Scenario "faults" (the debug kernel only: it has the kernel's fault injection): allocations
+# fail under mapmint's own code. failslab and fail_page_alloc, confined by their stack-trace
+# filter to the module's text, fail what the device allocates (a header made private,
+# segments, fragments, ICMP errors, a configuration's tables) while traffic crosses a CE and a
+# BR, MAP-T then MAP-E, and configurations are applied. Every failure must end as a counted
+# drop or a refused change: no oops or sanitizer report (the harness reads the kernel log), no
+# leak (kmemleak, after the scenario), no configuration half applied. With the failures off,
+# everything works again.
+. /tests/lib.sh
+. /tests/lib-tutorial.sh
+
+FAULTS="/sys/kernel/debug/failslab /sys/kernel/debug/fail_page_alloc"
+# A failure count no scenario reaches: what is left of it tells how many were injected.
+FAULT_BUDGET=1000000
+
+# faults_on PERCENT: PERCENT % of the slab and page allocations made with the module's code on
+# the stack fail (any context, sleeping or not), silently (verbose 0: no stack dumps in the log).
+faults_on() {
+	local lo hi dir text
+	# The module's text: from its first function to past its last (no other module is loaded).
+	text=$(awk '$4 == "[mapmint]" && ($2 == "t" || $2 == "T") { print $1 }' /proc/kallsyms | sort)
+	lo=$(echo "$text" | head -n 1) hi=$(echo "$text" | tail -n 1)
+	check "the module's text is known (${lo:-?}-${hi:-?})" test -n "$lo" -a -n "$hi"
+	for dir in $FAULTS; do
+		echo 0 >$dir/verbose
+		echo 0 >$dir/probability
+		echo N >$dir/ignore-gfp-wait
+		echo N >$dir/task-filter
+		echo 1 >$dir/interval
+		echo "0x$lo" >$dir/require-start
+		printf '0x%x\n' $((0x$hi + 0x100000)) >$dir/require-end
+		echo $FAULT_BUDGET >$dir/times
+		echo "$1" >$dir/probability
+	done
+	[ -e /sys/kernel/debug/fail_page_alloc/min-order ] && echo 0 >/sys/kernel/debug/fail_page_alloc/min-order
+	return 0
+}
+
+# faults_off: no more failures (the injected count stays readable).
+faults_off() {
+	local dir
+	for dir in $FAULTS; do echo 0 >$dir/probability; done
+}
+trap faults_off EXIT
+
+# injected: how many allocations failed since faults_on.
+injected() {
+	local dir n=0
+	for dir in $FAULTS; do n=$((n + FAULT_BUDGET - $(cat $dir/times))); done
+	echo $n
+}
+
+# configuration NS: what NS's device shows of its configuration and rules.
+configuration() {
+	at "$1" mapminctl dev show mapmint
+	at "$1" mapminctl rule show dev mapmint
+}
+
+# faults_round MODE: the tutorial topology in MODE, then traffic and configuration changes under
+# allocation failures, then without.
+faults_round() {
+	local mode=$1 before pid i applied refused out
+	tutorial "$mode" nft
+	mkdir -p /srv
+	head -c 1000000 /dev/urandom >/srv/file
+	at server httpd -p 80 -h /srv
+	check "$mode: ping before the faults" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	local br_state ce_state
+	br_state=$(configuration br) ce_state=$(configuration ce11b)
+
+	# Every allocation under the device fails. A socket on the CE sends TCP: its segments are
+	# clones (TCP keeps them for retransmission), whose headers the device must make private.
+	faults_on 100
+	before=$(drops ce11b no-memory)
+	at server timeout 30 mapmint-probe tcp-sink 7050 /tmp/up >/dev/null 2>&1 &
+	pid=$!
+	sleep 0.3
+	at ce11b timeout 8 mapmint-probe tcp-source $SERVER 7050 /srv/file >/dev/null 2>&1
+	kill $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	faults_off
+	check "$mode: allocations under the device failed ($(injected) injected)" test "$(injected)" -gt 0
+	check "$mode: the CE counted what it could not allocate as no-memory drops ($before -> $(drops ce11b no-memory))" \
+		test "$(drops ce11b no-memory)" -gt "$before"
+
+	# One in four fails, under every kind of traffic at once: TCP both ways and from the CE
+	# (GSO, offloaded checksums), ICMP errors and fragments (3000-byte pings, fragmented, and
+	# 1500-byte ones with DF, over the device's MTU), and configurations applied again and again.
+	faults_on 25
+	at c1 timeout 20 wget -q -O /dev/null http://$SERVER/file >/dev/null 2>&1 &
+	at ce11b timeout 20 wget -q -O /dev/null http://$SERVER/file >/dev/null 2>&1 &
+	at server timeout 25 mapmint-probe tcp-sink 7051 /dev/null >/dev/null 2>&1 &
+	sleep 0.3
+	at c1 timeout 20 mapmint-probe tcp-source $SERVER 7051 /srv/file >/dev/null 2>&1 &
+	at c1 timeout 20 ping -q -c 20 -i 0.3 -s 3000 $SERVER >/dev/null 2>&1 &
+	at c1 timeout 20 ping -q -c 20 -i 0.3 -s 1472 $SERVER >/dev/null 2>&1 &
+	applied=0 refused=0
+	for i in 1 2 3 4 5 6 7 8; do
+		if out=$(at br mapminctl apply --config /tmp/br.conf dev mapmint 2>&1); then
+			applied=$((applied + 1))
+		else
+			case "$out" in
+			*ENOMEM* | *"memory"*) refused=$((refused + 1)) ;;
+			*) fail "$mode: apply under allocation failures: refused for memory, or done" "$out" ;;
+			esac
+		fi
+		at ce11b mapminctl apply --config /tmp/ce11b.conf dev mapmint >/dev/null 2>&1 || true
+	done
+	wait
+	faults_off
+	pass "$mode: traffic and 8 applies under allocation failures ($(injected) injected; applies: $applied done, $refused refused for memory)"
+
+	# Without failures: each configuration is the one applied (again and again: whether an
+	# apply was refused or done, nothing of it is left half) and everything works.
+	check_eq "$mode: the BR's configuration and rules are those applied" "$br_state" "$(configuration br)"
+	check_eq "$mode: the CE's configuration and rules are those applied" "$ce_state" "$(configuration ce11b)"
+	at br mapminctl apply --config /tmp/br.conf dev mapmint >/dev/null
+	at ce11b mapminctl apply --config /tmp/ce11b.conf dev mapmint >/dev/null
+	check "$mode: ping after the faults" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	rm -f /tmp/got
+	check "$mode: a download after the faults" at c1 timeout 60 wget -q -O /tmp/got http://$SERVER/file
+	check_eq "$mode: its content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
+	gso_upload "$mode: upload from a socket on ce11b after the faults" ce11b 7052
+	pids=()
+	tutorial_teardown
+}
+
+faults_round t
+faults_round e
