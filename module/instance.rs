@@ -21,7 +21,7 @@ use core::mem::size_of;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use kernel::alloc::{
-    flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
+    flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT, __GFP_NOWARN},
     AllocError, Flags, KBox, KVVec, VVec,
 };
 use kernel::prelude::*;
@@ -38,6 +38,14 @@ pub(crate) enum TableVec<T> {
     Big(VVec<T>),
 }
 
+/// A table's size is the user's choice and its allocation's failure the user's answer
+/// (ENOMEM, the old table kept): no allocation warning and stack dump in the kernel log,
+/// which anyone who may configure a device (a container's root, under a memory cgroup's
+/// limit) could otherwise fill.
+pub(crate) fn quiet(flags: Flags) -> Flags {
+    flags | __GFP_NOWARN
+}
+
 impl<T> TableVec<T> {
     /// The most bytes a small vector holds.
     const SMALL_BYTES: usize = kernel::page::PAGE_SIZE;
@@ -47,6 +55,7 @@ impl<T> TableVec<T> {
     }
 
     pub(crate) fn with_capacity(capacity: usize, flags: Flags) -> core::result::Result<Self, AllocError> {
+        let flags = quiet(flags);
         Ok(if capacity.saturating_mul(size_of::<T>()) <= Self::SMALL_BYTES {
             TableVec::Small(KVVec::with_capacity(capacity, flags)?)
         } else {
@@ -55,6 +64,7 @@ impl<T> TableVec<T> {
     }
 
     pub(crate) fn push(&mut self, value: T, flags: Flags) -> core::result::Result<(), AllocError> {
+        let flags = quiet(flags);
         match self {
             TableVec::Small(v) => v.push(value, flags),
             TableVec::Big(v) => v.push(value, flags),
@@ -64,6 +74,7 @@ impl<T> TableVec<T> {
 
 impl<T: Clone> TableVec<T> {
     pub(crate) fn from_elem(value: T, n: usize, flags: Flags) -> core::result::Result<Self, AllocError> {
+        let flags = quiet(flags);
         let mut vec = TableVec::with_capacity(n, flags)?;
         match &mut vec {
             TableVec::Small(v) => v.extend_with(n, value, flags)?,
@@ -73,6 +84,7 @@ impl<T: Clone> TableVec<T> {
     }
 
     pub(crate) fn extend_from_slice(&mut self, other: &[T], flags: Flags) -> core::result::Result<(), AllocError> {
+        let flags = quiet(flags);
         match self {
             TableVec::Small(v) => v.extend_from_slice(other, flags),
             TableVec::Big(v) => v.extend_from_slice(other, flags),

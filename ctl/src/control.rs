@@ -856,9 +856,10 @@ fn fmr_attrs(fmrs: &[Rule]) -> impl Iterator<Item = Attr> + '_ {
     })
 }
 
-/// FMRs per message: about 60 bytes each, so a chunk stays well inside a netlink socket's
-/// default buffers.
-const FMRS_PER_MESSAGE: usize = 2048;
+/// FMRs per message: 56 bytes each, 80 at most. A refused message comes back whole in the
+/// kernel's error (the request is echoed), and neli reads a reply into 32 KB: a chunk of
+/// 2,048 came back cut, and its refusal (out of memory, say) as "Deserialization error".
+const FMRS_PER_MESSAGE: usize = 384;
 
 /// Gives the device `dev` the whole configuration of `file` at once: in one CONFIG_SET, or,
 /// for more FMRs than a message takes, staged in chunks that the CONFIG_SET then takes (the
@@ -888,6 +889,28 @@ pub(crate) fn config_set(dev: &str, file: &ConfigFile) -> Result<(), nl::NlError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The largest FMR attribute: every optional field present.
+    fn largest_fmr_bytes() -> usize {
+        let v6 = mapcore::Ipv6Prefix { addr: "2001:db8::".parse().unwrap(), len: 128 };
+        let v4 = mapcore::Ipv4Prefix { addr: "192.0.2.0".parse().unwrap(), len: 32 };
+        let mut params = mapcore::RuleParams::new(v6, v4, 0);
+        (params.psid_offset, params.psid_len, params.psid) = (Some(6), Some(8), Some(0xffff));
+        (params.forwarding, params.legacy) = (true, true);
+        let mut inside = Vec::new();
+        genl::rule_attributes(&params, |k, v| nl::put_attr(&mut inside, k, v));
+        genl::NLA_HDRLEN + inside.len()
+    }
+
+    #[test]
+    fn a_refused_chunk_comes_back_whole() {
+        // the error: nlmsghdr, errno, the echoed request (nlmsghdr, genl header, the ifindex,
+        // the stage flag, the FMRs), the extack message (at most a few hundred bytes)
+        let largest = largest_fmr_bytes();
+        assert_eq!(largest, 80);
+        let error = 16 + 4 + 16 + 4 + 8 + 4 + FMRS_PER_MESSAGE * largest + 512;
+        assert!(error <= neli::consts::MAX_NL_LENGTH, "{error}");
+    }
 
     fn words(text: &str) -> Vec<String> {
         text.split_whitespace().map(String::from).collect()
