@@ -4,7 +4,8 @@
 # filter to the module's text, fail what the device allocates (a header made private,
 # segments, fragments, ICMP errors, a configuration's tables) while traffic crosses a CE and a
 # BR, MAP-T then MAP-E, and configurations are applied. Every failure must end as a counted
-# drop or a refused change: no oops or sanitizer report (the harness reads the kernel log), no
+# drop or a refused change (devices created and rules changed one at a time under failures
+# too): no oops or sanitizer report (the harness reads the kernel log), no
 # leak (kmemleak, after the scenario), no configuration half applied. With the failures off,
 # everything works again.
 . /tests/lib.sh
@@ -44,11 +45,122 @@ faults_off() {
 }
 trap faults_off EXIT
 
+# injected_once: 1 when the one failure armed (times 1) was injected, else 0.
+injected_once() {
+	local dir n=0
+	for dir in $FAULTS; do n=$((n + 1 - $(cat $dir/times))); done
+	echo $n
+}
+
 # injected: how many allocations failed since faults_on.
 injected() {
 	local dir n=0
 	for dir in $FAULTS; do n=$((n + FAULT_BUDGET - $(cat $dir/times))); done
 	echo $n
+}
+
+# device_churn: devices created (by rtnetlink, as `mapminctl dev add` and `ip link add` do)
+# with one allocation failing under the module, later and later: `space` lets that many bytes
+# of the module's allocations through before the one failure (`times` 1). Each device is made
+# whole, or refused and absent; every one made is configured, brought up and deleted. (A sweep
+# of every 16 bytes up to 8 KB refused the device at 0-64 and in 3552-4704, made it where the
+# kernel tolerates the failure, e.g. a uevent's, and once, at 3312, said EINVAL: the kernel's
+# netdev_register_kobject ignores a failed dev_set_name and device_add then finds no name.)
+device_churn() {
+	local space dir name out status made=() refused=0 injected_at=() i=0
+	for space in 0 48 1024 3312 3600 3760 4000 4608 16384 4194304; do
+		i=$((i + 1))
+		name=fault$i
+		faults_on 100
+		for dir in $FAULTS; do
+			echo 1 >$dir/times
+			echo $space >$dir/space
+		done
+		if [ $((i % 2)) = 1 ]; then
+			out=$(mapminctl dev add $name 2>&1)
+		else
+			out=$(ip link add $name type mapmint 2>&1)
+		fi
+		status=$?
+		faults_off
+		[ "$(injected_once)" = 1 ] && injected_at+=("$space")
+		if [ $status = 0 ]; then
+			check "device $name (one failure after $space bytes): made" ip link show $name
+			made+=("$name")
+		else
+			refused=$((refused + 1))
+			check_fails "device $name (one failure after $space bytes): refused, absent" ip link show $name
+			case "$out" in
+			*"memory"* | *ENOMEM* | *"Invalid argument"* | *EINVAL*) ;;
+			*) fail "device $name (one failure after $space bytes): refused for memory" "$out" ;;
+			esac
+		fi
+	done
+	for dir in $FAULTS; do echo 0 >$dir/space; done
+	check "10 devices added with one allocation failing: ${#made[@]} made, $refused refused (failed after ${injected_at[*]} bytes)" \
+		test ${#made[@]} -gt 0 -a $refused -gt 0
+	for name in "${made[@]}"; do
+		check "device $name made under failures: configured" mapminctl apply --config /tmp/br.conf dev $name
+		check "device $name made under failures: up" ip link set $name up
+		check "device $name made under failures: deleted" ip link del $name
+	done
+}
+
+# refused_for_memory LABEL OUTPUT: a command refused under allocation failures said why.
+refused_for_memory() {
+	case "$2" in
+	*"memory"* | *ENOMEM* | *"No buffer space"* | *ENOBUFS*) ;;
+	*) fail "$1: done, or refused for memory" "$2" ;;
+	esac
+}
+
+# control_churn: one rule or setting at a time under allocation failures (one in four) on a
+# device of its own: every `rule add`, `rule del`, `dev set` is done or refused for memory, and
+# what is left is exactly what was done; a `rule show` lists every rule or fails, never a part.
+control_churn() {
+	local i out rule mtu=1500 done_ops=0 refused=0 shows=0 want have
+	local -a present=()
+	ip link add churn0 type mapmint
+	mapminctl apply --config /tmp/br.conf dev churn0
+	faults_on 25
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
+		rule="2001:db8:f$i::/48 10.0.$i.0/24 ea-len 8"
+		if out=$(mapminctl rule add dev churn0 fmr $rule 2>&1); then
+			present[$i]=1 done_ops=$((done_ops + 1))
+		else
+			refused_for_memory "rule add fmr $rule" "$out"; refused=$((refused + 1))
+		fi
+		if [ $((i % 3)) = 0 ] && [ -n "${present[$((i - 1))]:-}" ]; then
+			if out=$(mapminctl rule del dev churn0 fmr 2001:db8:f$((i - 1))::/48 2>&1); then
+				present[$((i - 1))]='' done_ops=$((done_ops + 1))
+			else
+				refused_for_memory "rule del fmr 2001:db8:f$((i - 1))::/48" "$out"; refused=$((refused + 1))
+			fi
+		fi
+		if out=$(mapminctl dev set churn0 mtu $((1400 + i)) 2>&1); then
+			mtu=$((1400 + i)) done_ops=$((done_ops + 1))
+		else
+			refused_for_memory "dev set churn0 mtu $((1400 + i))" "$out"; refused=$((refused + 1))
+		fi
+		want=1
+		for rule in "${present[@]}"; do [ -z "$rule" ] || want=$((want + 1)); done
+		if out=$(mapminctl rule show dev churn0 fmr 2>&1); then
+			shows=$((shows + 1))
+			check_eq "rule show under allocation failures, after $i adds: every rule" $want "$(echo "$out" | grep -c '^fmr ')"
+		else
+			refused_for_memory "rule show dev churn0 fmr" "$out"
+		fi
+	done
+	faults_off
+	pass "rules and settings one at a time under allocation failures ($(injected) injected): $done_ops done, $refused refused, $shows of 16 shows listed"
+	want="" have=""
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
+		[ -z "${present[$i]:-}" ] || want="$want 2001:db8:f$i::/48"
+	done
+	have=$(mapminctl rule show dev churn0 fmr | awk '$2 ~ /^2001:db8:f/ { printf " %s", $2 }')
+	check_eq "the rules left are those added and not deleted" "$want" "$have"
+	check_eq "the MTU is the last one set" "$mtu" "$(cat /sys/class/net/churn0/mtu)"
+	check "the device churn0 goes" ip link del churn0
 }
 
 # configuration NS: what NS's device shows of its configuration and rules.
@@ -121,6 +233,8 @@ faults_round() {
 	wait
 	faults_off
 	pass "$mode: traffic and 8 applies under allocation failures ($(injected) injected; applies: $applied done, $refused refused for memory)"
+
+	[ "$mode" != t ] || { device_churn; control_churn; }
 
 	# Without failures: each configuration is the one applied (again and again: whether an
 	# apply was refused or done, nothing of it is left half) and everything works.
