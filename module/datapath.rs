@@ -171,8 +171,8 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         if skb.gso().is_some() {
             return transmit_segments(tx, skb);
         }
-        if !skb.resolve_partial_checksum() {
-            return drop(DropReason::NoMemory);
+        if let Err(e) = skb.resolve_partial_checksum() {
+            return drop(kernel_refusal(e));
         }
     }
     // Where the stack has nothing to undo, the translated packet goes straight out. A CE's
@@ -196,8 +196,9 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
     // UDP checksum to compute, headers beyond what can be pulled).
     let mut extent = Extent::Linear;
     let (out, shape, start) = loop {
-        let Some(shape) = skb.prepare(MAX_GROWTH, extent, receiving) else {
-            return drop(DropReason::NoMemory);
+        let shape = match skb.prepare(MAX_GROWTH, extent, receiving) {
+            Ok(shape) => shape,
+            Err(e) => return drop(kernel_refusal(e)),
         };
         let (buffer, start) = skb.buffer();
         let result = if ipv6 {
@@ -285,13 +286,26 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
     Outcome::Translated
 }
 
+/// Why the kernel's skb helpers refused a packet: memory, or offload metadata that does not
+/// fit its headers.
+fn kernel_refusal(e: kernel::error::Error) -> DropReason {
+    if e == kernel::error::code::ENOMEM {
+        DropReason::NoMemory
+    } else {
+        DropReason::BadOffload
+    }
+}
+
 /// A GSO packet that cannot cross whole: its segments cross one by one.
 fn transmit_segments(tx: &PacketPath<'_>, skb: Skb) -> Outcome {
-    let Some(segments) = skb.segment() else {
-        if let Some(cpu) = tx.instance().this_cpu() {
-            cpu.dropped(DropReason::NoMemory);
+    let segments = match skb.segment() {
+        Ok(segments) => segments,
+        Err(e) => {
+            if let Some(cpu) = tx.instance().this_cpu() {
+                cpu.dropped(kernel_refusal(e));
+            }
+            return Outcome::Dropped;
         }
-        return Outcome::Dropped;
     };
     let mut outcome = Outcome::Translated;
     for segment in segments {

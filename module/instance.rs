@@ -42,7 +42,7 @@ pub(crate) enum TableVec<T> {
 /// (ENOMEM, the old table kept): no allocation warning and stack dump in the kernel log,
 /// which anyone who may configure a device (a container's root, under a memory cgroup's
 /// limit) could otherwise fill.
-pub(crate) fn quiet(flags: Flags) -> Flags {
+pub(crate) fn without_warning(flags: Flags) -> Flags {
     flags | __GFP_NOWARN
 }
 
@@ -55,7 +55,7 @@ impl<T> TableVec<T> {
     }
 
     pub(crate) fn with_capacity(capacity: usize, flags: Flags) -> core::result::Result<Self, AllocError> {
-        let flags = quiet(flags);
+        let flags = without_warning(flags);
         Ok(if capacity.saturating_mul(size_of::<T>()) <= Self::SMALL_BYTES {
             TableVec::Small(KVVec::with_capacity(capacity, flags)?)
         } else {
@@ -64,7 +64,7 @@ impl<T> TableVec<T> {
     }
 
     pub(crate) fn push(&mut self, value: T, flags: Flags) -> core::result::Result<(), AllocError> {
-        let flags = quiet(flags);
+        let flags = without_warning(flags);
         match self {
             TableVec::Small(v) => v.push(value, flags),
             TableVec::Big(v) => v.push(value, flags),
@@ -74,7 +74,7 @@ impl<T> TableVec<T> {
 
 impl<T: Clone> TableVec<T> {
     pub(crate) fn from_elem(value: T, n: usize, flags: Flags) -> core::result::Result<Self, AllocError> {
-        let flags = quiet(flags);
+        let flags = without_warning(flags);
         let mut vec = TableVec::with_capacity(n, flags)?;
         match &mut vec {
             TableVec::Small(v) => v.extend_with(n, value, flags)?,
@@ -84,7 +84,7 @@ impl<T: Clone> TableVec<T> {
     }
 
     pub(crate) fn extend_from_slice(&mut self, other: &[T], flags: Flags) -> core::result::Result<(), AllocError> {
-        let flags = quiet(flags);
+        let flags = without_warning(flags);
         match self {
             TableVec::Small(v) => v.extend_from_slice(other, flags),
             TableVec::Big(v) => v.extend_from_slice(other, flags),

@@ -12,7 +12,7 @@
 
 use crate::bindings as b;
 use crate::device::MapmintDevice;
-use crate::instance::{fmr_table, quiet, rules_with_room, FmrError, FmrTable, Instance, Staging, TableVec, MAX_FMRS};
+use crate::instance::{fmr_table, without_warning, rules_with_room, FmrError, FmrTable, Instance, Staging, TableVec, MAX_FMRS};
 use crate::genetlink::{
     doit, dumpit, exact_len, max_value, nested, op, policy, Dump, Family, FamilyRegistration, GenlMutex,
     Message, Outcome, Policy, Refused, Request, REJECT,
@@ -299,8 +299,8 @@ fn fmrs_stage(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     let pushed = if total > MAX_FMRS {
         Err(fmr_refusal(req, FmrError::TooMany(total)))
     } else {
-        match stage.rules.reserve(total - stage.rules.len(), quiet(GFP_KERNEL_ACCOUNT)) {
-            Ok(()) => push_fmrs(req, stage.rules.len(), |rule| stage.rules.push(rule, quiet(GFP_KERNEL_ACCOUNT))),
+        match stage.rules.reserve(total - stage.rules.len(), without_warning(GFP_KERNEL_ACCOUNT)) {
+            Ok(()) => push_fmrs(req, stage.rules.len(), |rule| stage.rules.push(rule, without_warning(GFP_KERNEL_ACCOUNT))),
             Err(_) => Err(fmr_refusal(req, FmrError::NoMemory)),
         }
     };

@@ -10,6 +10,8 @@ use crate::rcu::PacketContext;
 use crate::route::Route;
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
+use kernel::error::code::{EINVAL, ENOMEM};
+use kernel::error::{to_result, Error, Result};
 
 /// The most header bytes pulled into the linear part for in-place translation: an IPv6
 /// header with a few extension headers and a TCP header with options. A packet whose
@@ -199,35 +201,40 @@ impl Skb {
     }
 
     /// Computes the checksum left to offload now, into the packet (a clone's header area is
-    /// made private first). False if that failed, or for a GSO packet (its segments' are
-    /// computed when it is segmented).
-    pub(crate) fn resolve_partial_checksum(&mut self) -> bool {
+    /// made private first). ENOMEM when memory ran out; EINVAL when the offload points outside
+    /// the headers, or for a GSO packet (its segments' are computed when it is segmented).
+    pub(crate) fn resolve_partial_checksum(&mut self) -> Result<()> {
+        if self.gso().is_some() {
+            return Err(EINVAL);
+        }
         // SAFETY: we own the skb; skb_checksum_help writes only a private header area (it
         // copies a clone's first) and never sees a GSO packet here.
-        self.gso().is_none() && unsafe { b::skb_checksum_help(self.raw()) } == 0
+        to_result(unsafe { b::skb_checksum_help(self.raw()) })
     }
 
     /// Prepares the packet for writing its headers in place, with at least `headroom` bytes
     /// in front, and says how it lies in [`buffer`](Self::buffer): what of it the linear
     /// part holds (`extent`), made private; the paged payload stays where it is, shared or
     /// not. `received`: a packet the stack may go on with if it is not translated, whose
-    /// link-layer header stays as it is. None when memory ran out.
-    pub(crate) fn prepare(&mut self, headroom: u32, extent: Extent, received: bool) -> Option<Shape> {
+    /// link-layer header stays as it is. ENOMEM when memory ran out; EINVAL when a checksum
+    /// to compute is offloaded outside the headers.
+    pub(crate) fn prepare(&mut self, headroom: u32, extent: Extent, received: bool) -> Result<Shape> {
         let skb = self.raw();
         let len = self.len();
         if extent == Extent::Whole {
+            if self.ip_summed() == CHECKSUM_PARTIAL {
+                // SAFETY: as for resolve_partial_checksum; a GSO packet's offloaded checksum is
+                // the segments' (skb_checksum_help refuses it): it never comes here whole.
+                to_result(unsafe { b::skb_checksum_help(skb) })?;
+            }
             // SAFETY: we own the skb; these helpers may reallocate its data, which no one else
             // points into (we hold no pointers across the calls).
-            let ok = unsafe {
-                (self.ip_summed() != CHECKSUM_PARTIAL || b::skb_checksum_help(skb) == 0)
-                    && b::skb_linearize(skb) == 0
-                    && b::skb_cow(skb, headroom) == 0
-            };
+            let ok = unsafe { b::skb_linearize(skb) == 0 && b::skb_cow(skb, headroom) == 0 };
             if !ok {
-                return None;
+                return Err(ENOMEM);
             }
             self.zero_shown_headroom(received);
-            return Some(Shape::whole(len));
+            return Ok(Shape::whole(len));
         }
         // SAFETY: as above. skb_cow_head makes the header area private (a clone shares it)
         // and leaves the paged payload alone. A GSO packet's shared info is written too (its
@@ -242,12 +249,12 @@ impl Skb {
             }
         };
         if !ok {
-            return None;
+            return Err(ENOMEM);
         }
         self.zero_shown_headroom(received);
         // SAFETY: we own a valid skb.
         let present = unsafe { b::skb_headlen(skb) } as usize;
-        Some(Shape {
+        Ok(Shape {
             len,
             present,
             partial_checksum: self.ip_summed() == CHECKSUM_PARTIAL,
@@ -372,21 +379,23 @@ impl Skb {
     }
 
     /// Cuts a GSO packet into its segments in software (keeping scatter-gather and checksum
-    /// offload), consuming it. None on failure (the packet is freed).
-    pub(crate) fn segment(self) -> Option<Segments> {
+    /// offload), consuming it. On failure the packet is freed: ENOMEM when memory ran out,
+    /// another error (EINVAL, EPROTONOSUPPORT) when its headers do not fit its GSO type.
+    pub(crate) fn segment(self) -> Result<Segments> {
         let skb = self.raw();
         let features = (1u64 << b::NETIF_F_SG_BIT) | (1u64 << b::NETIF_F_HW_CSUM_BIT);
         // SAFETY: we own the skb; skb_gso_segment returns a list of new skbs we own, null
         // (nothing to do: it cannot be here, we checked it is GSO) or an error pointer.
         let segs = unsafe { b::skb_gso_segment(skb, features) };
-        if segs.is_null() || (segs as usize) >= (-4095isize) as usize {
+        let errno = segs as isize;
+        if segs.is_null() || (-4095..0).contains(&errno) {
             drop(self);
-            return None;
+            return Err(if segs.is_null() { EINVAL } else { Error::from_errno(errno as i32) });
         }
         core::mem::forget(self);
         // SAFETY: the segments replace the original, which we still own.
         unsafe { b::consume_skb(skb) };
-        Some(Segments(segs))
+        Ok(Segments(segs))
     }
 
     /// Hands the packet back to the stack as received on the device it was sent to, as a

@@ -856,18 +856,17 @@ fn fmr_attrs(fmrs: &[Rule]) -> impl Iterator<Item = Attr> + '_ {
     })
 }
 
-/// FMRs per message: 56 bytes each, 80 at most. A refused message comes back whole in the
-/// kernel's error (the request is echoed), and neli reads a reply into 32 KB: a chunk of
-/// 2,048 came back cut, and its refusal (out of memory, say) as "Deserialization error".
+/// FMRs per message: 48-80 bytes each. A refused message comes back whole in the kernel's
+/// error (the request is echoed), and neli reads a reply into 32 KB: a chunk of 2,048 came
+/// back cut, and its refusal (out of memory, say) as "Deserialization error".
 const FMRS_PER_MESSAGE: usize = 384;
 
-/// Gives the device `dev` the whole configuration of `file` at once: in one CONFIG_SET, or,
-/// for more FMRs than a message takes, staged in chunks that the CONFIG_SET then takes (the
+/// The requests that give an instance `config` and `fmrs` at once: one CONFIG_SET, or, for
+/// more FMRs than a message takes, FMRS_STAGE chunks that the CONFIG_SET then takes (the
 /// device builds the table aside and publishes it with the rest).
-pub(crate) fn config_set(dev: &str, file: &ConfigFile) -> Result<(), nl::NlError> {
-    let (config, fmrs) = (&file.config, file.rules());
-    let genl = Genl::connect()?;
-    let ifindex = ifindex_attr(nl::ifindex(dev)?);
+fn config_set_requests(ifindex: u32, config: &Config, fmrs: &[Rule]) -> Vec<(u8, Vec<Attr>)> {
+    let ifindex = ifindex_attr(ifindex);
+    let mut requests = Vec::new();
     let mut attrs = vec![ifindex.clone()];
     if fmrs.len() <= FMRS_PER_MESSAGE {
         attrs.extend(config_attrs(config, fmrs));
@@ -878,12 +877,22 @@ pub(crate) fn config_set(dev: &str, file: &ConfigFile) -> Result<(), nl::NlError
                 stage.push(Attr::Value(attr::FMRS_STAGE_START, Vec::new()));
             }
             stage.extend(fmr_attrs(chunk));
-            genl.change(cmd::FMRS_STAGE, &stage)?;
+            requests.push((cmd::FMRS_STAGE, stage));
         }
         attrs.extend(config_attrs(config, &[]));
         attrs.push(Attr::Value(attr::FMRS_STAGED, Vec::new()));
     }
-    genl.change(cmd::CONFIG_SET, &attrs)
+    requests.push((cmd::CONFIG_SET, attrs));
+    requests
+}
+
+/// Gives the device `dev` the whole configuration of `file` at once.
+pub(crate) fn config_set(dev: &str, file: &ConfigFile) -> Result<(), nl::NlError> {
+    let genl = Genl::connect()?;
+    for (command, attrs) in config_set_requests(nl::ifindex(dev)?, &file.config, file.rules()) {
+        genl.change(command, &attrs)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -902,14 +911,46 @@ mod tests {
         genl::NLA_HDRLEN + inside.len()
     }
 
+    /// A legal FMR whose attribute is the largest an FMR's can be.
+    fn largest_fmr(n: u16) -> Rule {
+        let rule = format!("2001:db8:{n:x}::/48 10.{}.{}.1/32 ea-len 0 psid-offset 6 psid-len 8 psid 1 forwarding legacy", n >> 8, n & 255);
+        let rule = Rule::new(parse_rule_params(&rule).unwrap()).unwrap();
+        let mut inside = Vec::new();
+        genl::rule_attributes(&rule.params(), |k, v| nl::put_attr(&mut inside, k, v));
+        assert_eq!(genl::NLA_HDRLEN + inside.len(), largest_fmr_bytes());
+        rule
+    }
+
     #[test]
-    fn a_refused_chunk_comes_back_whole() {
-        // the error: nlmsghdr, errno, the echoed request (nlmsghdr, genl header, the ifindex,
-        // the stage flag, the FMRs), the extack message (at most a few hundred bytes)
-        let largest = largest_fmr_bytes();
-        assert_eq!(largest, 80);
-        let error = 16 + 4 + 16 + 4 + 8 + 4 + FMRS_PER_MESSAGE * largest + 512;
-        assert!(error <= neli::consts::MAX_NL_LENGTH, "{error}");
+    fn a_refused_request_comes_back_whole() {
+        // What neli reads a reply into (its build's NELI_AUTO_BUFFER_LEN, as ours).
+        let buffer = option_env!("NELI_AUTO_BUFFER_LEN").and_then(|l| l.parse().ok()).unwrap_or(neli::consts::MAX_NL_LENGTH);
+        // Every setting, the largest rules; as many FMRs as one CONFIG_SET takes, then more.
+        let rule = |text: &str| Rule::new(parse_rule_params(text).unwrap()).unwrap();
+        let config = Config {
+            role: Role::Ce,
+            mode: Mode::MapT,
+            end_user_prefix: Some(Ipv6Prefix::parse("2001:db8:ce:11b::/64").unwrap()),
+            ipv4_address: Some(Ipv4Prefix::parse("192.0.2.8/32").unwrap()),
+            bmr: Some(rule("2001:db8:ce:11b::/64 192.0.2.8/32 ea-len 0 psid-offset 6 psid-len 5 psid 27 forwarding legacy")),
+            dmr: Some(mapcore::Rfc6052Prefix::new(Ipv6Prefix::parse("64:ff9b::/96").unwrap()).unwrap()),
+            br_address: Some("2001:db8:6::1".parse().unwrap()),
+            mtu: Some(1500),
+            port_mapping: PortMapping::Contiguous,
+            icmp_source_pool: Some(Ipv4Prefix::parse("192.0.0.0/29").unwrap()),
+            translate_on_receive: true,
+        };
+        for count in [FMRS_PER_MESSAGE, FMRS_PER_MESSAGE + 1, 3 * FMRS_PER_MESSAGE] {
+            let fmrs: Vec<Rule> = (0..count as u16).map(largest_fmr).collect();
+            let requests = config_set_requests(7, &config, &fmrs);
+            assert_eq!(requests.len(), if count == FMRS_PER_MESSAGE { 1 } else { 1 + count.div_ceil(FMRS_PER_MESSAGE) });
+            for (command, attrs) in &requests {
+                // the error: nlmsghdr, errno, the echoed request (nlmsghdr, genl header, the
+                // attributes), the extack message (at most a few hundred bytes)
+                let error = 16 + 4 + 16 + 4 + nl::attrs_bytes(attrs) + 512;
+                assert!(error <= buffer, "command {command} of {count} FMRs: an error of {error} bytes");
+            }
+        }
     }
 
     fn words(text: &str) -> Vec<String> {

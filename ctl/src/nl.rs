@@ -342,6 +342,14 @@ fn build_attrs(attrs: &[Attr]) -> Result<GenlBuffer<u16, Buffer>, NlError> {
     Ok(out)
 }
 
+/// How many bytes `attrs` take in a request.
+#[cfg(test)]
+pub fn attrs_bytes(attrs: &[Attr]) -> usize {
+    let mut out = std::io::Cursor::new(Vec::new());
+    build_attrs(attrs).unwrap().to_bytes(&mut out).unwrap();
+    out.into_inner().len()
+}
+
 /// The interface index of `name` in the caller's network namespace.
 pub fn ifindex(name: &str) -> Result<u32, NlError> {
     let no_such = || NlError::errno(libc::ENODEV, Some(format!("no interface named '{name}'")));

@@ -271,7 +271,7 @@ mod tests {
         let all = traffic().to_text(true);
         assert_eq!(all.lines().count(), 6 + DropReason::COUNT);
         assert!(all.contains("\n        bad-buffer 0\n        truncated 1\n        bad-version 0\n"), "{all}");
-        assert!(all.ends_with("        internal 0\n        no-memory 0\n"), "{all}");
+        assert!(all.ends_with("        internal 0\n        no-memory 0\n        bad-offload 0\n"), "{all}");
         let fresh = Stats::from_attrs(&reply([0; 6], &[0; DropReason::COUNT]), "m0").unwrap();
         assert_eq!(
             fresh.to_text(false),

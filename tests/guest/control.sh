@@ -127,7 +127,7 @@ check_eq "and has no rules" "" "$(mapminctl rule show dev m0)"
 check_eq "rule show -j of no rules" "[]" "$(mapminctl -j rule show dev m0)"
 
 # --- stats of a fresh instance: all zero, text and JSON; anyone may read them
-reasons="bad-buffer bad-checksum bad-embedded-packet bad-header-checksum bad-header-length bad-length
+reasons="bad-buffer bad-checksum bad-embedded-packet bad-header-checksum bad-header-length bad-length bad-offload
 bad-version extension-header-after-fragment fragmented-icmp fragmented-udp-zero-checksum internal
 nested-icmp-error no-headroom no-mapping no-memory no-route outer-fragment port-not-allowed port-unknown source-mismatch
 too-many-extension-headers truncated udp-zero-checksum unsupported-protocol untranslatable-icmp"

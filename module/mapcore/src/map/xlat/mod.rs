@@ -176,13 +176,18 @@ pub enum DropReason {
     /// A bug guard that should never trigger.
     Internal,
     /// The kernel could not allocate what the packet needed: its headers made private, its
-    /// segments, a checksum computed in software (the caller's, never the translator's).
+    /// segments, a checksum computed in software (the kernel side's allocations: the
+    /// translator itself never allocates).
     NoMemory,
+    /// The packet's offload metadata does not fit its headers: the kernel refused to cut its
+    /// segments or to compute its offloaded checksum (a packet socket's virtio-net header can
+    /// claim anything).
+    BadOffload,
 }
 
 impl DropReason {
     /// Number of variants.
-    pub const COUNT: usize = 25;
+    pub const COUNT: usize = 26;
 
     /// All variants, in [`index`](DropReason::index) order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -211,6 +216,7 @@ impl DropReason {
         DropReason::NoRoute,
         DropReason::Internal,
         DropReason::NoMemory,
+        DropReason::BadOffload,
     ];
 
     /// A dense index in `0..COUNT`.
@@ -246,6 +252,7 @@ impl DropReason {
             DropReason::NoRoute => "no-route",
             DropReason::Internal => "internal",
             DropReason::NoMemory => "no-memory",
+            DropReason::BadOffload => "bad-offload",
         }
     }
 }
