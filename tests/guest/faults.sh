@@ -121,7 +121,7 @@ refused_for_memory() {
 # device of its own: every `rule add`, `rule del`, `dev set` is done or refused for memory, and
 # what is left is exactly what was done; a `rule show` lists every rule or fails, never a part.
 control_churn() {
-	local i out rule mtu=1500 done_ops=0 refused=0 shows=0 want have
+	local i out rule mark mtu=1500 done_ops=0 refused=0 shows=0 want have
 	local -a present=()
 	ip link add churn0 type mapmint
 	mapminctl apply --config /tmp/br.conf dev churn0
@@ -146,7 +146,7 @@ control_churn() {
 			refused_for_memory "dev set churn0 mtu $((1400 + i))" "$out"; refused=$((refused + 1))
 		fi
 		want=1
-		for rule in "${present[@]}"; do [ -z "$rule" ] || want=$((want + 1)); done
+		for mark in "${present[@]}"; do [ -z "$mark" ] || want=$((want + 1)); done
 		if out=$(mapminctl rule show dev churn0 fmr 2>&1); then
 			shows=$((shows + 1))
 			check_eq "rule show under allocation failures, after $i adds: every rule" $want "$(echo "$out" | grep -c '^fmr ')"
