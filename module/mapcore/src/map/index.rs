@@ -309,12 +309,32 @@ impl<'a> RuleIndex<'a> {
 
     /// The first slot from `hash`'s home in `table` whose tag is `hash`'s and that `found`
     /// accepts (it reads the slot's rule), before an empty slot.
-    fn probe<T>(&self, table: usize, hash: u32, found: impl Fn(u32) -> Option<T>) -> Option<T> {
+    ///
+    /// With `pair_first`, the home slot and the next are read together first and one of them
+    /// chosen without a branch: in a table two fifths full one key in eight lies one slot on
+    /// (one in fourteen further), and each of them cost a mispredicted branch. IPv4 lookups
+    /// took 7-12 % less over 32 to 65,536 rules with it (serial ones 2-5 %), a 1-rule table's
+    /// no more; IPv6 lookups took up to 30 % more over few rules, so they keep the plain probe.
+    fn probe<T>(&self, table: usize, hash: u32, pair_first: bool, found: impl Fn(u32) -> Option<T>) -> Option<T> {
         let size = self.shape.hash_size as usize;
         let start = self.rules_len() + table * size;
         let slots = self.slots.get(start..start + size)?;
         let want = tag(hash);
         let mut s = bucket(hash, size);
+        if pair_first {
+            let home = *slots.get(s)?;
+            if home == EMPTY {
+                return None;
+            }
+            let after = *slots.get(next(s, size))?;
+            let candidate = if home & TAG == want { home } else { after };
+            // Else (neither tag matches, or the rule refuses) the plain probe decides.
+            if candidate & TAG == want {
+                if let Some(t) = found(candidate) {
+                    return Some(t);
+                }
+            }
+        }
         // At most two fifths of the slots are taken: every probe sequence meets an empty one.
         for _ in 0..size {
             let slot = *slots.get(s)?;
@@ -334,12 +354,12 @@ impl<'a> RuleIndex<'a> {
     /// The IPv4 slot's value for the rules whose IPv4 prefix is `prefix`.
     fn ipv4_slot(&self, prefix: Ipv4Prefix) -> Option<u32> {
         let hash = hash64(ipv4_key(prefix), self.shape.seed);
-        self.probe(0, hash, |slot| (self.ipv4_head(slot)?.ipv4_prefix() == prefix).then_some(slot))
+        self.probe(0, hash, true, |slot| (self.ipv4_head(slot)?.ipv4_prefix() == prefix).then_some(slot))
     }
 
     /// The rule whose IPv6 prefix is exactly `prefix`, and its position.
     pub fn find_ipv6_prefix(&self, prefix: Ipv6Prefix) -> Option<(usize, &'a Rule)> {
-        self.probe(1, ipv6_hash(prefix, self.shape.seed), |slot| {
+        self.probe(1, ipv6_hash(prefix, self.shape.seed), false, |slot| {
             let pos = ((slot & POSITION) as usize).checked_sub(1)?;
             let rule = self.rules.get(pos)?;
             (rule.ipv6_prefix() == prefix).then_some((pos, rule))
