@@ -58,6 +58,27 @@ unsafe impl Zeroable for LastFlow {}
 pub(crate) struct Route(NonNull<b::dst_entry>);
 
 impl Route {
+    /// Whether the route takes a packet of the family (IPv6 if `ipv6`) out of the box as
+    /// unicast: not to one of the host's own addresses (loopback, which would deliver it as
+    /// if the host had sent it to itself, past every `-i` filter), nor to a broadcast or a
+    /// multicast group. Translated destinations come from packets (a DMR's embedded address,
+    /// a MAP-E packet's inner header): this is the check that routing a received packet would
+    /// have made.
+    pub(crate) fn leaves_host(&self, ipv6: bool) -> bool {
+        let dst = self.0.as_ptr();
+        // SAFETY: we hold a reference, which keeps the route and its device valid. An IPv4
+        // route (or an IPsec bundle over one, which copies its flags) is a `struct rtable`
+        // around the dst_entry, as `dst_rtable` assumes.
+        unsafe {
+            if ipv6 {
+                let dev = (*dst).__bindgen_anon_1.dev;
+                !dev.is_null() && (*dev).flags & IFF_LOOPBACK == 0
+            } else {
+                (*dst.cast::<b::rtable>()).rt_flags & (RTCF_LOCAL | RTCF_BROADCAST | RTCF_MULTICAST) == 0
+            }
+        }
+    }
+
     /// Gives up the reference, for `skb_dst_set`.
     pub(crate) fn into_raw(self) -> *mut b::dst_entry {
         let dst = self.0.as_ptr();
@@ -247,3 +268,8 @@ fn ipv4(bytes: &[u8; 16]) -> u32 {
 /// The TOS bits a route lookup uses (RT_TOS).
 const IPTOS_RT_MASK: u8 = 0x1c;
 const FLOWI_FLAG_ANYSRC: u8 = 1;
+/// include/uapi/linux/in_route.h and if.h.
+const RTCF_BROADCAST: u32 = 0x1000_0000;
+const RTCF_MULTICAST: u32 = 0x2000_0000;
+const RTCF_LOCAL: u32 = 0x8000_0000;
+const IFF_LOOPBACK: u32 = 1 << 3;

@@ -367,6 +367,7 @@ tutorial_checks() {
 	spoof_tests "$mode"
 	sleep 0.5
 	check_eq "no spoofed datagram reached the server" 0 "$(wc -l </tmp/spoofed 2>/dev/null || echo 0)"
+	br_local_destination_tests "$mode"
 
 	# --- an IPv4 datagram without DF larger than the device MTU: the CE fragments it as
 	# IPv4 to the size that fits after translation, and the server gets it whole
@@ -440,6 +441,45 @@ spoof_tests() {
 	check_eq "CE: a port outside its set, and not its MAP address, counted by reason" \
 		"$(($(echo "$before" | cut -d/ -f1) + 1))/$(($(echo "$before" | cut -d/ -f2) + 1))" \
 		"$(counter ce11b port-not-allowed)/$(counter ce11b no-mapping)"
+}
+
+# br_local_destination_tests MODE: a CE's packet whose translated IPv4 destination is the BR
+# itself (its own address, or loopback's) is received by the BR on its device, as a packet for
+# a router arrives on an interface: never looped back as if the BR had sent it to itself,
+# which would pass `-i lo` filters and reach loopback-only services. The BR allows port 7011
+# on loopback only; CE 11b's MAP address (forged at CE 774, with a port of 11b's own set, so
+# the BR accepts the source) sends to the BR's 203.0.113.1:7011, and in MAP-T to 127.0.0.1.
+br_local_destination_tests() {
+	local mode=$1 dropped translated ce_map=2001:db8:ce:11b:0:c000:208:1b
+	rm -f /tmp/br-local
+	at br mapmint-probe udp-log 0.0.0.0:7011 /tmp/br-local &
+	pids+=($!)
+	at br iptables-legacy -A INPUT -i lo -p udp --dport 7011 -j ACCEPT
+	at br iptables-legacy -A INPUT -p udp --dport 7011 -j DROP
+	sleep 0.3
+	translated=$(counter br v6_to_v4_packets)
+	ip -n ce774 -6 addr add $ce_map/128 dev wan nodad
+	if [ "$mode" = t ]; then
+		at ce774 mapmint-probe udp-ask --timeout 1 --bind "[$ce_map]:55300" 64:ff9b::cb00:7101 7011 local >/dev/null 2>&1
+		at ce774 mapmint-probe udp-ask --timeout 1 --bind "[$ce_map]:55301" 64:ff9b::7f00:1 7011 loopback >/dev/null 2>&1
+	else
+		ip -n ce774 link add spoof type ip6tnl mode ipip6 local $ce_map remote 2001:db8:6::1
+		ip -n ce774 link set spoof up
+		ip -n ce774 addr add 192.0.2.8/32 dev spoof
+		ip -n ce774 route add 203.0.113.1/32 dev spoof src 192.0.2.8
+		at ce774 mapmint-probe udp-ask --timeout 1 --bind 192.0.2.8:55300 203.0.113.1 7011 local >/dev/null 2>&1
+		ip -n ce774 link del spoof
+	fi
+	ip -n ce774 -6 addr del $ce_map/128 dev wan
+	sleep 0.5
+	local sent=1
+	[ "$mode" = t ] && sent=2
+	check_eq "BR: the CE's datagrams to the BR's own addresses were translated" $sent \
+		$(($(counter br v6_to_v4_packets) - translated))
+	check_eq "BR: none reached the loopback-only service" 0 "$(wc -l </tmp/br-local 2>/dev/null || echo 0)"
+	dropped=$(at br iptables-legacy -nvxL INPUT | awk '$3 == "DROP" { print $1 }')
+	check_eq "BR: the one to its own address arrived on its device, not on loopback (INPUT's DROP counted it)" 1 "$dropped"
+	at br iptables-legacy -F INPUT
 }
 
 # route_change_check: the routes the devices remember per CPU (route.rs) follow route
