@@ -146,6 +146,12 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
     {
         return Outcome::Left(skb);
     }
+    // A datagram reassembled at PREROUTING goes on as the stack's: forwarding cuts it again
+    // to its fragments' size before the device, which translates each. Taken whole, it would
+    // leave as one packet over the MTU (with DF, in MAP-T) and be refused.
+    if receiving && skb.is_reassembled(ipv6) {
+        return Outcome::Left(skb);
+    }
     let mape = config.mode == Mode::MapE;
     if let Some((gso_type, _)) = skb.gso() {
         let allowed = if mape && ipv6 { GSO_DECAPSULATABLE } else { GSO_TRANSLATABLE };

@@ -137,6 +137,27 @@ impl Skb {
         unsafe { (*self.raw()).__bindgen_anon_4.__bindgen_anon_1.as_ref().pkt_type() == PACKET_HOST }
     }
 
+    /// Whether the packet is a datagram the stack reassembled from fragments (conntrack's
+    /// defragmentation at PREROUTING): the size of its largest fragment is noted in the IP
+    /// layer's control block, and forwarding cuts it back to that size.
+    pub(crate) fn is_reassembled(&self, ipv6: bool) -> bool {
+        let cb = self.raw_cb();
+        // SAFETY: the IP layers keep their control block (inet_skb_parm, inet6_skb_parm) in
+        // skb->cb from their receive path on; the cb is large enough for either.
+        unsafe {
+            if ipv6 {
+                (*cb.cast::<b::inet6_skb_parm>()).frag_max_size != 0
+            } else {
+                (*cb.cast::<b::inet_skb_parm>()).frag_max_size != 0
+            }
+        }
+    }
+
+    fn raw_cb(&self) -> *const u8 {
+        // SAFETY: we own a valid skb.
+        unsafe { (*self.raw()).cb.as_ptr().cast() }
+    }
+
     fn ip_summed(&self) -> u8 {
         // SAFETY: we own a valid skb.
         unsafe { (*self.raw()).__bindgen_anon_4.__bindgen_anon_1.as_ref().ip_summed() }

@@ -788,6 +788,30 @@ concurrency_checks() {
 }
 
 
+# reassembled_on_receive_check: with conntrack in the BR's and CE 11b's namespaces (an nft
+# ct rule, as a firewall has: the stack then reassembles fragments at PREROUTING, before the
+# device's hook sees them), a 4000-byte UDP echo from c1 to the server, fragmented both ways,
+# still comes back whole. A reassembled datagram is the stack's to send on: it cuts it again
+# to its fragments' size on the way into the device, which translates the fragments. (Taken at
+# receipt whole, it would leave as one packet over the MTU, with DF in MAP-T, and be refused.)
+reassembled_on_receive_check() {
+	local ns big
+	for ns in br ce11b; do
+		at $ns nft -f - <<-NFT
+			table inet mapmint_ct {
+				chain prerouting {
+					type filter hook prerouting priority 0;
+					ct state invalid drop
+				}
+			}
+		NFT
+	done
+	big=$(head -c 4000 /dev/zero | tr '\0' y)
+	check_eq "with conntrack reassembling at the BR and the CE, a 4000-byte UDP echo both ways" 4000 \
+		"$(at c1 mapmint-probe udp-ask --timeout 3 $SERVER 7001 "$big" | tr -d '\n' | wc -c)"
+	for ns in br ce11b; do at $ns nft delete table inet mapmint_ct; done
+}
+
 # snmp NS GROUP FIELD: FIELD of GROUP (Ip, Icmp, ...) in NS's /proc/net/snmp (a line of names,
 # then a line of values).
 snmp() {

@@ -11,4 +11,5 @@ tutorial_checks t
 traceroute_check t
 pmtu_check t
 on_receive_checks t
+reassembled_on_receive_check
 rmmod_under_traffic
