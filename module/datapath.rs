@@ -20,8 +20,9 @@ use crate::rcu::PacketContext;
 use crate::skb::{Extent, FragmentSink, Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
 
 /// The most a header grows: IPv4 -> IPv6 adds 20 bytes (28 with a Fragment header), an ICMP
-/// error whose embedded packet grows too adds 40, and MAP-E adds 40.
-pub(crate) const MAX_GROWTH: u32 = 40;
+/// error whose embedded packet grows too adds 40 (48 when that packet is a fragment), and
+/// MAP-E adds 40.
+pub(crate) const MAX_GROWTH: u32 = 48;
 
 /// The translator's options for a device of MTU `mtu`. A packet forwarded into the device has
 /// lost its hop there; one the device sends out itself keeps its TTL (`Keep`), one it hands
