@@ -103,9 +103,13 @@ impl MapmintDevice {
     /// while the device is `up` and its configuration asks for translate-on-receive, in the
     /// device's namespace (a move to another one takes the device down first).
     pub(crate) fn update_prerouting_hook(&self, rtnl: &Rtnl, up: bool) -> Result {
-        let instance = self.instance();
-        let hook = &instance.prerouting;
-        let wanted = up && instance.translates_on_receive();
+        self.set_prerouting_hook(rtnl, up && self.instance().translates_on_receive())
+    }
+
+    /// Registers or unregisters the PREROUTING hook. (Hooked while the published
+    /// configuration does not ask for it, the hook hands every packet back to the stack.)
+    pub(crate) fn set_prerouting_hook(&self, rtnl: &Rtnl, wanted: bool) -> Result {
+        let hook = &self.instance().prerouting;
         if wanted == hook.is_registered(rtnl) {
             return Ok(());
         }

@@ -85,36 +85,49 @@ impl Target<'_> {
     }
 
     /// Sets the device MTU if `config` names a new one, then publishes `config` and `fmrs`;
-    /// a refused MTU publishes nothing, and memory for the publication runs out before the
-    /// MTU changes.
+    /// a refused MTU publishes nothing, and memory for the publication, and the netfilter hook
+    /// of translate-on-receive, run out before anything changes.
     fn publish(&mut self, req: &Request<'_>, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Outcome {
         let instance = self.dev.instance();
         let old_mtu = instance.config(self.genl).and_then(|(c, _)| c.mtu);
         let new_mtu = config.mtu;
+        let on_receive = config.translate_on_receive;
         let publication = Instance::ready(config, fmrs).map_err(|e| req.refuse(e, format_args!("out of memory")))?;
+        if on_receive {
+            // Hooked first: a hook that cannot be registered leaves the device as it was.
+            let rtnl = Rtnl::lock();
+            let up = self.dev.is_registered(&rtnl) && self.dev.is_up(&rtnl);
+            self.dev.set_prerouting_hook(&rtnl, up).map_err(|e| {
+                req.refuse(e, format_args!("translate-on-receive: its netfilter hook could not be registered"))
+            })?;
+        }
         if let Some(mtu) = new_mtu.filter(|mtu| Some(*mtu) != old_mtu) {
             let dev: &NetDevice = &self.dev;
             let rtnl = Rtnl::lock();
             // `ip link del` may have unregistered the device since it was looked up: an MTU
             // change then would reach addrconf for a dying device, which would take a
             // reference on it that nothing puts.
-            if !dev.is_registered(&rtnl) {
-                return Err(req.refuse(ENODEV, format_args!("the interface is being removed")));
+            let set = if dev.is_registered(&rtnl) {
+                dev.set_mtu(&rtnl, u32::from(mtu)).map_err(|e| {
+                    let (min, max) = dev.mtu_range();
+                    req.refuse(e, format_args!("mtu {mtu}: the device takes {min} to {max}"))
+                })
+            } else {
+                Err(req.refuse(ENODEV, format_args!("the interface is being removed")))
+            };
+            if set.is_err() {
+                // The hook registered above goes again with the refusal.
+                let up = self.dev.is_registered(&rtnl) && self.dev.is_up(&rtnl);
+                let _ = self.dev.update_prerouting_hook(&rtnl, up);
             }
-            let set = dev.set_mtu(&rtnl, u32::from(mtu));
-            drop(rtnl);
-            if let Err(e) = set {
-                let (min, max) = dev.mtu_range();
-                return Err(req.refuse(e, format_args!("mtu {mtu}: the device takes {min} to {max}")));
-            }
+            set?;
         }
         instance.publish(&mut *self.genl, publication);
-        // After every change (a hook that could not be registered before is tried again).
+        // Unhooked after it, if the configuration no longer asks for it (which cannot fail).
         let rtnl = Rtnl::lock();
         let up = self.dev.is_registered(&rtnl) && self.dev.is_up(&rtnl);
-        self.dev.update_prerouting_hook(&rtnl, up).map_err(|e| {
-            req.refuse(e, format_args!("translate-on-receive is set, but its netfilter hook failed"))
-        })
+        let _ = self.dev.update_prerouting_hook(&rtnl, up);
+        Ok(())
     }
 }
 
