@@ -12,6 +12,7 @@ use crate::netdev::Net;
 use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 use core::mem::MaybeUninit;
+use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 
@@ -31,6 +32,49 @@ pub(crate) fn emsgsize() -> Error {
 /// run: shared to read what the mutex protects, exclusive to change it (so that nothing
 /// read under it is still borrowed when it changes).
 pub(crate) struct GenlMutex(());
+
+impl GenlMutex {
+    /// Takes the genetlink mutex outside a handler (may sleep), for what must be serialised
+    /// with the handlers; released when the guard is dropped.
+    pub(crate) fn lock() -> GenlGuard {
+        // SAFETY: a mutex; the callers are in process context and hold neither it nor a lock
+        // that a handler takes after it (the RTNL).
+        unsafe { b::genl_lock() };
+        GenlGuard(GenlMutex(()))
+    }
+}
+
+/// The genetlink mutex, taken by [`GenlMutex::lock`].
+pub(crate) struct GenlGuard(GenlMutex);
+
+impl Deref for GenlGuard {
+    type Target = GenlMutex;
+    fn deref(&self) -> &GenlMutex {
+        &self.0
+    }
+}
+
+impl DerefMut for GenlGuard {
+    fn deref_mut(&mut self) -> &mut GenlMutex {
+        &mut self.0
+    }
+}
+
+impl Drop for GenlGuard {
+    fn drop(&mut self) {
+        // SAFETY: taken in `GenlMutex::lock`.
+        unsafe { b::genl_unlock() };
+    }
+}
+
+/// Who sent a request: its socket's netlink port and the socket itself, which no other
+/// socket can be while it lives (ports can be taken again by the next socket bound to one).
+/// Only compared, never dereferenced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sender {
+    pub(crate) portid: u32,
+    socket: usize,
+}
 
 /// The value of a validated attribute, or None for a missing one.
 ///
@@ -112,6 +156,8 @@ impl Write for Truncating<'_> {
 /// One doit request, parsed and validated against the family's policy by genetlink.
 pub(crate) struct Request<'a> {
     info: &'a b::genl_info,
+    /// The request's skb (its control buffer names the sending socket).
+    skb: &'a b::sk_buff,
 }
 
 /// The netlink and genetlink headers before a request's attributes.
@@ -120,11 +166,11 @@ const GENL_HDRLEN: usize = 4;
 
 impl<'a> Request<'a> {
     /// # Safety
-    /// `info` is the genl_info genetlink passes to a doit of a family registered here, valid
-    /// for `'a`, during which its extack is ours to write.
-    pub(crate) unsafe fn from_raw(info: *mut b::genl_info) -> Self {
+    /// `skb` and `info` are what genetlink passes to a doit of a family registered here,
+    /// valid for `'a`, during which the extack is ours to write.
+    pub(crate) unsafe fn from_raw(skb: *mut b::sk_buff, info: *mut b::genl_info) -> Self {
         // SAFETY: per the caller.
-        Request { info: unsafe { &*info } }
+        unsafe { Request { info: &*info, skb: &*skb } }
     }
 
     /// The validated attribute `kind`'s value, if present.
@@ -168,9 +214,12 @@ impl<'a> Request<'a> {
         unsafe { Net::from_raw(b::genl_info_net(self.info)) }
     }
 
-    /// The requesting socket's netlink port.
-    pub(crate) fn portid(&self) -> u32 {
-        self.info.snd_portid
+    /// The requesting socket.
+    pub(crate) fn sender(&self) -> Sender {
+        // SAFETY: NETLINK_CB(skb): a request skb's control buffer holds its netlink
+        // parameters, `sk` the sending socket (alive while its request is handled).
+        let socket = unsafe { (*self.skb.cb.as_ptr().cast::<b::netlink_skb_parms>()).sk };
+        Sender { portid: self.info.snd_portid, socket: socket as usize }
     }
 
     /// Refuses with `errno`, telling the caller why (truncated to extack's 80 bytes).
@@ -311,7 +360,7 @@ impl<'a> Dump<'a> {
 /// A message being built in a netlink skb; cancelled unless ended.
 pub(crate) struct Message {
     skb: *mut b::sk_buff,
-    header: *mut core::ffi::c_void,
+    header: *mut kernel::ffi::c_void,
 }
 
 impl Message {
@@ -384,11 +433,15 @@ pub(crate) type RawDumpit = unsafe extern "C" fn(*mut b::sk_buff, *mut b::netlin
 ///
 /// # Safety
 /// As for [`Request::from_raw`].
-pub(crate) unsafe fn run_doit(info: *mut b::genl_info, handler: fn(&Request<'_>, &mut GenlMutex) -> Outcome) -> i32 {
+pub(crate) unsafe fn run_doit(
+    skb: *mut b::sk_buff,
+    info: *mut b::genl_info,
+    handler: fn(&Request<'_>, &mut GenlMutex) -> Outcome,
+) -> i32 {
     // The family has no parallel_ops: genetlink holds its mutex while the handler runs.
     let mut genl = GenlMutex(());
     // SAFETY: per the caller.
-    match handler(&unsafe { Request::from_raw(info) }, &mut genl) {
+    match handler(&unsafe { Request::from_raw(skb, info) }, &mut genl) {
         Ok(()) => 0,
         Err(Refused(errno)) => errno.to_errno(),
     }
@@ -412,9 +465,9 @@ pub(crate) unsafe fn run_dumpit(
 /// The C doit for a `fn(&Request, &mut GenlMutex) -> Outcome` handler.
 macro_rules! doit {
     ($handler:path) => {{
-        unsafe extern "C" fn doit(_skb: *mut $crate::bindings::sk_buff, info: *mut $crate::bindings::genl_info) -> i32 {
+        unsafe extern "C" fn doit(skb: *mut $crate::bindings::sk_buff, info: *mut $crate::bindings::genl_info) -> i32 {
             // SAFETY: genetlink calls doit with a valid, parsed request of our family.
-            unsafe { $crate::genetlink::run_doit(info, $handler) }
+            unsafe { $crate::genetlink::run_doit(skb, info, $handler) }
         }
         Some(doit as $crate::genetlink::RawDoit)
     }};
@@ -563,5 +616,79 @@ impl Drop for FamilyRegistration {
     fn drop(&mut self) {
         // SAFETY: registered in `Family::register`.
         unsafe { b::genl_unregister_family(self.0.family.get()) };
+    }
+}
+
+/// Tells `released` of every generic netlink socket that closes (NETLINK_URELEASE): its
+/// namespace and port, so that what a socket left in the kernel ends with it.
+#[repr(C)]
+pub(crate) struct SocketRelease {
+    /// First: the notifier chain hands the callback this block's address.
+    block: UnsafeCell<b::notifier_block>,
+    released: fn(&Net, u32),
+    claimed: AtomicBool,
+}
+// SAFETY: the block is written only by the `register` call that claimed it, before
+// registration, and by the notifier chain under its own lock.
+unsafe impl Sync for SocketRelease {}
+
+impl SocketRelease {
+    pub(crate) const fn new(released: fn(&Net, u32)) -> Self {
+        SocketRelease {
+            // SAFETY: all-zero is a valid, unregistered notifier_block; `register` fills it in.
+            block: UnsafeCell::new(unsafe { MaybeUninit::zeroed().assume_init() }),
+            released,
+            claimed: AtomicBool::new(false),
+        }
+    }
+
+    /// Registers the callback; unregistered when the registration is dropped (which waits
+    /// for a running call). Once only: EBUSY after that.
+    pub(crate) fn register(&'static self) -> Result<SocketReleaseRegistration> {
+        if self.claimed.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        // SAFETY: claimed just now by this call alone, and not registered.
+        let block = unsafe { &mut *self.block.get() };
+        block.notifier_call = Some(socket_released);
+        // SAFETY: the block is a static, filled in above.
+        let ret = unsafe { b::netlink_register_notifier(block) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(SocketReleaseRegistration(self))
+    }
+}
+
+/// The notifier chain's callback: runs in the closing task's context (may sleep), from
+/// netlink_release, with the socket's namespace still referenced.
+unsafe extern "C" fn socket_released(
+    block: *mut b::notifier_block,
+    action: kernel::ffi::c_ulong,
+    data: *mut kernel::ffi::c_void,
+) -> kernel::ffi::c_int {
+    if action != b::NETLINK_URELEASE as kernel::ffi::c_ulong {
+        return b::NOTIFY_DONE as kernel::ffi::c_int;
+    }
+    // SAFETY: NETLINK_URELEASE comes with the closing socket's netlink_notify.
+    let notice = unsafe { &*data.cast::<b::netlink_notify>() };
+    if notice.protocol != b::NETLINK_GENERIC as i32 {
+        return b::NOTIFY_DONE as kernel::ffi::c_int;
+    }
+    // SAFETY: the block is the first field of a registered (static) SocketRelease.
+    let this = unsafe { &*block.cast::<SocketRelease>() };
+    // SAFETY: the closing socket holds its namespace until it is freed, after this call.
+    (this.released)(unsafe { Net::from_raw(notice.net) }, notice.portid);
+    b::NOTIFY_DONE as kernel::ffi::c_int
+}
+
+/// A registered [`SocketRelease`]; unregistered on drop.
+pub(crate) struct SocketReleaseRegistration(&'static SocketRelease);
+
+impl Drop for SocketReleaseRegistration {
+    fn drop(&mut self) {
+        // SAFETY: registered in `SocketRelease::register`; unregistering waits for the chain's
+        // running callbacks.
+        unsafe { b::netlink_unregister_notifier(self.0.block.get()) };
     }
 }

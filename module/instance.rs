@@ -5,7 +5,7 @@
 //! (`netlink`) publishes configurations and reads the counters.
 
 use crate::bindings;
-use crate::genetlink::GenlMutex;
+use crate::genetlink::{GenlMutex, Sender};
 use crate::mapcore::config::Config;
 use crate::mapcore::domain::{Derived, FragmentCache};
 use crate::mapcore::index::{slots_needed, Fmrs, IndexError, RuleIndex};
@@ -19,7 +19,7 @@ use crate::skb::GroCells;
 use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::alloc::{
     flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT, __GFP_NOWARN},
     AllocError, Flags, KBox, KVVec, VVec,
@@ -165,8 +165,9 @@ struct Published {
     config: KBox<Config>,
     fmrs: Arc<FmrTable>,
     derived: Derived,
-    /// Counts the configurations published (from 1), so that a dump spanning several
-    /// messages can tell whether they all came from one.
+    /// Names this publication among all of the module's (never 0), so that a dump spanning
+    /// several messages can tell whether they all came from one, even if the device it names
+    /// was replaced by another with its index in the meantime.
     generation: u32,
 }
 
@@ -177,15 +178,51 @@ impl Published {
     }
 }
 
+/// The generations handed out so far, module-wide (a counter per device would restart at 1
+/// on a new device that took an old one's index).
+static GENERATIONS: AtomicU32 = AtomicU32::new(0);
+
+/// A generation no publication has had (until 2^32 publications later), never 0.
+fn next_generation() -> u32 {
+    loop {
+        let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if generation != 0 {
+            return generation;
+        }
+    }
+}
+
 /// A configuration ready to publish ([`Instance::ready`]).
 pub(crate) struct Publication(Ready<Published>);
 
 /// FMRs sent in several messages (`FMRS_STAGE`), kept aside until a CONFIG_SET takes them: by
-/// the socket that started them. kvmalloc'ed: it grows by doubling and is copied into the
-/// table's vector once complete.
+/// the socket that started them, and ended when it closes. kvmalloc'ed: it grows by doubling
+/// and is copied into the table's vector once complete.
 pub(crate) struct Staging {
-    pub(crate) portid: u32,
+    pub(crate) owner: Sender,
     pub(crate) rules: KVVec<Rule>,
+}
+
+/// How many stagings exist, on every instance: a closing socket looks for its own only
+/// while there are some (every generic netlink socket's closing is reported to the module).
+static STAGINGS: AtomicUsize = AtomicUsize::new(0);
+
+impl Staging {
+    pub(crate) fn new(owner: Sender) -> Staging {
+        STAGINGS.fetch_add(1, Ordering::Relaxed);
+        Staging { owner, rules: KVVec::new() }
+    }
+
+    /// Whether any instance holds a staging.
+    pub(crate) fn any() -> bool {
+        STAGINGS.load(Ordering::Relaxed) != 0
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        STAGINGS.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What only the control plane touches, under the genetlink mutex.
@@ -277,7 +314,7 @@ impl Instance {
         self.published.read_serialised(genl).map(|p| (&*p.config, &p.fmrs))
     }
 
-    /// Which configuration is published: a number no earlier one had (never 0).
+    /// Which configuration is published: a number no other one had (0: none is).
     pub(crate) fn generation(&self, genl: &GenlMutex) -> u32 {
         self.published.read_serialised(genl).map_or(0, |p| p.generation)
     }
@@ -285,6 +322,15 @@ impl Instance {
     /// The FMRs staged for the next CONFIG_SET.
     pub(crate) fn staging<'a>(&'a self, genl: &'a mut GenlMutex) -> &'a mut Option<Staging> {
         self.staging.get(genl)
+    }
+
+    /// Ends the staging of the socket at `portid`, which closed. (A socket bound to that port
+    /// since then loses its own: it hears ENOENT on its next chunk.)
+    pub(crate) fn end_staging_of(&self, genl: &mut GenlMutex, portid: u32) {
+        let staging = self.staging.get(genl);
+        if staging.as_ref().is_some_and(|s| s.owner.portid == portid) {
+            *staging = None;
+        }
     }
 
     /// Whether the current configuration asks for translate-on-receive.
@@ -302,7 +348,7 @@ impl Instance {
     /// Installs the first configuration of a device nobody can reach yet; EBUSY if it has
     /// one already.
     pub(crate) fn set_initial_config(&self, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result {
-        match self.published.publish_first(Published::new(config, fmrs, 1))? {
+        match self.published.publish_first(Published::new(config, fmrs, next_generation()))? {
             Ok(()) => Ok(()),
             Err(_) => Err(EBUSY),
         }
@@ -318,7 +364,7 @@ impl Instance {
     /// not wait for that (the caller holds the genetlink mutex, which serialises changes;
     /// taking the token exclusively ends every borrow of the configuration it handed out).
     pub(crate) fn publish(&self, genl: &mut GenlMutex, mut publication: Publication) {
-        publication.0.value_mut().generation = self.generation(genl).wrapping_add(1).max(1);
+        publication.0.value_mut().generation = next_generation();
         self.published.replace(genl, publication.0);
     }
 

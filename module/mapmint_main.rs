@@ -39,8 +39,10 @@ module! {
 }
 
 struct Mapmint {
-    // Dropped in this order: the control plane goes first, then every device, then the
+    // Dropped in this order: the control plane goes first (the socket release notifier,
+    // which takes the genetlink mutex, then the family), then every device, then the
     // configurations still waiting for their RCU grace period.
+    _socket_release: genetlink::SocketReleaseRegistration,
     _genl: genetlink::FamilyRegistration,
     _link_kind: netdev::LinkKindRegistration<instance::Instance>,
     _rcu_callbacks: RcuCallbacks,
@@ -64,10 +66,11 @@ impl kernel::Module for Mapmint {
         // On failure, dropping `link_kind` unregisters the kind again.
         device::add_device(&link_kind, c_str!("mapmint"), config, fmr)?;
         let genl = netlink::register(module)?;
+        let socket_release = netlink::register_socket_release()?;
         match ipv4_address {
             Some(prefix) => pr_info!("device mapmint registered, IPv4 address {}\n", prefix),
             None => pr_info!("device mapmint registered, no IPv4 address\n"),
         }
-        Ok(Mapmint { _genl: genl, _link_kind: link_kind, _rcu_callbacks: RcuCallbacks })
+        Ok(Mapmint { _socket_release: socket_release, _genl: genl, _link_kind: link_kind, _rcu_callbacks: RcuCallbacks })
     }
 }

@@ -15,7 +15,7 @@ use crate::device::MapmintDevice;
 use crate::instance::{fmr_table, without_warning, rules_with_room, FmrError, FmrTable, Instance, Staging, TableVec, MAX_FMRS};
 use crate::genetlink::{
     doit, dumpit, exact_len, max_value, nested, op, policy, Dump, Family, FamilyRegistration, GenlMutex,
-    Message, Outcome, Policy, Refused, Request, REJECT,
+    Message, Outcome, Policy, Refused, Request, SocketRelease, SocketReleaseRegistration, REJECT,
 };
 use crate::mapcore::config::Config;
 use crate::mapcore::genl::{self, attr, cmd, rule_attr, stats_attr};
@@ -28,7 +28,7 @@ use core::fmt;
 use core::ops::ControlFlow;
 use kernel::alloc::{
     flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
-    AllocError, KBox, KVVec,
+    AllocError, KBox,
 };
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -283,15 +283,16 @@ fn config_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     }
     // The staged FMRs first (taken: a failure below drops them), then the message's own.
     let staged = match req.attr(attr::FMRS_STAGED) {
-        Some(_) => match dev.dev.instance().staging(dev.genl).take() {
-            Some(staging) if staging.portid == req.portid() => Some(staging.rules),
+        // Another socket's staging stays where it is.
+        Some(_) => match dev.dev.instance().staging(dev.genl) {
+            staging if staging.as_ref().is_some_and(|s| s.owner == req.sender()) => staging.take(),
             _ => return Err(req.refuse(ENOENT, format_args!("FMRS_STAGED: this socket staged no FMRs on the device"))),
         },
         None => None,
     };
     // Copied to a vector of the exact size (staging grew by doubling); FMR may repeat, which
     // the parsed attribute table cannot hold: walk the message.
-    let staged = staged.as_deref().unwrap_or(&[]);
+    let staged = staged.as_ref().map_or(&[][..], |s| &s.rules[..]);
     let mut rules = rules_with_room(staged, fmr_count(req)).map_err(|e| fmr_refusal(req, e))?;
     push_fmrs(req, rules.len(), |rule| rules.push(rule, GFP_KERNEL_ACCOUNT))?;
     let fmrs = fmr_table(rules).map_err(|e| fmr_refusal(req, e))?;
@@ -303,9 +304,9 @@ fn fmrs_stage(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     let dev = target(req, genl)?;
     let staging = dev.dev.instance().staging(dev.genl);
     if req.attr(attr::FMRS_STAGE_START).is_some() {
-        *staging = Some(Staging { portid: req.portid(), rules: KVVec::new() });
+        *staging = Some(Staging::new(req.sender()));
     }
-    let Some(stage) = staging.as_mut().filter(|s| s.portid == req.portid()) else {
+    let Some(stage) = staging.as_mut().filter(|s| s.owner == req.sender()) else {
         return Err(req.refuse(ENOENT, format_args!("no FMRs staged by this socket: start with FMRS_STAGE_START")));
     };
     let total = stage.rules.len().saturating_add(fmr_count(req));
@@ -520,11 +521,12 @@ fn rule_dump(dump: &mut Dump<'_>, genl: &GenlMutex) -> i32 {
         Ok(dev) => dev,
         Err(e) => return dump.refuse(ENODEV, format_args!("{e}")),
     };
+    // A table replaced between two calls, or a device replaced by another with its index,
+    // shows in the messages' flags (NLM_F_DUMP_INTR; on NLMSG_DONE too, if it has no table).
+    dump.set_generation(dev.instance().generation(genl));
     let Some((config, fmrs)) = dev.instance().config(genl) else {
         return 0;
     };
-    // (a table replaced between two calls shows in the messages' flags)
-    dump.set_generation(dev.instance().generation(genl));
     // The cursor counts rules, BMR first: a big table takes many messages, each resuming
     // where the last one ended.
     let bmr = config.bmr.as_slice();
@@ -603,6 +605,34 @@ static POLICY: Policy<{ attr::MAX as usize + 1 }> = Policy([
 ]);
 
 static FAMILY: Family = Family::new();
+
+/// A closing socket's staged FMRs are freed with it: nothing else would take them.
+static SOCKET_RELEASE: SocketRelease = SocketRelease::new(socket_released);
+
+/// Ends what the socket at `portid` of `net` staged on the instances of `net`. (An instance
+/// moved to another namespace since keeps it until the next FMRS_STAGE_START or CONFIG_SET:
+/// no other socket can take it.)
+fn socket_released(net: &Net, portid: u32) {
+    // (a staging is made under the genetlink mutex by the socket's own request, which has
+    // returned before its socket closes: none of this socket's can be missed here)
+    if !Staging::any() {
+        return;
+    }
+    let mut genl = GenlMutex::lock();
+    let rtnl = Rtnl::lock();
+    let mut from = 0;
+    net.for_each_device_from(&rtnl, &mut from, |dev| {
+        if let Some(dev) = MapmintDevice::of(dev) {
+            dev.instance().end_staging_of(&mut genl, portid);
+        }
+        ControlFlow::Continue(())
+    });
+}
+
+/// Registers the release notifier for staged FMRs; unregistered when the result is dropped.
+pub(crate) fn register_socket_release() -> Result<SocketReleaseRegistration> {
+    SOCKET_RELEASE.register()
+}
 
 /// Registers the family; unregistered when the result is dropped.
 pub(crate) fn register(module: &'static ThisModule) -> Result<FamilyRegistration> {

@@ -453,6 +453,27 @@ echo "nlprobe exit $?" >>/tmp/nlprobe.out
 probe </tmp/nlprobe.out
 check_eq "nlprobe finished and exited 0" "nlprobe exit 0" "$(tail -n 1 /tmp/nlprobe.out)"
 check_eq "malformed messages left p0 as it was" "$before" "$(snapshot p0)"
+
+# --- what one socket staged is its own; a dump of a device replaced meanwhile says so
+check "dev add s0" mapminctl dev add s0
+nlprobe owners s0 >/tmp/nlprobe.out 2>&1
+echo "nlprobe exit $?" >>/tmp/nlprobe.out
+probe </tmp/nlprobe.out
+check_eq "nlprobe owners finished and exited 0" "nlprobe exit 0" "$(tail -n 1 /tmp/nlprobe.out)"
+check "dev del s0" mapminctl dev del s0
+{
+	echo "role br"
+	echo "mode t"
+	echo "dmr 64:ff9b::/96"
+	for i in $(seq 0 1999); do printf 'fmr 2001:db8:%x::/48 10.%d.%d.0/24 ea-len 8\n' $i $((i / 256)) $((i % 256)); done
+} >/tmp/dump.conf
+check "dev add d0 with 2,000 FMRs" bash -c "mapminctl dev add d0 && mapminctl apply --config /tmp/dump.conf dev d0"
+nlprobe dump-replaced d0 /tmp/dump.conf >/tmp/nlprobe.out 2>&1
+echo "nlprobe exit $?" >>/tmp/nlprobe.out
+probe </tmp/nlprobe.out
+check_eq "nlprobe dump-replaced finished and exited 0" "nlprobe exit 0" "$(tail -n 1 /tmp/nlprobe.out)"
+check_eq "the replacing d0 has its 2,000 FMRs" 2000 "$(mapminctl rule show dev d0 | grep -c '^fmr ')"
+check "dev del d0" mapminctl dev del d0
 ip netns add fz
 ip -n fz link add f0 type mapmint
 # As root, then as an unprivileged user (who may read, and must be refused the rest). The

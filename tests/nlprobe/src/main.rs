@@ -7,6 +7,11 @@
 //! Usage:
 //!   nlprobe malformed IFNAME      the fixed list of malformed requests against IFNAME
 //!   nlprobe fuzz IFNAME [N] [SEED]  N randomly mutated valid requests (default 3000)
+//!   nlprobe owners IFNAME         FMRs staged by one socket: not another's, and gone with it
+//!   nlprobe dump-replaced IFNAME CONF
+//!                                 a RULE_GET dump of IFNAME (a table of several messages)
+//!                                 during which IFNAME is deleted and added again with its
+//!                                 index, configured by `mapminctl apply --config CONF`
 //!
 //! Prints one line per check, `PASS name: ...` or `FAIL name: why` (the guest scenario turns
 //! them into results), and exits 1 if any failed.
@@ -140,7 +145,13 @@ fn errno_name(errno: i32) -> String {
 }
 
 impl Socket {
+    /// A socket bound to a port the kernel picks.
     fn open() -> io::Result<Socket> {
+        Socket::open_at(0)
+    }
+
+    /// A socket bound to netlink port `portid` (0: one the kernel picks).
+    fn open_at(portid: u32) -> io::Result<Socket> {
         // SAFETY: plain socket calls on a descriptor this struct owns; every pointer passed
         // points at a live local of the stated size.
         unsafe {
@@ -168,6 +179,7 @@ impl Socket {
             libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, (&big as *const i32).cast(), 4);
             let mut addr: libc::sockaddr_nl = std::mem::zeroed();
             addr.nl_family = libc::AF_NETLINK as u16;
+            addr.nl_pid = portid;
             if libc::bind(fd, (&addr as *const libc::sockaddr_nl).cast(), size_of::<libc::sockaddr_nl>() as u32) < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -677,6 +689,131 @@ fn malformed(probe: &mut Probe, index: u32) {
     probe.check("DEV_GET dump with an unknown attribute", &m, s, Errno(libc::EINVAL));
 }
 
+/// FMRs staged in chunks belong to the socket that staged them: another socket's CONFIG_SET
+/// can neither take them nor drop them, and they end when their socket closes, so that a
+/// socket bound to the same port afterwards finds none (its CONFIG_SET would otherwise install
+/// rules it never sent).
+fn owners(probe: &mut Probe, index: u32) {
+    use Expect::*;
+    const PORT_A: u32 = 0x6d6d_0001;
+    const PORT_B: u32 = 0x6d6d_0002;
+    let ifx = || u32_attr(attr::IFINDEX, index);
+    let stage_one = |probe: &mut Probe| {
+        let fmr = rule_nest(attr::FMR, "2001:db8:ff00::/40 10.99.0.0/16 ea-len 16");
+        probe.msg(REQ_ACK, cmd::FMRS_STAGE, &[ifx(), nla(attr::FMRS_STAGE_START, &[]), fmr])
+    };
+    let take_staged = |probe: &mut Probe| {
+        probe.msg(REQ_ACK, cmd::CONFIG_SET, &[
+            ifx(),
+            nla(attr::ROLE, &[1]),
+            nla(attr::MODE, &[0]),
+            nla(attr::DMR, &v6_prefix("64:ff9b::/96")),
+            nla(attr::FMRS_STAGED, &[]),
+        ])
+    };
+    let at = |portid: u32| -> Option<Probe> {
+        match Socket::open_at(portid) {
+            Ok(socket) => Some(Probe { socket, family: probe.family, seq: 1000, failures: 0 }),
+            Err(e) => {
+                println!("FAIL owners: a socket at port {portid:#x}: {e}");
+                None
+            }
+        }
+    };
+    let (Some(mut a), Some(mut b)) = (at(PORT_A), at(PORT_B)) else {
+        probe.failures += 1;
+        return;
+    };
+    let (m, s) = stage_one(&mut a);
+    a.check_ok("socket A stages an FMR", &m, s, 0);
+    let (m, s) = take_staged(&mut b);
+    b.check("socket B's CONFIG_SET with FMRS_STAGED: B staged nothing", &m, s, Errno(libc::ENOENT));
+    let (m, s) = take_staged(&mut a);
+    a.check_ok("socket A's CONFIG_SET with FMRS_STAGED after B's: A's FMRs are still there", &m, s, 0);
+    let (m, s) = stage_one(&mut a);
+    a.check_ok("socket A stages an FMR again", &m, s, 0);
+    probe.failures += a.failures + b.failures;
+    drop(a);
+    let Some(mut again) = at(PORT_A) else {
+        probe.failures += 1;
+        return;
+    };
+    let (m, s) = take_staged(&mut again);
+    again.check("a new socket at A's port after A closed: A's staging ended with it", &m, s, Errno(libc::ENOENT));
+    probe.failures += again.failures;
+}
+
+/// A RULE_GET dump spanning several messages, during which the device is deleted and a new
+/// one takes its name and index (configured by `mapminctl apply --config conf`): the messages
+/// after the change must say that the dump was interrupted (NLM_F_DUMP_INTR), for the
+/// requester to ask again, never silently continue with the other device's table.
+fn dump_replaced(probe: &mut Probe, name: &str, index: u32, conf: &str) {
+    const NLM_F_DUMP_INTR: u16 = 0x10;
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = std::process::Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{}: {e}", args[0]))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        }
+    };
+    let (m, _) = probe.msg(NLM_F_REQUEST | NLM_F_DUMP, cmd::RULE_GET, &[u32_attr(attr::IFINDEX, index)]);
+    if let Err(e) = probe.socket.send(&m) {
+        probe.fail("dump across a replaced device", &format!("send: {e}"));
+        return;
+    }
+    let (mut datagrams, mut rules, mut interrupted, mut done, mut replaced) = (0, 0, false, None, false);
+    while done.is_none() {
+        let datagram = match probe.socket.recv() {
+            Ok(Some(d)) => d,
+            Ok(None) => break,
+            Err(e) => {
+                probe.fail("dump across a replaced device", &format!("recv: {e}"));
+                return;
+            }
+        };
+        datagrams += 1;
+        let mut rest = &datagram[..];
+        while rest.len() >= 16 {
+            let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
+            if len < 16 || len > rest.len() {
+                break;
+            }
+            let kind = u16::from_ne_bytes(rest[4..6].try_into().unwrap());
+            let flags = u16::from_ne_bytes(rest[6..8].try_into().unwrap());
+            interrupted |= flags & NLM_F_DUMP_INTR != 0;
+            match kind {
+                NLMSG_DONE | NLMSG_ERROR => done = Some(rest.get(16..20).map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()))),
+                _ => rules += 1,
+            }
+            rest = &rest[((len + 3) & !3).min(rest.len())..];
+        }
+        // After the first part (the kernel has made the second already): the device changes.
+        if !replaced {
+            replaced = true;
+            let index_text = index.to_string();
+            let replace = run(&["ip", "link", "del", name])
+                .and_then(|()| run(&["ip", "link", "add", "name", name, "index", &index_text, "type", "mapmint"]))
+                .and_then(|()| run(&["mapminctl", "apply", "--config", conf, "dev", name]));
+            if let Err(e) = replace {
+                probe.fail("dump across a replaced device", &format!("replacing {name}: {e}"));
+                return;
+            }
+        }
+    }
+    match done {
+        Some(0) if datagrams >= 3 && interrupted => println!(
+            "PASS a RULE_GET dump across a replaced device says it was interrupted: {rules} rules in {datagrams} messages, NLM_F_DUMP_INTR set"
+        ),
+        Some(0) if datagrams < 3 => {
+            probe.fail("dump across a replaced device", &format!("the table took {datagrams} messages; the check needs 3 or more"))
+        }
+        Some(0) => probe.fail("dump across a replaced device", &format!("{rules} rules in {datagrams} messages, none marked NLM_F_DUMP_INTR")),
+        Some(e) => probe.fail("dump across a replaced device", &format!("the dump ended with errno {}", errno_name(-e))),
+        None => probe.fail("dump across a replaced device", "no NLMSG_DONE"),
+    }
+}
+
 /// A tiny PRNG (xorshift64*), so a failing seed can be replayed.
 struct Rng(u64);
 
@@ -877,7 +1014,7 @@ fn random_attrs(rng: &mut Rng, index: u32, depth: usize) -> Vec<Vec<u8>> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
-        eprintln!("usage: nlprobe malformed IFNAME | nlprobe fuzz IFNAME [ROUNDS] [SEED]");
+        eprintln!("usage: nlprobe malformed IFNAME | nlprobe fuzz IFNAME [ROUNDS] [SEED] | nlprobe owners IFNAME | nlprobe dump-replaced IFNAME CONF");
         std::process::exit(2)
     };
     let (Some(mode), Some(name)) = (args.get(1), args.get(2)) else { usage() };
@@ -901,6 +1038,11 @@ fn main() {
             let seed = args.get(4).and_then(|n| n.parse().ok()).unwrap_or(0x006d_6170_6d69_6e74);
             fuzz(&mut probe, index, rounds, seed);
         }
+        "owners" => owners(&mut probe, index),
+        "dump-replaced" => match args.get(3) {
+            Some(conf) => dump_replaced(&mut probe, name, index, conf),
+            None => usage(),
+        },
         _ => usage(),
     }
     std::process::exit(i32::from(probe.failures > 0));
