@@ -234,17 +234,7 @@ impl Socket {
                 answer.silent = answer.replies == 0 && answer.error.is_none();
                 return Ok((answer, payloads));
             };
-            let mut rest = &datagram[..];
-            while rest.len() >= 16 {
-                let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
-                if len < 16 || len > rest.len() {
-                    break;
-                }
-                let kind = u16::from_ne_bytes(rest[4..6].try_into().unwrap());
-                let flags = u16::from_ne_bytes(rest[6..8].try_into().unwrap());
-                let got_seq = u32::from_ne_bytes(rest[8..12].try_into().unwrap());
-                let msg = &rest[..len];
-                rest = &rest[((len + 3) & !3).min(rest.len())..];
+            for (kind, flags, got_seq, msg) in messages(&datagram) {
                 if got_seq != seq {
                     continue;
                 }
@@ -266,6 +256,24 @@ impl Socket {
             }
         }
     }
+}
+
+/// The netlink messages of a datagram: (type, flags, sequence number, the whole message),
+/// up to the first whose length does not fit.
+fn messages(datagram: &[u8]) -> impl Iterator<Item = (u16, u16, u32, &[u8])> {
+    let mut rest = datagram;
+    std::iter::from_fn(move || {
+        let len = u32::from_ne_bytes(rest.get(0..4)?.try_into().unwrap()) as usize;
+        if len < 16 || len > rest.len() {
+            return None;
+        }
+        let kind = u16::from_ne_bytes(rest[4..6].try_into().unwrap());
+        let flags = u16::from_ne_bytes(rest[6..8].try_into().unwrap());
+        let seq = u32::from_ne_bytes(rest[8..12].try_into().unwrap());
+        let msg = &rest[..len];
+        rest = &rest[((len + 3) & !3).min(rest.len())..];
+        Some((kind, flags, seq, msg))
+    })
 }
 
 impl Drop for Socket {
@@ -773,20 +781,12 @@ fn dump_replaced(probe: &mut Probe, name: &str, index: u32, conf: &str) {
             }
         };
         datagrams += 1;
-        let mut rest = &datagram[..];
-        while rest.len() >= 16 {
-            let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
-            if len < 16 || len > rest.len() {
-                break;
-            }
-            let kind = u16::from_ne_bytes(rest[4..6].try_into().unwrap());
-            let flags = u16::from_ne_bytes(rest[6..8].try_into().unwrap());
+        for (kind, flags, _, msg) in messages(&datagram) {
             interrupted |= flags & NLM_F_DUMP_INTR != 0;
             match kind {
-                NLMSG_DONE | NLMSG_ERROR => done = Some(rest.get(16..20).map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()))),
+                NLMSG_DONE | NLMSG_ERROR => done = Some(msg.get(16..20).map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()))),
                 _ => rules += 1,
             }
-            rest = &rest[((len + 3) & !3).min(rest.len())..];
         }
         // After the first part (the kernel has made the second already): the device changes.
         if !replaced {
