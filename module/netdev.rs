@@ -195,6 +195,11 @@ impl NetDevice {
         flags & b::net_device_flags_IFF_UP != 0
     }
 
+    /// Whether the device is registered and up.
+    pub(crate) fn is_registered_and_up(&self, rtnl: &Rtnl) -> bool {
+        self.is_registered(rtnl) && self.is_up(rtnl)
+    }
+
     /// Whether the device is registered (not being unregistered).
     pub(crate) fn is_registered(&self, _rtnl: &Rtnl) -> bool {
         // SAFETY: a valid device. It becomes or stops being registered only under the RTNL,

@@ -96,8 +96,7 @@ impl Target<'_> {
         if on_receive {
             // Hooked first: a hook that cannot be registered leaves the device as it was.
             let rtnl = Rtnl::lock();
-            let up = self.dev.is_registered(&rtnl) && self.dev.is_up(&rtnl);
-            self.dev.set_prerouting_hook(&rtnl, up).map_err(|e| {
+            self.dev.set_prerouting_hook(&rtnl, self.dev.is_registered_and_up(&rtnl)).map_err(|e| {
                 req.refuse(e, format_args!("translate-on-receive: its netfilter hook could not be registered"))
             })?;
         }
@@ -117,16 +116,14 @@ impl Target<'_> {
             };
             if set.is_err() {
                 // The hook registered above goes again with the refusal.
-                let up = self.dev.is_registered(&rtnl) && self.dev.is_up(&rtnl);
-                let _ = self.dev.update_prerouting_hook(&rtnl, up);
+                let _ = self.dev.update_prerouting_hook(&rtnl, self.dev.is_registered_and_up(&rtnl));
             }
             set?;
         }
         instance.publish(&mut *self.genl, publication);
         // Unhooked after it, if the configuration no longer asks for it (which cannot fail).
         let rtnl = Rtnl::lock();
-        let up = self.dev.is_registered(&rtnl) && self.dev.is_up(&rtnl);
-        let _ = self.dev.update_prerouting_hook(&rtnl, up);
+        let _ = self.dev.update_prerouting_hook(&rtnl, self.dev.is_registered_and_up(&rtnl));
         Ok(())
     }
 }
