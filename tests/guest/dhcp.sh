@@ -81,9 +81,13 @@ hooks_idle() {
 		! pgrep -f 'mapminctl provision' >/dev/null
 }
 
-# renewed_to MODE OFFSET: the CE runs the lease of MODE with OFFSET
+# provisioned: the hook's `mapminctl provision` has finished (the state file is its last
+# step; the device shows before its address, routes and NAPT are there)
+provisioned() { test -e /run/mapmint/provision-mapmint.json && hooks_idle; }
+
+# renewed_to MODE OFFSET: the CE runs the lease of MODE with OFFSET, and no hook is halfway
 renewed_to() {
-	at ce11b mapminctl dev show mapmint | grep -q "role ce mode $1 " &&
+	hooks_idle && at ce11b mapminctl dev show mapmint | grep -q "role ce mode $1 " &&
 		at ce11b mapminctl rule show dev mapmint | grep -q "^bmr $(rule_with "$2")"
 }
 
@@ -122,7 +126,7 @@ client_checks() {
 	local name=$1 start=$2 release=$3 t="[$1]" out
 	lease t 6
 	$start
-	wait_for "$t bound: the hook provisioned the CE" 60 at ce11b mapminctl dev show mapmint
+	wait_for "$t bound: the hook provisioned the CE" 60 provisioned
 	out=$(ce_state)
 	case "$out" in
 	*"inet 192.0.2.8/32"*"default dev mapmint"*"2001:db8:ce:11b:0:c000:208:1b dev mapmint"*"snat to 192.0.2.8:1888-3903"*"end-user-prefix 2001:db8:ce:11b::/64"*"bmr $(rule_with 6)"*)
