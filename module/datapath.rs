@@ -17,7 +17,7 @@ use crate::mapcore::rule::Mode;
 use crate::mapcore::xlat::{self, DropReason, Options, TtlMode, Verdict};
 use crate::netdev::NetDevice;
 use crate::rcu::PacketContext;
-use crate::skb::{Extent, FragmentSink, Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
+use crate::skb::{Extent, FragmentSink, Segmented, Skb, AF_INET, ETH_P_IP, ETH_P_IPV6};
 
 /// The most a header grows: IPv4 -> IPv6 adds 20 bytes (28 with a Fragment header), an ICMP
 /// error whose embedded packet grows too adds 40 (48 when that packet is a fragment), and
@@ -306,7 +306,8 @@ fn kernel_refusal(e: kernel::error::Error) -> DropReason {
 /// A GSO packet that cannot cross whole: its segments cross one by one.
 fn transmit_segments(tx: &PacketPath<'_>, skb: Skb) -> Outcome {
     let segments = match skb.segment() {
-        Ok(segments) => segments,
+        Ok(Segmented::Segments(segments)) => segments,
+        Ok(Segmented::Whole(skb)) => return translate(tx, skb, Entry::Device { may_fragment: true }),
         Err(e) => {
             if let Some(cpu) = tx.instance().this_cpu() {
                 cpu.dropped(kernel_refusal(e));

@@ -25,8 +25,6 @@ use kernel::str::CStr;
 /// link. Full-size IPv4 packets get Fragmentation Needed with the MTU that fits after
 /// translation (1480 for MAP-T, 1460 for MAP-E), so TCP settles on the right size by itself.
 const DEFAULT_MTU: u32 = 1500;
-/// Where an IPv6 header's destination address starts (its first byte says multicast).
-const IPV6_DESTINATION: usize = 24;
 /// IPv6 disables itself on a device below its minimum link MTU (RFC 8200 §5).
 const MIN_MTU: u32 = 1280;
 /// An IPv4 packet of this size still fits the 16-bit IPv6 payload length after MAP-E.
@@ -263,8 +261,7 @@ impl<'a> PacketPath<'a> {
         let Some(route) = self.instance().routes.output(self.ctx, net, skb.header(), ipv6, skb.mark()) else {
             return false;
         };
-        let multicast6 = ipv6 && skb.header().get(IPV6_DESTINATION) == Some(&0xff);
-        if !route.leaves_host(ipv6) || multicast6 {
+        if !route.leaves_host(skb.header(), ipv6) {
             drop(route);
             self.receive(skb);
             return true;

@@ -58,13 +58,17 @@ unsafe impl Zeroable for LastFlow {}
 pub(crate) struct Route(NonNull<b::dst_entry>);
 
 impl Route {
-    /// Whether the route takes a packet of the family (IPv6 if `ipv6`) out of the box as
-    /// unicast: not to one of the host's own addresses (loopback, which would deliver it as
-    /// if the host had sent it to itself, past every `-i` filter), nor to a broadcast or a
-    /// multicast group. Translated destinations come from packets (a DMR's embedded address,
-    /// a MAP-E packet's inner header): this is the check that routing a received packet would
-    /// have made.
-    pub(crate) fn leaves_host(&self, ipv6: bool) -> bool {
+    /// Whether the route takes the packet starting at `header` (IPv6 if `ipv6`, the header
+    /// the route was looked up for) out of the box as unicast: not to one of the host's own
+    /// addresses (loopback, which would deliver it as if the host had sent it to itself, past
+    /// every `-i` filter), nor to a broadcast or a multicast group. Translated destinations
+    /// come from packets (a DMR's embedded address, a MAP-E packet's inner header): this is
+    /// the check that routing a received packet would have made.
+    pub(crate) fn leaves_host(&self, header: &[u8], ipv6: bool) -> bool {
+        // An IPv6 route has no flag for multicast: the destination says it (ff00::/8).
+        if ipv6 && header.get(IPV6_DESTINATION).is_none_or(|first| *first == 0xff) {
+            return false;
+        }
         let dst = self.0.as_ptr();
         // SAFETY: we hold a reference, which keeps the route and its device valid. An IPv4
         // route (or an IPsec bundle over one, which copies its flags) is a `struct rtable`
@@ -273,3 +277,5 @@ const RTCF_BROADCAST: u32 = 0x1000_0000;
 const RTCF_MULTICAST: u32 = 0x2000_0000;
 const RTCF_LOCAL: u32 = 0x8000_0000;
 const IFF_LOOPBACK: u32 = 1 << 3;
+/// Where an IPv6 header's destination address starts.
+const IPV6_DESTINATION: usize = 24;

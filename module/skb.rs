@@ -402,21 +402,43 @@ impl Skb {
     /// Cuts a GSO packet into its segments in software (keeping scatter-gather and checksum
     /// offload), consuming it. On failure the packet is freed: ENOMEM when memory ran out,
     /// another error (EINVAL, EPROTONOSUPPORT) when its headers do not fit its GSO type.
-    pub(crate) fn segment(self) -> Result<Segments> {
+    pub(crate) fn segment(self) -> Result<Segmented> {
         let skb = self.raw();
         let features = (1u64 << b::NETIF_F_SG_BIT) | (1u64 << b::NETIF_F_HW_CSUM_BIT);
         // SAFETY: we own the skb; skb_gso_segment returns a list of new skbs we own, null
-        // (nothing to do: it cannot be here, we checked it is GSO) or an error pointer.
+        // (nothing to cut: the skb is left as it was) or an error pointer.
         let segs = unsafe { b::skb_gso_segment(skb, features) };
         let errno = segs as isize;
-        if segs.is_null() || (-4095..0).contains(&errno) {
+        if (-4095..0).contains(&errno) {
             drop(self);
-            return Err(if segs.is_null() { EINVAL } else { Error::from_errno(errno as i32) });
+            return Err(Error::from_errno(errno as i32));
+        }
+        if segs.is_null() {
+            // One segment's worth (a TCP packet no longer than its MSS): what validate_xmit_skb
+            // sends as it is, it goes on as a plain packet.
+            let mut whole = self;
+            whole.clear_gso()?;
+            return Ok(Segmented::Whole(whole));
         }
         core::mem::forget(self);
         // SAFETY: the segments replace the original, which we still own.
         unsafe { b::consume_skb(skb) };
-        Ok(Segments(segs))
+        Ok(Segmented::Segments(Segments(segs)))
+    }
+
+    /// Makes the packet a plain one (skb_gso_reset), with a shared info of its own first: a
+    /// clone's is its sibling's too. ENOMEM when memory ran out.
+    fn clear_gso(&mut self) -> Result {
+        // SAFETY: we own the skb.
+        if unsafe { b::skb_unclone(self.raw(), kernel::bindings::GFP_ATOMIC) } != 0 {
+            return Err(ENOMEM);
+        }
+        // SAFETY: the shared info is ours alone now.
+        let info = unsafe { &mut *self.shared_info() };
+        info.gso_size = 0;
+        info.gso_segs = 0;
+        info.gso_type = 0;
+        Ok(())
     }
 
     /// Hands the packet back to the stack as received on the device it was sent to, as a
@@ -622,6 +644,14 @@ const CHECKSUM_COMPLETE: u8 = 2;
 const CHECKSUM_PARTIAL: u8 = 3;
 
 const IPPROTO_IPIP: u8 = 4;
+
+/// What software segmentation made of a GSO packet.
+pub(crate) enum Segmented {
+    /// Its segments; the original is gone.
+    Segments(Segments),
+    /// The packet itself, which had one segment's worth, now a plain packet.
+    Whole(Skb),
+}
 
 /// The segments a GSO packet was cut into, each owned, in order.
 pub(crate) struct Segments(*mut b::sk_buff);
