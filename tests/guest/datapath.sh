@@ -53,7 +53,7 @@ check_eq "nothing dropped" 0 "$(link_stat mapmint tx dropped)"
 # TCP both ways: the server echoes what it gets.
 ip netns exec srv nc -l -p 7000 -e cat &
 server=$!
-sleep 0.5
+wait_listening srv tcp 7000
 reply=$( (echo "hello over MAP-T"; sleep 1) | nc -w 3 203.0.113.56 7000)
 check_eq "TCP echo through the translator" "hello over MAP-T" "$reply"
 kill $server 2>/dev/null
@@ -61,7 +61,7 @@ kill $server 2>/dev/null
 # UDP both ways (the server answers from the address it is asked at, its DMR address).
 ip netns exec srv mapmint-probe udp-echo "[$SERVER6]:7001" &
 server=$!
-sleep 0.3
+wait_listening srv udp 7001
 check_eq "UDP echo through the translator" "hello over MAP-T" "$(mapmint-probe udp-ask 203.0.113.56 7001 'hello over MAP-T')"
 kill $server 2>/dev/null
 

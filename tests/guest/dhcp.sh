@@ -48,10 +48,23 @@ kea_config() {
 # configuration on SIGHUP). The BR box routes both modes' IPv6 into its device.
 lease() {
 	kea_config "$1" "$2"
-	kill -HUP $kea
+	kea_reload
 	RULE=$(rule_with "$2")
 	br_config "$1" >/tmp/br.conf
 	at br mapminctl apply --config /tmp/br.conf dev mapmint >/dev/null
+}
+
+# kea_reload: Kea rereads its configuration (SIGHUP); returns once its log says it has (a
+# client started or renewing before that would get the lease of the configuration before)
+kea_reload() {
+	local before tries=40
+	before=$(grep -c DHCP6_DYNAMIC_RECONFIGURATION_SUCCESS /tmp/kea.log)
+	kill -HUP $kea
+	until [ "$(grep -c DHCP6_DYNAMIC_RECONFIGURATION_SUCCESS /tmp/kea.log)" -gt "$before" ]; do
+		tries=$((tries - 1))
+		[ $tries -gt 0 ] || { fail "Kea rereads its configuration" "not within 20 s: $(tail -n 3 /tmp/kea.log)"; return 1; }
+		sleep 0.5
+	done
 }
 
 # wait_for WHAT SECONDS CMD...: polls CMD every half second until it succeeds.
@@ -85,10 +98,13 @@ hooks_idle() {
 # step; the device shows before its address, routes and NAPT are there)
 provisioned() { test -e /run/mapmint/provision-mapmint.json && hooks_idle; }
 
-# renewed_to MODE OFFSET: the CE runs the lease of MODE with OFFSET, and no hook is halfway
+# renewed_to MODE OFFSET: the CE runs the lease of MODE with OFFSET, provisioned whole since
+# the lease changed (the state file, written last, is newer than Kea's configuration), and no
+# hook is halfway (before or after the reads: a renewal may start between them)
 renewed_to() {
-	hooks_idle && at ce11b mapminctl dev show mapmint | grep -q "role ce mode $1 " &&
-		at ce11b mapminctl rule show dev mapmint | grep -q "^bmr $(rule_with "$2")"
+	hooks_idle && [ /run/mapmint/provision-mapmint.json -nt $KEA/kea.json ] &&
+		at ce11b mapminctl dev show mapmint | grep -q "role ce mode $1 " &&
+		at ce11b mapminctl rule show dev mapmint | grep -q "^bmr $(rule_with "$2")" && hooks_idle
 }
 
 # The CE's port sets, computed here from RFC 7597 §5.1, not by mapminctl: EA bits = the 13
@@ -155,7 +171,7 @@ client_checks() {
 	# renewal's, which a loaded machine can still be running with renewals 4 s apart (dhcpcd
 	# runs its hooks asynchronously). An ISP renews after hours.
 	kea_config e 4 600
-	kill -HUP $kea
+	kea_reload
 	sleep 5
 	wait_for "$t no hook running" 30 hooks_idle
 	$release

@@ -76,7 +76,7 @@ failover() {
 	# (`ip netns exec` itself, not `at`: its PID is the server's, which the signals must reach)
 	ip netns exec server mapmint-probe tcp-serve 7040 /srv/file $rate &
 	local server=$!
-	sleep 0.3
+	wait_listening server tcp 7040
 	rm -f /tmp/got
 	at c1 timeout $limit mapmint-probe tcp-fetch $SERVER 7040 /tmp/got &
 	local fetch=$!

@@ -198,7 +198,7 @@ faults_round() {
 	before=$(drops ce11b no-memory)
 	faults_on 100 || return 1
 	at server timeout 30 mapmint-probe tcp-sink 7050 /tmp/up >/dev/null 2>&1 &
-	sleep 0.3
+	wait_listening server tcp 7050
 	at ce11b timeout 8 mapmint-probe tcp-source $SERVER 7050 /srv/file >/dev/null 2>&1
 	# (the sink, the one probe left, may still wait for a connection that never came)
 	killall mapmint-probe 2>/dev/null
@@ -215,7 +215,7 @@ faults_round() {
 	at c1 timeout 20 wget -q -O /dev/null http://$SERVER/file >/dev/null 2>&1 &
 	at ce11b timeout 20 wget -q -O /dev/null http://$SERVER/file >/dev/null 2>&1 &
 	at server timeout 25 mapmint-probe tcp-sink 7051 /dev/null >/dev/null 2>&1 &
-	sleep 0.3
+	wait_listening server tcp 7051
 	at c1 timeout 20 mapmint-probe tcp-source $SERVER 7051 /srv/file >/dev/null 2>&1 &
 	at c1 timeout 20 ping -q -c 20 -i 0.3 -s 3000 $SERVER >/dev/null 2>&1 &
 	at c1 timeout 20 ping -q -c 20 -i 0.3 -s 1472 $SERVER >/dev/null 2>&1 &

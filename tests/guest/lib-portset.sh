@@ -154,7 +154,7 @@ napt_checks() {
 	rm -f /tmp/forwarded
 	at c1 mapmint-probe tcp-log 8080 /tmp/forwarded &
 	pids+=($!)
-	sleep 0.3
+	wait_listening c1 tcp 8080
 	check "$t the server connects to 192.0.2.8:$real, forwarded to c1:8080" at server mapmint-probe tcp-many 192.0.2.8 $real 1
 	check_eq "$t c1 saw the server's connection" "$SERVER" "$(cut -d' ' -f1 /tmp/forwarded 2>/dev/null)"
 
@@ -166,7 +166,7 @@ napt_checks() {
 	rm -f /tmp/meshed
 	at c2 mapmint-probe tcp-log 8080 /tmp/meshed &
 	pids+=($!)
-	sleep 0.3
+	wait_listening c2 tcp 8080
 	before=$(counter br v4_to_v6_packets)/$(counter br v6_to_v4_packets)
 	check "$t mesh: c1 connects to 192.0.2.59:$real (CE 774's NAPT port $napt), forwarded to c2:8080" \
 		at c1 mapmint-probe tcp-many 192.0.2.59 $real 1

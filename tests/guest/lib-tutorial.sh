@@ -321,7 +321,7 @@ tutorial_checks() {
 
 	# --- UDP request/response
 	at server mapmint-probe udp-echo 7001 &
-	sleep 0.3
+	wait_listening server udp 7001
 	check_eq "UDP c1 -> server and back" "hello $mode" "$(at c1 mapmint-probe udp-ask $SERVER 7001 "hello $mode")"
 	out=$(at c1 mapmint-probe udp-ask $SERVER 7009 closed 2>&1)
 	case "$out" in
@@ -332,7 +332,7 @@ tutorial_checks() {
 	# --- the server sees each CE's shared address and only ports of its set
 	rm -f /tmp/peers
 	at server mapmint-probe tcp-log 7002 /tmp/peers &
-	sleep 0.3
+	wait_listening server tcp 7002
 	check "100 TCP connections from c1" at c1 mapmint-probe tcp-many $SERVER 7002 100
 	check "50 TCP connections from c2" at c2 mapmint-probe tcp-many $SERVER 7002 50
 	check_eq "the server saw 100 connections from 192.0.2.8" 100 "$(grep -c "^$CE11B_IP " /tmp/peers)"
@@ -349,7 +349,7 @@ tutorial_checks() {
 
 	# --- CE to CE through the FMR: straight across the ISP, not through the BR
 	at ce774 mapmint-probe udp-echo $CE774_IP:41000 &
-	sleep 0.3
+	wait_listening ce774 udp 41000
 	before=$(counter br v4_to_v6_packets)/$(counter br v6_to_v4_packets)
 	check_eq "UDP c1 -> CE 774 (192.0.2.59:41000) through the mesh" "mesh" \
 		"$(at c1 mapmint-probe udp-ask $CE774_IP 41000 mesh)"
@@ -363,7 +363,7 @@ tutorial_checks() {
 	# --- spoofed packets are dropped, counted by reason, and reach nobody
 	rm -f /tmp/spoofed
 	at server mapmint-probe udp-log 7003 /tmp/spoofed &
-	sleep 0.3
+	wait_listening server udp 7003
 	spoof_tests "$mode"
 	sleep 0.5
 	check_eq "no spoofed datagram reached the server" 0 "$(wc -l </tmp/spoofed 2>/dev/null || echo 0)"
@@ -372,7 +372,11 @@ tutorial_checks() {
 	# --- an IPv4 datagram without DF larger than the device MTU: the CE fragments it as
 	# IPv4 to the size that fits after translation, and the server gets it whole
 	check "a 4000-byte UDP datagram from c1" at c1 mapmint-probe udp-send $SERVER 7003 4000
-	sleep 1
+	local tries=50
+	while [ ! -s /tmp/spoofed ] && [ $tries -gt 0 ]; do
+		tries=$((tries - 1))
+		sleep 0.2
+	done
 	check_eq "the server got the 4000-byte datagram whole, from the CE's address" \
 		"$CE11B_IP 4000" "$(cut -d' ' -f1,3 /tmp/spoofed)"
 	# and back: the server's answer leaves it in fragments, of which only the first has a
@@ -683,7 +687,7 @@ gso_upload() {
 	rm -f /tmp/up
 	at server timeout 90 mapmint-probe tcp-sink "$port" /tmp/up &
 	server=$!
-	sleep 0.3
+	wait_listening server tcp "$port"
 	gso_transfer "$name, GSO through ce11b and br" ce11b v4_to_v6 br v6_to_v4 \
 		at "$ns" timeout 60 mapmint-probe tcp-source $SERVER "$port" /srv/file
 	wait $server
@@ -756,7 +760,9 @@ concurrency_checks() {
 	local sink2=$!
 	at server mapmint-probe udp-echo 7022 &
 	local echo=$!
-	sleep 0.3
+	wait_listening server tcp 7020
+	wait_listening server tcp 7021
+	wait_listening server udp 7022
 	local message pids=() i
 	message=$(head -c 3000 /dev/zero | tr '\0' m)
 	at c1 timeout 120 wget -q -O /tmp/down1 http://$SERVER/file & pids+=($!)

@@ -52,3 +52,26 @@ link_stat() {
 debug_kernel() {
 	[ -e /sys/kernel/debug/kmemleak ]
 }
+
+# listening NS tcp|udp PORT: a socket of namespace NS ("" for this one) is bound to PORT,
+# listening if TCP (/proc/net/tcp's state 0A; an unconnected UDP socket's is 07)
+listening() {
+	local state=07
+	[ "$2" = tcp ] && state=0A
+	${1:+ip netns exec "$1"} awk -v port="$(printf %04X "$3")" -v state=$state '
+		FNR > 1 { split($2, bound, ":"); if (bound[2] == port && $4 == state) found = 1 }
+		END { exit !found }' "/proc/net/$2" "/proc/net/${2}6"
+}
+
+# wait_listening NS tcp|udp PORT: waits until a server started in the background is bound
+# (a client's one try would otherwise meet a server still starting on a slow guest); a
+# failed check after 30 s (300 on the debug kernel)
+wait_listening() {
+	local limit=30
+	debug_kernel && limit=300
+	local end=$((SECONDS + limit))
+	until listening "$@"; do
+		[ $SECONDS -lt $end ] || { fail "a server of ${1:-this namespace} listens on $2 port $3" "not within $limit s"; return 1; }
+		sleep 0.1
+	done
+}

@@ -54,7 +54,7 @@ long_prefix_checks() {
 	rm -f /tmp/peers
 	at server mapmint-probe tcp-log 7002 /tmp/peers &
 	pids+=($!)
-	sleep 0.3
+	wait_listening server tcp 7002
 	check "$t 20 TCP connections from c2" at c2 mapmint-probe tcp-many $SERVER 7002 20
 	local bad=0 ip port
 	while read -r ip port; do
@@ -65,7 +65,7 @@ long_prefix_checks() {
 	# The mesh: c1 to CE 3e's address straight across the ISP through the FMR.
 	at ce3e mapmint-probe udp-echo $B_IP:1930 &
 	pids+=($!)
-	sleep 0.3
+	wait_listening ce3e udp 1930
 	before=$(counter br v4_to_v6_packets)/$(counter br v6_to_v4_packets)
 	check_eq "$t UDP c1 -> CE 3e ($B_IP:1930) through the mesh" "mesh" "$(at c1 mapmint-probe udp-ask $B_IP 1930 mesh)"
 	after=$(counter br v4_to_v6_packets)/$(counter br v6_to_v4_packets)
@@ -77,7 +77,7 @@ long_prefix_checks() {
 	rm -f /tmp/spoofed
 	at server mapmint-probe udp-log 7003 /tmp/spoofed &
 	pids+=($!)
-	sleep 0.3
+	wait_listening server udp 7003
 	before=$(counter br source-mismatch)
 	ip -n ce3e -6 addr add $A_MAP/128 dev wan nodad
 	if [ "$mode" = t ]; then

@@ -118,7 +118,7 @@ provision_checks() {
 	rm -f /tmp/peers
 	at server mapmint-probe tcp-log 7002 /tmp/peers mss &
 	local logger=$!
-	sleep 0.3
+	wait_listening server tcp 7002
 	check "$t 20 TCP connections from c1" connections_from_c1 20
 	# MSS clamping: device MTU 1500 less 20 (MAP-T) less 40 is 1440 in c1's SYN as the server
 	# sees it and in the server's SYN-ACK as c1 sees it (TCP_MAXSEG: that, less the timestamp

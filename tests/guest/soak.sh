@@ -45,7 +45,8 @@ ip netns exec server mapmint-probe tcp-serve 7030 - 1000000 &
 sink=$!
 ip netns exec server mapmint-probe udp-echo 7031 &
 echoer=$!
-sleep 0.3
+wait_listening server tcp 7030
+wait_listening server udp 7031
 ip netns exec c1 mapmint-probe tcp-fetch $SERVER 7030 /dev/null &
 stream=$!
 (

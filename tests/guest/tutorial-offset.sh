@@ -88,7 +88,7 @@ offset_checks() {
 	# --- UDP: several requests, each from a new source port
 	at server mapmint-probe udp-echo 7001 &
 	pids+=($!)
-	sleep 0.3
+	wait_listening server udp 7001
 	ok=0
 	for i in 1 2 3 4 5; do
 		[ "$(at c1 mapmint-probe udp-ask $SERVER 7001 "udp $i")" = "udp $i" ] && ok=$((ok + 1))
@@ -101,7 +101,7 @@ offset_checks() {
 	[ -f /srv/file ] || head -c 2000000 /dev/urandom >/srv/file
 	at server httpd -f -p 80 -h /srv &
 	pids+=($!)
-	sleep 0.3
+	wait_listening server tcp 80
 	rm -f /tmp/got
 	# (busybox 1.35's wget crashes with -T: `timeout` bounds it instead)
 	check "$t HTTP download c1 <- server (2 MB)" at c1 timeout 60 wget -q -O /tmp/got http://$SERVER/file
@@ -111,7 +111,7 @@ offset_checks() {
 	rm -f /tmp/peers
 	at server mapmint-probe tcp-log 7002 /tmp/peers &
 	pids+=($!)
-	sleep 0.3
+	wait_listening server tcp 7002
 	check "$t 200 TCP connections from c1" at c1 mapmint-probe tcp-many $SERVER 7002 200
 	check "$t 100 TCP connections from c2" at c2 mapmint-probe tcp-many $SERVER 7002 100
 	sleep 0.3
