@@ -3,8 +3,10 @@
 //! its policies and operations, the requests its handlers get, and the messages they send.
 //! Every `unsafe` of the genetlink API lives here; `netlink` has the handlers.
 //!
-//! Families registered here have no `parallel_ops`: genetlink runs every doit and dumpit of
-//! them under its mutex ([`GenlMutex`]), which serialises the handlers with each other.
+//! Families registered here have `parallel_ops`: genetlink's global mutex, which every family
+//! without it shares (in every namespace), is not held while their handlers run. The
+//! module's own mutex ([`ControlMutex`]) is, around every doit and dumpit: it serialises the
+//! handlers with each other.
 
 use crate::bindings as b;
 use crate::mapcore::genl as wire;
@@ -27,43 +29,42 @@ pub(crate) fn emsgsize() -> Error {
     Error::from_errno(-(b::EMSGSIZE as i32))
 }
 
-/// Proof that the genetlink mutex is held: handlers of families without parallel_ops run
-/// under it, so whatever only they change is serialised by it. A handler gets one, for its
-/// run: shared to read what the mutex protects, exclusive to change it (so that nothing
-/// read under it is still borrowed when it changes).
-pub(crate) struct GenlMutex(());
+/// Proof that the control plane's mutex is held: every handler runs under it, so whatever
+/// only handlers change is serialised by it. A handler gets one, for its run: shared to read
+/// what the mutex protects, exclusive to change it (so that nothing read under it is still
+/// borrowed when it changes).
+pub(crate) struct ControlMutex(());
 
-impl GenlMutex {
-    /// Takes the genetlink mutex outside a handler (may sleep), for what must be serialised
-    /// with the handlers; released when the guard is dropped.
-    pub(crate) fn lock() -> GenlGuard {
+impl ControlMutex {
+    /// Takes the control plane's mutex (may sleep); released when the guard is dropped.
+    pub(crate) fn lock() -> ControlGuard {
         // SAFETY: a mutex; the callers are in process context and hold neither it nor a lock
         // that a handler takes after it (the RTNL).
-        unsafe { b::genl_lock() };
-        GenlGuard(GenlMutex(()))
+        unsafe { b::mapmint_control_lock() };
+        ControlGuard(ControlMutex(()))
     }
 }
 
-/// The genetlink mutex, taken by [`GenlMutex::lock`].
-pub(crate) struct GenlGuard(GenlMutex);
+/// The control plane's mutex, taken by [`ControlMutex::lock`].
+pub(crate) struct ControlGuard(ControlMutex);
 
-impl Deref for GenlGuard {
-    type Target = GenlMutex;
-    fn deref(&self) -> &GenlMutex {
+impl Deref for ControlGuard {
+    type Target = ControlMutex;
+    fn deref(&self) -> &ControlMutex {
         &self.0
     }
 }
 
-impl DerefMut for GenlGuard {
-    fn deref_mut(&mut self) -> &mut GenlMutex {
+impl DerefMut for ControlGuard {
+    fn deref_mut(&mut self) -> &mut ControlMutex {
         &mut self.0
     }
 }
 
-impl Drop for GenlGuard {
+impl Drop for ControlGuard {
     fn drop(&mut self) {
-        // SAFETY: taken in `GenlMutex::lock`.
-        unsafe { b::genl_unlock() };
+        // SAFETY: taken in `ControlMutex::lock`.
+        unsafe { b::mapmint_control_unlock() };
     }
 }
 
@@ -436,12 +437,11 @@ pub(crate) type RawDumpit = unsafe extern "C" fn(*mut b::sk_buff, *mut b::netlin
 pub(crate) unsafe fn run_doit(
     skb: *mut b::sk_buff,
     info: *mut b::genl_info,
-    handler: fn(&Request<'_>, &mut GenlMutex) -> Outcome,
+    handler: fn(&Request<'_>, &mut ControlMutex) -> Outcome,
 ) -> i32 {
-    // The family has no parallel_ops: genetlink holds its mutex while the handler runs.
-    let mut genl = GenlMutex(());
+    let mut control = ControlMutex::lock();
     // SAFETY: per the caller.
-    match handler(&unsafe { Request::from_raw(skb, info) }, &mut genl) {
+    match handler(&unsafe { Request::from_raw(skb, info) }, &mut control) {
         Ok(()) => 0,
         Err(Refused(errno)) => errno.to_errno(),
     }
@@ -454,15 +454,15 @@ pub(crate) unsafe fn run_doit(
 pub(crate) unsafe fn run_dumpit(
     skb: *mut b::sk_buff,
     cb: *mut b::netlink_callback,
-    handler: fn(&mut Dump<'_>, &GenlMutex) -> i32,
+    handler: fn(&mut Dump<'_>, &ControlMutex) -> i32,
 ) -> i32 {
-    // The family has no parallel_ops: genetlink holds its mutex for dumps too; they read.
-    let genl = GenlMutex(());
+    // Dumps read; each part of one runs under the mutex, as genetlink ran them under its own.
+    let control = ControlMutex::lock();
     // SAFETY: per the caller.
-    handler(&mut unsafe { Dump::from_raw(skb, cb) }, &genl)
+    handler(&mut unsafe { Dump::from_raw(skb, cb) }, &control)
 }
 
-/// The C doit for a `fn(&Request, &mut GenlMutex) -> Outcome` handler.
+/// The C doit for a `fn(&Request, &mut ControlMutex) -> Outcome` handler.
 macro_rules! doit {
     ($handler:path) => {{
         unsafe extern "C" fn doit(skb: *mut $crate::bindings::sk_buff, info: *mut $crate::bindings::genl_info) -> i32 {
@@ -474,7 +474,7 @@ macro_rules! doit {
 }
 pub(crate) use doit;
 
-/// The C dumpit for a `fn(&mut Dump, &GenlMutex) -> i32` handler.
+/// The C dumpit for a `fn(&mut Dump, &ControlMutex) -> i32` handler.
 macro_rules! dumpit {
     ($handler:path) => {{
         unsafe extern "C" fn dumpit(skb: *mut $crate::bindings::sk_buff, cb: *mut $crate::bindings::netlink_callback) -> i32 {
@@ -595,7 +595,8 @@ impl Family {
         family.maxattr = (N - 1) as u32;
         family.policy = policy.0.as_ptr();
         family.set_netnsok(1);
-        // No parallel_ops: handlers run under the genetlink mutex (GenlMutex relies on it).
+        // Handlers serialise themselves (`run_doit`, `run_dumpit`).
+        family.set_parallel_ops(1);
         family.resv_start_op = 1;
         family.small_ops = ops.as_ptr();
         family.n_small_ops = ops.len() as u8;

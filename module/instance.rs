@@ -5,7 +5,7 @@
 //! (`netlink`) publishes configurations and reads the counters.
 
 use crate::bindings;
-use crate::genetlink::{GenlMutex, Sender};
+use crate::genetlink::{ControlMutex, Sender};
 use crate::mapcore::config::Config;
 use crate::mapcore::domain::{Derived, FragmentCache};
 use crate::mapcore::index::{slots_needed, Fmrs, IndexError, RuleIndex};
@@ -225,16 +225,16 @@ impl Drop for Staging {
     }
 }
 
-/// What only the control plane touches, under the genetlink mutex.
+/// What only the control plane touches, under the control plane's mutex.
 struct ControlOnly<T>(UnsafeCell<T>);
 
-// SAFETY: every access goes through `get`, which takes the genetlink mutex's token
+// SAFETY: every access goes through `get`, which takes the control plane mutex's token
 // exclusively, or happens in `Instance::release`, when nothing else can reach the device.
 unsafe impl<T: Send> Sync for ControlOnly<T> {}
 
 impl<T> ControlOnly<T> {
-    fn get<'a>(&'a self, _genl: &'a mut GenlMutex) -> &'a mut T {
-        // SAFETY: the genetlink mutex serialises the control plane, and the token is borrowed
+    fn get<'a>(&'a self, _control: &'a mut ControlMutex) -> &'a mut T {
+        // SAFETY: the control plane's mutex serialises it, and the token is borrowed
         // exclusively for as long as the reference lives.
         unsafe { &mut *self.0.get() }
     }
@@ -244,8 +244,8 @@ pub(crate) struct Instance {
     /// The published configuration, or none for a device nobody configured yet. It is
     /// immutable once published: a change publishes a new one and frees the old one after an
     /// RCU grace period, so the transmit path (an RCU reader) sees one or the other whole.
-    /// Changes are serialised by the genetlink mutex.
-    published: RcuBox<Published, GenlMutex>,
+    /// Changes are serialised by the control plane's mutex.
+    published: RcuBox<Published, ControlMutex>,
     /// Counters and the IPv4 Identification source, one copy per CPU: transmits on
     /// different CPUs share no cache line.
     per_cpu: PerCpu<CpuState>,
@@ -309,25 +309,25 @@ impl Instance {
     }
 
     /// The current configuration and FMRs, if any, for the control plane: changes are
-    /// serialised by the genetlink mutex, so they stay valid while the mutex is held.
-    pub(crate) fn config<'a>(&'a self, genl: &'a GenlMutex) -> Option<(&'a Config, &'a Arc<FmrTable>)> {
-        self.published.read_serialised(genl).map(|p| (&*p.config, &p.fmrs))
+    /// serialised by the control plane's mutex, so they stay valid while the mutex is held.
+    pub(crate) fn config<'a>(&'a self, control: &'a ControlMutex) -> Option<(&'a Config, &'a Arc<FmrTable>)> {
+        self.published.read_serialised(control).map(|p| (&*p.config, &p.fmrs))
     }
 
     /// Which configuration is published: a number no other one had (0: none is).
-    pub(crate) fn generation(&self, genl: &GenlMutex) -> u32 {
-        self.published.read_serialised(genl).map_or(0, |p| p.generation)
+    pub(crate) fn generation(&self, control: &ControlMutex) -> u32 {
+        self.published.read_serialised(control).map_or(0, |p| p.generation)
     }
 
     /// The FMRs staged for the next CONFIG_SET.
-    pub(crate) fn staging<'a>(&'a self, genl: &'a mut GenlMutex) -> &'a mut Option<Staging> {
-        self.staging.get(genl)
+    pub(crate) fn staging<'a>(&'a self, control: &'a mut ControlMutex) -> &'a mut Option<Staging> {
+        self.staging.get(control)
     }
 
     /// Ends the staging of the socket at `portid`, which closed. (A socket bound to that port
     /// since then loses its own: it hears ENOENT on its next chunk.)
-    pub(crate) fn end_staging_of(&self, genl: &mut GenlMutex, portid: u32) {
-        let staging = self.staging.get(genl);
+    pub(crate) fn end_staging_of(&self, control: &mut ControlMutex, portid: u32) {
+        let staging = self.staging.get(control);
         if staging.as_ref().is_some_and(|s| s.owner.portid == portid) {
             *staging = None;
         }
@@ -357,15 +357,15 @@ impl Instance {
     /// `config` and its FMRs with the memory their publication takes: a change allocates
     /// before it touches the device (its MTU), so that nothing fails between the two.
     pub(crate) fn ready(config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result<Publication> {
-        Ok(Publication(RcuBox::<Published, GenlMutex>::ready(Published::new(config, fmrs, 0))?))
+        Ok(Publication(RcuBox::<Published, ControlMutex>::ready(Published::new(config, fmrs, 0))?))
     }
 
     /// Publishes a configuration; the previous one is freed once no reader can see it. Does
-    /// not wait for that (the caller holds the genetlink mutex, which serialises changes;
+    /// not wait for that (the caller holds the control plane's mutex, which serialises changes;
     /// taking the token exclusively ends every borrow of the configuration it handed out).
-    pub(crate) fn publish(&self, genl: &mut GenlMutex, mut publication: Publication) {
+    pub(crate) fn publish(&self, control: &mut ControlMutex, mut publication: Publication) {
         publication.0.value_mut().generation = next_generation();
-        self.published.replace(genl, publication.0);
+        self.published.replace(control, publication.0);
     }
 
     /// Frees the configuration and the per-CPU state at device teardown (no reader is left

@@ -40,7 +40,7 @@ module! {
 
 struct Mapmint {
     // Dropped in this order: the control plane goes first (the socket release notifier,
-    // which takes the genetlink mutex, then the family), then every device, then the
+    // which takes the control plane's mutex, then the family), then every device, then the
     // configurations still waiting for their RCU grace period.
     _socket_release: genetlink::SocketReleaseRegistration,
     _genl: genetlink::FamilyRegistration,

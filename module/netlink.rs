@@ -8,13 +8,14 @@
 //!
 //! Every change builds a new configuration from the published one, checks it with the MAP
 //! core, and publishes it whole (see `instance::Instance::publish`). Handlers run under the
-//! genetlink mutex (no parallel_ops), which serialises changes.
+//! module's control mutex (`genetlink::ControlMutex`; the family has parallel_ops, so
+//! genetlink's global mutex is not held), which serialises changes.
 
 use crate::bindings as b;
 use crate::device::MapmintDevice;
 use crate::instance::{fmr_table, without_warning, rules_with_room, FmrError, FmrTable, Instance, Staging, TableVec, MAX_FMRS};
 use crate::genetlink::{
-    doit, dumpit, exact_len, max_value, nested, op, policy, Dump, Family, FamilyRegistration, GenlMutex,
+    doit, dumpit, exact_len, max_value, nested, op, policy, Dump, Family, FamilyRegistration, ControlMutex,
     Message, Outcome, Policy, Refused, Request, SocketRelease, SocketReleaseRegistration, REJECT,
 };
 use crate::mapcore::config::Config;
@@ -38,16 +39,16 @@ use kernel::types::ARef;
 /// changes are serialised by.
 struct Target<'a> {
     dev: ARef<MapmintDevice>,
-    genl: &'a mut GenlMutex,
+    control: &'a mut ControlMutex,
 }
 
 /// The mapmint device named by IFINDEX, in the requester's network namespace.
-fn target<'a>(req: &Request<'_>, genl: &'a mut GenlMutex) -> core::result::Result<Target<'a>, Refused> {
+fn target<'a>(req: &Request<'_>, control: &'a mut ControlMutex) -> core::result::Result<Target<'a>, Refused> {
     let Some(ifindex) = req.u32_attr(attr::IFINDEX) else {
         return Err(req.refuse(EINVAL, format_args!("IFINDEX is required")));
     };
     let dev = mapmint_device(req.net(), ifindex).map_err(|e| req.refuse(ENODEV, format_args!("{e}")))?;
-    Ok(Target { dev, genl })
+    Ok(Target { dev, control })
 }
 
 /// An interface index that names no mapmint device.
@@ -76,7 +77,7 @@ impl Target<'_> {
     /// A copy of the device's configuration, to change and publish, and its FMRs (shared:
     /// a change of them builds a new table).
     fn config_copy(&self, req: &Request<'_>) -> core::result::Result<(KBox<Config>, Arc<FmrTable>), Refused> {
-        let (config, fmrs) = match self.dev.instance().config(self.genl) {
+        let (config, fmrs) = match self.dev.instance().config(self.control) {
             Some((config, fmrs)) => (config.clone(), fmrs.clone()),
             None => (Config::default(), fmr_table(TableVec::new()).map_err(|e| fmr_refusal(req, e))?),
         };
@@ -89,7 +90,7 @@ impl Target<'_> {
     /// of translate-on-receive, run out before anything changes.
     fn publish(&mut self, req: &Request<'_>, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Outcome {
         let instance = self.dev.instance();
-        let old_mtu = instance.config(self.genl).and_then(|(c, _)| c.mtu);
+        let old_mtu = instance.config(self.control).and_then(|(c, _)| c.mtu);
         let new_mtu = config.mtu;
         let on_receive = config.translate_on_receive;
         let publication = Instance::ready(config, fmrs).map_err(|e| req.refuse(e, format_args!("out of memory")))?;
@@ -120,7 +121,7 @@ impl Target<'_> {
             }
             set?;
         }
-        instance.publish(&mut *self.genl, publication);
+        instance.publish(&mut *self.control, publication);
         // Unhooked after it, if the configuration no longer asks for it (which cannot fail).
         let rtnl = Rtnl::lock();
         let _ = self.dev.update_prerouting_hook(&rtnl, self.dev.is_registered_and_up(&rtnl));
@@ -241,8 +242,8 @@ fn check_and_publish(
     dev.publish(req, config, fmrs)
 }
 
-fn dev_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
-    let mut dev = target(req, genl)?;
+fn dev_set(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
+    let mut dev = target(req, control)?;
     let (mut config, fmrs) = dev.config_copy(req)?;
     if let Some(clear) = req.u8_attr(attr::CLEAR) {
         if clear & genl::CLEAR_END_USER_PREFIX != 0 {
@@ -268,8 +269,8 @@ fn dev_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     check_and_publish(req, &mut dev, config, fmrs, false)
 }
 
-fn config_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
-    let mut dev = target(req, genl)?;
+fn config_set(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
+    let mut dev = target(req, control)?;
     if req.attr(attr::ROLE).is_none() || req.attr(attr::MODE).is_none() {
         return Err(req.refuse(EINVAL, format_args!("ROLE and MODE are required")));
     }
@@ -281,7 +282,7 @@ fn config_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     // The staged FMRs first (taken: a failure below drops them), then the message's own.
     let staged = match req.attr(attr::FMRS_STAGED) {
         // Another socket's staging stays where it is.
-        Some(_) => match dev.dev.instance().staging(dev.genl) {
+        Some(_) => match dev.dev.instance().staging(dev.control) {
             staging if staging.as_ref().is_some_and(|s| s.owner == req.sender()) => staging.take(),
             _ => return Err(req.refuse(ENOENT, format_args!("FMRS_STAGED: this socket staged no FMRs on the device"))),
         },
@@ -297,9 +298,9 @@ fn config_set(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
 }
 
 /// FMRS_STAGE: FMRs for the next CONFIG_SET from this socket, in chunks.
-fn fmrs_stage(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
-    let dev = target(req, genl)?;
-    let staging = dev.dev.instance().staging(dev.genl);
+fn fmrs_stage(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
+    let dev = target(req, control)?;
+    let staging = dev.dev.instance().staging(dev.control);
     if req.attr(attr::FMRS_STAGE_START).is_some() {
         *staging = Some(Staging::new(req.sender()));
     }
@@ -322,8 +323,8 @@ fn fmrs_stage(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     pushed
 }
 
-fn rule_add(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
-    let mut dev = target(req, genl)?;
+fn rule_add(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
+    let mut dev = target(req, control)?;
     let kind = rule_kind(req)?;
     let rule = rule_from(req, nested_rule(req)?, format_args!(""))?;
     let (mut config, mut fmrs) = dev.config_copy(req)?;
@@ -352,8 +353,8 @@ fn rule_add(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     check_and_publish(req, &mut dev, config, fmrs, false)
 }
 
-fn rule_del(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
-    let mut dev = target(req, genl)?;
+fn rule_del(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
+    let mut dev = target(req, control)?;
     let kind = rule_kind(req)?;
     let nested = nested_rule(req)?;
     let prefix = genl::attributes(nested)
@@ -382,8 +383,8 @@ fn rule_del(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
     check_and_publish(req, &mut dev, config, fmrs, false)
 }
 
-fn rule_flush(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
-    let mut dev = target(req, genl)?;
+fn rule_flush(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
+    let mut dev = target(req, control)?;
     let (mut config, mut fmrs) = dev.config_copy(req)?;
     let kind = req.u8_attr(attr::RULE_KIND);
     if kind != Some(genl::RULE_KIND_FMR) {
@@ -396,9 +397,9 @@ fn rule_flush(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
 }
 
 /// The description of one instance (DEV_GET).
-fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, genl: &GenlMutex) -> Result {
+fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, control: &ControlMutex) -> Result {
     let default = Config::default();
-    let (config, fmr_count) = dev.instance().config(genl).map_or((&default, 0), |(c, fmrs)| (c, fmrs.len()));
+    let (config, fmr_count) = dev.instance().config(control).map_or((&default, 0), |(c, fmrs)| (c, fmrs.len()));
     reply.put(attr::IFINDEX, &(dev.ifindex() as u32).to_ne_bytes())?;
     reply.put(attr::IFNAME, name.as_bytes())?;
     reply.put(attr::ROLE, &[genl::role_to_u8(config.role)])?;
@@ -443,15 +444,15 @@ fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, genl: &Genl
 }
 
 /// DEV_GET doit: one instance.
-fn dev_get(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
-    let target = target(req, genl)?;
+fn dev_get(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
+    let target = target(req, control)?;
     let name = target.dev.name(&Rtnl::lock());
-    req.reply(REPLY_SIZE, cmd::DEV_GET, |reply| fill_dev(reply, &target.dev, &name, target.genl))
+    req.reply(REPLY_SIZE, cmd::DEV_GET, |reply| fill_dev(reply, &target.dev, &name, target.control))
 }
 
 /// STATS_GET doit: the instance's counters.
-fn stats_get(req: &Request<'_>, genl: &mut GenlMutex) -> Outcome {
-    let target = target(req, genl)?;
+fn stats_get(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
+    let target = target(req, control)?;
     req.reply(REPLY_SIZE, cmd::STATS_GET, |reply| {
         let totals = target.dev.instance().totals();
         reply.put(attr::IFINDEX, &(target.dev.ifindex() as u32).to_ne_bytes())?;
@@ -490,7 +491,7 @@ fn put_rule(message: &mut Message, kind: u16, rule: &Rule) -> Result {
 }
 
 /// DEV_GET dump: every mapmint device in the requester's namespace.
-fn dev_dump(dump: &mut Dump<'_>, genl: &GenlMutex) -> i32 {
+fn dev_dump(dump: &mut Dump<'_>, control: &ControlMutex) -> i32 {
     let mut next = dump.cursor();
     let net = dump.net();
     let rtnl = Rtnl::lock();
@@ -499,7 +500,7 @@ fn dev_dump(dump: &mut Dump<'_>, genl: &GenlMutex) -> i32 {
             return ControlFlow::Continue(());
         };
         let name = dev.name(&rtnl);
-        if dump.add(cmd::DEV_GET, |message| fill_dev(message, dev, &name, genl)) {
+        if dump.add(cmd::DEV_GET, |message| fill_dev(message, dev, &name, control)) {
             ControlFlow::Continue(())
         } else {
             ControlFlow::Break(())
@@ -510,7 +511,7 @@ fn dev_dump(dump: &mut Dump<'_>, genl: &GenlMutex) -> i32 {
 }
 
 /// RULE_GET dump: the rules of the instance named by IFINDEX, BMR first.
-fn rule_dump(dump: &mut Dump<'_>, genl: &GenlMutex) -> i32 {
+fn rule_dump(dump: &mut Dump<'_>, control: &ControlMutex) -> i32 {
     let Some(ifindex) = dump.u32_attr(attr::IFINDEX) else {
         return dump.refuse(EINVAL, format_args!("IFINDEX is required"));
     };
@@ -520,8 +521,8 @@ fn rule_dump(dump: &mut Dump<'_>, genl: &GenlMutex) -> i32 {
     };
     // A table replaced between two calls, or a device replaced by another with its index,
     // shows in the messages' flags (NLM_F_DUMP_INTR; on NLMSG_DONE too, if it has no table).
-    dump.set_generation(dev.instance().generation(genl));
-    let Some((config, fmrs)) = dev.instance().config(genl) else {
+    dump.set_generation(dev.instance().generation(control));
+    let Some((config, fmrs)) = dev.instance().config(control) else {
         return 0;
     };
     // The cursor counts rules, BMR first: a big table takes many messages, each resuming
@@ -610,17 +611,17 @@ static SOCKET_RELEASE: SocketRelease = SocketRelease::new(socket_released);
 /// moved to another namespace since keeps it until the next FMRS_STAGE_START or CONFIG_SET:
 /// no other socket can take it.)
 fn socket_released(net: &Net, portid: u32) {
-    // (a staging is made under the genetlink mutex by the socket's own request, which has
+    // (a staging is made under the control mutex by the socket's own request, which has
     // returned before its socket closes: none of this socket's can be missed here)
     if !Staging::any() {
         return;
     }
-    let mut genl = GenlMutex::lock();
+    let mut control = ControlMutex::lock();
     let rtnl = Rtnl::lock();
     let mut from = 0;
     net.for_each_device_from(&rtnl, &mut from, |dev| {
         if let Some(dev) = MapmintDevice::of(dev) {
-            dev.instance().end_staging_of(&mut genl, portid);
+            dev.instance().end_staging_of(&mut control, portid);
         }
         ControlFlow::Continue(())
     });

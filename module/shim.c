@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Module parameters (only C can declare them in 6.12; parsing happens in Rust), and the
- * per-CPU pointer and devconf macros as functions. */
+ * per-CPU pointer and devconf macros as functions, the control plane's mutex. */
 #include <linux/moduleparam.h>
+#include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/cpumask.h>
 #include <linux/inetdevice.h>
@@ -63,4 +64,16 @@ bool mapmint_forwards(const struct net_device *dev, bool ipv6)
 		return READ_ONCE(dev_net(dev)->ipv6.devconf_all->forwarding) != 0;
 	in_dev = __in_dev_get_rcu(dev);
 	return in_dev && IN_DEV_FORWARD(in_dev);
+}
+
+static DEFINE_MUTEX(mapmint_control_mutex);
+
+void mapmint_control_lock(void)
+{
+	mutex_lock(&mapmint_control_mutex);
+}
+
+void mapmint_control_unlock(void)
+{
+	mutex_unlock(&mapmint_control_mutex);
 }

@@ -44,4 +44,12 @@ unsigned int mapmint_nr_cpu_ids(void);
 struct net_device;
 bool mapmint_forwards(const struct net_device *dev, bool ipv6);
 
+/*
+ * The control plane's mutex. The generic netlink family has parallel_ops, so that its
+ * handlers do not hold genetlink's global mutex (which every family without parallel_ops
+ * shares, across namespaces) while they build a big table; this one serialises them instead.
+ */
+void mapmint_control_lock(void);
+void mapmint_control_unlock(void);
+
 #endif

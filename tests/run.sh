@@ -24,7 +24,8 @@ fi
 # times slower under TCG (tutorial-t: 45 s, 700 s there), so a full run takes there the
 # scenarios that together reach every path of the module (DEBUG_SCENARIOS: lifecycle,
 # netlink and its fuzzer, hostile packets, both modes' CE and BR datapath with traffic on 2
-# vCPUs and rmmod under it, teardown races, the soak), all in one boot: a debug boot and
+# vCPUs and rmmod under it, teardown races, the control plane beside other generic netlink
+# programs, the soak), all in one boot: a debug boot and
 # kmemleak's scans cost a minute and a half each time; failover (MAP-T's there: a BR's device
 # deleted under a download); br-scale (tables of 65,536 rules in vmalloc'ed memory, replaced
 # under traffic, the old one freed in an RCU callback); faults (allocations failing under
@@ -32,7 +33,7 @@ fi
 # port-set scenarios take the same kernel paths with other addresses, ICMP and routing cases,
 # and netfilter rules. Named scenarios run on both kernels.
 # MAPMINT_DEBUG_PASS=0 skips the debug kernel (a quicker run while developing; CI runs both).
-DEBUG_SCENARIOS="basic control inject smp-t smp-e smp-rx smp-churn soak failover br-scale faults"
+DEBUG_SCENARIOS="basic control inject smp-t smp-e smp-rx smp-churn smp-control soak failover br-scale faults"
 explicit=$#
 up=()
 for s in "${scenarios[@]}"; do

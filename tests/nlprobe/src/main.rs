@@ -8,6 +8,10 @@
 //!   nlprobe malformed IFNAME      the fixed list of malformed requests against IFNAME
 //!   nlprobe fuzz IFNAME [N] [SEED]  N randomly mutated valid requests (default 3000)
 //!   nlprobe owners IFNAME         FMRs staged by one socket: not another's, and gone with it
+//!   nlprobe bystander IFNAME SECONDS
+//!                                 for SECONDS, an FMR added to and deleted from IFNAME's
+//!                                 (big) table back and forth, while the controller is asked
+//!                                 for a family: it must answer in under half a table build
 //!   nlprobe dump-replaced IFNAME CONF
 //!                                 a RULE_GET dump of IFNAME (a table of several messages)
 //!                                 during which IFNAME is deleted and added again with its
@@ -305,11 +309,12 @@ fn extack_message(msg: &[u8], kind: u16, flags: u16) -> Option<String> {
     })
 }
 
-fn family_id(socket: &Socket) -> Result<u16, String> {
+/// The id of the generic netlink family `name`, from the controller (CTRL_CMD_GETFAMILY).
+fn family_id(socket: &Socket, name: &str) -> Result<u16, String> {
     let mut msg = message(GENL_ID_CTRL, NLM_F_REQUEST | NLM_F_ACK, 1, CTRL_CMD_GETFAMILY, &[]);
     msg[17] = 2; // the controller's version
-    let name = [FAMILY_NAME.as_bytes(), b"\0"].concat();
-    msg.extend_from_slice(&nla(CTRL_ATTR_FAMILY_NAME, &name));
+    let name_attr = [name.as_bytes(), b"\0"].concat();
+    msg.extend_from_slice(&nla(CTRL_ATTR_FAMILY_NAME, &name_attr));
     let len = msg.len() as u32;
     msg[0..4].copy_from_slice(&len.to_ne_bytes());
     let (answer, payloads) = socket.ask(&msg, 1).map_err(|e| e.to_string())?;
@@ -321,7 +326,7 @@ fn family_id(socket: &Socket) -> Result<u16, String> {
             }
         }
     }
-    Err(format!("no family '{FAMILY_NAME}': {}", answer.describe()))
+    Err(format!("no family '{name}': {}", answer.describe()))
 }
 
 fn ifindex(name: &str) -> Result<u32, String> {
@@ -751,6 +756,89 @@ fn owners(probe: &mut Probe, index: u32) {
     probe.failures += again.failures;
 }
 
+/// While one socket changes a big table back and forth (RULE_ADD and RULE_DEL of one FMR: each
+/// builds the whole table anew), another asks the generic netlink controller for a family's
+/// id over and over, as every generic netlink program (of any family) does first. The
+/// controller answers under genetlink's global mutex, which mapmint's handlers must not hold
+/// while they build a table: each lookup must take less than half of one build. (With the
+/// mutex held, a lookup waits for the rest of the build under way.) Needs 2 CPUs: on one, a
+/// build delays every process by its CPU time anyway.
+fn bystander(probe: &mut Probe, index: u32, seconds: u64) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let family = probe.family;
+    let stop = Arc::new(AtomicBool::new(false));
+    let churning = Arc::clone(&stop);
+    let churn = std::thread::spawn(move || -> Result<Vec<Duration>, String> {
+        let socket = Socket::open().map_err(|e| format!("socket: {e}"))?;
+        let mut changer = Probe { socket, family, seq: 5000, failures: 0 };
+        // (outside the big tables' 10.0.0.0/8 and fd00::/8)
+        let fmr = || rule_nest(attr::RULE, "2001:db8:ff00::/40 198.18.0.0/16 ea-len 16");
+        let fmr_kind = || nla(attr::RULE_KIND, &[genl::RULE_KIND_FMR]);
+        let mut builds = Vec::new();
+        while !churning.load(Ordering::Relaxed) {
+            for command in [cmd::RULE_ADD, cmd::RULE_DEL] {
+                let (m, s) = changer.msg(REQ_ACK, command, &[u32_attr(attr::IFINDEX, index), fmr_kind(), fmr()]);
+                let start = Instant::now();
+                let (answer, _) = changer.socket.ask(&m, s).map_err(|e| e.to_string())?;
+                builds.push(start.elapsed());
+                if answer.error != Some(0) {
+                    return Err(format!("command {command}: {}", answer.describe()));
+                }
+            }
+        }
+        Ok(builds)
+    });
+    let socket = match Socket::open() {
+        Ok(socket) => socket,
+        Err(e) => return probe.fail("bystander", &format!("socket: {e}")),
+    };
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut lookups = Vec::new();
+    let mut lookup_error = None;
+    while Instant::now() < deadline && lookup_error.is_none() {
+        let start = Instant::now();
+        match family_id(&socket, "nlctrl") {
+            Ok(_) => lookups.push(start.elapsed()),
+            Err(e) => lookup_error = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut builds = match churn.join() {
+        Ok(Ok(builds)) => builds,
+        Ok(Err(e)) => return probe.fail("bystander", &format!("the table changes: {e}")),
+        Err(_) => return probe.fail("bystander", "the table changes' thread panicked"),
+    };
+    if let Some(e) = lookup_error {
+        return probe.fail("bystander", &format!("the controller: {e}"));
+    }
+    builds.sort();
+    lookups.sort();
+    let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+    let (Some(build), Some(slowest)) = (builds.get(builds.len() / 2), lookups.last()) else {
+        return probe.fail("bystander", "no table change or no lookup finished");
+    };
+    let figures = format!(
+        "{} lookups, slowest {:.1} ms, median {:.1} ms; {} table builds, median {:.1} ms",
+        lookups.len(),
+        ms(slowest),
+        ms(&lookups[lookups.len() / 2]),
+        builds.len(),
+        ms(build)
+    );
+    println!("bystander: {figures}");
+    let name = "bystander: another program's family lookup took under half a table build while tables were built";
+    if builds.len() < 6 || lookups.len() < 20 {
+        probe.fail(name, &format!("too few to tell: {figures}"));
+    } else if slowest.as_secs_f64() * 2.0 >= build.as_secs_f64() {
+        probe.fail(name, &figures);
+    } else {
+        println!("PASS {name}");
+    }
+}
+
 /// A RULE_GET dump spanning several messages, during which the device is deleted and a new
 /// one takes its name and index (configured by `mapminctl apply --config conf`): the messages
 /// after the change must say that the dump was interrupted (NLM_F_DUMP_INTR), for the
@@ -1014,7 +1102,7 @@ fn random_attrs(rng: &mut Rng, index: u32, depth: usize) -> Vec<Vec<u8>> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
-        eprintln!("usage: nlprobe malformed IFNAME | nlprobe fuzz IFNAME [ROUNDS] [SEED] | nlprobe owners IFNAME | nlprobe dump-replaced IFNAME CONF");
+        eprintln!("usage: nlprobe malformed IFNAME | nlprobe fuzz IFNAME [ROUNDS] [SEED] | nlprobe owners IFNAME | nlprobe bystander IFNAME SECONDS | nlprobe dump-replaced IFNAME CONF");
         std::process::exit(2)
     };
     let (Some(mode), Some(name)) = (args.get(1), args.get(2)) else { usage() };
@@ -1026,7 +1114,7 @@ fn main() {
         println!("FAIL nlprobe: socket: {e}");
         std::process::exit(1)
     });
-    let family = family_id(&socket).unwrap_or_else(|e| {
+    let family = family_id(&socket, FAMILY_NAME).unwrap_or_else(|e| {
         println!("FAIL nlprobe: {e}");
         std::process::exit(1)
     });
@@ -1039,6 +1127,10 @@ fn main() {
             fuzz(&mut probe, index, rounds, seed);
         }
         "owners" => owners(&mut probe, index),
+        "bystander" => match args.get(3).and_then(|n| n.parse().ok()) {
+            Some(seconds) => bystander(&mut probe, index, seconds),
+            None => usage(),
+        },
         "dump-replaced" => match args.get(3) {
             Some(conf) => dump_replaced(&mut probe, name, index, conf),
             None => usage(),
