@@ -438,28 +438,12 @@ check "a's mx is still there" ip -n a link show mx
 check "dev add p0" mapminctl dev add p0
 check "p0 configured" mapminctl apply --config /tmp/ce.conf dev p0
 before=$(snapshot p0)
-probe() {
-	local verdict rest
-	while read -r verdict rest; do
-		case "$verdict" in
-		PASS) pass "nlprobe: $rest" ;;
-		FAIL) fail "nlprobe: ${rest%%:*}" "${rest#*: }" ;;
-		*) echo "$verdict $rest" ;;
-		esac
-	done
-}
-nlprobe malformed p0 >/tmp/nlprobe.out 2>&1
-echo "nlprobe exit $?" >>/tmp/nlprobe.out
-probe </tmp/nlprobe.out
-check_eq "nlprobe finished and exited 0" "nlprobe exit 0" "$(tail -n 1 /tmp/nlprobe.out)"
+nlprobe_checks "nlprobe finished and exited 0" nlprobe malformed p0
 check_eq "malformed messages left p0 as it was" "$before" "$(snapshot p0)"
 
 # --- what one socket staged is its own; a dump of a device replaced meanwhile says so
 check "dev add s0" mapminctl dev add s0
-nlprobe owners s0 >/tmp/nlprobe.out 2>&1
-echo "nlprobe exit $?" >>/tmp/nlprobe.out
-probe </tmp/nlprobe.out
-check_eq "nlprobe owners finished and exited 0" "nlprobe exit 0" "$(tail -n 1 /tmp/nlprobe.out)"
+nlprobe_checks "nlprobe owners finished and exited 0" nlprobe owners s0
 check "dev del s0" mapminctl dev del s0
 {
 	echo "role br"
@@ -468,10 +452,7 @@ check "dev del s0" mapminctl dev del s0
 	for i in $(seq 0 1999); do printf 'fmr 2001:db8:%x::/48 10.%d.%d.0/24 ea-len 8\n' $i $((i / 256)) $((i % 256)); done
 } >/tmp/dump.conf
 check "dev add d0 with 2,000 FMRs" bash -c "mapminctl dev add d0 && mapminctl apply --config /tmp/dump.conf dev d0"
-nlprobe dump-replaced d0 /tmp/dump.conf >/tmp/nlprobe.out 2>&1
-echo "nlprobe exit $?" >>/tmp/nlprobe.out
-probe </tmp/nlprobe.out
-check_eq "nlprobe dump-replaced finished and exited 0" "nlprobe exit 0" "$(tail -n 1 /tmp/nlprobe.out)"
+nlprobe_checks "nlprobe dump-replaced finished and exited 0" nlprobe dump-replaced d0 /tmp/dump.conf
 check_eq "the replacing d0 has its 2,000 FMRs" 2000 "$(mapminctl rule show dev d0 | grep -c '^fmr ')"
 check "dev del d0" mapminctl dev del d0
 ip netns add fz
@@ -482,15 +463,15 @@ if debug_kernel; then rounds=4000; else rounds=100000; fi
 # As root, as nobody (who may read, and must be refused the rest), and as a container's root
 # on a device of its own namespace (every change allowed: what an unprivileged user reaches
 # wherever user namespaces are).
-for who in root nobody container-root; do
-	case $who in
+fuzz_as() {
+	case $1 in
 	root) ip netns exec fz nlprobe fuzz f0 $rounds ;;
 	nobody) ip netns exec fz su -s /bin/sh nobody -c "nlprobe fuzz f0 $((rounds / 4)) 7" ;;
 	container-root) as_container_root -n sh -c "'ip link add f1 type mapmint && nlprobe fuzz f1 $((rounds / 4)) 11'" ;;
-	esac >/tmp/fuzz.out 2>&1
-	echo "nlprobe exit $?" >>/tmp/fuzz.out
-	probe </tmp/fuzz.out
-	check_eq "nlprobe fuzz as $who finished and exited 0" "nlprobe exit 0" "$(tail -n 1 /tmp/fuzz.out)"
+	esac
+}
+for who in root nobody container-root; do
+	nlprobe_checks "nlprobe fuzz as $who finished and exited 0" fuzz_as $who
 	[ $who = container-root ] || check "the fuzzed instance still answers ($who)" ip netns exec fz mapminctl dev show f0
 done
 check_eq "fuzzing in fz left p0 as it was" "$before" "$(snapshot p0)"

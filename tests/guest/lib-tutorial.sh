@@ -460,7 +460,7 @@ br_local_destination_tests() {
 	pids+=($!)
 	at br iptables-legacy -A INPUT -i lo -p udp --dport 7011 -j ACCEPT
 	at br iptables-legacy -A INPUT -p udp --dport 7011 -j DROP
-	sleep 0.3
+	wait_listening br udp 7011
 	translated=$(counter br v6_to_v4_packets)
 	ip -n ce774 -6 addr add $ce_map/128 dev wan nodad
 	if [ "$mode" = t ]; then

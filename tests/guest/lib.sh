@@ -53,6 +53,24 @@ debug_kernel() {
 	[ -e /sys/kernel/debug/kmemleak ]
 }
 
+# nlprobe_checks NAME CMD...: runs CMD (nlprobe, or a command that runs it), turns the PASS and
+# FAIL lines it prints into results (its other lines go to the console), and checks NAME: that
+# it finished and exited 0
+nlprobe_checks() {
+	local name=$1 verdict rest status
+	shift
+	"$@" >/tmp/nlprobe.out 2>&1
+	status=$?
+	while read -r verdict rest; do
+		case "$verdict" in
+		PASS) pass "nlprobe: $rest" ;;
+		FAIL) fail "nlprobe: ${rest%%:*}" "${rest#*: }" ;;
+		*) console "$verdict $rest" ;;
+		esac
+	done </tmp/nlprobe.out
+	check_eq "$name" "nlprobe exit 0" "nlprobe exit $status"
+}
+
 # listening NS tcp|udp PORT: a socket of namespace NS ("" for this one) is bound to PORT,
 # listening if TCP (/proc/net/tcp's state 0A; an unconnected UDP socket's is 07)
 listening() {

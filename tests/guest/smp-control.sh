@@ -14,15 +14,6 @@ check_eq "the guest has 2 CPUs" 2 "$(nproc)"
 insmod "$MODULE"
 big_br_config 0 >/tmp/big.conf
 check "apply of 65,536 FMRs" mapminctl apply --config /tmp/big.conf dev mapmint
-nlprobe bystander mapmint 20 >/tmp/nlprobe.out 2>&1
-echo "nlprobe exit $?" >>/tmp/nlprobe.out
-while read -r verdict rest; do
-	case "$verdict" in
-	PASS) pass "nlprobe: $rest" ;;
-	FAIL) fail "nlprobe: ${rest%%:*}" "${rest#*: }" ;;
-	*) console "$verdict $rest" ;;
-	esac
-done </tmp/nlprobe.out
-check_eq "nlprobe finished and exited 0" "nlprobe exit 0" "$(tail -n 1 /tmp/nlprobe.out)"
+nlprobe_checks "nlprobe finished and exited 0" nlprobe bystander mapmint 20
 check_eq "the table is as applied" "fmrs 65536" "$(mapminctl dev show mapmint | grep -o 'fmrs [0-9]*')"
 rmmod mapmint
