@@ -165,8 +165,8 @@ fn fmr_count(req: &Request<'_>) -> usize {
 /// The rule in a nested attribute's value, validated by the MAP core; a refusal says why,
 /// after `label` (which rule, where there are many).
 fn rule_from(req: &Request<'_>, nested: &[u8], label: fmt::Arguments<'_>) -> core::result::Result<Rule, Refused> {
-    let find = |kind| genl::attributes(nested).find(|(k, _)| *k == kind).map(|(_, v)| v);
-    let params = genl::rule_params_from(find).map_err(|e| req.refuse(EINVAL, format_args!("{label}{e}")))?;
+    let table = genl::rule_attr_table(nested);
+    let params = genl::rule_params_from(|kind| table.get(usize::from(kind)).copied().flatten()).map_err(|e| req.refuse(EINVAL, format_args!("{label}{e}")))?;
     Rule::new(params).map_err(|e| req.refuse(EINVAL, format_args!("{label}{e}")))
 }
 

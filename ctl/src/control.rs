@@ -360,7 +360,9 @@ pub fn config_attrs(config: &Config, fmrs: &[Rule]) -> Vec<Attr> {
     if let Some(bmr) = &config.bmr {
         attrs.push(Attr::Nested(attr::BMR, rule_attrs(&bmr.params())));
     }
-    attrs.extend(fmr_attrs(fmrs));
+    if !fmrs.is_empty() {
+        attrs.push(fmr_attrs(fmrs));
+    }
     if let Some(dmr) = config.dmr {
         attrs.push(Attr::Value(attr::DMR, genl::encode_ipv6_prefix(dmr.prefix()).to_vec()));
     }
@@ -848,13 +850,19 @@ pub fn apply(args: ApplyArgs) -> Outcome {
     Ok(format!("{name}: {n} FMR{} loaded\n", if n == 1 { "" } else { "s" }))
 }
 
-fn fmr_attrs(fmrs: &[Rule]) -> impl Iterator<Item = Attr> + '_ {
-    fmrs.iter().map(|fmr| {
-        let mut inside = Vec::new();
-        genl::rule_attributes(&fmr.params(), |k, v| nl::put_attr(&mut inside, k, v));
-        Attr::Packed(attr::FMR, inside)
-    })
+/// The FMRs' attributes, one nested FMR each, encoded into one buffer: no allocation per rule.
+fn fmr_attrs(fmrs: &[Rule]) -> Attr {
+    let mut encoded = Vec::with_capacity(fmrs.len() * (genl::NLA_HDRLEN + LARGEST_FMR_INSIDE));
+    for fmr in fmrs {
+        nl::put_nested(&mut encoded, attr::FMR, |inside| {
+            genl::rule_attributes(&fmr.params(), |k, v| nl::put_attr(inside, k, v));
+        });
+    }
+    Attr::Encoded(encoded)
 }
+
+/// The bytes inside the largest FMR attribute: every optional field present (a test checks it).
+const LARGEST_FMR_INSIDE: usize = 76;
 
 /// FMRs per message: 48-80 bytes each. A refused message comes back whole in the kernel's
 /// error (the request is echoed), and neli reads a reply into 32 KB: a chunk of 2,048 came
@@ -876,7 +884,7 @@ fn config_set_requests(ifindex: u32, config: &Config, fmrs: &[Rule]) -> Vec<(u8,
             if n == 0 {
                 stage.push(Attr::Value(attr::FMRS_STAGE_START, Vec::new()));
             }
-            stage.extend(fmr_attrs(chunk));
+            stage.push(fmr_attrs(chunk));
             requests.push((cmd::FMRS_STAGE, stage));
         }
         attrs.extend(config_attrs(config, &[]));
@@ -909,6 +917,11 @@ mod tests {
         let mut inside = Vec::new();
         genl::rule_attributes(&params, |k, v| nl::put_attr(&mut inside, k, v));
         genl::NLA_HDRLEN + inside.len()
+    }
+
+    #[test]
+    fn the_largest_fmr_fits_the_capacity_reserved_for_it() {
+        assert_eq!(largest_fmr_bytes(), genl::NLA_HDRLEN + LARGEST_FMR_INSIDE);
     }
 
     /// A legal FMR whose attribute is the largest an FMR's can be.
@@ -1002,8 +1015,9 @@ mod tests {
         let attrs = config_attrs(&file.config, file.rules());
         let kinds: Vec<u16> = attrs
             .iter()
-            .map(|a| match a {
-                Attr::Value(k, _) | Attr::Nested(k, _) | Attr::Packed(k, _) => *k,
+            .flat_map(|a| match a {
+                Attr::Value(k, _) | Attr::Nested(k, _) => vec![*k],
+                Attr::Encoded(encoded) => genl::attributes(encoded).map(|(k, _)| k).collect(),
             })
             .collect();
         assert_eq!(kinds, [attr::ROLE, attr::MODE, attr::END_USER_PREFIX, attr::BMR, attr::FMR, attr::DMR, attr::MTU]);

@@ -293,6 +293,19 @@ impl core::fmt::Display for RuleAttrError {
     }
 }
 
+/// A rule's attributes by number (the first of each), from one walk over the value of its
+/// nested attribute: a lookup in [`rule_params_from`] then reads no other attribute, where
+/// walking the value for each of the 8 numbers read each attribute up to 8 times.
+pub fn rule_attr_table(nested: &[u8]) -> [Option<&[u8]>; rule_attr::MAX as usize + 1] {
+    let mut table = [None; rule_attr::MAX as usize + 1];
+    for (kind, value) in attributes(nested) {
+        if let Some(slot @ None) = table.get_mut(usize::from(kind)) {
+            *slot = Some(value);
+        }
+    }
+    table
+}
+
 /// Reads rule parameters from its attributes, given as a lookup by attribute number (the
 /// caller's parser has already checked types and sizes against its policy; this checks again,
 /// so a bad value is an error, never a panic).
@@ -390,6 +403,30 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn the_attribute_table_keeps_the_first_of_each_number_and_skips_unknown_ones() {
+        let packed = pack(&[
+            (rule_attr::EA_LEN, &[8]),
+            (rule_attr::MAX + 1, &[1]),
+            (0, &[2]),
+            (0x8000 | rule_attr::PSID, &[1, 2]),
+            (rule_attr::EA_LEN, &[9]),
+        ]);
+        let table = rule_attr_table(&packed);
+        assert_eq!(table[usize::from(rule_attr::EA_LEN)], Some(&[8][..]));
+        assert_eq!(table[usize::from(rule_attr::PSID)], Some(&[1, 2][..]));
+        assert_eq!(table[0], Some(&[2][..]));
+        assert_eq!(table.iter().filter(|a| a.is_some()).count(), 3);
+        for text in ["2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 0", "2001:db8:12:3400::/56 192.0.2.18/32 ea-len 0 psid-len 8 psid 52 forwarding legacy"] {
+            let params = parse_rule_params(text).unwrap();
+            let mut attrs: Vec<(u16, Vec<u8>)> = Vec::new();
+            rule_attributes(&params, |a, v| attrs.push((a, v.to_vec())));
+            let packed = pack(&attrs.iter().map(|(k, v)| (*k, v.as_slice())).collect::<Vec<_>>());
+            let table = rule_attr_table(&packed);
+            assert_eq!(rule_params_from(|k| table[usize::from(k)]), Ok(params), "{text}");
+        }
     }
 
     #[test]
