@@ -4,9 +4,9 @@
 //! Every `unsafe` of the genetlink API lives here; `netlink` has the handlers.
 //!
 //! Families registered here have `parallel_ops`: genetlink's global mutex, which every family
-//! without it shares (in every namespace), is not held while their handlers run. The
-//! module's own mutex ([`ControlMutex`]) is, around every doit and dumpit: it serialises the
-//! handlers with each other.
+//! without it shares (in every namespace), is not held while their handlers run. Handlers
+//! serialise what they change themselves (each instance has its own mutex:
+//! `instance::ControlGuard`).
 
 use crate::bindings as b;
 use crate::mapcore::genl as wire;
@@ -14,7 +14,6 @@ use crate::netdev::Net;
 use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 use core::mem::MaybeUninit;
-use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 
@@ -27,45 +26,6 @@ pub(crate) struct Refused(pub(crate) Error);
 /// The reply or dump buffer is full.
 pub(crate) fn emsgsize() -> Error {
     Error::from_errno(-(b::EMSGSIZE as i32))
-}
-
-/// Proof that the control plane's mutex is held: every handler runs under it, so whatever
-/// only handlers change is serialised by it. A handler gets one, for its run: shared to read
-/// what the mutex protects, exclusive to change it (so that nothing read under it is still
-/// borrowed when it changes).
-pub(crate) struct ControlMutex(());
-
-impl ControlMutex {
-    /// Takes the control plane's mutex (may sleep); released when the guard is dropped.
-    pub(crate) fn lock() -> ControlGuard {
-        // SAFETY: a mutex; the callers are in process context and hold neither it nor a lock
-        // that a handler takes after it (the RTNL).
-        unsafe { b::mapmint_control_lock() };
-        ControlGuard(ControlMutex(()))
-    }
-}
-
-/// The control plane's mutex, taken by [`ControlMutex::lock`].
-pub(crate) struct ControlGuard(ControlMutex);
-
-impl Deref for ControlGuard {
-    type Target = ControlMutex;
-    fn deref(&self) -> &ControlMutex {
-        &self.0
-    }
-}
-
-impl DerefMut for ControlGuard {
-    fn deref_mut(&mut self) -> &mut ControlMutex {
-        &mut self.0
-    }
-}
-
-impl Drop for ControlGuard {
-    fn drop(&mut self) {
-        // SAFETY: taken in `ControlMutex::lock`.
-        unsafe { b::mapmint_control_unlock() };
-    }
 }
 
 /// Who sent a request: its socket's netlink port and the socket itself, which no other
@@ -434,14 +394,9 @@ pub(crate) type RawDumpit = unsafe extern "C" fn(*mut b::sk_buff, *mut b::netlin
 ///
 /// # Safety
 /// As for [`Request::from_raw`].
-pub(crate) unsafe fn run_doit(
-    skb: *mut b::sk_buff,
-    info: *mut b::genl_info,
-    handler: fn(&Request<'_>, &mut ControlMutex) -> Outcome,
-) -> i32 {
-    let mut control = ControlMutex::lock();
+pub(crate) unsafe fn run_doit(skb: *mut b::sk_buff, info: *mut b::genl_info, handler: fn(&Request<'_>) -> Outcome) -> i32 {
     // SAFETY: per the caller.
-    match handler(&unsafe { Request::from_raw(skb, info) }, &mut control) {
+    match handler(&unsafe { Request::from_raw(skb, info) }) {
         Ok(()) => 0,
         Err(Refused(errno)) => errno.to_errno(),
     }
@@ -451,18 +406,12 @@ pub(crate) unsafe fn run_doit(
 ///
 /// # Safety
 /// As for [`Dump::from_raw`].
-pub(crate) unsafe fn run_dumpit(
-    skb: *mut b::sk_buff,
-    cb: *mut b::netlink_callback,
-    handler: fn(&mut Dump<'_>, &ControlMutex) -> i32,
-) -> i32 {
-    // Dumps read; each part of one runs under the mutex, as genetlink ran them under its own.
-    let control = ControlMutex::lock();
+pub(crate) unsafe fn run_dumpit(skb: *mut b::sk_buff, cb: *mut b::netlink_callback, handler: fn(&mut Dump<'_>) -> i32) -> i32 {
     // SAFETY: per the caller.
-    handler(&mut unsafe { Dump::from_raw(skb, cb) }, &control)
+    handler(&mut unsafe { Dump::from_raw(skb, cb) })
 }
 
-/// The C doit for a `fn(&Request, &mut ControlMutex) -> Outcome` handler.
+/// The C doit for a `fn(&Request) -> Outcome` handler.
 macro_rules! doit {
     ($handler:path) => {{
         unsafe extern "C" fn doit(skb: *mut $crate::bindings::sk_buff, info: *mut $crate::bindings::genl_info) -> i32 {
@@ -474,7 +423,7 @@ macro_rules! doit {
 }
 pub(crate) use doit;
 
-/// The C dumpit for a `fn(&mut Dump, &ControlMutex) -> i32` handler.
+/// The C dumpit for a `fn(&mut Dump) -> i32` handler.
 macro_rules! dumpit {
     ($handler:path) => {{
         unsafe extern "C" fn dumpit(skb: *mut $crate::bindings::sk_buff, cb: *mut $crate::bindings::netlink_callback) -> i32 {

@@ -5,7 +5,7 @@
 //! (`netlink`) publishes configurations and reads the counters.
 
 use crate::bindings;
-use crate::genetlink::{ControlMutex, Sender};
+use crate::genetlink::Sender;
 use crate::mapcore::config::Config;
 use crate::mapcore::domain::{Derived, FragmentCache};
 use crate::mapcore::index::{slots_needed, Fmrs, IndexError, RuleIndex};
@@ -17,7 +17,7 @@ use crate::rcu::{RcuBox, RcuGuard, RcuReader, Ready};
 use crate::route::Routes;
 use crate::skb::GroCells;
 use core::cell::UnsafeCell;
-use core::mem::size_of;
+use core::mem::{size_of, MaybeUninit};
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::alloc::{
@@ -225,27 +225,40 @@ impl Drop for Staging {
     }
 }
 
-/// What only the control plane touches, under the control plane's mutex.
+/// Proof that an instance's control mutex is held, handed out only inside a [`ControlGuard`]
+/// of that instance: shared to read what the mutex protects, exclusive to change it (so that
+/// nothing read under it is still borrowed when it changes).
+pub(crate) struct ControlToken(());
+
+/// What only the control plane touches, under the instance's control mutex.
 struct ControlOnly<T>(UnsafeCell<T>);
 
-// SAFETY: every access goes through `get`, which takes the control plane mutex's token
+// SAFETY: every access goes through `get`, which takes the control mutex's token
 // exclusively, or happens in `Instance::release`, when nothing else can reach the device.
 unsafe impl<T: Send> Sync for ControlOnly<T> {}
 
 impl<T> ControlOnly<T> {
-    fn get<'a>(&'a self, _control: &'a mut ControlMutex) -> &'a mut T {
-        // SAFETY: the control plane's mutex serialises it, and the token is borrowed
-        // exclusively for as long as the reference lives.
+    fn get<'a>(&'a self, _control: &'a mut ControlToken) -> &'a mut T {
+        // SAFETY: the instance's control mutex serialises it (the token comes from a guard of
+        // the instance this belongs to), and the token is borrowed exclusively for as long as
+        // the reference lives.
         unsafe { &mut *self.0.get() }
     }
 }
+
+/// An instance's control mutex: a kernel mutex in the device's private area, initialised
+/// before the device can be found.
+struct ControlMutex(UnsafeCell<MaybeUninit<bindings::mutex>>);
+
+// SAFETY: a kernel mutex is made to be shared between threads.
+unsafe impl Sync for ControlMutex {}
 
 pub(crate) struct Instance {
     /// The published configuration, or none for a device nobody configured yet. It is
     /// immutable once published: a change publishes a new one and frees the old one after an
     /// RCU grace period, so the transmit path (an RCU reader) sees one or the other whole.
-    /// Changes are serialised by the control plane's mutex.
-    published: RcuBox<Published, ControlMutex>,
+    /// Changes are serialised by the instance's control mutex.
+    published: RcuBox<Published, ControlToken>,
     /// Counters and the IPv4 Identification source, one copy per CPU: transmits on
     /// different CPUs share no cache line.
     per_cpu: PerCpu<CpuState>,
@@ -261,6 +274,11 @@ pub(crate) struct Instance {
     pub(crate) prerouting: PreroutingHook,
     /// FMRs staged in chunks for the next CONFIG_SET.
     staging: ControlOnly<Option<Staging>>,
+    /// Serialises the control plane's changes of this instance ([`Instance::lock_control`]).
+    control: ControlMutex,
+    /// The netlink port of the last socket that started a staging here (0: none did): where
+    /// a closing socket must look, without taking every instance's mutex.
+    staging_portid: AtomicU32,
 }
 
 impl Instance {
@@ -273,6 +291,8 @@ impl Instance {
             routes: Routes::new(),
             prerouting: PreroutingHook::new(),
             staging: ControlOnly(UnsafeCell::new(None)),
+            control: ControlMutex(UnsafeCell::new(MaybeUninit::uninit())),
+            staging_portid: AtomicU32::new(0),
         }
     }
 
@@ -281,6 +301,9 @@ impl Instance {
     /// # Safety
     /// `dev` is the device whose private area holds `self`, being registered.
     pub(crate) unsafe fn init(&self, dev: *mut bindings::net_device) -> Result {
+        // SAFETY: the mutex lies in the device's private area, which does not move, and no
+        // control request can find the device before it is registered.
+        unsafe { bindings::mapmint_control_mutex_init(self.control.0.get().cast()) };
         let allocated = self
             .per_cpu
             .alloc()
@@ -308,29 +331,19 @@ impl Instance {
         self.per_cpu.this_cpu()
     }
 
-    /// The current configuration and FMRs, if any, for the control plane: changes are
-    /// serialised by the control plane's mutex, so they stay valid while the mutex is held.
-    pub(crate) fn config<'a>(&'a self, control: &'a ControlMutex) -> Option<(&'a Config, &'a Arc<FmrTable>)> {
-        self.published.read_serialised(control).map(|p| (&*p.config, &p.fmrs))
+    /// Takes the instance's control mutex (may sleep), for a change or a consistent read of
+    /// its configuration; released when the guard is dropped. The caller holds no lock that
+    /// a holder of it takes (the RTNL), nor another instance's.
+    pub(crate) fn lock_control(&self) -> ControlGuard<'_> {
+        // SAFETY: initialised in `init`, which ran before the device could be found (the
+        // control plane reaches instances only through their registered devices).
+        unsafe { bindings::mapmint_control_lock(self.control.0.get().cast()) };
+        ControlGuard { instance: self, token: ControlToken(()) }
     }
 
-    /// Which configuration is published: a number no other one had (0: none is).
-    pub(crate) fn generation(&self, control: &ControlMutex) -> u32 {
-        self.published.read_serialised(control).map_or(0, |p| p.generation)
-    }
-
-    /// The FMRs staged for the next CONFIG_SET.
-    pub(crate) fn staging<'a>(&'a self, control: &'a mut ControlMutex) -> &'a mut Option<Staging> {
-        self.staging.get(control)
-    }
-
-    /// Ends the staging of the socket at `portid`, which closed. (A socket bound to that port
-    /// since then loses its own: it hears ENOENT on its next chunk.)
-    pub(crate) fn end_staging_of(&self, control: &mut ControlMutex, portid: u32) {
-        let staging = self.staging.get(control);
-        if staging.as_ref().is_some_and(|s| s.owner.portid == portid) {
-            *staging = None;
-        }
+    /// Whether the socket at `portid` may hold a staging here (false: it holds none).
+    pub(crate) fn may_stage_for(&self, portid: u32) -> bool {
+        self.staging_portid.load(Ordering::Relaxed) == portid
     }
 
     /// Whether the current configuration asks for translate-on-receive.
@@ -357,16 +370,9 @@ impl Instance {
     /// `config` and its FMRs with the memory their publication takes: a change allocates
     /// before it touches the device (its MTU), so that nothing fails between the two.
     pub(crate) fn ready(config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result<Publication> {
-        Ok(Publication(RcuBox::<Published, ControlMutex>::ready(Published::new(config, fmrs, 0))?))
+        Ok(Publication(RcuBox::<Published, ControlToken>::ready(Published::new(config, fmrs, 0))?))
     }
 
-    /// Publishes a configuration; the previous one is freed once no reader can see it. Does
-    /// not wait for that (the caller holds the control plane's mutex, which serialises changes;
-    /// taking the token exclusively ends every borrow of the configuration it handed out).
-    pub(crate) fn publish(&self, control: &mut ControlMutex, mut publication: Publication) {
-        publication.0.value_mut().generation = next_generation();
-        self.published.replace(control, publication.0);
-    }
 
     /// Frees the configuration and the per-CPU state at device teardown (no reader is left
     /// then). Idempotent.
@@ -405,6 +411,60 @@ impl Instance {
             }
         });
         totals
+    }
+}
+
+/// An instance's control mutex, held: what the control plane reads and changes of the
+/// instance, serialised with every other change of it.
+pub(crate) struct ControlGuard<'a> {
+    instance: &'a Instance,
+    token: ControlToken,
+}
+
+impl ControlGuard<'_> {
+    /// The current configuration and FMRs, if any: they stay valid while the guard is held.
+    pub(crate) fn config(&self) -> Option<(&Config, &Arc<FmrTable>)> {
+        self.instance.published.read_serialised(&self.token).map(|p| (&*p.config, &p.fmrs))
+    }
+
+    /// Which configuration is published: a number no other one had (0: none is).
+    pub(crate) fn generation(&self) -> u32 {
+        self.instance.published.read_serialised(&self.token).map_or(0, |p| p.generation)
+    }
+
+    /// Starts a staging for `owner`, dropping the one before (anyone's).
+    pub(crate) fn start_staging(&mut self, owner: Sender) {
+        self.instance.staging_portid.store(owner.portid, Ordering::Relaxed);
+        *self.staging() = Some(Staging::new(owner));
+    }
+
+    /// The FMRs staged for the next CONFIG_SET.
+    pub(crate) fn staging(&mut self) -> &mut Option<Staging> {
+        self.instance.staging.get(&mut self.token)
+    }
+
+    /// Ends the staging of the socket at `portid`, which closed. (A socket bound to that port
+    /// since then loses its own: it hears ENOENT on its next chunk.)
+    pub(crate) fn end_staging_of(&mut self, portid: u32) {
+        let staging = self.staging();
+        if staging.as_ref().is_some_and(|s| s.owner.portid == portid) {
+            *staging = None;
+        }
+    }
+
+    /// Publishes a configuration; the previous one is freed once no reader can see it. Does
+    /// not wait for that (taking the token exclusively ends every borrow of the configuration
+    /// it handed out).
+    pub(crate) fn publish(&mut self, mut publication: Publication) {
+        publication.0.value_mut().generation = next_generation();
+        self.instance.published.replace(&mut self.token, publication.0);
+    }
+}
+
+impl Drop for ControlGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: taken in `Instance::lock_control`.
+        unsafe { bindings::mapmint_control_unlock(self.instance.control.0.get().cast()) };
     }
 }
 

@@ -7,16 +7,20 @@
 //! `genetlink`'s: this file is safe Rust.
 //!
 //! Every change builds a new configuration from the published one, checks it with the MAP
-//! core, and publishes it whole (see `instance::Instance::publish`). Handlers run under the
-//! module's control mutex (`genetlink::ControlMutex`; the family has parallel_ops, so
-//! genetlink's global mutex is not held), which serialises changes.
+//! core, and publishes it whole (see `instance::ControlGuard::publish`). A handler that
+//! changes or reads an instance's configuration holds that instance's control mutex
+//! (`instance::ControlGuard`; the family has parallel_ops, so genetlink's global mutex is not
+//! held): changes of one instance are serialised, and one instance's big table delays no
+//! other instance's commands. Dumps of every instance read under RCU.
 
 use crate::bindings as b;
 use crate::device::MapmintDevice;
-use crate::instance::{fmr_table, without_warning, rules_with_room, FmrError, FmrTable, Instance, Staging, TableVec, MAX_FMRS};
+use crate::instance::{
+    fmr_table, without_warning, rules_with_room, ControlGuard, FmrError, FmrTable, Instance, Staging, TableVec, MAX_FMRS,
+};
 use crate::genetlink::{
-    doit, dumpit, exact_len, max_value, nested, op, policy, Dump, Family, FamilyRegistration, ControlMutex,
-    Message, Outcome, Policy, Refused, Request, SocketRelease, SocketReleaseRegistration, REJECT,
+    doit, dumpit, exact_len, max_value, nested, op, policy, Dump, Family, FamilyRegistration, Message, Outcome, Policy,
+    Refused, Request, SocketRelease, SocketReleaseRegistration, REJECT,
 };
 use crate::mapcore::config::Config;
 use crate::mapcore::genl::{self, attr, cmd, rule_attr, stats_attr};
@@ -25,6 +29,7 @@ use crate::mapcore::prefix::Ipv6Prefix;
 use crate::mapcore::rfc6052::Rfc6052Prefix;
 use crate::mapcore::rule::Rule;
 use crate::netdev::{IfName, Net, NetDevice, Rtnl};
+use crate::rcu::RcuGuard;
 use core::fmt;
 use core::ops::ControlFlow;
 use kernel::alloc::{
@@ -35,20 +40,25 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 use kernel::types::ARef;
 
-/// The mapmint device a request names, referenced, with the mutex its configuration
-/// changes are serialised by.
+/// The mapmint device a request names, with its control mutex held.
 struct Target<'a> {
-    dev: ARef<MapmintDevice>,
-    control: &'a mut ControlMutex,
+    dev: &'a MapmintDevice,
+    control: ControlGuard<'a>,
 }
 
-/// The mapmint device named by IFINDEX, in the requester's network namespace.
-fn target<'a>(req: &Request<'_>, control: &'a mut ControlMutex) -> core::result::Result<Target<'a>, Refused> {
+impl<'a> Target<'a> {
+    /// Takes `dev`'s control mutex (may sleep, behind another change of the same device).
+    fn lock(dev: &'a MapmintDevice) -> Self {
+        Target { dev, control: dev.instance().lock_control() }
+    }
+}
+
+/// The mapmint device named by IFINDEX, in the requester's network namespace, referenced.
+fn target(req: &Request<'_>) -> core::result::Result<ARef<MapmintDevice>, Refused> {
     let Some(ifindex) = req.u32_attr(attr::IFINDEX) else {
         return Err(req.refuse(EINVAL, format_args!("IFINDEX is required")));
     };
-    let dev = mapmint_device(req.net(), ifindex).map_err(|e| req.refuse(ENODEV, format_args!("{e}")))?;
-    Ok(Target { dev, control })
+    mapmint_device(req.net(), ifindex).map_err(|e| req.refuse(ENODEV, format_args!("{e}")))
 }
 
 /// An interface index that names no mapmint device.
@@ -77,7 +87,7 @@ impl Target<'_> {
     /// A copy of the device's configuration, to change and publish, and its FMRs (shared:
     /// a change of them builds a new table).
     fn config_copy(&self, req: &Request<'_>) -> core::result::Result<(KBox<Config>, Arc<FmrTable>), Refused> {
-        let (config, fmrs) = match self.dev.instance().config(self.control) {
+        let (config, fmrs) = match self.control.config() {
             Some((config, fmrs)) => (config.clone(), fmrs.clone()),
             None => (Config::default(), fmr_table(TableVec::new()).map_err(|e| fmr_refusal(req, e))?),
         };
@@ -89,8 +99,7 @@ impl Target<'_> {
     /// a refused MTU publishes nothing, and memory for the publication, and the netfilter hook
     /// of translate-on-receive, run out before anything changes.
     fn publish(&mut self, req: &Request<'_>, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Outcome {
-        let instance = self.dev.instance();
-        let old_mtu = instance.config(self.control).and_then(|(c, _)| c.mtu);
+        let old_mtu = self.control.config().and_then(|(c, _)| c.mtu);
         let new_mtu = config.mtu;
         let on_receive = config.translate_on_receive;
         let publication = Instance::ready(config, fmrs).map_err(|e| req.refuse(e, format_args!("out of memory")))?;
@@ -121,7 +130,7 @@ impl Target<'_> {
             }
             set?;
         }
-        instance.publish(&mut *self.control, publication);
+        self.control.publish(publication);
         // Unhooked after it, if the configuration no longer asks for it (which cannot fail).
         let rtnl = Rtnl::lock();
         let _ = self.dev.update_prerouting_hook(&rtnl, self.dev.is_registered_and_up(&rtnl));
@@ -242,8 +251,9 @@ fn check_and_publish(
     dev.publish(req, config, fmrs)
 }
 
-fn dev_set(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
-    let mut dev = target(req, control)?;
+fn dev_set(req: &Request<'_>) -> Outcome {
+    let dev = target(req)?;
+    let mut dev = Target::lock(&dev);
     let (mut config, fmrs) = dev.config_copy(req)?;
     if let Some(clear) = req.u8_attr(attr::CLEAR) {
         if clear & genl::CLEAR_END_USER_PREFIX != 0 {
@@ -269,8 +279,9 @@ fn dev_set(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
     check_and_publish(req, &mut dev, config, fmrs, false)
 }
 
-fn config_set(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
-    let mut dev = target(req, control)?;
+fn config_set(req: &Request<'_>) -> Outcome {
+    let dev = target(req)?;
+    let mut dev = Target::lock(&dev);
     if req.attr(attr::ROLE).is_none() || req.attr(attr::MODE).is_none() {
         return Err(req.refuse(EINVAL, format_args!("ROLE and MODE are required")));
     }
@@ -282,7 +293,7 @@ fn config_set(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
     // The staged FMRs first (taken: a failure below drops them), then the message's own.
     let staged = match req.attr(attr::FMRS_STAGED) {
         // Another socket's staging stays where it is.
-        Some(_) => match dev.dev.instance().staging(dev.control) {
+        Some(_) => match dev.control.staging() {
             staging if staging.as_ref().is_some_and(|s| s.owner == req.sender()) => staging.take(),
             _ => return Err(req.refuse(ENOENT, format_args!("FMRS_STAGED: this socket staged no FMRs on the device"))),
         },
@@ -298,12 +309,13 @@ fn config_set(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
 }
 
 /// FMRS_STAGE: FMRs for the next CONFIG_SET from this socket, in chunks.
-fn fmrs_stage(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
-    let dev = target(req, control)?;
-    let staging = dev.dev.instance().staging(dev.control);
+fn fmrs_stage(req: &Request<'_>) -> Outcome {
+    let dev = target(req)?;
+    let mut dev = Target::lock(&dev);
     if req.attr(attr::FMRS_STAGE_START).is_some() {
-        *staging = Some(Staging::new(req.sender()));
+        dev.control.start_staging(req.sender());
     }
+    let staging = dev.control.staging();
     let Some(stage) = staging.as_mut().filter(|s| s.owner == req.sender()) else {
         return Err(req.refuse(ENOENT, format_args!("no FMRs staged by this socket: start with FMRS_STAGE_START")));
     };
@@ -323,8 +335,9 @@ fn fmrs_stage(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
     pushed
 }
 
-fn rule_add(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
-    let mut dev = target(req, control)?;
+fn rule_add(req: &Request<'_>) -> Outcome {
+    let dev = target(req)?;
+    let mut dev = Target::lock(&dev);
     let kind = rule_kind(req)?;
     let rule = rule_from(req, nested_rule(req)?, format_args!(""))?;
     let (mut config, mut fmrs) = dev.config_copy(req)?;
@@ -353,8 +366,9 @@ fn rule_add(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
     check_and_publish(req, &mut dev, config, fmrs, false)
 }
 
-fn rule_del(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
-    let mut dev = target(req, control)?;
+fn rule_del(req: &Request<'_>) -> Outcome {
+    let dev = target(req)?;
+    let mut dev = Target::lock(&dev);
     let kind = rule_kind(req)?;
     let nested = nested_rule(req)?;
     let prefix = genl::attributes(nested)
@@ -383,8 +397,9 @@ fn rule_del(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
     check_and_publish(req, &mut dev, config, fmrs, false)
 }
 
-fn rule_flush(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
-    let mut dev = target(req, control)?;
+fn rule_flush(req: &Request<'_>) -> Outcome {
+    let dev = target(req)?;
+    let mut dev = Target::lock(&dev);
     let (mut config, mut fmrs) = dev.config_copy(req)?;
     let kind = req.u8_attr(attr::RULE_KIND);
     if kind != Some(genl::RULE_KIND_FMR) {
@@ -397,9 +412,10 @@ fn rule_flush(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
 }
 
 /// The description of one instance (DEV_GET).
-fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, control: &ControlMutex) -> Result {
+/// `published`: the device's configuration and how many FMRs it has, if it has one.
+fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, published: Option<(&Config, usize)>) -> Result {
     let default = Config::default();
-    let (config, fmr_count) = dev.instance().config(control).map_or((&default, 0), |(c, fmrs)| (c, fmrs.len()));
+    let (config, fmr_count) = published.unwrap_or((&default, 0));
     reply.put(attr::IFINDEX, &(dev.ifindex() as u32).to_ne_bytes())?;
     reply.put(attr::IFNAME, name.as_bytes())?;
     reply.put(attr::ROLE, &[genl::role_to_u8(config.role)])?;
@@ -444,18 +460,20 @@ fn fill_dev(reply: &mut Message, dev: &MapmintDevice, name: &IfName, control: &C
 }
 
 /// DEV_GET doit: one instance.
-fn dev_get(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
-    let target = target(req, control)?;
-    let name = target.dev.name(&Rtnl::lock());
-    req.reply(REPLY_SIZE, cmd::DEV_GET, |reply| fill_dev(reply, &target.dev, &name, target.control))
+fn dev_get(req: &Request<'_>) -> Outcome {
+    let dev = target(req)?;
+    let name = dev.name(&Rtnl::lock());
+    let control = dev.instance().lock_control();
+    let published = control.config().map(|(config, fmrs)| (config, fmrs.len()));
+    req.reply(REPLY_SIZE, cmd::DEV_GET, |reply| fill_dev(reply, &dev, &name, published))
 }
 
 /// STATS_GET doit: the instance's counters.
-fn stats_get(req: &Request<'_>, control: &mut ControlMutex) -> Outcome {
-    let target = target(req, control)?;
+fn stats_get(req: &Request<'_>) -> Outcome {
+    let dev = target(req)?;
     req.reply(REPLY_SIZE, cmd::STATS_GET, |reply| {
-        let totals = target.dev.instance().totals();
-        reply.put(attr::IFINDEX, &(target.dev.ifindex() as u32).to_ne_bytes())?;
+        let totals = dev.instance().totals();
+        reply.put(attr::IFINDEX, &(dev.ifindex() as u32).to_ne_bytes())?;
         reply.nest(attr::STATS, |reply| {
             reply.put(stats_attr::V4_TO_V6_PACKETS, &totals.v4_to_v6_packets.to_ne_bytes())?;
             reply.put(stats_attr::V4_TO_V6_BYTES, &totals.v4_to_v6_bytes.to_ne_bytes())?;
@@ -491,16 +509,21 @@ fn put_rule(message: &mut Message, kind: u16, rule: &Rule) -> Result {
 }
 
 /// DEV_GET dump: every mapmint device in the requester's namespace.
-fn dev_dump(dump: &mut Dump<'_>, control: &ControlMutex) -> i32 {
+fn dev_dump(dump: &mut Dump<'_>) -> i32 {
     let mut next = dump.cursor();
     let net = dump.net();
+    // Each device's configuration as published, read under RCU: taking the devices' control
+    // mutexes under the RTNL would invert their order (a change takes the RTNL under one).
     let rtnl = Rtnl::lock();
+    let rcu = RcuGuard::lock();
+    let reader = rcu.reader();
     net.for_each_device_from(&rtnl, &mut next, |dev| {
         let Some(dev) = MapmintDevice::of(dev) else {
             return ControlFlow::Continue(());
         };
         let name = dev.name(&rtnl);
-        if dump.add(cmd::DEV_GET, |message| fill_dev(message, dev, &name, control)) {
+        let published = dev.instance().published(&reader).map(|(config, index, _)| (config, index.len()));
+        if dump.add(cmd::DEV_GET, |message| fill_dev(message, dev, &name, published)) {
             ControlFlow::Continue(())
         } else {
             ControlFlow::Break(())
@@ -511,7 +534,7 @@ fn dev_dump(dump: &mut Dump<'_>, control: &ControlMutex) -> i32 {
 }
 
 /// RULE_GET dump: the rules of the instance named by IFINDEX, BMR first.
-fn rule_dump(dump: &mut Dump<'_>, control: &ControlMutex) -> i32 {
+fn rule_dump(dump: &mut Dump<'_>) -> i32 {
     let Some(ifindex) = dump.u32_attr(attr::IFINDEX) else {
         return dump.refuse(EINVAL, format_args!("IFINDEX is required"));
     };
@@ -521,8 +544,9 @@ fn rule_dump(dump: &mut Dump<'_>, control: &ControlMutex) -> i32 {
     };
     // A table replaced between two calls, or a device replaced by another with its index,
     // shows in the messages' flags (NLM_F_DUMP_INTR; on NLMSG_DONE too, if it has no table).
-    dump.set_generation(dev.instance().generation(control));
-    let Some((config, fmrs)) = dev.instance().config(control) else {
+    let control = dev.instance().lock_control();
+    dump.set_generation(control.generation());
+    let Some((config, fmrs)) = control.config() else {
         return 0;
     };
     // The cursor counts rules, BMR first: a big table takes many messages, each resuming
@@ -611,20 +635,29 @@ static SOCKET_RELEASE: SocketRelease = SocketRelease::new(socket_released);
 /// moved to another namespace since keeps it until the next FMRS_STAGE_START or CONFIG_SET:
 /// no other socket can take it.)
 fn socket_released(net: &Net, portid: u32) {
-    // (a staging is made under the control mutex by the socket's own request, which has
-    // returned before its socket closes: none of this socket's can be missed here)
+    // (a staging is made under the instance's control mutex by the socket's own request,
+    // which has returned before its socket closes: none of this socket's can be missed here)
     if !Staging::any() {
         return;
     }
-    let mut control = ControlMutex::lock();
-    let rtnl = Rtnl::lock();
+    // One device at a time, found under the RTNL and referenced, then locked without it
+    // (a change takes the RTNL under its device's control mutex).
     let mut from = 0;
-    net.for_each_device_from(&rtnl, &mut from, |dev| {
-        if let Some(dev) = MapmintDevice::of(dev) {
-            dev.instance().end_staging_of(&mut control, portid);
-        }
-        ControlFlow::Continue(())
-    });
+    loop {
+        let mut found = None;
+        net.for_each_device_from(&Rtnl::lock(), &mut from, |dev| match MapmintDevice::of(dev) {
+            Some(dev) if dev.instance().may_stage_for(portid) => {
+                found = Some(ARef::from(dev));
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        });
+        let Some(dev) = found else {
+            return;
+        };
+        dev.instance().lock_control().end_staging_of(portid);
+        from += 1;
+    }
 }
 
 /// Registers the release notifier for staged FMRs; unregistered when the result is dropped.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Module parameters (only C can declare them in 6.12; parsing happens in Rust), and the
- * per-CPU pointer and devconf macros as functions, the control plane's mutex. */
+ * per-CPU pointer and devconf macros as functions, the control plane's mutexes. */
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
@@ -66,14 +66,18 @@ bool mapmint_forwards(const struct net_device *dev, bool ipv6)
 	return in_dev && IN_DEV_FORWARD(in_dev);
 }
 
-static DEFINE_MUTEX(mapmint_control_mutex);
-
-void mapmint_control_lock(void)
+void mapmint_control_mutex_init(struct mutex *mutex)
 {
-	mutex_lock(&mapmint_control_mutex);
+	/* one lock class for every instance's: none is taken inside another */
+	mutex_init(mutex);
 }
 
-void mapmint_control_unlock(void)
+void mapmint_control_lock(struct mutex *mutex)
 {
-	mutex_unlock(&mapmint_control_mutex);
+	mutex_lock(mutex);
+}
+
+void mapmint_control_unlock(struct mutex *mutex)
+{
+	mutex_unlock(mutex);
 }

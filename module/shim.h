@@ -45,11 +45,15 @@ struct net_device;
 bool mapmint_forwards(const struct net_device *dev, bool ipv6);
 
 /*
- * The control plane's mutex. The generic netlink family has parallel_ops, so that its
+ * An instance's control mutex. The generic netlink family has parallel_ops, so that its
  * handlers do not hold genetlink's global mutex (which every family without parallel_ops
- * shares, across namespaces) while they build a big table; this one serialises them instead.
+ * shares, across namespaces) while they build a big table; each instance's own serialises
+ * the changes of that instance instead, so that one instance's big table delays no other's.
+ * (mutex_lock and mutex_init are macros under lockdep.)
  */
-void mapmint_control_lock(void);
-void mapmint_control_unlock(void);
+struct mutex;
+void mapmint_control_mutex_init(struct mutex *mutex);
+void mapmint_control_lock(struct mutex *mutex);
+void mapmint_control_unlock(struct mutex *mutex);
 
 #endif

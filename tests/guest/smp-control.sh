@@ -4,8 +4,9 @@
 # and forth (each change builds the whole table anew), another asks the generic netlink
 # controller for a family, as every generic netlink program does first. The controller
 # answers under genetlink's global mutex, shared by every family without parallel_ops in
-# every namespace: mapmint's family has parallel_ops and builds its tables under a mutex of
-# its own, so each answer must take less than half a build (nlprobe bystander). Needs 2 CPUs:
+# every namespace: mapmint's family has parallel_ops and builds a device's tables under that
+# device's own mutex, so each answer must take less than half a build (nlprobe bystander), and
+# so must each rule change on another mapmint device (another container's, say). Needs 2 CPUs:
 # on one, a build's CPU time delays every process anyway.
 . /tests/lib.sh
 . /tests/lib-tutorial.sh
@@ -14,6 +15,10 @@ check_eq "the guest has 2 CPUs" 2 "$(nproc)"
 insmod "$MODULE"
 big_br_config 0 >/tmp/big.conf
 check "apply of 65,536 FMRs" mapminctl apply --config /tmp/big.conf dev mapmint
-nlprobe_checks "nlprobe finished and exited 0" nlprobe bystander mapmint 20
+check "a second mapmint device" ip link add other type mapmint
+printf 'role br\nmode t\ndmr 64:ff9b::/96\nfmr %s\n' "$RULE" >/tmp/other.conf
+check "the second device's one-rule table" mapminctl apply --config /tmp/other.conf dev other
+nlprobe_checks "nlprobe finished and exited 0" nlprobe bystander mapmint 20 other
+check_eq "the second device's table is as applied" "fmrs 1" "$(mapminctl dev show other | grep -o 'fmrs [0-9]*')"
 check_eq "the table is as applied" "fmrs 65536" "$(mapminctl dev show mapmint | grep -o 'fmrs [0-9]*')"
 rmmod mapmint

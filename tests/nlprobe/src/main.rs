@@ -8,10 +8,12 @@
 //!   nlprobe malformed IFNAME      the fixed list of malformed requests against IFNAME
 //!   nlprobe fuzz IFNAME [N] [SEED]  N randomly mutated valid requests (default 3000)
 //!   nlprobe owners IFNAME         FMRs staged by one socket: not another's, and gone with it
-//!   nlprobe bystander IFNAME SECONDS
+//!   nlprobe bystander IFNAME SECONDS [OTHER]
 //!                                 for SECONDS, an FMR added to and deleted from IFNAME's
 //!                                 (big) table back and forth, while the controller is asked
-//!                                 for a family: it must answer in under half a table build
+//!                                 for a family (and an FMR added to and deleted from the
+//!                                 mapmint device OTHER): each must answer in under half a
+//!                                 table build
 //!   nlprobe dump-replaced IFNAME CONF
 //!                                 a RULE_GET dump of IFNAME (a table of several messages)
 //!                                 during which IFNAME is deleted and added again with its
@@ -761,9 +763,11 @@ fn owners(probe: &mut Probe, index: u32) {
 /// id over and over, as every generic netlink program (of any family) does first. The
 /// controller answers under genetlink's global mutex, which mapmint's handlers must not hold
 /// while they build a table: each lookup must take less than half of one build. (With the
-/// mutex held, a lookup waits for the rest of the build under way.) Needs 2 CPUs: on one, a
-/// build delays every process by its CPU time anyway.
-fn bystander(probe: &mut Probe, index: u32, seconds: u64) {
+/// mutex held, a lookup waits for the rest of the build under way.) With `other`, the index
+/// of another mapmint device, a rule is added to and deleted from that one's table in each
+/// round too: each instance has its own control mutex, so those must not wait for the builds
+/// either. Needs 2 CPUs: on one, a build delays every process by its CPU time anyway.
+fn bystander(probe: &mut Probe, index: u32, seconds: u64, other: Option<u32>) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -790,6 +794,32 @@ fn bystander(probe: &mut Probe, index: u32, seconds: u64) {
         }
         Ok(builds)
     });
+    // The other device's changes, timed in a thread of their own (so that, were they to wait
+    // for the builds, the controller's lookups would not wait with them).
+    let other_stop = Arc::new(AtomicBool::new(false));
+    let other_changing = Arc::clone(&other_stop);
+    let other_changes = other.map(|other| {
+        std::thread::spawn(move || -> Result<Vec<Duration>, String> {
+            let socket = Socket::open().map_err(|e| format!("socket: {e}"))?;
+            let mut changer = Probe { socket, family, seq: 9000, failures: 0 };
+            let mut changes = Vec::new();
+            while !other_changing.load(Ordering::Relaxed) {
+                for command in [cmd::RULE_ADD, cmd::RULE_DEL] {
+                    let fmr = rule_nest(attr::RULE, "2001:db8:fe00::/40 198.19.0.0/16 ea-len 16");
+                    let kind = nla(attr::RULE_KIND, &[genl::RULE_KIND_FMR]);
+                    let (m, s) = changer.msg(REQ_ACK, command, &[u32_attr(attr::IFINDEX, other), kind, fmr]);
+                    let start = Instant::now();
+                    let (answer, _) = changer.socket.ask(&m, s).map_err(|e| e.to_string())?;
+                    changes.push(start.elapsed());
+                    if answer.error != Some(0) {
+                        return Err(format!("command {command}: {}", answer.describe()));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(changes)
+        })
+    });
     let socket = match Socket::open() {
         Ok(socket) => socket,
         Err(e) => return probe.fail("bystander", &format!("socket: {e}")),
@@ -805,6 +835,13 @@ fn bystander(probe: &mut Probe, index: u32, seconds: u64) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    other_stop.store(true, Ordering::Relaxed);
+    let mut others = match other_changes.map(|changes| changes.join()) {
+        None => Vec::new(),
+        Some(Ok(Ok(changes))) => changes,
+        Some(Ok(Err(e))) => return probe.fail("bystander", &format!("the other device's changes: {e}")),
+        Some(Err(_)) => return probe.fail("bystander", "the other device's thread panicked"),
+    };
     stop.store(true, Ordering::Relaxed);
     let mut builds = match churn.join() {
         Ok(Ok(builds)) => builds,
@@ -816,6 +853,7 @@ fn bystander(probe: &mut Probe, index: u32, seconds: u64) {
     }
     builds.sort();
     lookups.sort();
+    others.sort();
     let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
     let (Some(build), Some(slowest)) = (builds.get(builds.len() / 2), lookups.last()) else {
         return probe.fail("bystander", "no table change or no lookup finished");
@@ -831,6 +869,28 @@ fn bystander(probe: &mut Probe, index: u32, seconds: u64) {
     println!("bystander: {figures}");
     let name = "bystander: another program's family lookup took under half a table build while tables were built";
     if builds.len() < 6 || lookups.len() < 20 {
+        probe.fail(name, &format!("too few to tell: {figures}"));
+    } else if slowest.as_secs_f64() * 2.0 >= build.as_secs_f64() {
+        probe.fail(name, &figures);
+    } else {
+        println!("PASS {name}");
+    }
+    if other.is_none() {
+        return;
+    }
+    let name = "bystander: another mapmint device's rule changes took under half a table build while tables were built";
+    let Some(slowest) = others.last() else {
+        return probe.fail(name, "no change of the other device finished");
+    };
+    let figures = format!(
+        "{} changes, slowest {:.1} ms, median {:.1} ms; table builds, median {:.1} ms",
+        others.len(),
+        ms(slowest),
+        ms(&others[others.len() / 2]),
+        ms(build)
+    );
+    println!("bystander, other device: {figures}");
+    if others.len() < 20 {
         probe.fail(name, &format!("too few to tell: {figures}"));
     } else if slowest.as_secs_f64() * 2.0 >= build.as_secs_f64() {
         probe.fail(name, &figures);
@@ -1102,7 +1162,7 @@ fn random_attrs(rng: &mut Rng, index: u32, depth: usize) -> Vec<Vec<u8>> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
-        eprintln!("usage: nlprobe malformed IFNAME | nlprobe fuzz IFNAME [ROUNDS] [SEED] | nlprobe owners IFNAME | nlprobe bystander IFNAME SECONDS | nlprobe dump-replaced IFNAME CONF");
+        eprintln!("usage: nlprobe malformed IFNAME | nlprobe fuzz IFNAME [ROUNDS] [SEED] | nlprobe owners IFNAME | nlprobe bystander IFNAME SECONDS [OTHER] | nlprobe dump-replaced IFNAME CONF");
         std::process::exit(2)
     };
     let (Some(mode), Some(name)) = (args.get(1), args.get(2)) else { usage() };
@@ -1128,7 +1188,15 @@ fn main() {
         }
         "owners" => owners(&mut probe, index),
         "bystander" => match args.get(3).and_then(|n| n.parse().ok()) {
-            Some(seconds) => bystander(&mut probe, index, seconds),
+            Some(seconds) => {
+                let other = args.get(4).map(|other| {
+                    ifindex(other).unwrap_or_else(|e| {
+                        println!("FAIL nlprobe: {e}");
+                        std::process::exit(1)
+                    })
+                });
+                bystander(&mut probe, index, seconds, other)
+            }
             None => usage(),
         },
         "dump-replaced" => match args.get(3) {
