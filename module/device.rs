@@ -132,6 +132,11 @@ impl Driver for Instance {
         Instance::new()
     }
 
+    unsafe fn placed(&self) {
+        // SAFETY: per the caller.
+        unsafe { self.init_in_place() }
+    }
+
     fn setup(dev: &mut DeviceSetup<'_>) {
         dev.set_layer3();
         dev.set_mtu(DEFAULT_MTU, MIN_MTU, MAX_MTU);

@@ -17,6 +17,7 @@ use crate::rcu::{RcuBox, RcuGuard, RcuReader, Ready};
 use crate::route::Routes;
 use crate::skb::GroCells;
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::mem::{size_of, MaybeUninit};
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -296,14 +297,21 @@ impl Instance {
         }
     }
 
+    /// Initialises the control mutex where the instance lies for good.
+    ///
+    /// # Safety
+    /// Called once, on the instance in a new device's private area, before anything else can
+    /// reach the device.
+    pub(crate) unsafe fn init_in_place(&self) {
+        // SAFETY: per the caller, nobody can take the mutex yet, and it does not move.
+        unsafe { bindings::mapmint_control_mutex_init(self.control.0.get().cast()) };
+    }
+
     /// Allocates what cannot be allocated in the infallible setup callback (ndo_init).
     ///
     /// # Safety
     /// `dev` is the device whose private area holds `self`, being registered.
     pub(crate) unsafe fn init(&self, dev: *mut bindings::net_device) -> Result {
-        // SAFETY: the mutex lies in the device's private area, which does not move, and no
-        // control request can find the device before it is registered.
-        unsafe { bindings::mapmint_control_mutex_init(self.control.0.get().cast()) };
         let allocated = self
             .per_cpu
             .alloc()
@@ -335,10 +343,11 @@ impl Instance {
     /// its configuration; released when the guard is dropped. The caller holds no lock that
     /// a holder of it takes (the RTNL), nor another instance's.
     pub(crate) fn lock_control(&self) -> ControlGuard<'_> {
-        // SAFETY: initialised in `init`, which ran before the device could be found (the
-        // control plane reaches instances only through their registered devices).
+        // SAFETY: initialised by `init_in_place`, which the device's setup runs on the
+        // private area before the device exists for anyone (instances live only there: the
+        // `Driver::new` value goes straight into it).
         unsafe { bindings::mapmint_control_lock(self.control.0.get().cast()) };
-        ControlGuard { instance: self, token: ControlToken(()) }
+        ControlGuard { instance: self, token: ControlToken(()), _task: PhantomData }
     }
 
     /// Whether the socket at `portid` may hold a staging here (false: it holds none).
@@ -419,6 +428,8 @@ impl Instance {
 pub(crate) struct ControlGuard<'a> {
     instance: &'a Instance,
     token: ControlToken,
+    /// Not Send: a kernel mutex is unlocked by the task that locked it.
+    _task: PhantomData<*mut ()>,
 }
 
 impl ControlGuard<'_> {

@@ -291,6 +291,13 @@ pub(crate) trait Driver: Sized + Sync + 'static {
     /// The private area of a new device (its allocation cannot fail).
     fn new() -> Self;
 
+    /// Initialises, where `new`'s value now lies for good (the private area), what must not
+    /// move once initialised (a kernel mutex).
+    ///
+    /// # Safety
+    /// Called once, by the device's setup, before anything else can reach the device.
+    unsafe fn placed(&self);
+
     /// Sets up a new device, which nobody else sees yet.
     fn setup(dev: &mut DeviceSetup<'_>);
 
@@ -458,6 +465,9 @@ unsafe extern "C" fn setup<D: Driver>(dev: *mut b::net_device) {
     // SAFETY: alloc_netdev_mqs passes a valid device that nothing else references yet, with
     // a private area of LinkKind::<D>'s priv_size, aligned for a `D` (LinkKind::new).
     unsafe { b::netdev_priv(dev).cast::<D>().write(D::new()) };
+    // SAFETY: just written, in the private area that holds it until the destructor; the
+    // device is not visible yet.
+    unsafe { (*b::netdev_priv(dev).cast::<D>()).placed() };
     // SAFETY: as above.
     let dev = unsafe { &mut *dev };
     dev.netdev_ops = &D::ops().0;

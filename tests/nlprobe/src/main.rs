@@ -835,15 +835,18 @@ fn bystander(probe: &mut Probe, index: u32, seconds: u64, other: Option<u32>) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Both threads end before any result is judged: the big table's last change is undone.
     other_stop.store(true, Ordering::Relaxed);
-    let mut others = match other_changes.map(|changes| changes.join()) {
+    stop.store(true, Ordering::Relaxed);
+    let others = other_changes.map(|changes| changes.join());
+    let churned = churn.join();
+    let mut others = match others {
         None => Vec::new(),
         Some(Ok(Ok(changes))) => changes,
         Some(Ok(Err(e))) => return probe.fail("bystander", &format!("the other device's changes: {e}")),
         Some(Err(_)) => return probe.fail("bystander", "the other device's thread panicked"),
     };
-    stop.store(true, Ordering::Relaxed);
-    let mut builds = match churn.join() {
+    let mut builds = match churned {
         Ok(Ok(builds)) => builds,
         Ok(Err(e)) => return probe.fail("bystander", &format!("the table changes: {e}")),
         Err(_) => return probe.fail("bystander", "the table changes' thread panicked"),
