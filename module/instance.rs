@@ -247,8 +247,8 @@ impl<T> ControlOnly<T> {
     }
 }
 
-/// An instance's control mutex: a kernel mutex in the device's private area, initialised
-/// before the device can be found.
+/// An instance's control mutex: a kernel mutex in the device's private area, initialised by
+/// the device's setup ([`Instance::init_in_place`]).
 struct ControlMutex(UnsafeCell<MaybeUninit<bindings::mutex>>);
 
 // SAFETY: a kernel mutex is made to be shared between threads.
@@ -381,7 +381,6 @@ impl Instance {
     pub(crate) fn ready(config: KBox<Config>, fmrs: Arc<FmrTable>) -> Result<Publication> {
         Ok(Publication(RcuBox::<Published, ControlToken>::ready(Published::new(config, fmrs, 0))?))
     }
-
 
     /// Frees the configuration and the per-CPU state at device teardown (no reader is left
     /// then). Idempotent.
