@@ -277,8 +277,9 @@ pub(crate) struct Instance {
     staging: ControlOnly<Option<Staging>>,
     /// Serialises the control plane's changes of this instance ([`Instance::lock_control`]).
     control: ControlMutex,
-    /// The netlink port of the last socket that started a staging here (0: none did): where
-    /// a closing socket must look, without taking every instance's mutex.
+    /// The netlink port of the socket whose staging is here (0: none), set as the control
+    /// mutex is released: where a closing socket must look, without taking every
+    /// instance's mutex.
     staging_portid: AtomicU32,
 }
 
@@ -444,7 +445,6 @@ impl ControlGuard<'_> {
 
     /// Starts a staging for `owner`, dropping the one before (anyone's).
     pub(crate) fn start_staging(&mut self, owner: Sender) {
-        self.instance.staging_portid.store(owner.portid, Ordering::Relaxed);
         *self.staging() = Some(Staging::new(owner));
     }
 
@@ -473,6 +473,9 @@ impl ControlGuard<'_> {
 
 impl Drop for ControlGuard<'_> {
     fn drop(&mut self) {
+        // The hint follows the staging, whatever the holder did with it (0: none).
+        let portid = self.staging().as_ref().map_or(0, |s| s.owner.portid);
+        self.instance.staging_portid.store(portid, Ordering::Relaxed);
         // SAFETY: taken in `Instance::lock_control`.
         unsafe { bindings::mapmint_control_unlock(self.instance.control.0.get().cast()) };
     }
