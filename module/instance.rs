@@ -33,7 +33,7 @@ pub(crate) use crate::mapcore::genl::MAX_FMRS;
 /// A vector of a rule table or of its index: kvmalloc'ed while it fits in a page (a CE's few
 /// rules take no page of their own), vmalloc'ed past that, so that a big table takes its size
 /// rounded up to pages. (kvmalloc's kmalloc path rounds a big one up to a power of two, up
-/// to twice its size: 64 bytes per rule instead of 54 at 65,536 rules.)
+/// to twice its size: 64 bytes per rule instead of 56 at 65,536 rules.)
 pub(crate) enum TableVec<T> {
     Small(KVVec<T>),
     Big(VVec<T>),

@@ -193,7 +193,24 @@ fn domain_ratios() {
     }
 }
 
+/// Runs one domain case `iterations` times, alone: for an instruction count
+/// (`MAPCORE_XLAT_COUNT=CASE:N valgrind --tool=callgrind --toggle-collect=*count_case* ...`).
+#[inline(never)]
+fn count_case(case: &DomainCase, iterations: u32) {
+    let ident = AtomicU16::new(0);
+    let mut buf = vec![0u8; HEADROOM + 128];
+    for _ in 0..iterations {
+        copy_through_domain(&mut buf, case, &ident);
+    }
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("MAPCORE_XLAT_COUNT") {
+        let (name, n) = spec.rsplit_once(':').expect("MAPCORE_XLAT_COUNT=CASE:N");
+        let case = domain_cases().into_iter().find(|c| c.name == name).expect("a domain case's name");
+        count_case(&case, n.parse().expect("a count"));
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
     let ident = AtomicU16::new(0);

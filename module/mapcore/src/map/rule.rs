@@ -86,6 +86,7 @@ impl RuleParams {
 }
 
 /// A validated mapping rule (BMR, FMR, or a BR's rule).
+#[repr(align(32))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
     ipv6: Ipv6Prefix,
