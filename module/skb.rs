@@ -375,11 +375,13 @@ impl Skb {
         }
     }
 
-    /// MAP-E, before the outer header goes on: a GSO packet segments as IPv4-in-IPv6 (the
-    /// inner headers are where the headers are now), as ip6tnl's does. False when memory ran
-    /// out.
+    /// MAP-E, before the outer header goes on: a GSO packet segments as IPv4-in-IPv6, and a
+    /// checksum left to offload is the inner packet's (the inner headers are where the
+    /// headers are now), as ip6tnl marks its packets: a NIC then offloads by its features
+    /// for tunnel packets. Any other packet keeps what it has (ip6tnl would turn a verified
+    /// checksum into an unverified one). False when memory ran out.
     pub(crate) fn mark_encapsulated(&mut self) -> bool {
-        if self.gso().is_none() {
+        if self.gso().is_none() && self.ip_summed() != CHECKSUM_PARTIAL {
             return true;
         }
         // SAFETY: we own the skb, whose network and transport headers are the inner ones.
