@@ -85,7 +85,8 @@ impl RuleParams {
     }
 }
 
-/// A validated mapping rule (BMR, FMR, or a BR's rule).
+/// A validated mapping rule (BMR, FMR, or a BR's rule). Aligned to 32 bytes (30 of fields):
+/// in a BR's table of rules, no rule then straddles two cache lines.
 #[repr(align(32))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
