@@ -12,7 +12,7 @@ use crate::mapcore::config::Config;
 use crate::mapcore::domain::Derived;
 use crate::mapcore::index::RuleIndex;
 use crate::mapcore::rule::Rule;
-use crate::netdev::{Device, DeviceOps, DeviceSetup, Driver, LinkKind, LinkKindRegistration, NetDevice, Rtnl};
+use crate::netdev::{Device, DeviceOps, DeviceSetup, Driver, LinkKind, LinkKindRegistration, NetDevice, Quiesced, Rtnl};
 use crate::netfilter;
 use crate::rcu::PacketContext;
 use crate::skb::Skb;
@@ -171,6 +171,13 @@ impl Driver for Instance {
     /// RTNL, held, keeps anyone from bringing the device up meanwhile.
     fn registered(dev: &MapmintDevice, rtnl: &Rtnl) {
         dev.disable_ipv6_addr_gen(rtnl);
+    }
+
+    /// The routes the device remembers were looked up in the namespace it leaves, and live
+    /// on that namespace's state (an IPv6 route's operations are in it): freed after the
+    /// namespace, they would read freed memory.
+    fn unregistering(dev: &MapmintDevice, _rtnl: &Rtnl, quiesced: &Quiesced) {
+        dev.instance().routes.forget(quiesced);
     }
 
     /// The device comes up; with translate-on-receive, it takes its packets at receipt from

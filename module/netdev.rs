@@ -312,9 +312,14 @@ pub(crate) trait Driver: Sized + Sync + 'static {
     /// No packet is in flight on the device, and nobody else can reach it.
     unsafe fn release(&self);
 
-    /// After the device was registered (`ip link add`, [`NewDevice::register`]), the RTNL
-    /// still held.
+    /// NETDEV_REGISTER: the device was registered (`ip link add`, [`NewDevice::register`]),
+    /// or arrived from another namespace; after the IPv6 stack set it up, the RTNL held.
     fn registered(dev: &Device<Self>, rtnl: &Rtnl);
+
+    /// NETDEV_UNREGISTER: the device leaves its namespace, for another one or for good.
+    /// Nothing of that namespace may stay referenced (it can be freed while the device lives
+    /// on in another), and no packet is in flight (`quiesced`).
+    fn unregistering(dev: &Device<Self>, rtnl: &Rtnl, quiesced: &Quiesced);
 
     /// ndo_open.
     fn open(dev: &Device<Self>, rtnl: &Rtnl) -> Result;
@@ -495,15 +500,9 @@ unsafe extern "C" fn newlink<D: Driver>(
     _extack: *mut b::netlink_ext_ack,
 ) -> i32 {
     // SAFETY: rtnetlink calls newlink under the RTNL, with a device set up by `setup::<D>`
-    // and not registered; on an error it frees the device itself.
-    let ret = unsafe { b::register_netdevice(dev) };
-    if ret == 0 {
-        // SAFETY: as above: the RTNL is held during the callback; the device, registered
-        // just now, stays valid while it is.
-        let (dev, rtnl) = unsafe { (Device::<D>::from_raw(dev), Rtnl::assume_held()) };
-        D::registered(dev, &rtnl);
-    }
-    ret
+    // and not registered; on an error it frees the device itself. (The kind's notifier calls
+    // `D::registered` from within.)
+    unsafe { b::register_netdevice(dev) }
 }
 
 /// ndo_init.
@@ -560,11 +559,54 @@ const NETDEV_ALIGN: usize = 32;
 /// mutability.
 pub(crate) struct LinkKind<D: Driver> {
     ops: UnsafeCell<b::rtnl_link_ops>,
+    /// Tells the driver of its devices' registrations and unregistrations, namespace moves
+    /// included (no device operation sees those).
+    notifier: UnsafeCell<b::notifier_block>,
     _driver: PhantomData<D>,
 }
-// SAFETY: the kernel writes the ops (their list linkage) under the RTNL while registering and
-// unregistering kinds; Rust code never reads or writes them after construction.
+// SAFETY: the kernel writes the ops and the notifier block (their list linkage) under the
+// RTNL while registering and unregistering them; Rust code never reads or writes them after
+// construction.
 unsafe impl<D: Driver> Sync for LinkKind<D> {}
+
+/// Proof that a device is down, out of its namespace's list of devices, and that a grace
+/// period has passed since (what the kernel guarantees at NETDEV_UNREGISTER, on a namespace
+/// move as on unregistration): no packet is in flight on it, and none can start.
+pub(crate) struct Quiesced(());
+
+/// The kind's netdevice notifier, for every device of every namespace: acts on this kind's.
+unsafe extern "C" fn device_event<D: Driver>(
+    _block: *mut b::notifier_block,
+    event: kernel::ffi::c_ulong,
+    info: *mut kernel::ffi::c_void,
+) -> kernel::ffi::c_int {
+    let done = b::NOTIFY_DONE as kernel::ffi::c_int;
+    let (registered, unregistering) =
+        (b::netdev_cmd_NETDEV_REGISTER as kernel::ffi::c_ulong, b::netdev_cmd_NETDEV_UNREGISTER as kernel::ffi::c_ulong);
+    if event != registered && event != unregistering {
+        return done;
+    }
+    // SAFETY: netdevice events come with a netdev_notifier_info naming a valid device, under
+    // the RTNL (call_netdevice_notifiers asserts it).
+    let (dev, rtnl) = unsafe { (NetDevice::from_raw((*info.cast::<b::netdev_notifier_info>()).dev), Rtnl::assume_held()) };
+    let Some(dev) = Device::<D>::of(dev) else {
+        return done;
+    };
+    if event == registered {
+        D::registered(dev, &rtnl);
+    } else {
+        // NETDEV_UNREGISTER of a device of this kind comes after dev_close, unlist_netdevice
+        // and synchronize_net (unregister_netdevice_many_notify, __dev_change_net_namespace,
+        // and netdev_run_todo's repeats for a device already gone). The kind's unregistration
+        // also replays it for listed devices, but only once none of this kind is left.
+        D::unregistering(dev, &rtnl, &Quiesced(()));
+    }
+    done
+}
+
+/// The notifier's priority: after addrconf's (ADDRCONF_NOTIFY_PRIORITY, 0), which sets up a
+/// registered device's IPv6 state that `registered` may change.
+const NOTIFIER_PRIORITY: i32 = -1;
 
 impl<D: Driver> LinkKind<D> {
     /// The kind `kind`.
@@ -579,6 +621,11 @@ impl<D: Driver> LinkKind<D> {
                 // SAFETY: every other field is optional; all-zero means "not used".
                 ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
             }),
+            notifier: UnsafeCell::new(b::notifier_block {
+                notifier_call: Some(device_event::<D>),
+                next: core::ptr::null_mut(),
+                priority: NOTIFIER_PRIORITY,
+            }),
             _driver: PhantomData,
         }
     }
@@ -587,13 +634,21 @@ impl<D: Driver> LinkKind<D> {
         self.ops.get()
     }
 
-    /// Registers the kind; unregistering it (on drop) deletes every device of the kind in
-    /// every namespace.
+    /// Registers the kind and its notifier; unregistering them (on drop) deletes every device
+    /// of the kind in every namespace.
     pub(crate) fn register(&'static self) -> Result<LinkKindRegistration<D>> {
-        // SAFETY: a static that outlives the registration, undone in drop. A second
-        // registration of the same ops is refused by the kernel (EEXIST: same kind name).
+        // SAFETY: a static that outlives the registration, undone in drop or below. No device
+        // of the kind exists yet: the events it replays for existing devices are not ours.
+        let ret = unsafe { b::register_netdevice_notifier(self.notifier.get()) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        // SAFETY: as above. A second registration of the same ops is refused by the kernel
+        // (EEXIST: same kind name).
         let ret = unsafe { b::rtnl_link_register(self.as_raw()) };
         if ret < 0 {
+            // SAFETY: registered above.
+            unsafe { b::unregister_netdevice_notifier(self.notifier.get()) };
             return Err(Error::from_errno(ret));
         }
         Ok(LinkKindRegistration(self))
@@ -630,8 +685,12 @@ impl<D: Driver> LinkKindRegistration<D> {
 impl<D: Driver> Drop for LinkKindRegistration<D> {
     fn drop(&mut self) {
         // SAFETY: registered in `register`; this deletes all devices of the kind and waits
-        // for their transmits to finish.
-        unsafe { b::rtnl_link_unregister(self.0.as_raw()) };
+        // for their transmits to finish. Then the notifier goes: what it replays for the
+        // devices left (as if they went) concerns none of this kind.
+        unsafe {
+            b::rtnl_link_unregister(self.0.as_raw());
+            b::unregister_netdevice_notifier(self.0.notifier.get());
+        }
     }
 }
 
@@ -655,10 +714,10 @@ impl<D: Driver> NewDevice<D> {
         unsafe { (*self.as_raw()).mtu = mtu };
     }
 
-    /// register_netdevice, then the driver's `registered`, as for `ip link add`: the device
-    /// becomes the kernel's, which releases and frees it once it is unregistered, or it comes
-    /// back with the error.
-    pub(crate) fn register<'r>(self, rtnl: &'r Rtnl) -> core::result::Result<&'r Device<D>, (Error, NewDevice<D>)> {
+    /// register_netdevice (the driver's `registered` runs within), as for `ip link add`: the
+    /// device becomes the kernel's, which releases and frees it once it is unregistered, or it
+    /// comes back with the error.
+    pub(crate) fn register<'r>(self, _rtnl: &'r Rtnl) -> core::result::Result<&'r Device<D>, (Error, NewDevice<D>)> {
         // SAFETY: set up and not registered; the RTNL is held.
         let ret = unsafe { b::register_netdevice(self.as_raw()) };
         if ret < 0 {
@@ -667,9 +726,7 @@ impl<D: Driver> NewDevice<D> {
         let dev = core::mem::ManuallyDrop::new(self);
         // SAFETY: registered: the kernel frees it, not before it is unregistered, which
         // needs the RTNL that the caller holds for `'r`.
-        let dev = unsafe { Device::from_raw(dev.as_raw()) };
-        D::registered(dev, rtnl);
-        Ok(dev)
+        Ok(unsafe { Device::from_raw(dev.as_raw()) })
     }
 }
 

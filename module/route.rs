@@ -6,7 +6,7 @@
 //! in the same network namespace, and only while the kernel says it is still valid.
 
 use crate::bindings as b;
-use crate::netdev::Net;
+use crate::netdev::{Net, Quiesced};
 use crate::percpu::{PerCpu, Zeroable};
 use crate::rcu::PacketContext;
 use core::cell::UnsafeCell;
@@ -214,6 +214,17 @@ impl Routes {
         unsafe {
             self.v6.destroy();
             self.v4.destroy();
+        }
+    }
+
+    /// Lets go of every CPU's remembered route (the device leaves the namespace they are
+    /// of); the next packet looks up afresh.
+    pub(crate) fn forget(&self, _quiesced: &Quiesced) {
+        for family in [&self.v6, &self.v4] {
+            // SAFETY: no packet is in flight on the device (`_quiesced`), so no CPU uses its
+            // copy meanwhile; a cache never set up or destroyed already has no per-CPU
+            // storage, which dst_cache_reset_now leaves alone.
+            unsafe { b::dst_cache_reset_now(family.cache.get()) };
         }
     }
 

@@ -23,17 +23,18 @@ fi
 # kernel's fault injection): these run on the debug kernel only. The debug kernel is about 14
 # times slower under TCG (tutorial-t: 45 s, 700 s there), so a full run takes there the
 # scenarios that together reach every path of the module (DEBUG_SCENARIOS: lifecycle,
-# netlink and its fuzzer, hostile packets, both modes' CE and BR datapath with traffic on 2
+# netlink and its fuzzer, devices moved between namespaces that are then deleted
+# (instances), hostile packets, both modes' CE and BR datapath with traffic on 2
 # vCPUs and rmmod under it, teardown races, the control plane beside other generic netlink
 # programs, the soak), all in one boot: a debug boot and
 # kmemleak's scans cost a minute and a half each time; failover (MAP-T's there: a BR's device
 # deleted under a download); br-scale (tables of 65,536 rules in vmalloc'ed memory, replaced
 # under traffic, the old one freed in an RCU callback); faults (allocations failing under
-# the module while traffic crosses it and configurations are applied). The tutorials, datapath, instances, tutorial-offset and the
+# the module while traffic crosses it and configurations are applied). The tutorials, datapath, tutorial-offset and the
 # port-set scenarios take the same kernel paths with other addresses, ICMP and routing cases,
 # and netfilter rules. Named scenarios run on both kernels.
 # MAPMINT_DEBUG_PASS=0 skips the debug kernel (a quicker run while developing; CI runs both).
-DEBUG_SCENARIOS="basic control inject smp-t smp-e smp-rx smp-churn smp-control soak failover br-scale faults"
+DEBUG_SCENARIOS="basic control instances inject smp-t smp-e smp-rx smp-churn smp-control soak failover br-scale faults"
 explicit=$#
 up=()
 for s in "${scenarios[@]}"; do
