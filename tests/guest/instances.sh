@@ -44,6 +44,8 @@ check "ip link add inside a namespace" ip -n ns1 link add m2 type mapmint
 check_fails "m2 is not visible in the initial namespace" ip link show m2
 check "ip link add m3, then move it to ns2" bash -c "ip link add m3 type mapmint && ip link set m3 netns ns2"
 check "m3 is in ns2" ip -n ns2 link show m3
+# (a namespace move sets up the device's IPv6 state afresh, from the new namespace's defaults)
+check_eq "m3 moved to ns2 still has addrgenmode none" 1 "$(ip -n ns2 -d link show m3 | grep -c 'addrgenmode none')"
 
 ip -n ns1 link set lo up
 ip -n ns1 link set m2 up
