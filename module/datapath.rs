@@ -276,6 +276,10 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
     if !offloads_moved || !skb.set_packet(&out, if ipv6 { ETH_P_IP } else { ETH_P_IPV6 }) {
         return drop(DropReason::NoMemory);
     }
+    // (MAP-T checked its offload above; MAP-E's encapsulation keeps the inner packet's)
+    if mape && ipv6 && !skb.forget_offload_before_packet() {
+        return drop(DropReason::BadOffload);
+    }
     if send_out {
         if receiving {
             skb.clear_receive_timestamp();

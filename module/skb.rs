@@ -361,6 +361,32 @@ impl Skb {
         trimmed
     }
 
+    /// After a decapsulation ([`set_packet`](Self::set_packet) pulled the outer header off): a
+    /// checksum left to offload that started in the removed header (only a packet socket's
+    /// writer asks for that) is forgotten, as the kernel's own decapsulation forgets it
+    /// (`skb_postpull_rcsum`): the packet goes on with the checksums it carries. Left, it
+    /// would point before the packet. False for a GSO packet, whose segmentation needs it.
+    pub(crate) fn forget_offload_before_packet(&mut self) -> bool {
+        if self.ip_summed() != CHECKSUM_PARTIAL {
+            return true;
+        }
+        // SAFETY: we own a valid skb; on CHECKSUM_PARTIAL the union holds csum_start (from
+        // head); data lies in head's allocation, after head.
+        let (start, data) = unsafe {
+            let skb = &*self.raw();
+            let at = skb.__bindgen_anon_4.__bindgen_anon_1.as_ref().__bindgen_anon_1.__bindgen_anon_1;
+            (usize::from(at.csum_start), skb.data.offset_from(skb.head) as usize)
+        };
+        if start >= data {
+            return true;
+        }
+        if self.gso().is_some() {
+            return false;
+        }
+        self.set_ip_summed(CHECKSUM_NONE);
+        true
+    }
+
     /// MAP-T: a GSO packet's segments are now of the other family.
     pub(crate) fn relabel_gso(&mut self, now_ipv6: bool) {
         if self.gso().is_none() {

@@ -630,6 +630,22 @@ offload_checks() {
 	checksums_check "upload from a socket on ce11b, at the BR's wan link" br wan 7011 offloaded
 	checksums_check "upload from a socket on ce11b, at the server" server eth0 7011 offloaded
 	offloaded_write_checks
+	[ "${1:-}" != e ] || outer_offload_check
+}
+
+# outer_offload_check: a MAP-E packet sent to the BR from the ISP's router with a checksum left
+# to offload inside its outer header (a veth keeps the offload, and forwarding into the device
+# too), which decapsulation removes: the packet leaves the BR with its own checksums,
+# complete. A leftover offload would point before the packet (a NIC without checksum offload
+# would warn and drop it, one with it would be told a negative offset).
+outer_offload_check() {
+	checksums_start br wan udp 7042
+	checksums_start br srv udp 7042
+	at isp mapmint-probe inject-offloaded "br@$(at br cat /sys/class/net/wan/address)" $CE11B_IP:55300 $SERVER:7042 \
+		"outer-header:2001:db8:ce:11b:0:c000:208:1b,2001:db8:6::1"
+	sleep 1
+	checksums_check "an offload in a MAP-E packet's outer header, at the BR's wan link" br wan 7042 offloaded
+	checksums_check "the same packet decapsulated, at the BR's srv link" br srv 7042
 }
 
 # offloaded_write_checks: UDP packets written into the CE's device with their checksum left to

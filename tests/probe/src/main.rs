@@ -26,7 +26,7 @@
 //!                                                  # write one UDP packet of each IP length
 //!                                                  # LO..=HI straight into DEV with an AF_PACKET
 //!                                                  # socket (no route attached), DF if asked
-//! mapmint-probe inject-offloaded DEV SRC:PORT DST:PORT transport|tunnel
+//! mapmint-probe inject-offloaded DEV SRC:PORT DST:PORT transport|tunnel|outer-header:SRC6,DST6
 //!                                                  # write one IPv4 UDP packet into DEV with a
 //!                                                  # checksum left to offload (see offload.rs)
 //! mapmint-probe checksums DEV tcp|udp PORT SECONDS # check the checksums of a flow's packets on
@@ -58,7 +58,7 @@ fn usage() -> ExitCode {
         "usage: mapmint-probe udp-echo [ADDR:]PORT | udp-ask [--bind ADDR:PORT] [--timeout SECS] HOST PORT MESSAGE \
          | udp-log [ADDR:]PORT FILE | udp-send HOST PORT LENGTH | tcp-log PORT FILE [mss] | tcp-many HOST PORT COUNT [mss] \
          | tcp-sink PORT FILE | tcp-source HOST PORT FILE | tcp-serve PORT FILE RATE | tcp-fetch HOST PORT FILE | inject DEV SRC:PORT DST:PORT LO-HI [df] \
-         | inject-offloaded DEV SRC:PORT DST:PORT transport|tunnel | checksums DEV tcp|udp PORT SECONDS \
+         | inject-offloaded DEV SRC:PORT DST:PORT transport|tunnel|outer-header:SRC6,DST6 | checksums DEV tcp|udp PORT SECONDS \
          | fill-server PORT LOG | fill-client tcp|udp|icmp HOST PORT MAX [OFFSET WAIT TARGET REOPEN] \
          | hostile DEV V4SRC:PORT V4DST:PORT [V6SRC]:PORT [V6DST]:PORT COUNT SEED"
     );

@@ -7,7 +7,7 @@
 //! the offload (NEEDS_CSUM at csum_start, csum_offset); on a read, it says where one is left.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -63,15 +63,32 @@ fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> Ve
     [&header[..], payload].concat()
 }
 
-/// `inject-offloaded DEV SRC:PORT DST:PORT transport|tunnel`: one IPv4 UDP packet written into
-/// DEV with a checksum left to offload. `transport`: the UDP checksum, holding the seed a
-/// socket leaves (the pseudo-header's sum). `tunnel`: as a UDP tunnel sends (FOU: an IPv4
-/// packet in UDP), the inner UDP checksum left to offload and the outer one complete for the
-/// packet as it will be (local checksum offload).
+/// `inject-offloaded DEV SRC:PORT DST:PORT transport|tunnel|outer-header:SRC6,DST6`: one IPv4
+/// UDP packet written into DEV with a checksum left to offload. `transport`: the UDP checksum,
+/// holding the seed a socket leaves (the pseudo-header's sum). `tunnel`: as a UDP tunnel sends
+/// (FOU: an IPv4 packet in UDP), the inner UDP checksum left to offload and the outer one
+/// complete for the packet as it will be (local checksum offload). `outer-header`: the packet,
+/// its checksums complete, in an IPv4-in-IPv6 header from SRC6 to DST6 (MAP-E), with an
+/// offload inside that outer header, which a decapsulation removes.
 pub fn inject(dev: &str, src: &str, dst: &str, kind: &str) -> Result<(), Option<std::io::Error>> {
     let src: SocketAddrV4 = src.parse().map_err(|_| None)?;
     let dst: SocketAddrV4 = dst.parse().map_err(|_| None)?;
     let data: Vec<u8> = (0..64u8).collect();
+    if let Some(outer) = kind.strip_prefix("outer-header:") {
+        let (src6, dst6) = outer.split_once(',').ok_or(None)?;
+        let (src6, dst6): (Ipv6Addr, Ipv6Addr) = (src6.parse().map_err(|_| None)?, dst6.parse().map_err(|_| None)?);
+        let inner = ipv4_packet(*src.ip(), *dst.ip(), 17, &udp_datagram(src, dst, &data));
+        let mut header = [0u8; 40];
+        header[0] = 0x60;
+        header[4..6].copy_from_slice(&(inner.len() as u16).to_be_bytes());
+        header[6] = 4; // IPv4
+        header[7] = 64;
+        header[8..24].copy_from_slice(&src6.octets());
+        header[24..40].copy_from_slice(&dst6.octets());
+        // an offload from byte 24 (the kernel takes none before 20, the least network header),
+        // written at 30: inside the outer header's destination address
+        return write_offloaded(dev, &[&header[..], &inner].concat(), 24, 6, true);
+    }
     let (packet, csum_start) = match kind {
         "transport" => {
             let mut packet = ipv4_packet(*src.ip(), *dst.ip(), 17, &udp_datagram(src, dst, &data));
@@ -90,14 +107,28 @@ pub fn inject(dev: &str, src: &str, dst: &str, kind: &str) -> Result<(), Option<
         }
         _ => return Err(None),
     };
-    // (a virtio-net header needs SOCK_RAW; a mapmint device has no link-layer header)
+    write_offloaded(dev, &packet, csum_start, 6, false)
+}
+
+/// Writes `packet` (IPv6 if `ipv6`) into DEV with its checksum left to offload: the sum from
+/// `csum_start` on, written `csum_offset` bytes further. DEV@MAC: an Ethernet device, the
+/// frame to MAC.
+fn write_offloaded(dev: &str, packet: &[u8], csum_start: u16, csum_offset: u16, ipv6: bool) -> Result<(), Option<std::io::Error>> {
+    // (a virtio-net header needs SOCK_RAW, which writes the link-layer header too)
     let socket = PacketSocket::open_as(dev, libc::SOCK_RAW)?;
     enable_vnet_header(&socket.fd)?;
+    let link_header: Vec<u8> = match socket.link_dst {
+        Some(dst) => {
+            let ethertype: u16 = if ipv6 { 0x86dd } else { 0x0800 };
+            [&dst[..], &[2, 0, 0, 0, 0, 1], &ethertype.to_be_bytes()].concat()
+        }
+        None => Vec::new(),
+    };
     let mut header = [0u8; VNET_HDR_LEN];
     header[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    header[6..8].copy_from_slice(&(csum_start as u16).to_ne_bytes());
-    header[8..10].copy_from_slice(&6u16.to_ne_bytes());
-    socket.send(&[&header[..], &packet].concat(), false)?;
+    header[6..8].copy_from_slice(&(csum_start + link_header.len() as u16).to_ne_bytes());
+    header[8..10].copy_from_slice(&csum_offset.to_ne_bytes());
+    socket.send(&[&header[..], &link_header, packet].concat(), ipv6)?;
     Ok(())
 }
 
