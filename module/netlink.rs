@@ -95,11 +95,10 @@ impl Target<'_> {
         Ok((config, fmrs))
     }
 
-    /// Sets the device MTU if `config` names a new one, then publishes `config` and `fmrs`;
-    /// a refused MTU publishes nothing, and memory for the publication, and the netfilter hook
-    /// of translate-on-receive, run out before anything changes.
+    /// Sets the device MTU to the one `config` names (if it differs), then publishes `config`
+    /// and `fmrs`; a refused MTU publishes nothing, and memory for the publication, and the
+    /// netfilter hook of translate-on-receive, run out before anything changes.
     fn publish(&mut self, req: &Request<'_>, config: KBox<Config>, fmrs: Arc<FmrTable>) -> Outcome {
-        let old_mtu = self.control.config().and_then(|(c, _)| c.mtu);
         let new_mtu = config.mtu;
         let on_receive = config.translate_on_receive;
         let publication = Instance::ready(config, fmrs).map_err(|e| req.refuse(e, format_args!("out of memory")))?;
@@ -110,13 +109,16 @@ impl Target<'_> {
                 req.refuse(e, format_args!("translate-on-receive: its netfilter hook could not be registered"))
             })?;
         }
-        if let Some(mtu) = new_mtu.filter(|mtu| Some(*mtu) != old_mtu) {
+        if let Some(mtu) = new_mtu {
             let dev: &NetDevice = &self.dev;
             let rtnl = Rtnl::lock();
-            // `ip link del` may have unregistered the device since it was looked up: an MTU
-            // change then would reach addrconf for a dying device, which would take a
-            // reference on it that nothing puts.
-            let set = if dev.is_registered(&rtnl) {
+            // Against the device's MTU, not the configuration's last one: `ip link set mtu` may
+            // have changed it since. `ip link del` may have unregistered the device since it
+            // was looked up: an MTU change then would reach addrconf for a dying device, which
+            // would take a reference on it that nothing puts.
+            let set = if dev.mtu() == u32::from(mtu) {
+                Ok(())
+            } else if dev.is_registered(&rtnl) {
                 dev.set_mtu(&rtnl, u32::from(mtu)).map_err(|e| {
                     let (min, max) = dev.mtu_range();
                     req.refuse(e, format_args!("mtu {mtu}: the device takes {min} to {max}"))

@@ -167,6 +167,9 @@ check "lo is still there" ip link show lo
 # --- settings
 check "dev set m0 (CE, MAP-T)" mapminctl dev set m0 role ce mode t end-user-prefix 2001:db8:ce:11b::/64 dmr 64:ff9b::/96 mtu 1400
 check_eq "mtu reaches the device" 1400 "$(cat /sys/class/net/m0/mtu)"
+ip link set m0 mtu 1300
+check "dev set m0 mtu 1400 again, the device changed to 1300 meanwhile" mapminctl dev set m0 mtu 1400
+check_eq "the configured mtu reaches the device again" 1400 "$(cat /sys/class/net/m0/mtu)"
 check_eq "settings read back" "$m0: m0: role ce mode t incomplete: no bmr
     end-user-prefix 2001:db8:ce:11b::/64
     fmrs 0
