@@ -11,7 +11,8 @@ use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ops::ControlFlow;
 use core::ptr::NonNull;
-use kernel::error::{code::ENOMEM, Error, Result};
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::error::{code::{EBUSY, ENOMEM}, Error, Result};
 use kernel::str::CStr;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
@@ -562,6 +563,8 @@ pub(crate) struct LinkKind<D: Driver> {
     /// Tells the driver of its devices' registrations and unregistrations, namespace moves
     /// included (no device operation sees those).
     notifier: UnsafeCell<b::notifier_block>,
+    /// Registered (once only: the notifier chain would warn about a second registration).
+    claimed: AtomicBool,
     _driver: PhantomData<D>,
 }
 // SAFETY: the kernel writes the ops and the notifier block (their list linkage) under the
@@ -626,6 +629,7 @@ impl<D: Driver> LinkKind<D> {
                 next: core::ptr::null_mut(),
                 priority: NOTIFIER_PRIORITY,
             }),
+            claimed: AtomicBool::new(false),
             _driver: PhantomData,
         }
     }
@@ -635,16 +639,19 @@ impl<D: Driver> LinkKind<D> {
     }
 
     /// Registers the kind and its notifier; unregistering them (on drop) deletes every device
-    /// of the kind in every namespace.
+    /// of the kind in every namespace. Once only: EBUSY after that.
     pub(crate) fn register(&'static self) -> Result<LinkKindRegistration<D>> {
-        // SAFETY: a static that outlives the registration, undone in drop or below. No device
-        // of the kind exists yet: the events it replays for existing devices are not ours.
+        if self.claimed.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        // SAFETY: a static that outlives the registration, undone in drop or below, and
+        // registered by this call alone (claimed above). No device of the kind exists yet: the
+        // events the registration replays for existing devices are not ours.
         let ret = unsafe { b::register_netdevice_notifier(self.notifier.get()) };
         if ret < 0 {
             return Err(Error::from_errno(ret));
         }
-        // SAFETY: as above. A second registration of the same ops is refused by the kernel
-        // (EEXIST: same kind name).
+        // SAFETY: as above. Another kind of the same name is refused by the kernel (EEXIST).
         let ret = unsafe { b::rtnl_link_register(self.as_raw()) };
         if ret < 0 {
             // SAFETY: registered above.
