@@ -208,17 +208,21 @@ impl Skb {
             Some(&IPPROTO_UDP) => 6,
             _ => return false,
         };
+        let (start, offset, data) = self.partial_checksum_place();
+        // (the network header lies at data)
+        start == data + network_len && offset == field
+    }
+
+    /// Where a checksum left to offload lies, for a CHECKSUM_PARTIAL packet: its start and
+    /// where `data` lies, both from `head`, and its field's offset from its start.
+    fn partial_checksum_place(&self) -> (usize, u16, usize) {
         // SAFETY: we own a valid skb; on CHECKSUM_PARTIAL the union holds csum_start (from
-        // head) and csum_offset (from csum_start).
-        let (start, offset) = unsafe {
+        // head) and csum_offset (from csum_start); data lies in head's allocation, after head.
+        unsafe {
             let skb = &*self.raw();
             let at = skb.__bindgen_anon_4.__bindgen_anon_1.as_ref().__bindgen_anon_1.__bindgen_anon_1;
-            (usize::from(at.csum_start), at.csum_offset)
-        };
-        // (csum_start counts from head, the network header lies at data)
-        // SAFETY: as above; data lies in head's allocation, after head.
-        let data = unsafe { (*self.raw()).data.offset_from((*self.raw()).head) } as usize;
-        start == data + network_len && offset == field
+            (usize::from(at.csum_start), at.csum_offset, skb.data.offset_from(skb.head) as usize)
+        }
     }
 
     /// Computes the checksum left to offload now, into the packet (a clone's header area is
@@ -370,13 +374,7 @@ impl Skb {
         if self.ip_summed() != CHECKSUM_PARTIAL {
             return true;
         }
-        // SAFETY: we own a valid skb; on CHECKSUM_PARTIAL the union holds csum_start (from
-        // head); data lies in head's allocation, after head.
-        let (start, data) = unsafe {
-            let skb = &*self.raw();
-            let at = skb.__bindgen_anon_4.__bindgen_anon_1.as_ref().__bindgen_anon_1.__bindgen_anon_1;
-            (usize::from(at.csum_start), skb.data.offset_from(skb.head) as usize)
-        };
+        let (start, _, data) = self.partial_checksum_place();
         if start >= data {
             return true;
         }
