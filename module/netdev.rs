@@ -503,7 +503,11 @@ unsafe extern "C" fn newlink<D: Driver>(
     // SAFETY: rtnetlink calls newlink under the RTNL, with a device set up by `setup::<D>`
     // and not registered; on an error it frees the device itself. (The kind's notifier calls
     // `D::registered` from within.)
-    unsafe { b::register_netdevice(dev) }
+    let ret = unsafe { b::register_netdevice(dev) };
+    // Not a tail call: this frame stays on the stack while the device registers, so that what
+    // registering allocates for a device of this driver is under the module's code (where the
+    // faults scenario's failslab filter makes allocations fail).
+    core::hint::black_box(ret)
 }
 
 /// ndo_init.
