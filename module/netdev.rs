@@ -251,6 +251,11 @@ impl IfName {
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
+
+    /// The name without its NUL, printable (`{}` escapes what is not ASCII).
+    pub(crate) fn as_bstr(&self) -> &kernel::str::BStr {
+        kernel::str::BStr::from_bytes(&self.bytes[..self.len.saturating_sub(1)])
+    }
 }
 
 /// The RTNL, held until dropped; like the kernel crate's lock guards, neither Send nor Sync

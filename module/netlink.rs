@@ -134,8 +134,17 @@ impl Target<'_> {
         }
         self.control.publish(publication);
         // Unhooked after it, if the configuration no longer asks for it (which cannot fail).
+        // Registering can fail only if the device came up since the first update (the
+        // configuration is published by then): its packets are then translated as they are
+        // routed into it, as without translate-on-receive.
         let rtnl = Rtnl::lock();
-        let _ = self.dev.update_prerouting_hook(&rtnl, self.dev.is_registered_and_up(&rtnl));
+        if let Err(e) = self.dev.update_prerouting_hook(&rtnl, self.dev.is_registered_and_up(&rtnl)) {
+            pr_warn!(
+                "{}: translate-on-receive's netfilter hook could not be registered (error {}): packets are translated when routed into the device\n",
+                self.dev.name(&rtnl).as_bstr(),
+                e.to_errno()
+            );
+        }
         Ok(())
     }
 }
