@@ -243,14 +243,23 @@ impl Routes {
         // pointer and return a held route or an error.
         let route = unsafe {
             if ipv6 {
-                let mut flow: b::flowi6 = core::mem::zeroed();
-                flow.__fl_common.flowic_mark = mark;
-                flow.__fl_common.flowic_proto = key.proto;
-                flow.saddr.in6_u.u6_addr8 = key.saddr;
-                flow.daddr.in6_u.u6_addr8 = key.daddr;
-                let dst = b::ip6_route_output_flags(net, ptr::null(), &mut flow, 0);
+                // A `flowi`, not a bare `flowi6`: the IPsec lookup reads it as one.
+                let mut flow: b::flowi = core::mem::zeroed();
+                let flow6 = &mut flow.u.ip6;
+                flow6.__fl_common.flowic_mark = mark;
+                flow6.__fl_common.flowic_proto = key.proto;
+                flow6.saddr.in6_u.u6_addr8 = key.saddr;
+                flow6.daddr.in6_u.u6_addr8 = key.daddr;
+                let dst = b::ip6_route_output_flags(net, ptr::null(), flow6, 0);
                 if (*dst).error != 0 {
                     b::dst_release(dst);
+                    return None;
+                }
+                // The IPsec policies for the packet, as ip6tnl applies them (IPv4's lookup
+                // below does so itself): a bundle that transforms it, or an error for a
+                // policy that blocks it. The route is released on an error.
+                let dst = b::xfrm_lookup_route(net, dst, &flow, ptr::null(), 0);
+                if is_err(dst) {
                     return None;
                 }
                 Route(NonNull::new(dst)?)
@@ -263,8 +272,9 @@ impl Routes {
                 flow.__fl_common.flowic_flags = FLOWI_FLAG_ANYSRC;
                 flow.saddr = ipv4(&key.saddr);
                 flow.daddr = ipv4(&key.daddr);
+                // With a protocol in the flow, this applies the IPsec policies too.
                 let rt = b::ip_route_output_flow(net, &mut flow, ptr::null());
-                if rt.is_null() || (rt as usize) >= (-4095isize) as usize {
+                if is_err(rt) {
                     return None;
                 }
                 Route(NonNull::new(rt.cast::<b::dst_entry>())?)
@@ -273,6 +283,11 @@ impl Routes {
         family.remember(ctx, &key, &route, ipv6);
         Some(route)
     }
+}
+
+/// Whether a returned pointer is null or an error (ERR_PTR, IS_ERR_OR_NULL).
+fn is_err<T>(pointer: *mut T) -> bool {
+    pointer.is_null() || (pointer as usize) >= (-4095isize) as usize
 }
 
 /// An IPv4 address kept in a key's first four bytes, as the kernel's `__be32`.

@@ -507,6 +507,65 @@ route_change_check() {
 	check "BR: ping again once the route is gone" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
 }
 
+# xfrm_packets NS: the packets NS's IPsec states have carried (ip -s xfrm state), summed.
+xfrm_packets() {
+	ip -s -n "$1" xfrm state | grep -o '[0-9]*(packets)' | awk -F'(' '{ n += $1 } END { print n + 0 }'
+}
+
+# ipsec_check MODE: the packets the devices send out themselves obey the namespace's IPsec
+# policies, as ip6tnl's and routed ones do: a policy that blocks them stops them (counted as
+# no-route), and an ESP tunnel from ce11b's WAN address to the BR's carries the CE's translated
+# (MAP-T) or encapsulated (MAP-E) packets, which the BR decrypts and then translates.
+ipsec_check() {
+	local mode=$1 before ns sink mapped=2001:db8:ce:11b::/64
+	local ce_wan=2001:db8:100:11b::2 br_wan=2001:db8:100:6::2
+	before=$(counter ce11b no-route)
+	ip -n ce11b xfrm policy add src $mapped dst ::/0 dir out action block
+	check_fails "IPsec ($mode): no ping while a policy on ce11b blocks its IPv6 output" at c1 ping -c 3 -i 0.2 -W 1 $SERVER
+	check_eq "IPsec ($mode): those pings counted as no-route on ce11b" 3 $(($(counter ce11b no-route) - before))
+	ip -n ce11b xfrm policy flush
+	check "IPsec ($mode): ping again once ce11b's policy is gone" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	before=$(counter br no-route)
+	ip -n br xfrm policy add src ::/0 dst $mapped dir out action block
+	check_fails "IPsec ($mode): no ping while a policy on the BR blocks its IPv6 output to ce11b" at c1 ping -c 3 -i 0.2 -W 1 $SERVER
+	check_eq "IPsec ($mode): those replies counted as no-route on the BR" 3 $(($(counter br no-route) - before))
+	ip -n br xfrm policy flush
+	before=$(counter br no-route)
+	ip -n br xfrm policy add dst $SERVER/32 dir out action block
+	check_fails "IPsec ($mode): no ping while a policy on the BR blocks its IPv4 output to the server" at c1 ping -c 3 -i 0.2 -W 1 $SERVER
+	check_eq "IPsec ($mode): those pings counted as no-route on the BR" 3 $(($(counter br no-route) - before))
+	ip -n br xfrm policy flush
+	check "IPsec ($mode): ping again once the BR's policies are gone" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+
+	# ESP with the null cipher, from ce11b to the BR only (the replies come back in clear).
+	local state="src $ce_wan dst $br_wan proto esp spi 0x11b mode tunnel"
+	local tmpl="tmpl src $ce_wan dst $br_wan proto esp mode tunnel"
+	ip -n ce11b xfrm state add $state enc cipher_null ""
+	ip -n ce11b xfrm policy add src $mapped dst ::/0 dir out $tmpl
+	ip -n br xfrm state add $state enc cipher_null ""
+	ip -n br xfrm policy add src $mapped dst ::/0 dir in $tmpl
+	ip -n br xfrm policy add src $mapped dst ::/0 dir fwd $tmpl
+	check "IPsec ($mode): ping c1 -> server through an ESP tunnel from ce11b to the BR" \
+		at c1 ping -c 3 -i 0.2 -W 3 $SERVER
+	check_eq "IPsec ($mode): ce11b's ESP state carried the 3 requests" 3 "$(xfrm_packets ce11b)"
+	check_eq "IPsec ($mode): the BR's ESP state took the 3 requests" 3 "$(xfrm_packets br)"
+	# TCP: the CE's GSO packets and partial checksums, translated, then transformed.
+	rm -f /tmp/up
+	at server timeout 90 mapmint-probe tcp-sink 7030 /tmp/up &
+	sink=$!
+	wait_listening server tcp 7030
+	check "IPsec ($mode): upload c1 -> server through the ESP tunnel" \
+		at c1 timeout 60 mapmint-probe tcp-source $SERVER 7030 /srv/file
+	wait $sink
+	check_eq "IPsec ($mode): upload content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/up)"
+	check "IPsec ($mode): the upload crossed ce11b's ESP state" test "$(xfrm_packets ce11b)" -gt 1000
+	for ns in ce11b br; do
+		ip -n $ns xfrm policy flush
+		ip -n $ns xfrm state flush
+	done
+	check "IPsec ($mode): ping in clear once the tunnel is gone" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+}
+
 # transfer_while_applying: rules replaced with mapminctl apply while a download runs.
 transfer_while_applying() {
 	rm -f /tmp/got

@@ -10,5 +10,6 @@ traceroute_check e
 pmtu_check e
 decapsulated_gso_mtu_check
 route_change_check
+ipsec_check e
 transfer_while_applying
 rmmod_under_traffic

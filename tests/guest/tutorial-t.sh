@@ -12,5 +12,6 @@ traceroute_check t
 icmp_pool_check
 pmtu_check t
 route_change_check
+ipsec_check t
 transfer_while_applying
 rmmod_under_traffic
