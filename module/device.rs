@@ -220,6 +220,11 @@ impl netfilter::Handler for MapmintDevice {
         if !input.forwards(ctx.reader(), ipv6) {
             return netfilter::Verdict::Accept(skb);
         }
+        // Where IPsec's forward policies may judge it, the stack forwards it (checking them)
+        // into the device, as without translate-on-receive.
+        if skb.ipsec_judges_forwarding() {
+            return netfilter::Verdict::Accept(skb);
+        }
         match datapath::receive(&PacketPath::new(self, ctx), skb) {
             Some(skb) => netfilter::Verdict::Accept(skb),
             None => netfilter::Verdict::Stolen,

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Module parameters (only C can declare them in 6.12; parsing happens in Rust), and the
- * per-CPU pointer and devconf macros as functions, the control plane's mutexes. */
+ * per-CPU pointer and devconf macros as functions, the namespace's IPsec state (absent from
+ * struct net without CONFIG_XFRM), the control plane's mutexes. */
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/cpumask.h>
 #include <linux/inetdevice.h>
 #include <net/ipv6.h>
+#include <net/xfrm.h>
 #include "shim.h"
 
 static struct mapmint_params params;
@@ -64,6 +66,18 @@ bool mapmint_forwards(const struct net_device *dev, bool ipv6)
 		return READ_ONCE(dev_net(dev)->ipv6.devconf_all->forwarding) != 0;
 	in_dev = __in_dev_get_rcu(dev);
 	return in_dev && IN_DEV_FORWARD(in_dev);
+}
+
+bool mapmint_ipsec_judges_forwarding(const struct sk_buff *skb)
+{
+#ifdef CONFIG_XFRM
+	const struct net *net = dev_net(skb->dev);
+
+	return secpath_exists(skb) || READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_FWD]) ||
+	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_FWD]) != XFRM_USERPOLICY_ACCEPT;
+#else
+	return false;
+#endif
 }
 
 void mapmint_control_mutex_init(struct mutex *mutex)

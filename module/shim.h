@@ -45,6 +45,14 @@ struct net_device;
 bool mapmint_forwards(const struct net_device *dev, bool ipv6);
 
 /*
+ * Whether IPsec may judge `skb` (received, at PREROUTING) when it is forwarded: it came
+ * through an IPsec transformation, or its namespace has forward policies or a default that
+ * blocks forwarding (what xfrm_policy_check tests before it looks anything up).
+ */
+struct sk_buff;
+bool mapmint_ipsec_judges_forwarding(const struct sk_buff *skb);
+
+/*
  * An instance's control mutex. The generic netlink family has parallel_ops, so that its
  * handlers do not hold genetlink's global mutex (which every family without parallel_ops
  * shares, across namespaces) while they build a big table; each instance's own serialises

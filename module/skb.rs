@@ -137,6 +137,15 @@ impl Skb {
         unsafe { (*self.raw()).__bindgen_anon_4.__bindgen_anon_1.as_ref().pkt_type() == PACKET_HOST }
     }
 
+    /// Whether IPsec may judge the packet, received, if the stack forwards it: it came
+    /// through an IPsec transformation, or its namespace has forward policies or a default
+    /// that blocks forwarding.
+    pub(crate) fn ipsec_judges_forwarding(&self) -> bool {
+        // SAFETY: we own a valid skb, received on a device (PREROUTING), whose namespace
+        // the device keeps.
+        unsafe { b::mapmint_ipsec_judges_forwarding(self.raw()) }
+    }
+
     /// Whether the packet is a datagram the stack reassembled from fragments (conntrack's
     /// defragmentation at PREROUTING): the size of its largest fragment is noted in the IP
     /// layer's control block, and forwarding cuts it back to that size.

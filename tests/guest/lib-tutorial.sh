@@ -515,7 +515,8 @@ xfrm_packets() {
 # ipsec_check MODE: the packets the devices send out themselves obey the namespace's IPsec
 # policies, as ip6tnl's and routed ones do: a policy that blocks them stops them (counted as
 # no-route), and an ESP tunnel from ce11b's WAN address to the BR's carries the CE's translated
-# (MAP-T) or encapsulated (MAP-E) packets, which the BR decrypts and then translates.
+# (MAP-T) or encapsulated (MAP-E) packets, which the BR decrypts and then translates; the
+# BR's forward policy refuses them in clear.
 ipsec_check() {
 	local mode=$1 before ns sink mapped=2001:db8:ce:11b::/64
 	local ce_wan=2001:db8:100:11b::2 br_wan=2001:db8:100:6::2
@@ -559,6 +560,11 @@ ipsec_check() {
 	wait $sink
 	check_eq "IPsec ($mode): upload content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/up)"
 	check "IPsec ($mode): the upload crossed ce11b's ESP state" test "$(xfrm_packets ce11b)" -gt 1000
+	# The BR's forward policy asks for ESP: what ce11b sends in clear is not forwarded, nor
+	# translated (at receipt too: translate-on-receive leaves it to the stack's check).
+	ip -n ce11b xfrm policy flush
+	check_fails "IPsec ($mode): no ping while the BR asks for ESP and ce11b sends in clear" \
+		at c1 ping -c 3 -i 0.2 -W 1 $SERVER
 	for ns in ce11b br; do
 		ip -n $ns xfrm policy flush
 		ip -n $ns xfrm state flush

@@ -12,5 +12,6 @@ traceroute_check e
 pmtu_check e
 decapsulated_gso_mtu_check
 on_receive_checks e
+ipsec_check e
 reassembled_on_receive_check
 rmmod_under_traffic

@@ -11,5 +11,6 @@ tutorial_checks t
 traceroute_check t
 pmtu_check t
 on_receive_checks t
+ipsec_check t
 reassembled_on_receive_check
 rmmod_under_traffic
