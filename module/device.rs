@@ -220,8 +220,8 @@ impl netfilter::Handler for MapmintDevice {
         if !input.forwards(ctx.reader(), ipv6) {
             return netfilter::Verdict::Accept(skb);
         }
-        // Where IPsec's forward policies may judge it, the stack forwards it (checking them)
-        // into the device, as without translate-on-receive.
+        // Where IPsec's policies may judge it as it is forwarded, the stack forwards it
+        // (checking them) into the device, as without translate-on-receive.
         if skb.ipsec_judges_forwarding() {
             return netfilter::Verdict::Accept(skb);
         }

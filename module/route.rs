@@ -83,6 +83,13 @@ impl Route {
         }
     }
 
+    /// The index of the device the route leaves through.
+    fn device_index(&self) -> i32 {
+        // SAFETY: we hold a reference, which keeps the route and its device valid (a route
+        // always has a device; the loopback device for one that discards).
+        unsafe { (*(*self.0.as_ptr()).__bindgen_anon_1.dev).ifindex }
+    }
+
     /// Gives up the reference, for `skb_dst_set`.
     pub(crate) fn into_raw(self) -> *mut b::dst_entry {
         let dst = self.0.as_ptr();
@@ -239,12 +246,14 @@ impl Routes {
         if let Some(route) = family.remembered(ctx, &key, ipv6) {
             return Some(route);
         }
+        // A `flowi`, not a bare `flowi4`/`flowi6`: the IPsec lookup reads it as one.
+        // SAFETY: all-zero is a valid flow (integers and addresses), the lookups' default.
+        let mut flow: b::flowi = unsafe { core::mem::zeroed() };
         // SAFETY: `net` is a valid namespace (borrowed); the lookups take the flow by
-        // pointer and return a held route or an error.
-        let route = unsafe {
+        // pointer and return a held route or an error; the flow's union is written and read
+        // as the member of the family looked up.
+        let plain = unsafe {
             if ipv6 {
-                // A `flowi`, not a bare `flowi6`: the IPsec lookup reads it as one.
-                let mut flow: b::flowi = core::mem::zeroed();
                 let flow6 = &mut flow.u.ip6;
                 flow6.__fl_common.flowic_mark = mark;
                 flow6.__fl_common.flowic_proto = key.proto;
@@ -255,30 +264,42 @@ impl Routes {
                     b::dst_release(dst);
                     return None;
                 }
-                // The IPsec policies for the packet, as ip6tnl applies them (IPv4's lookup
-                // below does so itself): a bundle that transforms it, or an error for a
-                // policy that blocks it. The route is released on an error.
-                let dst = b::xfrm_lookup_route(net, dst, &flow, ptr::null(), 0);
-                if is_err(dst) {
-                    return None;
-                }
                 Route(NonNull::new(dst)?)
             } else {
-                let mut flow: b::flowi4 = core::mem::zeroed();
-                flow.__fl_common.flowic_mark = mark;
-                flow.__fl_common.flowic_tos = key.tos;
-                flow.__fl_common.flowic_proto = key.proto;
+                let flow4 = &mut flow.u.ip4;
+                flow4.__fl_common.flowic_mark = mark;
+                flow4.__fl_common.flowic_tos = key.tos;
+                flow4.__fl_common.flowic_proto = key.proto;
                 // The source is a mapped address, not one of this host's.
-                flow.__fl_common.flowic_flags = FLOWI_FLAG_ANYSRC;
-                flow.saddr = ipv4(&key.saddr);
-                flow.daddr = ipv4(&key.daddr);
-                // With a protocol in the flow, this applies the IPsec policies too.
-                let rt = b::ip_route_output_flow(net, &mut flow, ptr::null());
+                flow4.__fl_common.flowic_flags = FLOWI_FLAG_ANYSRC;
+                flow4.saddr = ipv4(&key.saddr);
+                flow4.daddr = ipv4(&key.daddr);
+                let rt = b::ip_route_output_key_hash(net, flow4, ptr::null());
                 if is_err(rt) {
                     return None;
                 }
                 Route(NonNull::new(rt.cast::<b::dst_entry>())?)
             }
+        };
+        // A packet that stays in the host is received on the device (`leaves_host`), where
+        // the input path applies the IPsec policies; one that leaves gets the output
+        // policies, as a forwarded packet's route does (xfrm_route_forward) and ip6tnl's: a
+        // bundle that transforms it, or an error (a policy that blocks it, or one whose
+        // security association is not there yet), on which the route is released. As for a
+        // forwarded packet, the flow's output interface is the route's.
+        let route = if plain.leaves_host(header, ipv6) {
+            // SAFETY: as above; for IPv6 and IPv4 alike the common part of the flow is its
+            // first member.
+            unsafe {
+                flow.u.__fl_common.flowic_oif = plain.device_index();
+                let dst = b::xfrm_lookup(net, plain.into_raw(), &flow, ptr::null(), 0);
+                if is_err(dst) {
+                    return None;
+                }
+                Route(NonNull::new(dst)?)
+            }
+        } else {
+            plain
         };
         family.remember(ctx, &key, &route, ipv6);
         Some(route)

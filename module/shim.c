@@ -73,8 +73,12 @@ bool mapmint_ipsec_judges_forwarding(const struct sk_buff *skb)
 #ifdef CONFIG_XFRM
 	const struct net *net = dev_net(skb->dev);
 
+	/* forwarding checks the forward policies (xfrm_policy_check), then looks up the output
+	 * ones for the packet as routed (xfrm_route_forward) */
 	return secpath_exists(skb) || READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_FWD]) ||
-	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_FWD]) != XFRM_USERPOLICY_ACCEPT;
+	       READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_OUT]) ||
+	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_FWD]) != XFRM_USERPOLICY_ACCEPT ||
+	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_OUT]) != XFRM_USERPOLICY_ACCEPT;
 #else
 	return false;
 #endif

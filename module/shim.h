@@ -46,8 +46,9 @@ bool mapmint_forwards(const struct net_device *dev, bool ipv6);
 
 /*
  * Whether IPsec may judge `skb` (received, at PREROUTING) when it is forwarded: it came
- * through an IPsec transformation, or its namespace has forward policies or a default that
- * blocks forwarding (what xfrm_policy_check tests before it looks anything up).
+ * through an IPsec transformation, or its namespace has forward or output policies, or a
+ * default that blocks either (what xfrm_policy_check and xfrm_lookup test before they look
+ * anything up).
  */
 struct sk_buff;
 bool mapmint_ipsec_judges_forwarding(const struct sk_buff *skb);

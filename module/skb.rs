@@ -138,8 +138,8 @@ impl Skb {
     }
 
     /// Whether IPsec may judge the packet, received, if the stack forwards it: it came
-    /// through an IPsec transformation, or its namespace has forward policies or a default
-    /// that blocks forwarding.
+    /// through an IPsec transformation, or its namespace has forward or output policies, or
+    /// a default that blocks either.
     pub(crate) fn ipsec_judges_forwarding(&self) -> bool {
         // SAFETY: we own a valid skb, received on a device (PREROUTING), whose namespace
         // the device keeps.

@@ -526,6 +526,16 @@ ipsec_check() {
 	check_eq "IPsec ($mode): those pings counted as no-route on ce11b" 3 $(($(counter ce11b no-route) - before))
 	ip -n ce11b xfrm policy flush
 	check "IPsec ($mode): ping again once ce11b's policy is gone" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	# A policy whose security association is not there yet (no key manager here): dropped
+	# and counted (larval_drop), not handed to the kernel's discarding route.
+	local state="src $ce_wan dst $br_wan proto esp spi 0x11b mode tunnel"
+	local tmpl="tmpl src $ce_wan dst $br_wan proto esp mode tunnel"
+	before=$(counter ce11b no-route)
+	ip -n ce11b xfrm policy add src $mapped dst ::/0 dir out $tmpl
+	check_fails "IPsec ($mode): no ping while ce11b's ESP policy has no security association" \
+		at c1 ping -c 3 -i 0.2 -W 1 $SERVER
+	check_eq "IPsec ($mode): those pings counted as no-route on ce11b, too" 3 $(($(counter ce11b no-route) - before))
+	ip -n ce11b xfrm policy flush
 	before=$(counter br no-route)
 	ip -n br xfrm policy add src ::/0 dst $mapped dir out action block
 	check_fails "IPsec ($mode): no ping while a policy on the BR blocks its IPv6 output to ce11b" at c1 ping -c 3 -i 0.2 -W 1 $SERVER
@@ -538,9 +548,17 @@ ipsec_check() {
 	ip -n br xfrm policy flush
 	check "IPsec ($mode): ping again once the BR's policies are gone" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
 
+	# An output policy that blocks the server's replies as routed into the BR's device: the
+	# BR's forwarding drops them before the device (at receipt too: translate-on-receive
+	# leaves them to it).
+	before=$(counter br v4_to_v6_packets)
+	ip -n br xfrm policy add dst 192.0.2.0/24 dir out action block
+	check_fails "IPsec ($mode): no ping while a policy on the BR blocks what it would route into its device" \
+		at c1 ping -c 3 -i 0.2 -W 1 $SERVER
+	check_eq "IPsec ($mode): the BR translated none of those replies" "$before" "$(counter br v4_to_v6_packets)"
+	ip -n br xfrm policy flush
+
 	# ESP with the null cipher, from ce11b to the BR only (the replies come back in clear).
-	local state="src $ce_wan dst $br_wan proto esp spi 0x11b mode tunnel"
-	local tmpl="tmpl src $ce_wan dst $br_wan proto esp mode tunnel"
 	ip -n ce11b xfrm state add $state enc cipher_null ""
 	ip -n ce11b xfrm policy add src $mapped dst ::/0 dir out $tmpl
 	ip -n br xfrm state add $state enc cipher_null ""
@@ -563,8 +581,10 @@ ipsec_check() {
 	# The BR's forward policy asks for ESP: what ce11b sends in clear is not forwarded, nor
 	# translated (at receipt too: translate-on-receive leaves it to the stack's check).
 	ip -n ce11b xfrm policy flush
+	before=$(counter br v6_to_v4_packets)
 	check_fails "IPsec ($mode): no ping while the BR asks for ESP and ce11b sends in clear" \
 		at c1 ping -c 3 -i 0.2 -W 1 $SERVER
+	check_eq "IPsec ($mode): the BR translated none of those requests" "$before" "$(counter br v6_to_v4_packets)"
 	for ns in ce11b br; do
 		ip -n $ns xfrm policy flush
 		ip -n $ns xfrm state flush
