@@ -278,7 +278,7 @@ impl<'a> PacketPath<'a> {
         let Some(route) = self.instance().routes.output(self.ctx, net, skb.header(), ipv6, skb.mark()) else {
             return false;
         };
-        if !route.leaves_host(skb.header(), ipv6) {
+        if !route.leaves_host() {
             drop(route);
             self.receive(skb);
             return true;

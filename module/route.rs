@@ -45,34 +45,51 @@ impl FlowKey {
     }
 }
 
-/// One CPU's last flow key. Only its own CPU reads and writes it, with bottom halves off,
-/// and never while a reference into it is held across a call out of this file.
-struct LastFlow(UnsafeCell<FlowKey>);
+/// One CPU's last flow: its key, and whether its route leaves the host. Only its own CPU
+/// reads and writes it, with bottom halves off, and never while a reference into it is held
+/// across a call out of this file.
+struct LastFlow(UnsafeCell<(FlowKey, bool)>);
 
 // SAFETY: see above: each CPU touches only its own copy, one access at a time.
 unsafe impl Sync for LastFlow {}
-// SAFETY: all-zero is a valid FlowKey (integers and arrays); a null `net` matches no device.
+// SAFETY: all-zero is a valid FlowKey (integers and arrays) and `false`; a null `net` matches
+// no device.
 unsafe impl Zeroable for LastFlow {}
 
 /// A route the caller holds a reference to; released on drop unless handed to a packet.
-pub(crate) struct Route(NonNull<b::dst_entry>);
+pub(crate) struct Route {
+    dst: NonNull<b::dst_entry>,
+    /// The plain route's verdict (see [`Route::leaves_host`]), kept with it: an IPsec
+    /// bundle's device is its outer path's, which says nothing about the packet itself.
+    leaves_host: bool,
+}
 
 impl Route {
-    /// Whether the route takes the packet starting at `header` (IPv6 if `ipv6`, the header
-    /// the route was looked up for) out of the box as unicast: not to one of the host's own
-    /// addresses (loopback, which would deliver it as if the host had sent it to itself, past
-    /// every `-i` filter), nor to a broadcast or a multicast group. Translated destinations
-    /// come from packets (a DMR's embedded address, a MAP-E packet's inner header): this is
-    /// the check that routing a received packet would have made.
-    pub(crate) fn leaves_host(&self, header: &[u8], ipv6: bool) -> bool {
+    /// Whether the route takes the packet it was looked up for out of the box as unicast: not
+    /// to one of the host's own addresses (loopback, which would deliver it as if the host had
+    /// sent it to itself, past every `-i` filter), nor to a broadcast or a multicast group.
+    /// Translated destinations come from packets (a DMR's embedded address, a MAP-E packet's
+    /// inner header): this is the check that routing a received packet would have made.
+    pub(crate) fn leaves_host(&self) -> bool {
+        self.leaves_host
+    }
+
+    /// The route looked up for the packet starting at `header` (IPv6 if `ipv6`), held,
+    /// judged by itself (before any IPsec bundle over it).
+    fn plain(dst: NonNull<b::dst_entry>, header: &[u8], ipv6: bool) -> Route {
+        let mut route = Route { dst, leaves_host: false };
+        route.leaves_host = route.judged_leaving(header, ipv6);
+        route
+    }
+
+    fn judged_leaving(&self, header: &[u8], ipv6: bool) -> bool {
         // An IPv6 route has no flag for multicast: the destination says it (ff00::/8).
         if ipv6 && header.get(IPV6_DESTINATION).is_none_or(|first| *first == 0xff) {
             return false;
         }
-        let dst = self.0.as_ptr();
+        let dst = self.dst.as_ptr();
         // SAFETY: we hold a reference, which keeps the route and its device valid. An IPv4
-        // route (or an IPsec bundle over one, which copies its flags) is a `struct rtable`
-        // around the dst_entry, as `dst_rtable` assumes.
+        // route is a `struct rtable` around the dst_entry, as `dst_rtable` assumes.
         unsafe {
             if ipv6 {
                 let dev = (*dst).__bindgen_anon_1.dev;
@@ -87,12 +104,19 @@ impl Route {
     fn device_index(&self) -> i32 {
         // SAFETY: we hold a reference, which keeps the route and its device valid (a route
         // always has a device; the loopback device for one that discards).
-        unsafe { (*(*self.0.as_ptr()).__bindgen_anon_1.dev).ifindex }
+        unsafe {
+            let dev = (*self.dst.as_ptr()).__bindgen_anon_1.dev;
+            if dev.is_null() {
+                0
+            } else {
+                (*dev).ifindex
+            }
+        }
     }
 
     /// Gives up the reference, for `skb_dst_set`.
     pub(crate) fn into_raw(self) -> *mut b::dst_entry {
-        let dst = self.0.as_ptr();
+        let dst = self.dst.as_ptr();
         core::mem::forget(self);
         dst
     }
@@ -101,7 +125,7 @@ impl Route {
 impl Drop for Route {
     fn drop(&mut self) {
         // SAFETY: we hold a reference.
-        unsafe { b::dst_release(self.0.as_ptr()) };
+        unsafe { b::dst_release(self.dst.as_ptr()) };
     }
 }
 
@@ -152,7 +176,8 @@ impl FamilyRoutes {
     fn remembered(&self, _ctx: &PacketContext<'_>, key: &FlowKey, ipv6: bool) -> Option<Route> {
         let last = self.last.this_cpu()?;
         // SAFETY: our CPU's copy, bottom halves off (the packet path); no reference kept.
-        if unsafe { *last.0.get() } != *key {
+        let (last_key, leaves_host) = unsafe { *last.0.get() };
+        if last_key != *key {
             return None;
         }
         // SAFETY: the cache was set up (`last` exists only after init); the packet path
@@ -167,7 +192,7 @@ impl FamilyRoutes {
                 b::dst_cache_get_ip4(self.cache.get(), &mut saddr).cast::<b::dst_entry>()
             }
         };
-        NonNull::new(dst).map(Route)
+        NonNull::new(dst).map(|dst| Route { dst, leaves_host })
     }
 
     /// Remembers `route` for `key` on this CPU.
@@ -180,11 +205,11 @@ impl FamilyRoutes {
             if ipv6 {
                 let mut saddr = b::in6_addr::default();
                 saddr.in6_u.u6_addr8 = key.saddr;
-                b::dst_cache_set_ip6(self.cache.get(), route.0.as_ptr(), &saddr);
+                b::dst_cache_set_ip6(self.cache.get(), route.dst.as_ptr(), &saddr);
             } else {
-                b::dst_cache_set_ip4(self.cache.get(), route.0.as_ptr(), ipv4(&key.saddr));
+                b::dst_cache_set_ip4(self.cache.get(), route.dst.as_ptr(), ipv4(&key.saddr));
             }
-            *last.0.get() = *key;
+            *last.0.get() = (*key, route.leaves_host);
         }
     }
 }
@@ -264,7 +289,7 @@ impl Routes {
                     b::dst_release(dst);
                     return None;
                 }
-                Route(NonNull::new(dst)?)
+                Route::plain(NonNull::new(dst)?, header, true)
             } else {
                 let flow4 = &mut flow.u.ip4;
                 flow4.__fl_common.flowic_mark = mark;
@@ -278,7 +303,7 @@ impl Routes {
                 if is_err(rt) {
                     return None;
                 }
-                Route(NonNull::new(rt.cast::<b::dst_entry>())?)
+                Route::plain(NonNull::new(rt.cast::<b::dst_entry>())?, header, false)
             }
         };
         // A packet that stays in the host is received on the device (`leaves_host`), where
@@ -287,7 +312,7 @@ impl Routes {
         // bundle that transforms it, or an error (a policy that blocks it, or one whose
         // security association is not there yet), on which the route is released. As for a
         // forwarded packet, the flow's output interface is the route's.
-        let route = if plain.leaves_host(header, ipv6) {
+        let route = if plain.leaves_host {
             // SAFETY: as above; for IPv6 and IPv4 alike the common part of the flow is its
             // first member.
             unsafe {
@@ -296,7 +321,7 @@ impl Routes {
                 if is_err(dst) {
                     return None;
                 }
-                Route(NonNull::new(dst)?)
+                Route { dst: NonNull::new(dst)?, leaves_host: true }
             }
         } else {
             plain
