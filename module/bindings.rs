@@ -20,3 +20,12 @@ type __kernel_ssize_t = isize;
 type __kernel_ptrdiff_t = isize;
 
 include!("bindings_generated.rs");
+
+/// The errno that a returned pointer carries (IS_ERR: the last page of the address space,
+/// `-MAX_ERRNO..0`), or None for a real pointer or null.
+pub(crate) fn err_ptr_errno<T>(pointer: *const T) -> Option<i32> {
+    /// include/linux/err.h.
+    const MAX_ERRNO: isize = 4095;
+    let value = pointer as isize;
+    (-MAX_ERRNO..0).contains(&value).then_some(value as i32)
+}

@@ -275,7 +275,7 @@ impl<'a> PacketPath<'a> {
     /// (martians dropped, local delivery on the device, `-i` filters).
     pub(crate) fn send(&self, skb: Skb, ipv6: bool) -> bool {
         let net = self.dev.net_rcu(self.ctx.reader());
-        let Some(route) = self.instance().routes.output(self.ctx, net, skb.header(), ipv6, skb.mark()) else {
+        let Some(route) = self.instance().routes.output(self.ctx, net, &skb, ipv6) else {
             return false;
         };
         if !route.leaves_host() {

@@ -32,6 +32,12 @@ impl Net {
         self.0.get()
     }
 
+    /// Whether the namespace has IPsec output policies, or a default that blocks output.
+    pub(crate) fn has_ipsec_output_policies(&self) -> bool {
+        // SAFETY: the namespace is valid (type invariant); the shim only reads its counters.
+        unsafe { b::mapmint_ipsec_output_policies(self.as_raw()) }
+    }
+
     /// The device with index `ifindex`, referenced.
     pub(crate) fn device_by_index(&self, ifindex: i32) -> Option<ARef<NetDevice>> {
         // SAFETY: the namespace is valid (type invariant); dev_get_by_index takes a reference
@@ -180,6 +186,14 @@ impl NetDevice {
         unsafe { b::mapmint_forwards(self.as_raw(), ipv6) }
     }
 
+    /// Whether the device is a loopback device (`IFF_LOOPBACK`, set when it is created).
+    pub(crate) fn is_loopback(&self) -> bool {
+        // SAFETY: a valid device; one read of its flags (READ_ONCE: other bits change under
+        // the RTNL).
+        let flags = unsafe { (&raw const (*self.as_raw()).flags).read_volatile() };
+        flags & IFF_LOOPBACK != 0
+    }
+
     /// Whether the device is a bridge's port (frames received on it are bridged; with
     /// br_netfilter they cross the IP hooks as well, with this device as their input).
     pub(crate) fn is_bridge_port(&self) -> bool {
@@ -240,6 +254,8 @@ impl NetDevice {
 
 /// IFNAMSIZ: a device name with its NUL.
 const IFNAMSIZ: usize = 16;
+/// include/uapi/linux/if.h.
+const IFF_LOOPBACK: u32 = 1 << 3;
 
 /// A copy of a device's name, NUL included.
 pub(crate) struct IfName {

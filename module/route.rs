@@ -3,12 +3,14 @@
 //! remembered per CPU for the flow it was looked up for, as tunnels remember theirs
 //! (`dst_cache`). A tunnel has one remote; a translator's destinations vary, so the route is
 //! reused only while this CPU sends to the same (source, destination, mark, protocol, TOS)
-//! in the same network namespace, and only while the kernel says it is still valid.
+//! in the same network namespace, and only while the kernel says it is still valid; in a
+//! namespace with IPsec output policies, which may select by ports, not at all.
 
 use crate::bindings as b;
-use crate::netdev::{Net, Quiesced};
+use crate::netdev::{Net, NetDevice, Quiesced};
 use crate::percpu::{PerCpu, Zeroable};
 use crate::rcu::PacketContext;
+use crate::skb::Skb;
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 use kernel::prelude::*;
@@ -74,43 +76,31 @@ impl Route {
         self.leaves_host
     }
 
-    /// The route looked up for the packet starting at `header` (IPv6 if `ipv6`), held,
-    /// judged by itself (before any IPsec bundle over it).
+    /// Takes over the held route `dst`, looked up for the packet starting at `header` (IPv6
+    /// if `ipv6`), and judges it by itself (before any IPsec bundle over it).
     fn plain(dst: NonNull<b::dst_entry>, header: &[u8], ipv6: bool) -> Route {
         let mut route = Route { dst, leaves_host: false };
-        route.leaves_host = route.judged_leaving(header, ipv6);
+        // An IPv6 route has no flag for multicast: the destination says it (ff00::/8).
+        route.leaves_host = if ipv6 {
+            header.get(IPV6_DESTINATION).is_some_and(|first| *first != 0xff)
+                && route.device().is_some_and(|dev| !dev.is_loopback())
+        } else {
+            // SAFETY: we hold a reference, which keeps the route valid; an IPv4 route is a
+            // `struct rtable` around the dst_entry, as `dst_rtable` assumes.
+            let flags = unsafe { (*dst.as_ptr().cast::<b::rtable>()).rt_flags };
+            flags & (RTCF_LOCAL | RTCF_BROADCAST | RTCF_MULTICAST) == 0
+        };
         route
     }
 
-    fn judged_leaving(&self, header: &[u8], ipv6: bool) -> bool {
-        // An IPv6 route has no flag for multicast: the destination says it (ff00::/8).
-        if ipv6 && header.get(IPV6_DESTINATION).is_none_or(|first| *first == 0xff) {
-            return false;
-        }
-        let dst = self.dst.as_ptr();
-        // SAFETY: we hold a reference, which keeps the route and its device valid. An IPv4
-        // route is a `struct rtable` around the dst_entry, as `dst_rtable` assumes.
-        unsafe {
-            if ipv6 {
-                let dev = (*dst).__bindgen_anon_1.dev;
-                !dev.is_null() && (*dev).flags & IFF_LOOPBACK == 0
-            } else {
-                (*dst.cast::<b::rtable>()).rt_flags & (RTCF_LOCAL | RTCF_BROADCAST | RTCF_MULTICAST) == 0
-            }
-        }
-    }
-
-    /// The index of the device the route leaves through.
-    fn device_index(&self) -> i32 {
-        // SAFETY: we hold a reference, which keeps the route and its device valid (a route
-        // always has a device; the loopback device for one that discards).
+    /// The device the route leaves through (a route always has one: the loopback device for
+    /// one that discards).
+    fn device(&self) -> Option<&NetDevice> {
+        // SAFETY: we hold a reference to the route, which keeps it and its device valid for
+        // as long as `self` is borrowed.
         unsafe {
             let dev = (*self.dst.as_ptr()).__bindgen_anon_1.dev;
-            if dev.is_null() {
-                0
-            } else {
-                (*dev).ifindex
-            }
+            (!dev.is_null()).then(|| NetDevice::from_raw(dev))
         }
     }
 
@@ -260,21 +250,27 @@ impl Routes {
         }
     }
 
-    /// The route for the packet whose header (IPv6 if `ipv6`, else IPv4) starts `header`,
-    /// in namespace `net` (the device's), with firewall mark `mark`: this CPU's remembered
-    /// one when it was for the same flow and is still valid, else a fresh lookup (then
-    /// remembered). None when there is no route.
-    pub(crate) fn output(&self, ctx: &PacketContext<'_>, net: &Net, header: &[u8], ipv6: bool, mark: u32) -> Option<Route> {
-        let net = net.as_raw();
-        let key = FlowKey::of(net, header, ipv6, mark)?;
+    /// The route for `skb`, whose (translated) header is IPv6 if `ipv6`, else IPv4, in
+    /// namespace `net` (the device's): this CPU's remembered one when it was for the same flow
+    /// and is still valid, else a fresh lookup (then remembered). None when there is no route.
+    pub(crate) fn output(&self, ctx: &PacketContext<'_>, net: &Net, skb: &Skb, ipv6: bool) -> Option<Route> {
+        let header = skb.header();
+        let mark = skb.mark();
+        // IPsec output policies may select by ports and ICMP types, which the key leaves
+        // out: where the namespace has any, no route is remembered or reused.
+        let by_ipsec_flow = net.has_ipsec_output_policies();
+        let raw_net = net.as_raw();
+        let key = FlowKey::of(raw_net, header, ipv6, mark)?;
         let family = if ipv6 { &self.v6 } else { &self.v4 };
-        if let Some(route) = family.remembered(ctx, &key, ipv6) {
-            return Some(route);
+        if !by_ipsec_flow {
+            if let Some(route) = family.remembered(ctx, &key, ipv6) {
+                return Some(route);
+            }
         }
         // A `flowi`, not a bare `flowi4`/`flowi6`: the IPsec lookup reads it as one.
         // SAFETY: all-zero is a valid flow (integers and addresses), the lookups' default.
         let mut flow: b::flowi = unsafe { core::mem::zeroed() };
-        // SAFETY: `net` is a valid namespace (borrowed); the lookups take the flow by
+        // SAFETY: `raw_net` is a valid namespace (borrowed); the lookups take the flow by
         // pointer and return a held route or an error; the flow's union is written and read
         // as the member of the family looked up.
         let plain = unsafe {
@@ -284,7 +280,7 @@ impl Routes {
                 flow6.__fl_common.flowic_proto = key.proto;
                 flow6.saddr.in6_u.u6_addr8 = key.saddr;
                 flow6.daddr.in6_u.u6_addr8 = key.daddr;
-                let dst = b::ip6_route_output_flags(net, ptr::null(), flow6, 0);
+                let dst = b::ip6_route_output_flags(raw_net, ptr::null(), flow6, 0);
                 if (*dst).error != 0 {
                     b::dst_release(dst);
                     return None;
@@ -299,8 +295,8 @@ impl Routes {
                 flow4.__fl_common.flowic_flags = FLOWI_FLAG_ANYSRC;
                 flow4.saddr = ipv4(&key.saddr);
                 flow4.daddr = ipv4(&key.daddr);
-                let rt = b::ip_route_output_key_hash(net, flow4, ptr::null());
-                if is_err(rt) {
+                let rt = b::ip_route_output_key_hash(raw_net, flow4, ptr::null());
+                if b::err_ptr_errno(rt).is_some() {
                     return None;
                 }
                 Route::plain(NonNull::new(rt.cast::<b::dst_entry>())?, header, false)
@@ -311,14 +307,19 @@ impl Routes {
         // policies, as a forwarded packet's route does (xfrm_route_forward) and ip6tnl's: a
         // bundle that transforms it, or an error (a policy that blocks it, or one whose
         // security association is not there yet), on which the route is released. As for a
-        // forwarded packet, the flow's output interface is the route's.
+        // forwarded packet, the flow is the packet's own where policies may look at its
+        // ports, and its output interface is the route's.
         let route = if plain.leaves_host {
+            if by_ipsec_flow && !skb.ipsec_output_flow(net, &mut flow, ipv6) {
+                return None;
+            }
+            let oif = plain.device().map_or(0, NetDevice::ifindex);
             // SAFETY: as above; for IPv6 and IPv4 alike the common part of the flow is its
-            // first member.
+            // first member. xfrm_lookup takes over the plain route's reference.
             unsafe {
-                flow.u.__fl_common.flowic_oif = plain.device_index();
-                let dst = b::xfrm_lookup(net, plain.into_raw(), &flow, ptr::null(), 0);
-                if is_err(dst) {
+                flow.u.__fl_common.flowic_oif = oif;
+                let dst = b::xfrm_lookup(raw_net, plain.into_raw(), &flow, ptr::null(), 0);
+                if b::err_ptr_errno(dst).is_some() {
                     return None;
                 }
                 Route { dst: NonNull::new(dst)?, leaves_host: true }
@@ -326,14 +327,11 @@ impl Routes {
         } else {
             plain
         };
-        family.remember(ctx, &key, &route, ipv6);
+        if !by_ipsec_flow {
+            family.remember(ctx, &key, &route, ipv6);
+        }
         Some(route)
     }
-}
-
-/// Whether a returned pointer is null or an error (ERR_PTR, IS_ERR_OR_NULL).
-fn is_err<T>(pointer: *mut T) -> bool {
-    pointer.is_null() || (pointer as usize) >= (-4095isize) as usize
 }
 
 /// An IPv4 address kept in a key's first four bytes, as the kernel's `__be32`.
@@ -344,10 +342,9 @@ fn ipv4(bytes: &[u8; 16]) -> u32 {
 /// The TOS bits a route lookup uses (RT_TOS).
 const IPTOS_RT_MASK: u8 = 0x1c;
 const FLOWI_FLAG_ANYSRC: u8 = 1;
-/// include/uapi/linux/in_route.h and if.h.
+/// include/uapi/linux/in_route.h.
 const RTCF_BROADCAST: u32 = 0x1000_0000;
 const RTCF_MULTICAST: u32 = 0x2000_0000;
 const RTCF_LOCAL: u32 = 0x8000_0000;
-const IFF_LOOPBACK: u32 = 1 << 3;
 /// Where an IPv6 header's destination address starts.
 const IPV6_DESTINATION: usize = 24;

@@ -76,11 +76,29 @@ bool mapmint_ipsec_judges_forwarding(const struct sk_buff *skb)
 	/* forwarding checks the forward policies (xfrm_policy_check), then looks up the output
 	 * ones for the packet as routed (xfrm_route_forward) */
 	return secpath_exists(skb) || READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_FWD]) ||
-	       READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_OUT]) ||
 	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_FWD]) != XFRM_USERPOLICY_ACCEPT ||
+	       mapmint_ipsec_output_policies(net);
+#else
+	return false;
+#endif
+}
+
+bool mapmint_ipsec_output_policies(const struct net *net)
+{
+#ifdef CONFIG_XFRM
+	return READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_OUT]) ||
 	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_OUT]) != XFRM_USERPOLICY_ACCEPT;
 #else
 	return false;
+#endif
+}
+
+int mapmint_ipsec_output_flow(struct net *net, struct sk_buff *skb, struct flowi *flow, bool ipv6)
+{
+#ifdef CONFIG_XFRM
+	return xfrm_decode_session(net, skb, flow, ipv6 ? AF_INET6 : AF_INET);
+#else
+	return -ENOSYS;
 #endif
 }
 

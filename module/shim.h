@@ -54,6 +54,22 @@ struct sk_buff;
 bool mapmint_ipsec_judges_forwarding(const struct sk_buff *skb);
 
 /*
+ * Whether the namespace has IPsec output policies, or a default that blocks output: then
+ * what the device sends is looked up with its ports and ICMP type, as forwarding does.
+ */
+struct net;
+bool mapmint_ipsec_output_policies(const struct net *net);
+
+/*
+ * The flow IPsec selects `skb` by (xfrm_decode_session: addresses, protocol, ports, ICMP
+ * type and code, mark, IPv4's TOS), read from its network header of the family given; a
+ * negative errno where there is no IPsec (ENOSYS) or no IPv6 (EAFNOSUPPORT), or on a
+ * security module's error.
+ */
+struct flowi;
+int mapmint_ipsec_output_flow(struct net *net, struct sk_buff *skb, struct flowi *flow, bool ipv6);
+
+/*
  * An instance's control mutex. The generic netlink family has parallel_ops, so that its
  * handlers do not hold genetlink's global mutex (which every family without parallel_ops
  * shares, across namespaces) while they build a big table; each instance's own serialises

@@ -146,6 +146,16 @@ impl Skb {
         unsafe { b::mapmint_ipsec_judges_forwarding(self.raw()) }
     }
 
+    /// Writes into `flow` what IPsec's output policies select the packet by, read from its
+    /// network header (IPv6 if `ipv6`): addresses, protocol, ports, ICMP type and code, mark,
+    /// IPv4's TOS (what forwarding reads, xfrm_decode_session). False on an error (a security
+    /// module's, or a kernel without IPsec).
+    pub(crate) fn ipsec_output_flow(&self, net: &Net, flow: &mut b::flowi, ipv6: bool) -> bool {
+        // SAFETY: we own a valid skb whose protocol and network header are those of its
+        // (translated) header; the flow dissector only reads it. `net` is valid (borrowed).
+        unsafe { b::mapmint_ipsec_output_flow(net.as_raw(), self.raw(), flow, ipv6) == 0 }
+    }
+
     /// Whether the packet is a datagram the stack reassembled from fragments (conntrack's
     /// defragmentation at PREROUTING): the size of its largest fragment is noted in the IP
     /// layer's control block, and forwarding cuts it back to that size.
@@ -443,10 +453,9 @@ impl Skb {
         // SAFETY: we own the skb; skb_gso_segment returns a list of new skbs we own, null
         // (nothing to cut: the skb is left as it was) or an error pointer.
         let segs = unsafe { b::skb_gso_segment(skb, features) };
-        let errno = segs as isize;
-        if (-4095..0).contains(&errno) {
+        if let Some(errno) = b::err_ptr_errno(segs) {
             drop(self);
-            return Err(Error::from_errno(errno as i32));
+            return Err(Error::from_errno(errno));
         }
         if segs.is_null() {
             // One segment's worth (a TCP packet no longer than its MSS): what validate_xmit_skb

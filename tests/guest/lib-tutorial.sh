@@ -547,6 +547,7 @@ ipsec_check() {
 	check_eq "IPsec ($mode): those pings counted as no-route on the BR" 3 $(($(counter br no-route) - before))
 	ip -n br xfrm policy flush
 	check "IPsec ($mode): ping again once the BR's policies are gone" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	ipsec_selector_check "$mode"
 
 	# An output policy that blocks the server's replies as routed into the BR's device: the
 	# BR's forwarding drops them before the device (at receipt too: translate-on-receive
@@ -591,6 +592,58 @@ ipsec_check() {
 		ip -n $ns xfrm state flush
 	done
 	check "IPsec ($mode): ping in clear once the tunnel is gone" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+}
+
+# ipsec_selector_check MODE: the output policies see the ports and ICMP types of what the
+# devices send, as they see a forwarded packet's: a policy for one ICMP type or one TCP port
+# blocks that and nothing else (before, the flow had none: type 0, port 0). MAP-E's IPv6
+# output is IPIP, without ports, as ip6tnl's. (Protocols by number: the guest may have no
+# /etc/protocols.)
+ipsec_selector_check() {
+	local mode=$1 before sink
+	if [ "$mode" = t ]; then
+		before=$(counter ce11b no-route)
+		check "IPsec ($mode): a policy on ce11b for ICMPv6 echo requests" ip -n ce11b xfrm policy add \
+			src 2001:db8:ce:11b::/64 dst ::/0 proto 58 type 128 dir out action block
+		check_fails "IPsec ($mode): no ping while a policy on ce11b blocks ICMPv6 echo requests" \
+			at c1 ping -c 3 -i 0.2 -W 1 $SERVER
+		check_eq "IPsec ($mode): those requests counted as no-route on ce11b" 3 $(($(counter ce11b no-route) - before))
+		ip -n ce11b xfrm policy flush
+		check "IPsec ($mode): a policy on ce11b for ICMPv6 type 0" ip -n ce11b xfrm policy add \
+			src 2001:db8:ce:11b::/64 dst ::/0 proto 58 type 0 dir out action block
+		check "IPsec ($mode): ping through a policy on ce11b that blocks ICMPv6 type 0 (reserved)" \
+			at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+		ip -n ce11b xfrm policy flush
+	fi
+	before=$(counter br no-route)
+	check "IPsec ($mode): a policy on the BR for echo requests" ip -n br xfrm policy add \
+		dst $SERVER/32 proto 1 type 8 dir out action block
+	check_fails "IPsec ($mode): no ping while a policy on the BR blocks echo requests to the server" \
+		at c1 ping -c 3 -i 0.2 -W 1 $SERVER
+	check_eq "IPsec ($mode): those requests counted as no-route on the BR" 3 $(($(counter br no-route) - before))
+	ip -n br xfrm policy flush
+	check "IPsec ($mode): a policy on the BR for echo replies" ip -n br xfrm policy add \
+		dst $SERVER/32 proto 1 type 0 dir out action block
+	check "IPsec ($mode): ping through a policy on the BR that blocks echo replies to the server" \
+		at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	ip -n br xfrm policy flush
+
+	rm -f /tmp/up
+	at server timeout 210 mapmint-probe tcp-sink 7031 /tmp/up &
+	sink=$!
+	wait_listening server tcp 7031
+	before=$(counter br no-route)
+	check "IPsec ($mode): a policy on the BR for TCP port 7031" ip -n br xfrm policy add \
+		dst $SERVER/32 proto 6 dport 7031 dir out action block
+	check_fails "IPsec ($mode): no connection to the server's port 7031 while a policy on the BR blocks that port" \
+		at c1 timeout 4 mapmint-probe tcp-source $SERVER 7031 /srv/file
+	check "IPsec ($mode): those SYNs counted as no-route on the BR" test $(($(counter br no-route) - before)) -ge 2
+	check "IPsec ($mode): ping through the BR's policy for TCP port 7031" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	ip -n br xfrm policy flush
+	check "IPsec ($mode): upload to port 7031 once the BR's policy is gone" \
+		at c1 timeout 180 mapmint-probe tcp-source $SERVER 7031 /srv/file
+	wait $sink
+	check_eq "IPsec ($mode): upload to port 7031, content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/up)"
 }
 
 # transfer_while_applying: rules replaced with mapminctl apply while a download runs.
