@@ -3,8 +3,8 @@
 //! remembered per CPU for the flow it was looked up for, as tunnels remember theirs
 //! (`dst_cache`). A tunnel has one remote; a translator's destinations vary, so the route is
 //! reused only while this CPU sends to the same (source, destination, mark, protocol, TOS)
-//! in the same network namespace, and only while the kernel says it is still valid; in a
-//! namespace with IPsec output policies, which may select by ports, not at all.
+//! in the same network namespace, and only while the kernel says it is still valid. IPsec's
+//! output policies, which may select by ports, are looked up per packet over it.
 
 use crate::bindings as b;
 use crate::netdev::{Net, NetDevice, Quiesced};
@@ -252,85 +252,88 @@ impl Routes {
 
     /// The route for `skb`, whose (translated) header is IPv6 if `ipv6`, else IPv4, in
     /// namespace `net` (the device's): this CPU's remembered one when it was for the same flow
-    /// and is still valid, else a fresh lookup (then remembered). None when there is no route.
+    /// and is still valid, else a fresh lookup (then remembered); then, for a packet that
+    /// leaves, the IPsec bundle that transforms it where output policies exist. None when
+    /// there is no route, or a policy blocks the packet.
     pub(crate) fn output(&self, ctx: &PacketContext<'_>, net: &Net, skb: &Skb, ipv6: bool) -> Option<Route> {
         let header = skb.header();
-        let mark = skb.mark();
-        // IPsec output policies may select by ports and ICMP types, which the key leaves
-        // out: where the namespace has any, no route is remembered or reused.
-        let by_ipsec_flow = net.has_ipsec_output_policies();
-        let raw_net = net.as_raw();
-        let key = FlowKey::of(raw_net, header, ipv6, mark)?;
+        let key = FlowKey::of(net.as_raw(), header, ipv6, skb.mark())?;
         let family = if ipv6 { &self.v6 } else { &self.v4 };
-        if !by_ipsec_flow {
-            if let Some(route) = family.remembered(ctx, &key, ipv6) {
-                return Some(route);
-            }
-        }
-        // A `flowi`, not a bare `flowi4`/`flowi6`: the IPsec lookup reads it as one.
-        // SAFETY: all-zero is a valid flow (integers and addresses), the lookups' default.
-        let mut flow: b::flowi = unsafe { core::mem::zeroed() };
-        // SAFETY: `raw_net` is a valid namespace (borrowed); the lookups take the flow by
-        // pointer and return a held route or an error; the flow's union is written and read
-        // as the member of the family looked up.
-        let plain = unsafe {
-            if ipv6 {
-                let flow6 = &mut flow.u.ip6;
-                flow6.__fl_common.flowic_mark = mark;
-                flow6.__fl_common.flowic_proto = key.proto;
-                flow6.saddr.in6_u.u6_addr8 = key.saddr;
-                flow6.daddr.in6_u.u6_addr8 = key.daddr;
-                let dst = b::ip6_route_output_flags(raw_net, ptr::null(), flow6, 0);
-                if (*dst).error != 0 {
-                    b::dst_release(dst);
-                    return None;
-                }
-                Route::plain(NonNull::new(dst)?, header, true)
-            } else {
-                let flow4 = &mut flow.u.ip4;
-                flow4.__fl_common.flowic_mark = mark;
-                flow4.__fl_common.flowic_tos = key.tos;
-                flow4.__fl_common.flowic_proto = key.proto;
-                // The source is a mapped address, not one of this host's.
-                flow4.__fl_common.flowic_flags = FLOWI_FLAG_ANYSRC;
-                flow4.saddr = ipv4(&key.saddr);
-                flow4.daddr = ipv4(&key.daddr);
-                let rt = b::ip_route_output_key_hash(raw_net, flow4, ptr::null());
-                if b::err_ptr_errno(rt).is_some() {
-                    return None;
-                }
-                Route::plain(NonNull::new(rt.cast::<b::dst_entry>())?, header, false)
+        let plain = match family.remembered(ctx, &key, ipv6) {
+            Some(route) => route,
+            None => {
+                let route = look_up(net, &key, header, ipv6)?;
+                family.remember(ctx, &key, &route, ipv6);
+                route
             }
         };
         // A packet that stays in the host is received on the device (`leaves_host`), where
-        // the input path applies the IPsec policies; one that leaves gets the output
-        // policies, as a forwarded packet's route does (xfrm_route_forward) and ip6tnl's: a
-        // bundle that transforms it, or an error (a policy that blocks it, or one whose
-        // security association is not there yet), on which the route is released. As for a
-        // forwarded packet, the flow is the packet's own where policies may look at its
-        // ports, and its output interface is the route's.
-        let route = if plain.leaves_host {
-            if by_ipsec_flow && !skb.ipsec_output_flow(net, &mut flow, ipv6) {
+        // the input path applies the IPsec policies. One that leaves gets the output
+        // policies, as a forwarded packet's route does (xfrm_route_forward) and ip6tnl's,
+        // where the namespace has any (else xfrm_lookup returns the route as it is): looked
+        // up per packet, as policies may select by ports and ICMP types, for the packet's own
+        // flow with the route's device as its output interface. The result is a bundle that
+        // transforms the packet, the route itself, or an error (a policy that blocks the
+        // packet, or one whose security association is not there yet), on which the route
+        // is released.
+        if !plain.leaves_host || !net.has_ipsec_output_policies() {
+            return Some(plain);
+        }
+        // A `flowi`, not a bare `flowi4`/`flowi6`: the IPsec lookup reads it as one.
+        // SAFETY: all-zero is a valid flow (integers and addresses).
+        let mut flow: b::flowi = unsafe { core::mem::zeroed() };
+        if !skb.ipsec_output_flow(net, &mut flow, ipv6) {
+            return None;
+        }
+        let oif = plain.device().map_or(0, NetDevice::ifindex);
+        // SAFETY: the namespace is valid (borrowed); for IPv6 and IPv4 alike the common part
+        // of the flow is its first member. xfrm_lookup takes over the route's reference and
+        // returns a held route or an error.
+        let dst = unsafe {
+            flow.u.__fl_common.flowic_oif = oif;
+            b::xfrm_lookup(net.as_raw(), plain.into_raw(), &flow, ptr::null(), 0)
+        };
+        if b::err_ptr_errno(dst).is_some() {
+            return None;
+        }
+        Some(Route { dst: NonNull::new(dst)?, leaves_host: true })
+    }
+}
+
+/// A fresh route lookup for the flow `key` of the packet starting at `header`.
+fn look_up(net: &Net, key: &FlowKey, header: &[u8], ipv6: bool) -> Option<Route> {
+    let net = net.as_raw();
+    // SAFETY: `net` is a valid namespace (borrowed); all-zero is a valid flow (integers and
+    // addresses), the lookups' default; they take the flow by pointer and return a held
+    // route (IPv6: one whose error says whether it is usable) or an error.
+    unsafe {
+        if ipv6 {
+            let mut flow6: b::flowi6 = core::mem::zeroed();
+            flow6.__fl_common.flowic_mark = key.mark;
+            flow6.__fl_common.flowic_proto = key.proto;
+            flow6.saddr.in6_u.u6_addr8 = key.saddr;
+            flow6.daddr.in6_u.u6_addr8 = key.daddr;
+            let dst = b::ip6_route_output_flags(net, ptr::null(), &mut flow6, 0);
+            if (*dst).error != 0 {
+                b::dst_release(dst);
                 return None;
             }
-            let oif = plain.device().map_or(0, NetDevice::ifindex);
-            // SAFETY: as above; for IPv6 and IPv4 alike the common part of the flow is its
-            // first member. xfrm_lookup takes over the plain route's reference.
-            unsafe {
-                flow.u.__fl_common.flowic_oif = oif;
-                let dst = b::xfrm_lookup(raw_net, plain.into_raw(), &flow, ptr::null(), 0);
-                if b::err_ptr_errno(dst).is_some() {
-                    return None;
-                }
-                Route { dst: NonNull::new(dst)?, leaves_host: true }
-            }
+            Some(Route::plain(NonNull::new(dst)?, header, true))
         } else {
-            plain
-        };
-        if !by_ipsec_flow {
-            family.remember(ctx, &key, &route, ipv6);
+            let mut flow4: b::flowi4 = core::mem::zeroed();
+            flow4.__fl_common.flowic_mark = key.mark;
+            flow4.__fl_common.flowic_tos = key.tos;
+            flow4.__fl_common.flowic_proto = key.proto;
+            // The source is a mapped address, not one of this host's.
+            flow4.__fl_common.flowic_flags = FLOWI_FLAG_ANYSRC;
+            flow4.saddr = ipv4(&key.saddr);
+            flow4.daddr = ipv4(&key.daddr);
+            let rt = b::ip_route_output_key_hash(net, &mut flow4, ptr::null());
+            if b::err_ptr_errno(rt).is_some() {
+                return None;
+            }
+            Some(Route::plain(NonNull::new(rt.cast::<b::dst_entry>())?, header, false))
         }
-        Some(route)
     }
 }
 
