@@ -186,12 +186,16 @@ impl NetDevice {
         unsafe { b::mapmint_forwards(self.as_raw(), ipv6) }
     }
 
+    /// The device's flags (`IFF_*`), read once: they change under the RTNL, and a reader
+    /// without it (the packet path) must not tear the read (READ_ONCE).
+    fn flags(&self) -> u32 {
+        // SAFETY: a valid device; one field read.
+        unsafe { (&raw const (*self.as_raw()).flags).read_volatile() }
+    }
+
     /// Whether the device is a loopback device (`IFF_LOOPBACK`, set when it is created).
     pub(crate) fn is_loopback(&self) -> bool {
-        // SAFETY: a valid device; one read of its flags (READ_ONCE: other bits change under
-        // the RTNL).
-        let flags = unsafe { (&raw const (*self.as_raw()).flags).read_volatile() };
-        flags & IFF_LOOPBACK != 0
+        self.flags() & b::net_device_flags_IFF_LOOPBACK != 0
     }
 
     /// Whether the device is a bridge's port (frames received on it are bridged; with
@@ -205,9 +209,7 @@ impl NetDevice {
 
     /// Whether the device is up (`IFF_UP`; it changes under the RTNL, which the caller holds).
     pub(crate) fn is_up(&self, _rtnl: &Rtnl) -> bool {
-        // SAFETY: a valid device; one field read.
-        let flags = unsafe { (&raw const (*self.as_raw()).flags).read_volatile() };
-        flags & b::net_device_flags_IFF_UP != 0
+        self.flags() & b::net_device_flags_IFF_UP != 0
     }
 
     /// Whether the device is registered and up.
@@ -254,8 +256,6 @@ impl NetDevice {
 
 /// IFNAMSIZ: a device name with its NUL.
 const IFNAMSIZ: usize = 16;
-/// include/uapi/linux/if.h.
-const IFF_LOOPBACK: u32 = 1 << 3;
 
 /// A copy of a device's name, NUL included.
 pub(crate) struct IfName {
