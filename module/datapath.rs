@@ -24,6 +24,28 @@ use crate::skb::{Extent, FragmentSink, Segmented, Skb, AF_INET, ETH_P_IP, ETH_P_
 /// MAP-E adds 40.
 pub(crate) const MAX_GROWTH: u32 = 48;
 
+/// Room for an Ethernet header (14 bytes, as `LL_RESERVED_SPACE` rounds it) in front of what
+/// the device sends out, so that the output path need not copy the packet again for it.
+const LINK_HEADER_ROOM: u32 = 16;
+
+/// The most [`headroom_needed`] asks for: the device's `needed_headroom`, so that what the
+/// stack sends or forwards into the device has it already.
+pub(crate) const MOST_HEADROOM_NEEDED: u32 = 40 + LINK_HEADER_ROOM;
+const _: () = assert!(MOST_HEADROOM_NEEDED >= MAX_GROWTH);
+
+/// The headroom a packet needs in front before it is translated. From IPv6 every result is
+/// shorter (MAP-T's IPv4 header, MAP-E's decapsulation, a tunnel's Packet Too Big turned into
+/// an ICMPv4 error): none, so a packet that lost headroom to the peer's encapsulation (veth
+/// carries it along) is not copied for room it never uses. From IPv4: MAP-E's outer header
+/// and the link header's room; MAP-T's growth, which leaves that room for a plain packet.
+fn headroom_needed(ipv6: bool, mape: bool) -> u32 {
+    match (ipv6, mape) {
+        (true, _) => 0,
+        (false, true) => 40 + LINK_HEADER_ROOM,
+        (false, false) => MAX_GROWTH,
+    }
+}
+
 /// The translator's options for a device of MTU `mtu`. A packet forwarded into the device has
 /// lost its hop there; one the device sends out itself keeps its TTL (`Keep`), one it hands
 /// back to the stack is forwarded a second time, so the translation gives that hop back
@@ -203,7 +225,7 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
     // UDP checksum to compute, headers beyond what can be pulled).
     let mut extent = Extent::Linear;
     let (out, shape, start) = loop {
-        let shape = match skb.prepare(MAX_GROWTH, extent, receiving) {
+        let shape = match skb.prepare(headroom_needed(ipv6, mape), extent, receiving) {
             Ok(shape) => shape,
             Err(e) => return drop(kernel_refusal(e)),
         };

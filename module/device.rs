@@ -140,8 +140,9 @@ impl Driver for Instance {
     fn setup(dev: &mut DeviceSetup<'_>) {
         dev.set_layer3();
         dev.set_mtu(DEFAULT_MTU, MIN_MTU, MAX_MTU);
-        // Room for the longer IPv6 header, so locally sent packets need no reallocation.
-        dev.set_needed_headroom(40);
+        // Room for the longer headers and the link-layer header after them, so that what the
+        // stack sends or forwards into the device needs no reallocation on its way through.
+        dev.set_needed_headroom(datapath::MOST_HEADROOM_NEEDED as u16);
         // GSO super-packets and checksum offload cross the translator whole (see datapath):
         // the stack need not segment or checksum before handing packets over.
         dev.set_features(OFFLOADS.iter().fold(0u64, |features, bit| features | 1u64 << bit));

@@ -64,6 +64,38 @@ fn seeds() -> Vec<Vec<u8>> {
     ]
 }
 
+/// The IPv6 seeds, and a Packet Too Big about a MAP-E tunnel packet sent from `a6()`.
+fn ipv6_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = seeds().split_off(6);
+    let inner4 = ip4(17, A4, B4, &udp(Pseudo::V4(A4, B4), 1000, 53, b"inner"));
+    seeds.push(ip6(58, r6(), a6(), &icmp6(r6(), a6(), 2, 0, [0, 0, 5, 0], &ip6(4, a6(), b6(), &inner4))));
+    seeds
+}
+
+type Entry = fn(&mut [u8], usize, usize, &Options) -> Result<(usize, usize), Verdict>;
+
+/// The entry points that take IPv6 in: where each result starts and how long it is.
+const IPV6_ENTRY_POINTS: [(&str, Entry); 3] = [
+    ("v6_to_v4", |b, s, l, o| xlat::v6_to_v4(b, s, l, &Nat64::new(), o).map(|t| (t.start, t.len))),
+    ("decapsulate", |b, s, l, _| xlat::decapsulate(b, s, l).map(|t| (t.start, t.len))),
+    ("tunnel_too_big", |b, s, l, _| {
+        xlat::tunnel_too_big(b, s, l, a6(), mapcore::domain::DUMMY_IPV4, 7).map(|t| (t.start, t.len))
+    }),
+];
+
+/// The property below is not empty: each IPv6 entry point translates one of the seeds
+/// with no headroom (the TCP segment, the IPv4-in-IPv6 packet, the tunnel's Packet Too Big).
+#[test]
+fn ipv6_seeds_translate_without_headroom() {
+    let seeds = ipv6_seeds();
+    let opts = Options { ttl: TtlMode::Keep, copy_tos: true, mtu6: 0, mtu4: 0, encap_hop_limit: 64 };
+    for ((name, entry), seed) in IPV6_ENTRY_POINTS.into_iter().zip([&seeds[0], &seeds[5], &seeds[6]]) {
+        let mut buf = seed.clone();
+        let result = entry(&mut buf, 0, seed.len(), &opts);
+        assert!(result.is_ok_and(|(start, _)| start > 0), "{name}: {result:?}");
+    }
+}
+
 /// Recomputes the IPv4 header checksum if the bytes still look like IPv4, so mutations reach
 /// past the header check.
 fn fix_v4_checksum(p: &mut [u8]) {
@@ -138,6 +170,36 @@ proptest! {
         let mut buf = vec![0u8; headroom];
         buf.extend_from_slice(&p);
         all_entry_points(&buf, headroom, p.len(), &opts);
+    }
+
+    /// What lets the device ask for no headroom before a packet from IPv6
+    /// (`datapath::headroom_needed` in the module): every entry point taking IPv6 in writes
+    /// nothing before the packet, so it answers alike with no headroom at all.
+    #[test]
+    fn ipv6_entry_points_need_no_headroom(
+        which in 0usize..7,
+        edits in proptest::collection::vec((any::<u16>(), any::<u8>()), 0..4),
+        opts in options(),
+    ) {
+        let mut p = ipv6_seeds().swap_remove(which);
+        for (pos, val) in edits {
+            let n = p.len();
+            p[usize::from(pos) % n] = val;
+        }
+        for (name, entry) in IPV6_ENTRY_POINTS {
+            let room = 64;
+            let mut roomy = vec![0u8; room];
+            roomy.extend_from_slice(&p);
+            let mut tight = p.clone();
+            match (entry(&mut roomy, room, p.len(), &opts), entry(&mut tight, 0, p.len(), &opts)) {
+                (Ok((s, l)), Ok((t, m))) => {
+                    prop_assert!(s >= room, "{}: result starts before the packet", name);
+                    prop_assert_eq!(&roomy[s..s + l], &tight[t..t + m], "{}", name);
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a, b, "{}", name),
+                (a, b) => prop_assert!(false, "{}: with headroom {:?}, without {:?}", name, a, b),
+            }
+        }
     }
 
     #[test]
