@@ -149,8 +149,9 @@ impl NetDevice {
     /// The caller is an RCU reader or holds the RTNL (a move takes the RTNL, and frees the
     /// old namespace after a grace period) for as long as it uses the reference.
     unsafe fn net(&self) -> &Net {
-        // SAFETY: per the caller.
-        unsafe { Net::from_raw(b::dev_net(self.as_raw())) }
+        // SAFETY: per the caller; dev_net's read of `nd_net` (CONFIG_NET_NS), here rather
+        // than called out of line on every packet.
+        unsafe { Net::from_raw((&raw const (*self.as_raw()).nd_net.net).read_volatile()) }
     }
 
     /// The device's namespace, while the RTNL is held (a move takes it).
@@ -400,7 +401,7 @@ impl<D: Driver> Device<D> {
         // SAFETY: the private area of a device of this driver is a `D` (see `setup`),
         // released only once the device is gone; netdev private areas are aligned for it
         // (NETDEV_ALIGN, checked in LinkKind::new).
-        unsafe { &*b::netdev_priv(self.as_raw()).cast::<D>() }
+        unsafe { &*private_area(self.as_raw()).cast::<D>() }
     }
 }
 
@@ -486,15 +487,25 @@ impl DeviceSetup<'_> {
     }
 }
 
+/// The device's private area: netdev_priv, where its `priv` field starts (computed here
+/// rather than called out of line on every packet).
+///
+/// # Safety
+/// `dev` is a valid device.
+unsafe fn private_area(dev: *mut b::net_device) -> *mut u8 {
+    // SAFETY: per the caller; the address of a field, nothing read.
+    unsafe { (&raw mut (*dev).priv_).cast::<u8>() }
+}
+
 /// Called by alloc_netdev_mqs (for a device of `alloc_device` and of `ip link add`) on the
 /// new, not yet visible device.
 unsafe extern "C" fn setup<D: Driver>(dev: *mut b::net_device) {
     // SAFETY: alloc_netdev_mqs passes a valid device that nothing else references yet, with
     // a private area of LinkKind::<D>'s priv_size, aligned for a `D` (LinkKind::new).
-    unsafe { b::netdev_priv(dev).cast::<D>().write(D::new()) };
+    unsafe { private_area(dev).cast::<D>().write(D::new()) };
     // SAFETY: just written, in the private area that holds it until the destructor; the
     // device is not visible yet.
-    unsafe { (*b::netdev_priv(dev).cast::<D>()).placed() };
+    unsafe { (*private_area(dev).cast::<D>()).placed() };
     // SAFETY: as above.
     let dev = unsafe { &mut *dev };
     dev.netdev_ops = &D::ops().0;

@@ -47,6 +47,20 @@ pub(crate) struct Skb {
     shown_headroom: Option<usize>,
 }
 
+/// skb_orphan, called only where there is something to orphan: a destructor or a socket
+/// (most packets the device translates have neither).
+///
+/// # Safety
+/// The caller owns `skb`.
+unsafe fn orphan(skb: *mut b::sk_buff) {
+    // SAFETY: per the caller.
+    unsafe {
+        if (*skb).__bindgen_anon_3.__bindgen_anon_1.destructor.is_some() || !(*skb).sk.is_null() {
+            b::skb_orphan(skb);
+        }
+    }
+}
+
 /// What `prepare` zeroes of the headroom, at most: more than a header ever grows
 /// (`datapath::MAX_GROWTH`), one cache line.
 const SHOWN_HEADROOM: usize = 64;
@@ -94,9 +108,39 @@ impl Skb {
         unsafe { (*self.raw()).data.offset_from((*self.raw()).head) as usize }
     }
 
+    /// Puts the link-layer and the network header at the data and the transport header
+    /// `network_len` bytes after it (skb_reset_mac_header, skb_reset_network_header,
+    /// skb_set_transport_header: offsets from the head, in 16 bits as the kernel keeps them).
+    fn set_header_offsets(&mut self, network_len: usize) {
+        let data = self.headroom() as u16;
+        // SAFETY: we own the skb.
+        let headers = unsafe { (*self.raw()).__bindgen_anon_4.__bindgen_anon_1.as_mut() };
+        headers.mac_header = data;
+        headers.network_header = data;
+        headers.transport_header = data.wrapping_add(network_len as u16);
+    }
+
+    /// The bytes of the linear part (skb_headlen; these accessors of the kernel's inline
+    /// helpers are read here rather than called out of line on every packet).
+    fn headlen(&self) -> usize {
+        // SAFETY: we own a valid skb; its paged part (`data_len`) is part of `len`.
+        unsafe { (*self.raw()).len.wrapping_sub((*self.raw()).data_len) as usize }
+    }
+
+    /// Whether part of the data lies in pages (skb_is_nonlinear).
+    fn is_nonlinear(&self) -> bool {
+        // SAFETY: we own a valid skb.
+        unsafe { (*self.raw()).data_len != 0 }
+    }
+
     /// Makes sure the skb itself (not only its data) is ours alone: a shared one (users > 1)
     /// is replaced by a clone. None when that clone cannot be allocated (the skb is freed).
     pub(crate) fn unshare(self) -> Option<Self> {
+        // (nearly every packet is ours alone: skb_shared, without calling skb_share_check)
+        // SAFETY: we own a valid skb; its reference count is read once (atomic_read).
+        if unsafe { (&raw const (*self.raw()).users.refs.counter).read_volatile() } == 1 {
+            return Some(self);
+        }
         let skb = self.raw();
         core::mem::forget(self);
         // SAFETY: we own a reference to `skb`; skb_share_check consumes it and returns one
@@ -188,8 +232,12 @@ impl Skb {
     }
 
     fn shared_info(&self) -> *mut b::skb_shared_info {
-        // SAFETY: every skb has its shared info at its end pointer.
-        unsafe { b::skb_end_pointer(self.raw()).cast::<b::skb_shared_info>() }
+        // SAFETY: every skb has its shared info at its end pointer, `end` bytes from its head
+        // (skb_end_pointer; `end` is an offset, NET_SKBUFF_DATA_USES_OFFSET, on 64 bits).
+        unsafe {
+            let end: u32 = (*self.raw()).end;
+            (*self.raw()).head.add(end as usize).cast::<b::skb_shared_info>()
+        }
     }
 
     /// A GSO super-packet: (gso_type, gso_size).
@@ -284,7 +332,7 @@ impl Skb {
         // and leaves the paged payload alone. A GSO packet's shared info is written too (its
         // GSO type): a clone (TCP keeps the original for retransmission) gets its own.
         let ok = unsafe {
-            if b::skb_is_nonlinear(skb) {
+            if self.is_nonlinear() {
                 (extent == Extent::Linear || b::pskb_may_pull(skb, len.min(HEADERS) as u32))
                     && (!b::skb_is_gso(skb) || b::skb_unclone(skb, kernel::bindings::GFP_ATOMIC) == 0)
                     && b::skb_cow_head(skb, headroom) == 0
@@ -296,8 +344,7 @@ impl Skb {
             return Err(ENOMEM);
         }
         self.zero_shown_headroom(received);
-        // SAFETY: we own a valid skb.
-        let present = unsafe { b::skb_headlen(skb) } as usize;
+        let present = self.headlen();
         Ok(Shape {
             len,
             present,
@@ -342,9 +389,8 @@ impl Skb {
         // SAFETY: prepare made the linear part ours; `data - room .. data + headlen` lies in
         // its one allocation, initialised (the room zeroed by prepare).
         unsafe {
-            let skb = &*self.raw();
-            let total = room + b::skb_headlen(skb) as usize;
-            (core::slice::from_raw_parts_mut(skb.data.sub(room), total), room)
+            let total = room + self.headlen();
+            (core::slice::from_raw_parts_mut((*self.raw()).data.sub(room), total), room)
         }
     }
 
@@ -367,17 +413,13 @@ impl Skb {
             }
             let trimmed = (*skb).len as usize <= len || b::pskb_trim(skb, len as u32) == 0;
             (*skb).__bindgen_anon_4.__bindgen_anon_1.as_mut().protocol = protocol;
-            b::skb_reset_mac_header(skb);
-            b::skb_reset_network_header(skb);
             trimmed
         };
         // The transport header follows the new network header: the output path measures a GSO
         // packet's segments from it (skb_gso_validate_network_len). Left where it was, a
         // packet decapsulated at a BR would have it at its own IPv4 header.
         let network_len = if out.header_len <= self.header().len() { out.header_len } else { 0 };
-        // SAFETY: we own the skb; the offset lies within the linear headers the translator
-        // wrote.
-        unsafe { b::skb_set_transport_header(self.raw(), network_len as i32) };
+        self.set_header_offsets(network_len);
         if self.ip_summed() == CHECKSUM_COMPLETE {
             self.set_ip_summed(CHECKSUM_NONE);
         }
@@ -496,7 +538,7 @@ impl Skb {
         // of a device keeps skb->dev); gro_cells_receive takes ownership. A locally sent
         // packet stops being charged to its socket here, as when a packet crosses a veth.
         unsafe {
-            b::skb_orphan(skb);
+            orphan(skb);
             b::skb_scrub_packet(skb, false);
             b::gro_cells_receive(cells.0.get(), skb);
         }
@@ -505,10 +547,7 @@ impl Skb {
     /// The network header and what follows it in the linear part.
     pub(crate) fn header(&self) -> &[u8] {
         // SAFETY: `data .. data + headlen` is the linear data of the skb we own.
-        unsafe {
-            let skb = &*self.raw();
-            core::slice::from_raw_parts(skb.data, b::skb_headlen(skb) as usize)
-        }
+        unsafe { core::slice::from_raw_parts((*self.raw()).data, self.headlen()) }
     }
 
     /// The firewall mark.
@@ -529,7 +568,7 @@ impl Skb {
         // the family given, and `net` is its device's namespace (the caller's); skb_dst_set
         // takes over the route's reference, and the local_out functions take the skb.
         unsafe {
-            b::skb_orphan(skb);
+            orphan(skb);
             b::skb_scrub_packet(skb, false);
             (*skb).cb = [0; 48];
             b::skb_dst_set(skb, route.into_raw());
