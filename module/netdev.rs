@@ -12,7 +12,7 @@ use core::mem::ManuallyDrop;
 use core::ops::ControlFlow;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::error::{code::{EBUSY, ENOMEM}, Error, Result};
+use kernel::error::{code::{EBUSY, EINVAL, ENOMEM}, Error, Result};
 use kernel::str::CStr;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
@@ -502,10 +502,10 @@ unsafe fn private_area(dev: *mut b::net_device) -> *mut u8 {
 unsafe extern "C" fn setup<D: Driver>(dev: *mut b::net_device) {
     // SAFETY: alloc_netdev_mqs passes a valid device that nothing else references yet, with
     // a private area of LinkKind::<D>'s priv_size, aligned for a `D` (LinkKind::new).
-    unsafe { private_area(dev).cast::<D>().write(D::new()) };
+    unsafe { b::netdev_priv(dev).cast::<D>().write(D::new()) };
     // SAFETY: just written, in the private area that holds it until the destructor; the
     // device is not visible yet.
-    unsafe { (*private_area(dev).cast::<D>()).placed() };
+    unsafe { (*b::netdev_priv(dev).cast::<D>()).placed() };
     // SAFETY: as above.
     let dev = unsafe { &mut *dev };
     dev.netdev_ops = &D::ops().0;
@@ -521,7 +521,7 @@ unsafe extern "C" fn setup<D: Driver>(dev: *mut b::net_device) {
 unsafe extern "C" fn destructor<D: Driver>(dev: *mut b::net_device) {
     // SAFETY: the kernel calls this for a device of this driver whose private area is still
     // valid, with no packet in flight and nobody else holding it.
-    unsafe { Device::<D>::from_raw(dev).private().release() };
+    unsafe { (*b::netdev_priv(dev).cast::<D>()).release() };
 }
 
 /// rtnl_link_ops.newlink: `ip link add NAME type KIND`.
@@ -544,6 +544,13 @@ unsafe extern "C" fn newlink<D: Driver>(
 
 /// ndo_init.
 unsafe extern "C" fn init<D: Driver>(dev: *mut b::net_device) -> i32 {
+    // The packet path finds the private area by the bindings' layout of a net_device
+    // (`private_area`); setup and the destructor ask the kernel (netdev_priv). A device
+    // they disagree on is refused before anything reads its area the first way.
+    // SAFETY: a valid device.
+    if unsafe { private_area(dev) != b::netdev_priv(dev).cast::<u8>() } {
+        return EINVAL.to_errno();
+    }
     // SAFETY: called during registration for a device set up by `setup::<D>`.
     match D::init(unsafe { Device::<D>::from_raw(dev) }) {
         Ok(()) => 0,
