@@ -28,8 +28,9 @@ pub(crate) const MAX_GROWTH: u32 = 48;
 /// the device sends out, so that the output path need not copy the packet again for it.
 const LINK_HEADER_ROOM: u32 = 16;
 
-/// The most [`headroom_needed`] asks for: the device's `needed_headroom`, so that what the
-/// stack sends or forwards into the device has it already.
+/// The most [`headroom_needed`] asks for, MAP-E's outer header and the link header's room
+/// after it: the device's `needed_headroom`, so that what the stack sends or forwards into
+/// the device has it already.
 pub(crate) const MOST_HEADROOM_NEEDED: u32 = 40 + LINK_HEADER_ROOM;
 const _: () = assert!(MOST_HEADROOM_NEEDED >= MAX_GROWTH);
 
@@ -41,7 +42,7 @@ const _: () = assert!(MOST_HEADROOM_NEEDED >= MAX_GROWTH);
 fn headroom_needed(ipv6: bool, mape: bool) -> u32 {
     match (ipv6, mape) {
         (true, _) => 0,
-        (false, true) => 40 + LINK_HEADER_ROOM,
+        (false, true) => MOST_HEADROOM_NEEDED,
         (false, false) => MAX_GROWTH,
     }
 }
