@@ -334,7 +334,7 @@ impl Skb {
         let ok = unsafe {
             if self.is_nonlinear() {
                 (extent == Extent::Linear || b::pskb_may_pull(skb, len.min(HEADERS) as u32))
-                    && (!b::skb_is_gso(skb) || b::skb_unclone(skb, kernel::bindings::GFP_ATOMIC) == 0)
+                    && (self.gso().is_none() || b::skb_unclone(skb, kernel::bindings::GFP_ATOMIC) == 0)
                     && b::skb_cow_head(skb, headroom) == 0
             } else {
                 b::skb_cow(skb, headroom) == 0
