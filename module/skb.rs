@@ -61,6 +61,9 @@ unsafe fn orphan(skb: *mut b::sk_buff) {
     }
 }
 
+/// The low half of `skb_shared_info::dataref`: how many skbs hold the data (skbuff.h).
+const SKB_DATAREF_MASK: i32 = (1 << 16) - 1;
+
 /// What `prepare` zeroes of the headroom, at most: more than a header ever grows
 /// (`datapath::MAX_GROWTH`), one cache line.
 const SHOWN_HEADROOM: usize = 64;
@@ -240,6 +243,23 @@ impl Skb {
         }
     }
 
+    /// Whether another skb shares the data (skb_cloned: the clone bit, and more than one
+    /// holder in the low half of the shared info's dataref).
+    fn is_cloned(&self) -> bool {
+        // SAFETY: we own a valid skb; its shared info's dataref is read once (atomic_read).
+        unsafe {
+            (*self.raw()).cloned() != 0
+                && (&raw const (*self.shared_info()).dataref.counter).read_volatile() & SKB_DATAREF_MASK != 1
+        }
+    }
+
+    /// Whether skb_cow or skb_cow_head would have to copy the head to give the packet
+    /// `headroom` bytes in front and a header area of its own (__skb_cow's test; a packet
+    /// that is not cloned is not header-cloned either).
+    fn needs_cow(&self, headroom: u32) -> bool {
+        self.headroom() < headroom as usize || self.is_cloned()
+    }
+
     /// A GSO super-packet: (gso_type, gso_size).
     pub(crate) fn gso(&self) -> Option<(u32, u16)> {
         // SAFETY: we own a valid skb; its shared info is readable.
@@ -321,7 +341,10 @@ impl Skb {
             }
             // SAFETY: we own the skb; these helpers may reallocate its data, which no one else
             // points into (we hold no pointers across the calls).
-            let ok = unsafe { b::skb_linearize(skb) == 0 && b::skb_cow(skb, headroom) == 0 };
+            let ok = unsafe {
+                (!self.is_nonlinear() || b::skb_linearize(skb) == 0)
+                    && (!self.needs_cow(headroom) || b::skb_cow(skb, headroom) == 0)
+            };
             if !ok {
                 return Err(ENOMEM);
             }
@@ -331,13 +354,17 @@ impl Skb {
         // SAFETY: as above. skb_cow_head makes the header area private (a clone shares it)
         // and leaves the paged payload alone. A GSO packet's shared info is written too (its
         // GSO type): a clone (TCP keeps the original for retransmission) gets its own.
+        // Each helper is called only when it has work to do (its own first test, read here:
+        // a packet that needs none of them, the usual one, makes no call).
         let ok = unsafe {
             if self.is_nonlinear() {
-                (extent == Extent::Linear || b::pskb_may_pull(skb, len.min(HEADERS) as u32))
-                    && (self.gso().is_none() || b::skb_unclone(skb, kernel::bindings::GFP_ATOMIC) == 0)
-                    && b::skb_cow_head(skb, headroom) == 0
+                (extent == Extent::Linear
+                    || self.headlen() >= len.min(HEADERS)
+                    || b::pskb_may_pull(skb, len.min(HEADERS) as u32))
+                    && (self.gso().is_none() || !self.is_cloned() || b::skb_unclone(skb, kernel::bindings::GFP_ATOMIC) == 0)
+                    && (!self.needs_cow(headroom) || b::skb_cow_head(skb, headroom) == 0)
             } else {
-                b::skb_cow(skb, headroom) == 0
+                !self.needs_cow(headroom) || b::skb_cow(skb, headroom) == 0
             }
         };
         if !ok {
@@ -598,10 +625,12 @@ impl Skb {
     /// consumes the packet. The packet must carry an IPv4 route
     /// ([`route_family`](Self::route_family)): ip_do_fragment reads the MTU and the headroom
     /// from it.
-    pub(crate) fn fragment_ipv4<S: FragmentSink>(self, mtu: u16, _ctx: &PacketContext<'_>) {
+    pub(crate) fn fragment_ipv4<S: FragmentSink>(self, mtu: u16, ctx: &PacketContext<'_>) {
         if self.route_family() != Some(AF_INET) {
             return;
         }
+        // SAFETY: skb->dev is the device the packet is being sent through, valid while it is.
+        let net = unsafe { NetDevice::from_raw(self.dev()) }.net_rcu(ctx.reader()).as_raw();
         let skb = self.raw();
         core::mem::forget(self);
         // SAFETY: we own the linear skb and hand it to ip_do_fragment, which frees or passes on
@@ -615,8 +644,7 @@ impl Skb {
             parm.write(b::inet_skb_parm::default());
             (*parm).opt.optlen = header_len.saturating_sub(20) as u8;
             (*parm).frag_max_size = mtu;
-            let dev = (*skb).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev;
-            b::ip_do_fragment(b::dev_net(dev), ptr::null_mut(), skb, Some(fragment_output::<S>));
+            b::ip_do_fragment(net, ptr::null_mut(), skb, Some(fragment_output::<S>));
         }
     }
 
