@@ -11,7 +11,6 @@
 #include <net/gso.h>
 #include <net/ip_tunnels.h>
 #include <net/gro_cells.h>
-#include <net/dst_cache.h>
 #include <net/ip6_route.h>
 #include <net/route.h>
 #include <linux/icmpv6.h>

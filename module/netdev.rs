@@ -16,6 +16,13 @@ use kernel::error::{code::{EBUSY, EINVAL, ENOMEM}, Error, Result};
 use kernel::str::CStr;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
+/// include/uapi/linux/xfrm.h: the output direction's index in a namespace's policy counts
+/// and defaults, and the default that lets packets pass.
+#[cfg(CONFIG_XFRM)]
+const XFRM_POLICY_OUT: usize = 1;
+#[cfg(CONFIG_XFRM)]
+const XFRM_USERPOLICY_ACCEPT: u8 = 2;
+
 /// A network namespace, borrowed from whoever keeps it alive.
 #[repr(transparent)]
 pub(crate) struct Net(Opaque<b::net>);
@@ -32,10 +39,19 @@ impl Net {
         self.0.get()
     }
 
-    /// Whether the namespace has IPsec output policies, or a default that blocks output.
+    /// Whether the namespace has IPsec output policies, or a default that blocks output
+    /// (read here, as every packet that leaves asks).
     pub(crate) fn has_ipsec_output_policies(&self) -> bool {
-        // SAFETY: the namespace is valid (type invariant); the shim only reads its counters.
-        unsafe { b::mapmint_ipsec_output_policies(self.as_raw()) }
+        #[cfg(CONFIG_XFRM)]
+        // SAFETY: the namespace is valid (type invariant); its output policy count and
+        // default are read once each (READ_ONCE), as the kernel's lockless readers do.
+        unsafe {
+            let xfrm = &raw const (*self.as_raw()).xfrm;
+            (&raw const (*xfrm).policy_count[XFRM_POLICY_OUT]).read_volatile() != 0
+                || (&raw const (*xfrm).policy_default[XFRM_POLICY_OUT]).read_volatile() != XFRM_USERPOLICY_ACCEPT
+        }
+        #[cfg(not(CONFIG_XFRM))]
+        false
     }
 
     /// The device with index `ifindex`, referenced.

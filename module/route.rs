@@ -5,6 +5,12 @@
 //! reused only while this CPU sends to the same (source, destination, mark, protocol, TOS)
 //! in the same network namespace, and only while the kernel says it is still valid. IPsec's
 //! output policies, which may select by ports, are looked up per packet over it.
+//!
+//! The remembered route holds the reference; a packet sent along it borrows it for the
+//! packet context (`skb_dst_set_noref`, as a socket's cached route is lent to its packets),
+//! so a packet costs no reference count taken and dropped. Whatever keeps the packet past
+//! the RCU read-side section (a qdisc, a neighbour's queue, NFQUEUE) takes a reference
+//! first (`skb_dst_force`), and a route released meanwhile is freed only after a grace period.
 
 use crate::bindings as b;
 use crate::netdev::{Net, NetDevice, Quiesced};
@@ -12,6 +18,7 @@ use crate::percpu::{PerCpu, Zeroable};
 use crate::rcu::PacketContext;
 use crate::skb::Skb;
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
 use kernel::prelude::*;
 
@@ -47,26 +54,66 @@ impl FlowKey {
     }
 }
 
-/// One CPU's last flow: its key, and whether its route leaves the host. Only its own CPU
-/// reads and writes it, with bottom halves off, and never while a reference into it is held
-/// across a call out of this file.
-struct LastFlow(UnsafeCell<(FlowKey, bool)>);
+/// One CPU's last flow: its key, whether its route leaves the host, and the route, held
+/// (null: none), with the cookie its validity check takes (IPv6: the routing tree's serial
+/// number when it was looked up).
+#[derive(Clone, Copy)]
+struct Memo {
+    key: FlowKey,
+    leaves_host: bool,
+    dst: *mut b::dst_entry,
+    cookie: u32,
+}
+
+/// A CPU's [`Memo`]. Only its own CPU reads and writes it, with bottom halves off, and never
+/// while a reference into it is held across a call out of this file; init, teardown and a
+/// move to another namespace touch every CPU's while no packet is in flight.
+struct LastFlow(UnsafeCell<Memo>);
 
 // SAFETY: see above: each CPU touches only its own copy, one access at a time.
 unsafe impl Sync for LastFlow {}
-// SAFETY: all-zero is a valid FlowKey (integers and arrays) and `false`; a null `net` matches
-// no device.
+// SAFETY: all-zero is a valid FlowKey (integers and arrays), `false`, a null route and a
+// zero cookie; a null `net` matches no device.
 unsafe impl Zeroable for LastFlow {}
 
-/// A route the caller holds a reference to; released on drop unless handed to a packet.
-pub(crate) struct Route {
+impl LastFlow {
+    /// Lets go of the remembered route.
+    ///
+    /// # Safety
+    /// This CPU's copy on a packet path, or any copy while no packet is in flight.
+    unsafe fn release(&self) {
+        // SAFETY: per the caller, nobody else touches the memo meanwhile.
+        let memo = unsafe { &mut *self.0.get() };
+        let dst = core::mem::replace(&mut memo.dst, ptr::null_mut());
+        if !dst.is_null() {
+            // SAFETY: the memo held this reference. A packet that borrowed the route is in
+            // an RCU read-side section (or took a reference), and dst_release frees the
+            // route after a grace period.
+            unsafe { b::dst_release(dst) };
+        }
+    }
+}
+
+/// A route for a packet: held (a reference the value owns, released on drop unless handed
+/// on) or borrowed from this CPU's memo for the packet context `'a`.
+pub(crate) struct Route<'a> {
     dst: NonNull<b::dst_entry>,
     /// The plain route's verdict (see [`Route::leaves_host`]), kept with it: an IPsec
     /// bundle's device is its outer path's, which says nothing about the packet itself.
     leaves_host: bool,
+    held: bool,
+    _context: PhantomData<&'a ()>,
 }
 
-impl Route {
+/// How a packet takes its route (see [`Route::for_packet`]).
+pub(crate) enum PacketRoute {
+    /// A reference passes to the packet (`skb_dst_set`).
+    Held(*mut b::dst_entry),
+    /// Borrowed for the packet context (`skb_dst_set_noref`).
+    Borrowed(*mut b::dst_entry),
+}
+
+impl<'a> Route<'a> {
     /// Whether the route takes the packet it was looked up for out of the box as unicast: not
     /// to one of the host's own addresses (loopback, which would deliver it as if the host had
     /// sent it to itself, past every `-i` filter), nor to a broadcast or a multicast group.
@@ -78,8 +125,8 @@ impl Route {
 
     /// Takes over the held route `dst`, looked up for the packet starting at `header` (IPv6
     /// if `ipv6`), and judges it by itself (before any IPsec bundle over it).
-    fn plain(dst: NonNull<b::dst_entry>, header: &[u8], ipv6: bool) -> Route {
-        let mut route = Route { dst, leaves_host: false };
+    fn plain(dst: NonNull<b::dst_entry>, header: &[u8], ipv6: bool) -> Route<'a> {
+        let mut route = Route { dst, leaves_host: false, held: true, _context: PhantomData };
         // An IPv6 route has no flag for multicast: the destination says it (ff00::/8).
         route.leaves_host = if ipv6 {
             header.get(IPV6_DESTINATION).is_some_and(|first| *first != 0xff)
@@ -96,111 +143,121 @@ impl Route {
     /// The device the route leaves through (a route always has one: the loopback device for
     /// one that discards).
     fn device(&self) -> Option<&NetDevice> {
-        // SAFETY: we hold a reference to the route, which keeps it and its device valid for
-        // as long as `self` is borrowed.
+        // SAFETY: the route is held, or borrowed for the packet context; either keeps it and
+        // its device valid for as long as `self` is borrowed.
         unsafe {
             let dev = (*self.dst.as_ptr()).__bindgen_anon_1.dev;
             (!dev.is_null()).then(|| NetDevice::from_raw(dev))
         }
     }
 
-    /// Gives up the reference, for `skb_dst_set`.
-    pub(crate) fn into_raw(self) -> *mut b::dst_entry {
+    /// A held reference to the route, given up (taken first for a borrowed one).
+    fn into_held(self) -> *mut b::dst_entry {
         let dst = self.dst.as_ptr();
+        if !self.held {
+            // SAFETY: the borrowed route is valid for the packet context, which we are in.
+            unsafe { b::dst_hold(dst) };
+        }
         core::mem::forget(self);
         dst
     }
+
+    /// The route as the packet takes it: a held one's reference passes to the packet, a
+    /// borrowed one is lent to it for the packet context.
+    pub(crate) fn for_packet(self) -> PacketRoute {
+        let (dst, held) = (self.dst.as_ptr(), self.held);
+        core::mem::forget(self);
+        if held {
+            PacketRoute::Held(dst)
+        } else {
+            PacketRoute::Borrowed(dst)
+        }
+    }
 }
 
-impl Drop for Route {
+impl Drop for Route<'_> {
     fn drop(&mut self) {
-        // SAFETY: we hold a reference.
-        unsafe { b::dst_release(self.dst.as_ptr()) };
+        if self.held {
+            // SAFETY: we hold a reference.
+            unsafe { b::dst_release(self.dst.as_ptr()) };
+        }
     }
 }
 
 /// The routes of one address family, one remembered per CPU.
 struct FamilyRoutes {
-    cache: UnsafeCell<b::dst_cache>,
     last: PerCpu<LastFlow>,
 }
 
-// SAFETY: the dst_cache is per CPU inside: transmits on any CPU use their own copy, with
-// bottom halves off (a packet context); only init and destroy write the structure itself,
-// before the first packet and after the last.
-unsafe impl Sync for FamilyRoutes {}
-
 impl FamilyRoutes {
     const fn new() -> Self {
-        // SAFETY: all-zero is a dst_cache without per-CPU storage, which dst_cache_destroy
-        // accepts.
-        FamilyRoutes { cache: UnsafeCell::new(unsafe { core::mem::MaybeUninit::zeroed().assume_init() }), last: PerCpu::new() }
+        FamilyRoutes { last: PerCpu::new() }
     }
 
     /// # Safety
     /// Called once, before any packet (ndo_init).
     unsafe fn init(&self) -> Result {
-        self.last.alloc()?;
-        // SAFETY: per the caller, nothing else uses the cache yet.
-        let ret = unsafe { b::dst_cache_init(self.cache.get(), kernel::bindings::GFP_KERNEL) };
-        if ret < 0 {
-            return Err(Error::from_errno(ret));
-        }
-        Ok(())
+        self.last.alloc()
+    }
+
+    /// Lets go of every CPU's remembered route.
+    ///
+    /// # Safety
+    /// No packet is in flight on the device.
+    unsafe fn release_all(&self) {
+        // SAFETY: per the caller, no CPU uses its copy meanwhile.
+        self.last.for_each(|last| unsafe { last.release() });
     }
 
     /// # Safety
     /// No packet is in flight any more (device teardown).
     unsafe fn destroy(&self) {
-        // SAFETY: per the caller; dst_cache_destroy releases every CPU's route, does nothing
-        // for a cache never set up, and frees the per-CPU storage (the pointer is cleared
-        // here so that a second call does nothing either).
-        unsafe {
-            b::dst_cache_destroy(self.cache.get());
-            (*self.cache.get()).cache = ptr::null_mut();
-        }
+        // SAFETY: per the caller; `free` makes a second call do nothing.
+        unsafe { self.release_all() };
         self.last.free();
     }
 
-    /// This CPU's remembered route, if it was looked up for `key` and is still valid.
-    fn remembered(&self, _ctx: &PacketContext<'_>, key: &FlowKey, ipv6: bool) -> Option<Route> {
+    /// This CPU's remembered route, borrowed for the packet context, if it was looked up
+    /// for `key` and is still valid (one that is not is let go).
+    fn remembered<'a>(&self, _ctx: &'a PacketContext<'_>, key: &FlowKey) -> Option<Route<'a>> {
         let last = self.last.this_cpu()?;
         // SAFETY: our CPU's copy, bottom halves off (the packet path); no reference kept.
-        let (last_key, leaves_host) = unsafe { *last.0.get() };
-        if last_key != *key {
+        let memo = unsafe { *last.0.get() };
+        let dst = NonNull::new(memo.dst)?;
+        if memo.key != *key {
             return None;
         }
-        // SAFETY: the cache was set up (`last` exists only after init); the packet path
-        // has bottom halves off, as the per-CPU cache requires. Both return a held route
-        // or null, and write the source address remembered with it, which the key has.
-        let dst = unsafe {
-            if ipv6 {
-                let mut saddr = b::in6_addr::default();
-                b::dst_cache_get_ip6(self.cache.get(), &mut saddr)
-            } else {
-                let mut saddr = 0;
-                b::dst_cache_get_ip4(self.cache.get(), &mut saddr).cast::<b::dst_entry>()
-            }
-        };
-        NonNull::new(dst).map(|dst| Route { dst, leaves_host })
+        // SAFETY: the memo holds a reference. dst_check asks the route's own check (a
+        // namespace's routes flushed, a device gone, an IPv6 tree changed since `cookie`)
+        // unless the route can never go stale (`obsolete` 0); it returns null or the route.
+        let valid = unsafe { (*dst.as_ptr()).obsolete == 0 || !b::dst_check(dst.as_ptr(), memo.cookie).is_null() };
+        if !valid {
+            // SAFETY: our CPU's copy, on the packet path.
+            unsafe { last.release() };
+            return None;
+        }
+        Some(Route { dst, leaves_host: memo.leaves_host, held: false, _context: PhantomData })
     }
 
-    /// Remembers `route` for `key` on this CPU.
-    fn remember(&self, _ctx: &PacketContext<'_>, key: &FlowKey, route: &Route, ipv6: bool) {
+    /// Remembers the held `route` for `key` on this CPU, letting go of the one before, and
+    /// lends it back for the packet context.
+    fn remember<'a>(&self, _ctx: &'a PacketContext<'_>, key: &FlowKey, route: Route<'a>, ipv6: bool) -> Route<'a> {
         let Some(last) = self.last.this_cpu() else {
-            return;
+            return route;
         };
-        // SAFETY: as in `remembered`; the cache takes its own reference to the route.
+        let (dst, leaves_host) = (route.dst, route.leaves_host);
+        // SAFETY: a valid route; an IPv6 one is a `struct rt6_info` around its dst_entry
+        // (dst_rt6_info), whose cookie rt6_get_cookie reads under its own RCU lock.
+        let cookie = if ipv6 { unsafe { b::rt6_get_cookie(dst.as_ptr().cast::<b::rt6_info>()) } } else { 0 };
+        // The memo takes over the route's reference (held, or taken for a borrowed one)
+        // before it lets go of the one before.
+        let held = route.into_held();
+        // SAFETY: our CPU's copy, on the packet path.
         unsafe {
-            if ipv6 {
-                let mut saddr = b::in6_addr::default();
-                saddr.in6_u.u6_addr8 = key.saddr;
-                b::dst_cache_set_ip6(self.cache.get(), route.dst.as_ptr(), &saddr);
-            } else {
-                b::dst_cache_set_ip4(self.cache.get(), route.dst.as_ptr(), ipv4(&key.saddr));
-            }
-            *last.0.get() = (*key, route.leaves_host);
+            last.release();
+            *last.0.get() = Memo { key: *key, leaves_host, dst: held, cookie };
         }
+        Route { dst, leaves_host, held: false, _context: PhantomData }
     }
 }
 
@@ -243,10 +300,9 @@ impl Routes {
     /// of); the next packet looks up afresh.
     pub(crate) fn forget(&self, _quiesced: &Quiesced) {
         for family in [&self.v6, &self.v4] {
-            // SAFETY: no packet is in flight on the device (`_quiesced`), so no CPU uses its
-            // copy meanwhile; a cache never set up or destroyed already has no per-CPU
-            // storage, which dst_cache_reset_now leaves alone.
-            unsafe { b::dst_cache_reset_now(family.cache.get()) };
+            // SAFETY: no packet is in flight on the device (`_quiesced`); storage never
+            // allocated or freed already is visited by no one.
+            unsafe { family.release_all() };
         }
     }
 
@@ -255,17 +311,13 @@ impl Routes {
     /// and is still valid, else a fresh lookup (then remembered); then, for a packet that
     /// leaves, the IPsec bundle that transforms it where output policies exist. None when
     /// there is no route, or a policy blocks the packet.
-    pub(crate) fn output(&self, ctx: &PacketContext<'_>, net: &Net, skb: &Skb, ipv6: bool) -> Option<Route> {
+    pub(crate) fn output<'a>(&self, ctx: &'a PacketContext<'_>, net: &Net, skb: &Skb, ipv6: bool) -> Option<Route<'a>> {
         let header = skb.header();
         let key = FlowKey::of(net.as_raw(), header, ipv6, skb.mark())?;
         let family = if ipv6 { &self.v6 } else { &self.v4 };
-        let plain = match family.remembered(ctx, &key, ipv6) {
+        let plain = match family.remembered(ctx, &key) {
             Some(route) => route,
-            None => {
-                let route = look_up(net, &key, header, ipv6)?;
-                family.remember(ctx, &key, &route, ipv6);
-                route
-            }
+            None => family.remember(ctx, &key, look_up(net, &key, header, ipv6)?, ipv6),
         };
         // A packet that stays in the host is received on the device (`leaves_host`), where
         // the input path applies the IPsec policies. One that leaves gets the output
@@ -291,17 +343,17 @@ impl Routes {
         // returns a held route or an error.
         let dst = unsafe {
             flow.u.__fl_common.flowic_oif = oif;
-            b::xfrm_lookup(net.as_raw(), plain.into_raw(), &flow, ptr::null(), 0)
+            b::xfrm_lookup(net.as_raw(), plain.into_held(), &flow, ptr::null(), 0)
         };
         if b::err_ptr_errno(dst).is_some() {
             return None;
         }
-        Some(Route { dst: NonNull::new(dst)?, leaves_host: true })
+        Some(Route { dst: NonNull::new(dst)?, leaves_host: true, held: true, _context: PhantomData })
     }
 }
 
 /// A fresh route lookup for the flow `key` of the packet starting at `header`.
-fn look_up(net: &Net, key: &FlowKey, header: &[u8], ipv6: bool) -> Option<Route> {
+fn look_up<'a>(net: &Net, key: &FlowKey, header: &[u8], ipv6: bool) -> Option<Route<'a>> {
     let net = net.as_raw();
     // SAFETY: `net` is a valid namespace (borrowed); all-zero is a valid flow (integers and
     // addresses), the lookups' default; they take the flow by pointer and return a held

@@ -68,6 +68,16 @@ bool mapmint_forwards(const struct net_device *dev, bool ipv6)
 	return in_dev && IN_DEV_FORWARD(in_dev);
 }
 
+#ifdef CONFIG_XFRM
+/* output policies, or a default that blocks output (Net::has_ipsec_output_policies reads
+ * the same for the device's own packets) */
+static bool ipsec_output_policies(const struct net *net)
+{
+	return READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_OUT]) ||
+	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_OUT]) != XFRM_USERPOLICY_ACCEPT;
+}
+#endif
+
 bool mapmint_ipsec_judges_forwarding(const struct sk_buff *skb)
 {
 #ifdef CONFIG_XFRM
@@ -77,17 +87,7 @@ bool mapmint_ipsec_judges_forwarding(const struct sk_buff *skb)
 	 * ones for the packet as routed (xfrm_route_forward) */
 	return secpath_exists(skb) || READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_FWD]) ||
 	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_FWD]) != XFRM_USERPOLICY_ACCEPT ||
-	       mapmint_ipsec_output_policies(net);
-#else
-	return false;
-#endif
-}
-
-bool mapmint_ipsec_output_policies(const struct net *net)
-{
-#ifdef CONFIG_XFRM
-	return READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_OUT]) ||
-	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_OUT]) != XFRM_USERPOLICY_ACCEPT;
+	       ipsec_output_policies(net);
 #else
 	return false;
 #endif

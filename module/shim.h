@@ -53,12 +53,7 @@ bool mapmint_forwards(const struct net_device *dev, bool ipv6);
 struct sk_buff;
 bool mapmint_ipsec_judges_forwarding(const struct sk_buff *skb);
 
-/*
- * Whether the namespace has IPsec output policies, or a default that blocks output: then
- * what the device sends is looked up with its ports and ICMP type, as forwarding does.
- */
 struct net;
-bool mapmint_ipsec_output_policies(const struct net *net);
 
 /*
  * The flow IPsec selects `skb` by (xfrm_decode_session: addresses, protocol, ports, ICMP

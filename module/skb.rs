@@ -7,7 +7,7 @@ use crate::bindings as b;
 use crate::mapcore::xlat::{Shape, Translated};
 use crate::netdev::{Net, NetDevice};
 use crate::rcu::PacketContext;
-use crate::route::Route;
+use crate::route::{PacketRoute, Route};
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 use kernel::error::code::{EINVAL, ENOMEM};
@@ -587,18 +587,23 @@ impl Skb {
     /// sends its own: the output path (LOCAL_OUT, POSTROUTING, neighbours; fragmentation or
     /// an ICMP error to the source where the route's MTU is smaller). A fresh packet: no
     /// conntrack entry, no socket, no old route.
-    pub(crate) fn send(self, net: &Net, route: Route, ipv6: bool) {
+    pub(crate) fn send(self, net: &Net, route: Route<'_>, ipv6: bool) {
         let net = net.as_raw();
         let skb = self.raw();
         core::mem::forget(self);
         // SAFETY: we own the skb, whose data starts at its (translated) network header of
         // the family given, and `net` is its device's namespace (the caller's); skb_dst_set
-        // takes over the route's reference, and the local_out functions take the skb.
+        // takes over a held route's reference, skb_dst_set_noref lends a borrowed one for
+        // the packet context the caller is in (whatever keeps the packet longer takes a
+        // reference), and the local_out functions take the skb.
         unsafe {
             orphan(skb);
             b::skb_scrub_packet(skb, false);
             (*skb).cb = [0; 48];
-            b::skb_dst_set(skb, route.into_raw());
+            match route.for_packet() {
+                PacketRoute::Held(dst) => b::skb_dst_set(skb, dst),
+                PacketRoute::Borrowed(dst) => b::skb_dst_set_noref(skb, dst),
+            }
             if ipv6 {
                 b::ip6_local_out(net, ptr::null_mut(), skb);
             } else {
