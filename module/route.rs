@@ -95,7 +95,9 @@ impl LastFlow {
 }
 
 /// A route for a packet: held (a reference the value owns, released on drop unless handed
-/// on) or borrowed from this CPU's memo for the packet context `'a`.
+/// on) or borrowed from this CPU's memo for the packet context `'a`. A borrowed route is
+/// used up (sent with its packet) before the next lookup on this CPU, which may let the
+/// memo's reference go: [`Routes::output`] has one caller, which sends at once.
 pub(crate) struct Route<'a> {
     dst: NonNull<b::dst_entry>,
     /// The plain route's verdict (see [`Route::leaves_host`]), kept with it: an IPsec
@@ -143,8 +145,10 @@ impl<'a> Route<'a> {
     /// The device the route leaves through (a route always has one: the loopback device for
     /// one that discards).
     fn device(&self) -> Option<&NetDevice> {
-        // SAFETY: the route is held, or borrowed for the packet context; either keeps it and
-        // its device valid for as long as `self` is borrowed.
+        // SAFETY: the route is held, or borrowed for the packet context: valid while `self`
+        // is. Its device is valid in the packet context (an RCU read-side section), where we
+        // are: a route whose device goes away gets another one (dst_dev_put) and releases the
+        // old one after a grace period.
         unsafe {
             let dev = (*self.dst.as_ptr()).__bindgen_anon_1.dev;
             (!dev.is_null()).then(|| NetDevice::from_raw(dev))
@@ -229,8 +233,8 @@ impl FamilyRoutes {
         }
         // SAFETY: the memo holds a reference. dst_check asks the route's own check (a
         // namespace's routes flushed, a device gone, an IPv6 tree changed since `cookie`)
-        // unless the route can never go stale (`obsolete` 0); it returns null or the route.
-        let valid = unsafe { (*dst.as_ptr()).obsolete == 0 || !b::dst_check(dst.as_ptr(), memo.cookie).is_null() };
+        // unless the route can never go stale; it returns null or the route.
+        let valid = unsafe { !b::dst_check(dst.as_ptr(), memo.cookie).is_null() };
         if !valid {
             // SAFETY: our CPU's copy, on the packet path.
             unsafe { last.release() };

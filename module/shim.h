@@ -53,14 +53,13 @@ bool mapmint_forwards(const struct net_device *dev, bool ipv6);
 struct sk_buff;
 bool mapmint_ipsec_judges_forwarding(const struct sk_buff *skb);
 
-struct net;
-
 /*
  * The flow IPsec selects `skb` by (xfrm_decode_session: addresses, protocol, ports, ICMP
  * type and code, mark, IPv4's TOS), read from its network header of the family given; a
  * negative errno where there is no IPsec (ENOSYS) or no IPv6 (EAFNOSUPPORT), or on a
  * security module's error.
  */
+struct net;
 struct flowi;
 int mapmint_ipsec_output_flow(struct net *net, struct sk_buff *skb, struct flowi *flow, bool ipv6);
 
