@@ -223,7 +223,7 @@ impl netfilter::Handler for MapmintDevice {
         }
         // Where IPsec's policies may judge it as it is forwarded, the stack forwards it
         // (checking them) into the device, as without translate-on-receive.
-        if skb.ipsec_judges_forwarding() {
+        if skb.ipsec_judges_forwarding(input.net_rcu(ctx.reader())) {
             return netfilter::Verdict::Accept(skb);
         }
         match datapath::receive(&PacketPath::new(self, ctx), skb) {

@@ -68,26 +68,15 @@ bool mapmint_forwards(const struct net_device *dev, bool ipv6)
 	return in_dev && IN_DEV_FORWARD(in_dev);
 }
 
-#ifdef CONFIG_XFRM
-/* output policies, or a default that blocks output (Net::has_ipsec_output_policies reads
- * the same for the device's own packets) */
-static bool ipsec_output_policies(const struct net *net)
-{
-	return READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_OUT]) ||
-	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_OUT]) != XFRM_USERPOLICY_ACCEPT;
-}
-#endif
-
-bool mapmint_ipsec_judges_forwarding(const struct sk_buff *skb)
+bool mapmint_ipsec_forward_policies_judge(const struct sk_buff *skb)
 {
 #ifdef CONFIG_XFRM
 	const struct net *net = dev_net(skb->dev);
 
-	/* forwarding checks the forward policies (xfrm_policy_check), then looks up the output
-	 * ones for the packet as routed (xfrm_route_forward) */
+	/* forwarding checks the forward policies (xfrm_policy_check); the output ones it looks
+	 * up for the packet as routed (xfrm_route_forward) are Net::has_ipsec_output_policies */
 	return secpath_exists(skb) || READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_FWD]) ||
-	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_FWD]) != XFRM_USERPOLICY_ACCEPT ||
-	       ipsec_output_policies(net);
+	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_FWD]) != XFRM_USERPOLICY_ACCEPT;
 #else
 	return false;
 #endif

@@ -184,13 +184,14 @@ impl Skb {
         unsafe { (*self.raw()).__bindgen_anon_4.__bindgen_anon_1.as_ref().pkt_type() == PACKET_HOST }
     }
 
-    /// Whether IPsec may judge the packet, received, if the stack forwards it: it came
-    /// through an IPsec transformation, or its namespace has forward or output policies, or
-    /// a default that blocks either.
-    pub(crate) fn ipsec_judges_forwarding(&self) -> bool {
+    /// Whether IPsec may judge the packet, received in `net`, if the stack forwards it: it
+    /// came through an IPsec transformation, or the namespace has forward or output
+    /// policies, or a default that blocks either.
+    pub(crate) fn ipsec_judges_forwarding(&self, net: &Net) -> bool {
         // SAFETY: we own a valid skb, received on a device (PREROUTING), whose namespace
         // the device keeps.
-        unsafe { b::mapmint_ipsec_judges_forwarding(self.raw()) }
+        let forward = unsafe { b::mapmint_ipsec_forward_policies_judge(self.raw()) };
+        forward || net.has_ipsec_output_policies()
     }
 
     /// Writes into `flow` what IPsec's output policies select the packet by, read from its
