@@ -176,6 +176,8 @@ per_round() {
 # server's socket lost and the context switches per datagram received (a receiver that keeps
 # up is woken for each one, which costs the sender's CPU: see README).
 retransmits=$(per_round retransmits)
+tcp_packet_kb=$(per_round tcp-packet-kb)
+tcp_switches=$(per_round tcp-switches-per-s)
 udp_lost=$(per_round lost-percent | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.e+-]+$/ && i > 4) $i = sprintf("%.1f", $i); print }')
 udp_switches=$(per_round switches-per-datagram)
 errors=$(for n in $cpu_counts; do tr -d '\r' <"$work/guest-smp$n/results.log" | grep '^BENCH-ERROR ' | sed "s/^BENCH-ERROR /$n vCPU(s): /" || true; done)
@@ -206,6 +208,15 @@ mkdir -p "$(dirname "$results")"
 		echo "TCP segments c1 retransmitted, per round:"
 		echo
 		echo "$retransmits" | sed 's/^/    /'
+	fi
+	if [ -n "$tcp_packet_kb" ]; then
+		echo
+		echo "TCP: the mean packet at the receiver's veth (kB: super-packets) and the context"
+		echo "switches per second, per round (one vCPU runs a round at about 60 kB and 1,000"
+		echo "switches, or at about 43 kB and 1,650 and the same packet rate: see README):"
+		echo
+		echo "$tcp_packet_kb" | sed 's/^/    kB /'
+		echo "$tcp_switches" | sed 's/^/    switches /'
 	fi
 	if [ -n "$udp_lost" ]; then
 		echo

@@ -279,13 +279,33 @@ pktgen_kpps() {
 	awk -v p=$((rx1 - rx0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f\n", p / (t1 - t0) / 1000 }'
 }
 
+# tcp_received HOST ARGS...: iperf_received for TCP, with the mean size of the packets the
+# receiving host's veth took (kB: TSO super-packets) and the context switches per second, to
+# the result channel. On one vCPU a TCP round runs in one of two regimes (see README): about
+# 60 kB per packet and 1,000 switches a second, or about 43 kB and 1,650 at the same packet
+# rate; these tell which.
+tcp_received() {
+	local host=$1 rate p0 p1 b0 b1 s0 s1
+	shift
+	p0=$(at "$host" cat /sys/class/net/eth0/statistics/rx_packets)
+	b0=$(at "$host" cat /sys/class/net/eth0/statistics/rx_bytes)
+	s0=$(awk '$1 == "ctxt" { print $2 }' /proc/stat)
+	rate=$(iperf_received "$@") || { echo "$rate"; return 1; }
+	s1=$(awk '$1 == "ctxt" { print $2 }' /proc/stat)
+	p1=$(at "$host" cat /sys/class/net/eth0/statistics/rx_packets)
+	b1=$(at "$host" cat /sys/class/net/eth0/statistics/rx_bytes)
+	echo "BENCH-INFO tcp-packet-kb $topology $load $round $(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) 'BEGIN { if (p > 0) printf "%.1f", b / p / 1000; else printf "-" }')" >&3
+	echo "BENCH-INFO tcp-switches-per-s $topology $load $round $(( (s1 - s0) / seconds ))" >&3
+	echo "$rate"
+}
+
 unit_of() { case "$1" in pktgen-*) echo kpps ;; *) echo Mbit/s ;; esac; }
 
 # measure LOAD: the load's number on stdout, or a reason on stdout and status 1.
 measure() {
 	case "$1" in
-	tcp-up) iperf_received ;;
-	tcp-down) iperf_received -R ;;
+	tcp-up) tcp_received server ;;
+	tcp-down) tcp_received c1 -R ;;
 	# UDP as fast as the sender can (-b 0), with the given payload size
 	udp-*)
 		# with the context switches the run took (a receiver that keeps up sleeps and is
