@@ -208,8 +208,14 @@ iperf_received() {
 # destination: the server's address c1 reaches it at (c6: its IPv6 one).
 destination() { if [ "$topology" = c6 ]; then echo $SERVER_V6; else echo $SERVER; fi; }
 
+# received HOST [packets|bytes]: what HOST's veth has received (packets by default).
+received() { at "$1" cat "/sys/class/net/eth0/statistics/rx_${2:-packets}"; }
+
 # server_rx: packets the server's veth has received.
-server_rx() { at server cat /sys/class/net/eth0/statistics/rx_packets; }
+server_rx() { received server; }
+
+# context_switches: the guest's context switches since boot.
+context_switches() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
 
 # pktgen_kpps SIZE FLOWS: thousands of packets per second reaching the server from pktgen.
 # pktgen needs a device to transmit on, so it sends from c1's eth0 towards the CE's lan
@@ -287,13 +293,9 @@ pktgen_kpps() {
 tcp_received() {
 	local host=$1 rate p0 p1 b0 b1 s0 s1
 	shift
-	p0=$(at "$host" cat /sys/class/net/eth0/statistics/rx_packets)
-	b0=$(at "$host" cat /sys/class/net/eth0/statistics/rx_bytes)
-	s0=$(awk '$1 == "ctxt" { print $2 }' /proc/stat)
+	p0=$(received "$host") b0=$(received "$host" bytes) s0=$(context_switches)
 	rate=$(iperf_received "$@") || { echo "$rate"; return 1; }
-	s1=$(awk '$1 == "ctxt" { print $2 }' /proc/stat)
-	p1=$(at "$host" cat /sys/class/net/eth0/statistics/rx_packets)
-	b1=$(at "$host" cat /sys/class/net/eth0/statistics/rx_bytes)
+	s1=$(context_switches) p1=$(received "$host") b1=$(received "$host" bytes)
 	echo "BENCH-INFO tcp-packet-kb $topology $load $round $(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) 'BEGIN { if (p > 0) printf "%.1f", b / p / 1000; else printf "-" }')" >&3
 	echo "BENCH-INFO tcp-switches-per-s $topology $load $round $(( (s1 - s0) / seconds ))" >&3
 	echo "$rate"
@@ -311,9 +313,9 @@ measure() {
 		# with the context switches the run took (a receiver that keeps up sleeps and is
 		# woken for each datagram: see them per datagram received)
 		local before after rate
-		before=$(awk '$1 == "ctxt" { print $2 }' /proc/stat)
+		before=$(context_switches)
 		rate=$(iperf_received -u -b 0 -l "${1#udp-}") || { echo "$rate"; return 1; }
-		after=$(awk '$1 == "ctxt" { print $2 }' /proc/stat)
+		after=$(context_switches)
 		echo "BENCH-INFO switches-per-datagram $topology $1 $round $(awk -v n=$((after - before)) -v r="$rate" -v l="${1#udp-}" -v s="$seconds" 'BEGIN { d = r * 1e6 / 8 / l * s; if (d > 0) printf "%.2f", n / d; else printf "-" }')" >&3
 		echo "$rate"
 		;;
