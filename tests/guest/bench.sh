@@ -211,9 +211,6 @@ destination() { if [ "$topology" = c6 ]; then echo $SERVER_V6; else echo $SERVER
 # received HOST [packets|bytes]: what HOST's veth has received (packets by default).
 received() { at "$1" cat "/sys/class/net/eth0/statistics/rx_${2:-packets}"; }
 
-# server_rx: packets the server's veth has received.
-server_rx() { received server; }
-
 # context_switches: the guest's context switches since boot.
 context_switches() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
 
@@ -277,9 +274,9 @@ pktgen_kpps() {
 	at c1 sh -c 'echo start >/proc/net/pktgen/pgctrl' &
 	gen=$!
 	sleep 0.5
-	t0=$EPOCHREALTIME rx0=$(server_rx)
+	t0=$EPOCHREALTIME rx0=$(received server)
 	sleep "$seconds"
-	t1=$EPOCHREALTIME rx1=$(server_rx)
+	t1=$EPOCHREALTIME rx1=$(received server)
 	at c1 sh -c 'echo stop >/proc/net/pktgen/pgctrl'
 	wait $gen
 	awk -v p=$((rx1 - rx0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f\n", p / (t1 - t0) / 1000 }'
