@@ -16,10 +16,12 @@ use kernel::error::{code::{EBUSY, EINVAL, ENOMEM}, Error, Result};
 use kernel::str::CStr;
 use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
-/// include/uapi/linux/xfrm.h: the output direction's index in a namespace's policy counts
-/// and defaults, and the default that lets packets pass.
+/// include/uapi/linux/xfrm.h: the output and forward directions' indices in a namespace's
+/// policy counts and defaults, and the default that lets packets pass.
 #[cfg(CONFIG_XFRM)]
 const XFRM_POLICY_OUT: usize = 1;
+#[cfg(CONFIG_XFRM)]
+const XFRM_POLICY_FWD: usize = 2;
 #[cfg(CONFIG_XFRM)]
 const XFRM_USERPOLICY_ACCEPT: u8 = 2;
 
@@ -43,15 +45,28 @@ impl Net {
     /// (read here, as every packet that leaves asks).
     pub(crate) fn has_ipsec_output_policies(&self) -> bool {
         #[cfg(CONFIG_XFRM)]
-        // SAFETY: the namespace is valid (type invariant); its output policy count and
+        return self.has_ipsec_policies(XFRM_POLICY_OUT);
+        #[cfg(not(CONFIG_XFRM))]
+        false
+    }
+
+    /// Whether the namespace has IPsec forward policies, or a default that blocks forwarding.
+    pub(crate) fn has_ipsec_forward_policies(&self) -> bool {
+        #[cfg(CONFIG_XFRM)]
+        return self.has_ipsec_policies(XFRM_POLICY_FWD);
+        #[cfg(not(CONFIG_XFRM))]
+        false
+    }
+
+    #[cfg(CONFIG_XFRM)]
+    fn has_ipsec_policies(&self, direction: usize) -> bool {
+        // SAFETY: the namespace is valid (type invariant); the direction's policy count and
         // default are read once each (READ_ONCE), as the kernel's lockless readers do.
         unsafe {
             let xfrm = &raw const (*self.as_raw()).xfrm;
-            (&raw const (*xfrm).policy_count[XFRM_POLICY_OUT]).read_volatile() != 0
-                || (&raw const (*xfrm).policy_default[XFRM_POLICY_OUT]).read_volatile() != XFRM_USERPOLICY_ACCEPT
+            (&raw const (*xfrm).policy_count[direction]).read_volatile() != 0
+                || (&raw const (*xfrm).policy_default[direction]).read_volatile() != XFRM_USERPOLICY_ACCEPT
         }
-        #[cfg(not(CONFIG_XFRM))]
-        false
     }
 
     /// The device with index `ifindex`, referenced.

@@ -68,18 +68,9 @@ bool mapmint_forwards(const struct net_device *dev, bool ipv6)
 	return in_dev && IN_DEV_FORWARD(in_dev);
 }
 
-bool mapmint_ipsec_forward_policies_judge(const struct sk_buff *skb)
+bool mapmint_secpath_exists(const struct sk_buff *skb)
 {
-#ifdef CONFIG_XFRM
-	const struct net *net = dev_net(skb->dev);
-
-	/* forwarding checks the forward policies (xfrm_policy_check); the output ones it looks
-	 * up for the packet as routed (xfrm_route_forward) are Net::has_ipsec_output_policies */
-	return secpath_exists(skb) || READ_ONCE(net->xfrm.policy_count[XFRM_POLICY_FWD]) ||
-	       READ_ONCE(net->xfrm.policy_default[XFRM_POLICY_FWD]) != XFRM_USERPOLICY_ACCEPT;
-#else
-	return false;
-#endif
+	return secpath_exists(skb);
 }
 
 int mapmint_ipsec_output_flow(struct net *net, struct sk_buff *skb, struct flowi *flow, bool ipv6)

@@ -45,13 +45,11 @@ struct net_device;
 bool mapmint_forwards(const struct net_device *dev, bool ipv6);
 
 /*
- * Whether IPsec's forward policies may judge `skb` (received, at PREROUTING) when it is
- * forwarded: it came through an IPsec transformation, or its namespace has forward policies
- * or a default that blocks forwarding (what xfrm_policy_check tests before it looks anything
- * up). The output policies over the route are the other half (Net::has_ipsec_output_policies).
+ * Whether `skb` came through an IPsec transformation (secpath_exists: xfrm_policy_check
+ * then judges it as forwarded, whatever the namespace's policies).
  */
 struct sk_buff;
-bool mapmint_ipsec_forward_policies_judge(const struct sk_buff *skb);
+bool mapmint_secpath_exists(const struct sk_buff *skb);
 
 /*
  * The flow IPsec selects `skb` by (xfrm_decode_session: addresses, protocol, ports, ICMP

@@ -185,13 +185,13 @@ impl Skb {
     }
 
     /// Whether IPsec may judge the packet, received in `net`, if the stack forwards it: it
-    /// came through an IPsec transformation, or the namespace has forward or output
-    /// policies, or a default that blocks either.
+    /// came through an IPsec transformation, or the namespace has forward policies (which
+    /// forwarding checks) or output policies (which it looks up for the packet as routed), or
+    /// a default that blocks either.
     pub(crate) fn ipsec_judges_forwarding(&self, net: &Net) -> bool {
-        // SAFETY: we own a valid skb, received on a device (PREROUTING), whose namespace
-        // the device keeps.
-        let forward = unsafe { b::mapmint_ipsec_forward_policies_judge(self.raw()) };
-        forward || net.has_ipsec_output_policies()
+        // SAFETY: we own a valid skb; secpath_exists reads its extensions only.
+        let transformed = unsafe { b::mapmint_secpath_exists(self.raw()) };
+        transformed || net.has_ipsec_forward_policies() || net.has_ipsec_output_policies()
     }
 
     /// Writes into `flow` what IPsec's output policies select the packet by, read from its
