@@ -15,6 +15,7 @@
 #include <net/route.h>
 #include <linux/icmpv6.h>
 #include <linux/random.h>
+#include <linux/sock_diag.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include "shim.h"

@@ -28,13 +28,14 @@ pub(crate) fn emsgsize() -> Error {
     Error::from_errno(-(b::EMSGSIZE as i32))
 }
 
-/// Who sent a request: its socket's netlink port and the socket itself, which no other
-/// socket can be while it lives (ports can be taken again by the next socket bound to one).
-/// Only compared, never dereferenced.
+/// Who sent a request: its socket's netlink port and the socket's cookie, which no other
+/// socket has, before or after it (ports are taken again by the next socket bound to one,
+/// and a socket's memory by the next socket: a staging that outlived its socket, on a
+/// device moved to another namespace, is no later socket's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Sender {
     pub(crate) portid: u32,
-    socket: usize,
+    cookie: u64,
 }
 
 /// The value of a validated attribute, or None for a missing one.
@@ -180,7 +181,11 @@ impl<'a> Request<'a> {
         // SAFETY: NETLINK_CB(skb): a request skb's control buffer holds its netlink
         // parameters, `sk` the sending socket (alive while its request is handled).
         let socket = unsafe { (*self.skb.cb.as_ptr().cast::<b::netlink_skb_parms>()).sk };
-        Sender { portid: self.info.snd_portid, socket: socket as usize }
+        let mut cookie = [0u32; 2];
+        // SAFETY: the socket is alive (above); sock_diag_save_cookie gives it its cookie if
+        // it had none (atomically) and writes it as two halves, low first.
+        unsafe { b::sock_diag_save_cookie(socket, cookie.as_mut_ptr()) };
+        Sender { portid: self.info.snd_portid, cookie: u64::from(cookie[0]) | u64::from(cookie[1]) << 32 }
     }
 
     /// Refuses with `errno`, telling the caller why (truncated to extack's 80 bytes).

@@ -644,7 +644,7 @@ static SOCKET_RELEASE: SocketRelease = SocketRelease::new(socket_released);
 
 /// Ends what the socket at `portid` of `net` staged on the instances of `net`. (An instance
 /// moved to another namespace since keeps it until the next FMRS_STAGE_START or CONFIG_SET:
-/// no other socket can take it.)
+/// no other socket can take it, as none has the closed one's cookie.)
 fn socket_released(net: &Net, portid: u32) {
     // (a staging is made under the instance's control mutex by the socket's own request,
     // which has returned before its socket closes: none of this socket's can be missed here)
