@@ -16,7 +16,9 @@
 # "c map-t" and "tcp-up pktgen-60x1"; the ratios need c), MAPMINT_BENCH_ALT_MODULE: a second
 # mapmint.ko built for the benchmark kernel (another revision: scripts/build-module.sh in its
 # checkout), measured as the topologies map-t-alt, map-e-alt, map-t-rx-alt and map-e-rx-alt
-# (add them to MAPMINT_BENCH_TOPOLOGIES) in the same boot, for an A/B comparison.
+# (add them to MAPMINT_BENCH_TOPOLOGIES) in the same boot, for an A/B comparison. The
+# topologies c-ipsec, map-t-ipsec, map-e-ipsec and ip6tnl-ipsec (also only when named there)
+# add IPsec policies that every packet is looked up in and none matches.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$MAPMINT_ROOT"
@@ -125,6 +127,8 @@ table() {
 			title["map-t-rx"] = "MAP-T on receive"; title["map-e-rx"] = "MAP-E on receive"
 			title["map-t-alt"] = "MAP-T (alt)"; title["map-e-alt"] = "MAP-E (alt)"
 			title["map-t-rx-alt"] = "MAP-T on receive (alt)"; title["map-e-rx-alt"] = "MAP-E on receive (alt)"
+			title["c-ipsec"] = "c, IPsec policies"; title["map-t-ipsec"] = "MAP-T, IPsec policies"
+			title["map-e-ipsec"] = "MAP-E, IPsec policies"; title["ip6tnl-ipsec"] = "ip6tnl, IPsec policies"
 			ncounts = split(counts, cpus, " ")
 			head = "| load |"; rule = "|---|"
 			for (c = 1; c <= ncounts; c++) {

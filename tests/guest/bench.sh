@@ -19,6 +19,10 @@
 #   map-t-rx, map-e-rx  map-t and map-e with translate-on-receive at the CEs and the BR
 #   map-t-alt, map-e-alt, map-t-rx-alt, map-e-rx-alt (only when asked for)  the same with
 #           /mapmint/mapmint-alt.ko
+#   c-ipsec, map-t-ipsec, map-e-ipsec, ip6tnl-ipsec (only when asked for)  c, map-t, map-e
+#           and ip6tnl with IPsec policies at the CE, the ISP router and the BR that match
+#           none of the traffic (output and forward, both families): every packet is looked
+#           up in them, by forwarding as by the devices, and none is changed
 # Each topology is built, measured under every load and torn down, in turn (c, map-t,
 # map-e, ip6tnl, c, ...) for mapmint_bench_reps= rounds, so that drift spreads over all.
 # Every number is taken at the receiver. One line per measurement on the result channel:
@@ -141,6 +145,24 @@ build_map-t-alt() { MODULE=/mapmint/mapmint-alt.ko tutorial t nft; }
 build_map-e-alt() { MODULE=/mapmint/mapmint-alt.ko tutorial e nft; }
 build_map-t-rx-alt() { MODULE=/mapmint/mapmint-alt.ko TUTORIAL_ON_RECEIVE=on tutorial t nft; }
 build_map-e-rx-alt() { MODULE=/mapmint/mapmint-alt.ko TUTORIAL_ON_RECEIVE=on tutorial e nft; }
+
+# ipsec_bystanders: IPsec policies at the forwarding boxes that block only a prefix no
+# traffic here goes to (forward and output, IPv4 and IPv6), so that every packet is looked
+# up in them and passes.
+ipsec_bystanders() {
+	local ns dir
+	for ns in ce11b isp br; do
+		for dir in out fwd; do
+			ip -n $ns xfrm policy add dst 10.255.0.0/16 dir $dir action block
+			ip -n $ns xfrm policy add dst 2001:db8:dead::/48 dir $dir action block
+		done
+		report "BENCH-INFO ipsec policies at $ns: $(ip -n $ns xfrm policy | grep -c '^src')"
+	done
+}
+build_c-ipsec() { build_c; ipsec_bystanders; }
+build_map-t-ipsec() { build_map-t; ipsec_bystanders; }
+build_map-e-ipsec() { build_map-e; ipsec_bystanders; }
+build_ip6tnl-ipsec() { build_ip6tnl; ipsec_bystanders; }
 
 build_ip6tnl() {
 	skeleton
