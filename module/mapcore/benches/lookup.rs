@@ -13,18 +13,18 @@
 
 #[path = "../tests/br_table/mod.rs"]
 mod br_table;
+mod lookup_timing;
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::time::Instant;
 
 use br_table::br_table;
+use lookup_timing::{ns_per_lookup, PROBES};
 use criterion::Criterion;
 use mapcore::index::{slots_needed, RuleIndex};
 use mapcore::Rule;
 
 const SIZES: [u32; 4] = [1, 32, 1024, 65_536];
-const PROBES: usize = 4096;
 
 struct Table {
     rules: Vec<Rule>,
@@ -129,22 +129,6 @@ fn bench(c: &mut Criterion) {
         g.bench_function("rule alone serial", |b| b.iter(|| rules_alone_serial(&t.rules, &t.positions, zero)));
         g.finish();
     }
-}
-
-/// ns per lookup of `f` over the probes, the median of 7 runs.
-fn ns_per_lookup(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut runs: Vec<f64> = (0..7)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..50 {
-                f();
-            }
-            t.elapsed().as_nanos() as f64 / (50 * PROBES) as f64
-        })
-        .collect();
-    runs.sort_by(f64::total_cmp);
-    runs[3]
 }
 
 fn table_report() {
