@@ -55,10 +55,31 @@ struct V6Entry {
 /// Four entries, one cache line.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct V4Bucket([V4Entry; 4]);
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct V6Bucket([V6Entry; 4]);
+struct Bucket<E>([E; 4]);
+
+/// What the build needs of an entry: whether its slot is free, and its key's hash.
+trait Entry: Copy {
+    fn is_free(&self) -> bool;
+    fn hash(&self, seed: u64) -> u64;
+}
+
+impl Entry for V4Entry {
+    fn is_free(&self) -> bool {
+        self.v4len == EMPTY
+    }
+    fn hash(&self, seed: u64) -> u64 {
+        v4_hash(self.key, self.v4len, seed)
+    }
+}
+
+impl Entry for V6Entry {
+    fn is_free(&self) -> bool {
+        self.v6len == EMPTY
+    }
+    fn hash(&self, seed: u64) -> u64 {
+        v6_hash(self.key, self.v6len, seed)
+    }
+}
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 /// The index's mix (`index::hash64`), all 64 bits kept: each half picks one bucket.
@@ -66,6 +87,14 @@ const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 fn hash64(x: u64, seed: u64) -> u64 {
     let x = (x ^ seed).wrapping_mul(GOLDEN);
     (x ^ (x >> 29)).wrapping_mul(GOLDEN)
+}
+#[inline(always)]
+fn v4_hash(key: u32, len: u8, seed: u64) -> u64 {
+    hash64(u64::from(key) | u64::from(len) << 32, seed)
+}
+#[inline(always)]
+fn v6_hash(key: u64, len: u8, seed: u64) -> u64 {
+    hash64(key ^ u64::from(len).wrapping_mul(GOLDEN), seed)
 }
 #[inline(always)]
 fn two(h: u64, n: usize) -> (usize, usize) {
@@ -76,8 +105,8 @@ fn two(h: u64, n: usize) -> (usize, usize) {
 }
 
 struct Cuckoo {
-    t4: Vec<V4Bucket>,
-    t6: Vec<V6Bucket>,
+    t4: Vec<Bucket<V4Entry>>,
+    t6: Vec<Bucket<V6Entry>>,
     seed: u64,
     v4lens: u64,
     v6lens: u64,
@@ -96,6 +125,25 @@ fn mask64(len: u8) -> u64 {
     } else {
         u64::MAX << (64 - len)
     }
+}
+
+/// Puts `entry` in one of its two buckets, moving others to their other bucket as needed
+/// (a random walk of at most 500 moves); false if it found no room.
+fn insert<E: Entry>(table: &mut [Bucket<E>], mut entry: E, seed: u64, rand: &mut impl FnMut() -> u64) -> bool {
+    for _ in 0..500 {
+        let (b1, b2) = two(entry.hash(seed), table.len());
+        let free = [b1, b2]
+            .into_iter()
+            .flat_map(|b| (0..4).map(move |i| (b, i)))
+            .find(|&(b, i)| table[b].0[i].is_free());
+        if let Some((b, i)) = free {
+            table[b].0[i] = entry;
+            return true;
+        }
+        let b = if rand() & 1 == 0 { b1 } else { b2 };
+        core::mem::swap(&mut table[b].0[(rand() % 4) as usize], &mut entry);
+    }
+    false
 }
 
 impl Cuckoo {
@@ -119,8 +167,8 @@ impl Cuckoo {
                 off: 0,
                 v4len: 0,
             };
-            let mut t4 = vec![V4Bucket([e4; 4]); n];
-            let mut t6 = vec![V6Bucket([e6; 4]); n];
+            let mut t4 = vec![Bucket([e4; 4]); n];
+            let mut t6 = vec![Bucket([e6; 4]); n];
             let (mut v4lens, mut v6lens) = (0u64, 0u64);
             let mut rng = seed | 1;
             let mut rand = || {
@@ -134,7 +182,7 @@ impl Cuckoo {
                 assert!(p6.len <= 64);
                 v4lens |= 1 << p4.len;
                 v6lens |= 1 << p6.len;
-                let mut e = V4Entry {
+                let v4_entry = V4Entry {
                     key: u32::from(p4.addr),
                     v4len: p4.len,
                     ea: r.ea_len(),
@@ -142,28 +190,7 @@ impl Cuckoo {
                     v6len: p6.len,
                     v6: (u128::from(p6.addr) >> 64) as u64,
                 };
-                let mut placed = false;
-                for _ in 0..500 {
-                    let h = hash64(u64::from(e.key) | u64::from(e.v4len) << 32, seed);
-                    let (b1, b2) = two(h, n);
-                    let free = [b1, b2]
-                        .into_iter()
-                        .flat_map(|b| (0..4).map(move |i| (b, i)))
-                        .find(|&(b, i)| t4[b].0[i].v4len == EMPTY);
-                    if let Some((b, i)) = free {
-                        t4[b].0[i] = e;
-                        placed = true;
-                        break;
-                    }
-                    let b = if rand() & 1 == 0 { b1 } else { b2 };
-                    let i = (rand() % 4) as usize;
-                    core::mem::swap(&mut t4[b].0[i], &mut e);
-                }
-                if !placed {
-                    seed = seed.wrapping_add(1);
-                    continue 'retry;
-                }
-                let mut e = V6Entry {
+                let v6_entry = V6Entry {
                     key: (u128::from(p6.addr) >> 64) as u64,
                     v4: u32::from(p4.addr),
                     v6len: p6.len,
@@ -171,24 +198,7 @@ impl Cuckoo {
                     off: r.psid_offset(),
                     v4len: p4.len,
                 };
-                let mut placed = false;
-                for _ in 0..500 {
-                    let h = hash64(e.key ^ u64::from(e.v6len).wrapping_mul(GOLDEN), seed);
-                    let (b1, b2) = two(h, n);
-                    let free = [b1, b2]
-                        .into_iter()
-                        .flat_map(|b| (0..4).map(move |i| (b, i)))
-                        .find(|&(b, i)| t6[b].0[i].v6len == EMPTY);
-                    if let Some((b, i)) = free {
-                        t6[b].0[i] = e;
-                        placed = true;
-                        break;
-                    }
-                    let b = if rand() & 1 == 0 { b1 } else { b2 };
-                    let i = (rand() % 4) as usize;
-                    core::mem::swap(&mut t6[b].0[i], &mut e);
-                }
-                if !placed {
+                if !insert(&mut t4, v4_entry, seed, &mut rand) || !insert(&mut t6, v6_entry, seed, &mut rand) {
                     seed = seed.wrapping_add(1);
                     continue 'retry;
                 }
@@ -211,7 +221,7 @@ impl Cuckoo {
             let len = 63 - lens.leading_zeros() as u8;
             lens &= !(1 << len);
             let key = addr & mask4(len);
-            let h = hash64(u64::from(key) | u64::from(len) << 32, self.seed);
+            let h = v4_hash(key, len, self.seed);
             let (b1, b2) = two(h, n);
             let (a, b) = (&self.t4[b1], &self.t4[b2]);
             let mut mask = 0u32;
@@ -236,7 +246,7 @@ impl Cuckoo {
             let len = 63 - lens.leading_zeros() as u8;
             lens &= !(1 << len);
             let key = hi & mask64(len);
-            let h = hash64(key ^ u64::from(len).wrapping_mul(GOLDEN), self.seed);
+            let h = v6_hash(key, len, self.seed);
             let (b1, b2) = two(h, n);
             let (a, b) = (&self.t6[b1], &self.t6[b2]);
             let mut mask = 0u32;
