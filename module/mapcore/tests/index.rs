@@ -20,11 +20,11 @@ fn mask128(len: u8) -> u128 {
 }
 
 /// A legal rule from a small space of prefixes, so that tables have nested, equal and
-/// disjoint prefixes: IPv4 /16 to /32 under 10.0.0.0/14, IPv6 /32 to /56 under
+/// disjoint prefixes: IPv4 /16 to /32 under 10.0.0.0/14, IPv6 /32 to /56, /72 and /96 under
 /// 2001:db8::/32; shared-address rules (PSID in the EA bits, offset 0, 4 or 6) and per-CE
 /// rules with an explicit PSID.
 fn rule() -> impl Strategy<Value = Rule> {
-    (0usize..5, any::<u32>(), 0usize..3, 0u8..=6, any::<bool>(), any::<u16>(), 0usize..4, any::<u32>(), any::<bool>())
+    (0usize..5, any::<u32>(), 0usize..3, 0u8..=6, any::<bool>(), any::<u16>(), 0usize..6, any::<u32>(), any::<bool>())
         .prop_filter_map("illegal", |(r_pick, v4bits, a_pick, k, explicit, psid, n_pick, v6bits, forwarding)| {
             let r = [16u8, 20, 24, 28, 32][r_pick];
             let a = [0u8, 4, 6][a_pick];
@@ -34,10 +34,14 @@ fn rule() -> impl Strategy<Value = Rule> {
             } else {
                 (suffix + k.min(16 - a), None, None)
             };
-            let n = [32u8, 40, 48, 56][n_pick].min(64 - o);
+            let n = match [32u8, 40, 48, 56, 72, 96][n_pick] {
+                n if n <= 64 => n.min(64 - o),
+                n => n.min(128 - o),
+            };
             // (few distinct addresses: equal prefixes are common)
             let v4 = 0x0a00_0000 | (v4bits & 0x0003_0300);
-            let v6 = (0x2001_0db8u128 << 96) | (u128::from(v6bits & 0x00ff_ff00) << 72);
+            // (bits 64-71 too: only prefixes past /64 keep them)
+            let v6 = (0x2001_0db8u128 << 96) | (u128::from(v6bits & 0x00ff_ff00) << 72) | (u128::from(v6bits & 0xff) << 56);
             Rule::new(RuleParams {
                 ipv6: Ipv6Prefix { addr: Ipv6Addr::from(v6 & mask128(n)), len: n },
                 ipv4: Ipv4Prefix { addr: Ipv4Addr::from(v4 & mask32(r)), len: r },

@@ -116,6 +116,8 @@ fuzz_target!(|i: Input| {
     let rules = [rule];
     let mut slots = [0; mapcore::index::slots_needed(1)];
     let table = RuleIndex::build(&rules, &mut slots, i.probe6 as u64).expect("one rule is a legal table");
-    assert!(table.lookup_ipv6(rule.ipv6_prefix().addr).is_some());
-    let _ = table.lookup_ipv4(probe4, Some(i.port));
+    assert_eq!(table.lookup_ipv6(rule.ipv6_prefix().addr), Some(&rule));
+    if let Some(found) = table.lookup_ipv4(probe4, Some(i.port)) {
+        assert_eq!(found, &rule);
+    }
 });

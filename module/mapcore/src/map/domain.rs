@@ -610,14 +610,17 @@ mod tests {
     fn fragment_cache_under_concurrent_writers_and_readers_never_answers_a_wrong_psid() {
         let cache = FragmentCache::new();
         let answered = std::sync::atomic::AtomicU64::new(0);
+        let writing = std::sync::atomic::AtomicU32::new(2);
         std::thread::scope(|scope| {
             for thread in 0..4u16 {
-                let (cache, answered) = (&cache, &answered);
+                let (cache, answered, writing) = (&cache, &answered, &writing);
                 scope.spawn(move || {
                     // Two writers and two readers over the same 256 datagrams, the same 16
                     // identifications from 16 hosts: slots collide, entries are evicted and
                     // rewritten while being read, and a torn read would mix two hosts'.
-                    for round in 0..200_000u32 {
+                    // Readers go on while a writer does (the scheduler may run them first).
+                    let mut round = 0u32;
+                    while round < 200_000 || (thread >= 2 && writing.load(Ordering::Relaxed) > 0) {
                         let (id, host) = ((round % 16) as u16, (round / 16 % 16) as u8);
                         if thread < 2 {
                             cache.remember(from_host(id, host), psid_of(id, host));
@@ -625,6 +628,10 @@ mod tests {
                             assert_eq!(psid, psid_of(id, host), "datagram {id} from host {host}");
                             answered.fetch_add(1, Ordering::Relaxed);
                         }
+                        round = round.wrapping_add(1);
+                    }
+                    if thread < 2 {
+                        writing.fetch_sub(1, Ordering::Relaxed);
                     }
                 });
             }
