@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use br_table::br_table;
-use lookup_timing::{ns_per_lookup, PROBES};
+use lookup_timing::{ns_per_lookup, probes, Probes};
 use criterion::Criterion;
 use mapcore::index::{slots_needed, RuleIndex};
 use mapcore::Rule;
@@ -40,24 +40,7 @@ fn table(size: u32) -> Table {
     let rules = br_table(size);
     let mut slots = vec![0u32; slots_needed(rules.len())];
     let shape = RuleIndex::build(&rules, &mut slots, 0x5eed).expect("legal").shape();
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let mut probes4 = Vec::new();
-    let mut probes6 = Vec::new();
-    let mut positions = Vec::new();
-    for _ in 0..PROBES {
-        let position = (next() % u64::from(size)) as u32;
-        positions.push(position);
-        let rule = rules[position as usize];
-        let host = next();
-        probes4.push((Ipv4Addr::from(u32::from(rule.ipv4_prefix().addr) | (host as u32 & 0xff)), (host >> 16) as u16));
-        probes6.push(Ipv6Addr::from(u128::from(rule.ipv6_prefix().addr) | u128::from(host >> 8)));
-    }
+    let Probes { v4: probes4, v6: probes6, positions } = probes(&rules);
     Table { rules, slots, shape, probes4, probes6, positions }
 }
 

@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use br_table::br_table;
-use lookup_timing::{ns_per_lookup, PROBES};
+use lookup_timing::{ns_per_lookup, probes, Probes};
 use mapcore::index::{slots_needed, RuleIndex};
 use mapcore::Rule;
 
@@ -283,26 +283,7 @@ fn main() {
             .shape();
         let idx = RuleIndex::from_parts(&rules, &slots, shape);
         let ck = Cuckoo::build(&rules, load);
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let mut p4 = Vec::new();
-        let mut p6 = Vec::new();
-        for _ in 0..PROBES {
-            let rule = rules[(next() % u64::from(size)) as usize];
-            let host = next();
-            p4.push((
-                Ipv4Addr::from(u32::from(rule.ipv4_prefix().addr) | (host as u32 & 0xff)),
-                (host >> 16) as u16,
-            ));
-            p6.push(Ipv6Addr::from(
-                u128::from(rule.ipv6_prefix().addr) | u128::from(host >> 8),
-            ));
-        }
+        let Probes { v4: p4, v6: p6, .. } = probes(&rules);
         // both structures find the same rule for every probe
         for (&(a, _), &b) in p4.iter().zip(p6.iter()) {
             let r = idx.lookup_ipv4(a, None).unwrap();
