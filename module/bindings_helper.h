@@ -18,4 +18,5 @@
 #include <linux/sock_diag.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
+#include <net/xfrm.h>
 #include "shim.h"

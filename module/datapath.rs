@@ -79,6 +79,10 @@ enum Entry {
     /// cannot finish there in place (ICMP errors to send, fragments to make, segments to cut,
     /// a TTL running out) it leaves to the stack, which routes the packet into the device.
     Receive,
+    /// Delivered to the host as the MAP-E tunnel end's address, assigned to the device (see
+    /// [`crate::tunnel`]): not forwarded yet, as at receipt, but nothing is left to the
+    /// stack once the packet is known to be this instance's.
+    Delivered,
 }
 
 /// Translates `skb` for the device `tx`, or drops it and counts.
@@ -100,6 +104,21 @@ pub(crate) fn receive(tx: &PacketPath<'_>, skb: Skb) -> Option<Skb> {
         return Some(skb);
     }
     match translate(tx, skb, Entry::Receive) {
+        Outcome::Left(skb) => Some(skb),
+        Outcome::Translated => None,
+        Outcome::Dropped => {
+            tx.count_drop();
+            None
+        }
+    }
+}
+
+/// What a MAP-E device whose tunnel end is one of its addresses does with an IPv4-in-IPv6
+/// packet (or an ICMPv6 error, `skb` then a copy) delivered to it: decapsulates (or
+/// translates the error) and sends on, or drops and counts, what is addressed to the
+/// instance; hands back, unchanged, anything else.
+pub(crate) fn deliver(tx: &PacketPath<'_>, skb: Skb) -> Option<Skb> {
+    match translate(tx, skb, Entry::Delivered) {
         Outcome::Left(skb) => Some(skb),
         Outcome::Translated => None,
         Outcome::Dropped => {
@@ -139,9 +158,13 @@ const GSO_DECAPSULATABLE: u32 = GSO_TRANSLATABLE | crate::bindings::SKB_GSO_IPXI
 
 fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
     let instance = tx.instance();
+    // Taken at receipt, the stack goes on with what the translator does not finish.
     let receiving = entry == Entry::Receive;
+    // Not forwarded by this box yet.
+    let unforwarded = entry != (Entry::Device { may_fragment: true }) && entry != (Entry::Device { may_fragment: false });
+    let delivered = entry == Entry::Delivered;
     let Some(cpu) = instance.this_cpu() else {
-        return if receiving { Outcome::Left(skb) } else { Outcome::Dropped };
+        return if receiving || delivered { Outcome::Left(skb) } else { Outcome::Dropped };
     };
     let drop = |reason: DropReason| {
         cpu.dropped(reason);
@@ -154,13 +177,23 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         _ => return drop(DropReason::BadVersion),
     };
     let Some((config, fmrs, derived)) = tx.published() else {
-        return if receiving { Outcome::Left(skb) } else { drop(DropReason::NoMapping) };
+        return if receiving || delivered { Outcome::Left(skb) } else { drop(DropReason::NoMapping) };
     };
     let domain = match Domain::with_derived(config, fmrs, derived, &cpu.ipv4_ident) {
         Ok(domain) => domain.with_fragment_cache(&instance.fragments),
-        Err(_) if receiving => return Outcome::Left(skb),
+        Err(_) if receiving || delivered => return Outcome::Left(skb),
         Err(reason) => return drop(reason),
     };
+    // Delivered to the device's address: a MAP-E instance's tunnel end only. The IPv6
+    // layer leaves IPsec's inbound policies to the tunnel's handler.
+    if delivered {
+        if !(ipv6 && domain.takes_on_delivery(skb.header())) {
+            return Outcome::Left(skb);
+        }
+        if !skb.ipsec_accepts_delivered() {
+            return drop(DropReason::NoRoute);
+        }
+    }
     // At receipt, only what the stack would route into this device (a CE's IPv4 side needs
     // the NAPT first); the domain decides, from the configuration read once per packet.
     if receiving
@@ -185,9 +218,10 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         }
         // A BIG TCP super-packet (over 64 KB, made by GRO on a link whose gro_max_size
         // allows it) has no length in its IP header for the translator to read. Routed into
-        // the device, it arrives cut to the device's 64 KB GSO limit.
-        if receiving && skb.len() > usize::from(u16::MAX) {
-            return Outcome::Left(skb);
+        // the device, it arrives cut to the device's 64 KB GSO limit; delivered, it is cut
+        // here.
+        if unforwarded && skb.len() > usize::from(u16::MAX) {
+            return if receiving { Outcome::Left(skb) } else { transmit_segments(tx, skb) };
         }
     }
     // MAP-T updates the transport checksum as the offload's seed only where it is one; any
@@ -209,8 +243,9 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
     // inbound packets are received again instead: conntrack must undo the NAPT.
     let mut send_out = !(ipv6 && config.role == Role::Ce);
     // One hop per box: a packet routed into the device was forwarded once already; one taken
-    // at receipt was not, and is forwarded after the translation only if received again.
-    let ttl = match (receiving, send_out) {
+    // at receipt (or delivered) was not, and is forwarded after the translation only if
+    // received again.
+    let ttl = match (unforwarded, send_out) {
         (false, true) | (true, false) => TtlMode::Keep,
         (false, false) => TtlMode::Restore,
         (true, true) => TtlMode::Decrement,
@@ -304,7 +339,7 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         return drop(DropReason::BadOffload);
     }
     if send_out {
-        if receiving {
+        if unforwarded {
             skb.clear_receive_timestamp();
         }
         if !tx.send(skb, !ipv6) {

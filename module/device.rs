@@ -14,6 +14,7 @@ use crate::mapcore::index::RuleIndex;
 use crate::mapcore::rule::Rule;
 use crate::netdev::{Device, DeviceOps, DeviceSetup, Driver, LinkKind, LinkKindRegistration, NetDevice, Quiesced, Rtnl};
 use crate::netfilter;
+use crate::tunnel;
 use crate::rcu::PacketContext;
 use crate::skb::Skb;
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
@@ -230,6 +231,33 @@ impl netfilter::Handler for MapmintDevice {
             Some(skb) => netfilter::Verdict::Accept(skb),
             None => netfilter::Verdict::Stolen,
         }
+    }
+}
+
+/// MAP-E tunnel ends assigned to their devices as addresses: what tunnel6 delivers to an
+/// address of a mapmint device goes to the device's instance (see `tunnel`).
+pub(crate) struct TunnelEnds;
+
+impl TunnelEnds {
+    fn deliver(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> tunnel::Delivery {
+        match PacketPath::of(to, ctx) {
+            // (a device that is down translates nothing, as it transmits nothing)
+            Some(path) if to.is_up_now(ctx.reader()) => match datapath::deliver(&path, skb) {
+                Some(skb) => tunnel::Delivery::NotMine(skb),
+                None => tunnel::Delivery::Taken,
+            },
+            _ => tunnel::Delivery::NotMine(skb),
+        }
+    }
+}
+
+impl tunnel::Receiver for TunnelEnds {
+    fn receive(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> tunnel::Delivery {
+        Self::deliver(skb, to, ctx)
+    }
+
+    fn error(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> tunnel::Delivery {
+        Self::deliver(skb, to, ctx)
     }
 }
 

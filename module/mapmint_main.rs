@@ -24,6 +24,7 @@ mod percpu;
 mod rcu;
 mod route;
 mod skb;
+mod tunnel;
 
 // The MAP core: the kernel builds the very files cargo tests. Not every item is used here yet.
 #[allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
@@ -44,9 +45,14 @@ struct Mapmint {
     // configurations still waiting for their RCU grace period.
     _socket_release: genetlink::SocketReleaseRegistration,
     _genl: genetlink::FamilyRegistration,
+    // (before the devices: no packet is delivered to one after this goes)
+    _tunnel_ends: Option<tunnel::Registration>,
     _link_kind: netdev::LinkKindRegistration<instance::Instance>,
     _rcu_callbacks: RcuCallbacks,
 }
+
+/// The handler of IPv4-in-IPv6 packets delivered to a mapmint device's addresses.
+static TUNNEL_ENDS: tunnel::Ipv4InIpv6 = tunnel::Ipv4InIpv6::new();
 
 /// Waits on drop for every RCU callback the module queued (they run module code).
 struct RcuCallbacks;
@@ -65,12 +71,25 @@ impl kernel::Module for Mapmint {
         let link_kind = device::register()?;
         // On failure, dropping `link_kind` unregisters the kind again.
         device::add_device(&link_kind, c_str!("mapmint"), config, fmr)?;
+        let tunnel_ends = match TUNNEL_ENDS.register::<device::TunnelEnds>() {
+            Ok(registration) => Some(registration),
+            Err(e) => {
+                pr_warn!("no IPv4-in-IPv6 handler ({:?}): MAP-E tunnel ends assigned to a device as addresses receive nothing\n", e);
+                None
+            }
+        };
         let genl = netlink::register(module)?;
         let socket_release = netlink::register_socket_release()?;
         match ipv4_address {
             Some(prefix) => pr_info!("device mapmint registered, IPv4 address {}\n", prefix),
             None => pr_info!("device mapmint registered, no IPv4 address\n"),
         }
-        Ok(Mapmint { _socket_release: socket_release, _genl: genl, _link_kind: link_kind, _rcu_callbacks: RcuCallbacks })
+        Ok(Mapmint {
+            _socket_release: socket_release,
+            _genl: genl,
+            _tunnel_ends: tunnel_ends,
+            _link_kind: link_kind,
+            _rcu_callbacks: RcuCallbacks,
+        })
     }
 }

@@ -244,6 +244,12 @@ impl NetDevice {
         self.flags() & b::net_device_flags_IFF_UP != 0
     }
 
+    /// Whether the device is up, read on a packet path (`IFF_UP` may change meanwhile, as
+    /// the stack's own lockless readers of it allow).
+    pub(crate) fn is_up_now(&self, _reader: &RcuReader<'_>) -> bool {
+        self.flags() & b::net_device_flags_IFF_UP != 0
+    }
+
     /// Whether the device is registered and up.
     pub(crate) fn is_registered_and_up(&self, rtnl: &Rtnl) -> bool {
         self.is_registered(rtnl) && self.is_up(rtnl)

@@ -9,6 +9,7 @@
 #include <linux/inetdevice.h>
 #include <net/ipv6.h>
 #include <net/xfrm.h>
+#include <net/ip6_fib.h>
 #include "shim.h"
 
 static struct mapmint_params params;
@@ -80,6 +81,22 @@ int mapmint_ipsec_output_flow(struct net *net, struct sk_buff *skb, struct flowi
 #else
 	return -ENOSYS;
 #endif
+}
+
+struct net_device *mapmint_delivered_to(const struct sk_buff *skb)
+{
+	const struct dst_entry *dst = skb_dst(skb);
+	struct inet6_dev *idev;
+
+	if (!dst || dst->ops->family != AF_INET6 || !(dst_rt6_info(dst)->rt6i_flags & RTF_LOCAL))
+		return NULL;
+	idev = ip6_dst_idev(dst);
+	return idev ? idev->dev : NULL;
+}
+
+bool mapmint_ipsec_accepts_delivered(struct sk_buff *skb)
+{
+	return xfrm6_policy_check(NULL, XFRM_POLICY_IN, skb);
 }
 
 void mapmint_control_mutex_init(struct mutex *mutex)

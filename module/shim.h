@@ -62,6 +62,19 @@ struct flowi;
 int mapmint_ipsec_output_flow(struct net *net, struct sk_buff *skb, struct flowi *flow, bool ipv6);
 
 /*
+ * The device holding the address a locally delivered IPv6 packet was addressed to (its
+ * input route's inet6_dev), or NULL when the packet has no such route. The caller is an
+ * RCU reader.
+ */
+struct net_device *mapmint_delivered_to(const struct sk_buff *skb);
+
+/*
+ * Whether IPsec's inbound policies accept an IPv6 packet delivered locally to a tunnel
+ * end (xfrm6_policy_check, which tunnel6 leaves to its handlers, as ip6tnl calls it).
+ */
+bool mapmint_ipsec_accepts_delivered(struct sk_buff *skb);
+
+/*
  * An instance's control mutex. The generic netlink family has parallel_ops, so that its
  * handlers do not hold genetlink's global mutex (which every family without parallel_ops
  * shares, across namespaces) while they build a big table; each instance's own serialises

@@ -105,6 +105,33 @@ impl Skb {
         unsafe { (*self.raw()).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.dev = dev.as_raw() };
     }
 
+    /// Puts the data back at the network header, which the IPv6 layer pulled off to deliver
+    /// the packet to its protocol (keeping a CHECKSUM_COMPLETE sum over the data, as
+    /// skb_postpush_rcsum does): the whole IPv6 packet again. Returns the bytes pushed, for
+    /// [`pull_after_push`](Self::pull_after_push).
+    pub(crate) fn push_to_network_header(&mut self) -> u32 {
+        // SAFETY: we own a valid skb; its network header lies in its linear part at or before
+        // the data (the IPv6 layer pulled from it), so the push stays within head..tail.
+        unsafe {
+            let skb = self.raw();
+            let network = (*skb).__bindgen_anon_4.__bindgen_anon_1.as_ref().network_header as usize;
+            let pulled = self.headroom().saturating_sub(network) as u32;
+            if pulled != 0 {
+                let start = b::skb_push(skb, pulled);
+                b::skb_postpush_rcsum(skb, start.cast(), pulled);
+            }
+            pulled
+        }
+    }
+
+    /// Undoes [`push_to_network_header`](Self::push_to_network_header) on the unchanged packet.
+    pub(crate) fn pull_after_push(&mut self, pushed: u32) {
+        if pushed != 0 {
+            // SAFETY: we own the skb, whose data was pushed by `pushed` linear bytes.
+            unsafe { b::skb_pull_rcsum(self.raw(), pushed) };
+        }
+    }
+
     /// The bytes from the head of the buffer to the data.
     fn headroom(&self) -> usize {
         // SAFETY: we own a valid skb, whose data lies at or after its head.
@@ -192,6 +219,14 @@ impl Skb {
         // SAFETY: we own a valid skb; secpath_exists reads its extensions only.
         let transformed = unsafe { b::mapmint_secpath_exists(self.raw()) };
         transformed || net.has_ipsec_forward_policies() || net.has_ipsec_output_policies()
+    }
+
+    /// Whether IPsec's inbound policies accept this IPv6 packet, delivered locally to a
+    /// tunnel end (see [`crate::tunnel`]): the check the stack leaves to tunnel handlers.
+    pub(crate) fn ipsec_accepts_delivered(&mut self) -> bool {
+        // SAFETY: we own a valid skb, received with its route and its network header at the
+        // data; the policy check may read and reset its flow state only.
+        unsafe { b::mapmint_ipsec_accepts_delivered(self.raw()) }
     }
 
     /// Writes into `flow` what IPsec's output policies select the packet by, read from its

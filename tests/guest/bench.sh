@@ -17,7 +17,9 @@
 #   map-t-64k  map-t with a BR of 65,536 FMRs (lib-tutorial's big_br_config: the tutorial's
 #           rule in the middle), against map-t's one
 #   map-t-rx, map-e-rx  map-t and map-e with translate-on-receive at the CEs and the BR
-#   map-t-alt, map-e-alt, map-t-rx-alt, map-e-rx-alt (only when asked for)  the same with
+#   map-e-local  map-e with the tunnel ends assigned to the devices as addresses (delivered
+#           to the host and decapsulated there, as ip6tnl receives)
+#   map-t-alt, map-e-alt, map-t-rx-alt, map-e-rx-alt, map-e-local-alt (asked for)  the same with
 #           /mapmint/mapmint-alt.ko
 #   c-ipsec, map-t-ipsec, map-e-ipsec, ip6tnl-ipsec (only when asked for)  c, map-t, map-e
 #           and ip6tnl with IPsec policies at the CE, the ISP router and the BR that match
@@ -38,7 +40,7 @@
 
 seconds=5
 reps=3
-topologies="c c6 map-t map-e ip6tnl map-t-rx map-e-rx map-t-a6 map-t-64k"
+topologies="c c6 map-t map-e ip6tnl map-t-rx map-e-rx map-e-local map-t-a6 map-t-64k"
 loads="tcp-up tcp-down udp-64 udp-1400 pktgen-60x1 pktgen-1400x1 pktgen-60x1024 pktgen-1400x1024"
 profile=0
 for arg in $(cat /proc/cmdline); do
@@ -131,6 +133,7 @@ build_map-t() { tutorial t nft; }
 build_map-e() { tutorial e nft; }
 build_map-t-rx() { TUTORIAL_ON_RECEIVE=on tutorial t nft; }
 build_map-e-rx() { TUTORIAL_ON_RECEIVE=on tutorial e nft; }
+build_map-e-local() { TUTORIAL_TUNNEL_ENDS=device tutorial e nft; }
 build_map-t-a6() {
 	RULE="2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 6" CE11B_PORTS=1888-3903 CE774_PORTS=1664-3679 \
 		TUTORIAL_PORT_MAPPING=contiguous tutorial t nft
@@ -145,6 +148,7 @@ build_map-t-alt() { MODULE=/mapmint/mapmint-alt.ko tutorial t nft; }
 build_map-e-alt() { MODULE=/mapmint/mapmint-alt.ko tutorial e nft; }
 build_map-t-rx-alt() { MODULE=/mapmint/mapmint-alt.ko TUTORIAL_ON_RECEIVE=on tutorial t nft; }
 build_map-e-rx-alt() { MODULE=/mapmint/mapmint-alt.ko TUTORIAL_ON_RECEIVE=on tutorial e nft; }
+build_map-e-local-alt() { MODULE=/mapmint/mapmint-alt.ko TUTORIAL_TUNNEL_ENDS=device tutorial e nft; }
 
 # ipsec_bystanders: IPsec policies at the forwarding boxes that block only a prefix no
 # traffic here goes to (forward and output, IPv4 and IPv6), so that every packet is looked

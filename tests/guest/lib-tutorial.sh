@@ -138,10 +138,13 @@ add_device() {
 }
 
 # br_translator NS MODE: NS forwards, and its mapmint device is a BR in MODE (t or e), its
-# configuration in /tmp/NS.conf, up, with the routes into it.
+# configuration in /tmp/NS.conf, up, with the routes into it (with TUTORIAL_TUNNEL_ENDS=device
+# in MAP-E, the BR's tunnel end an address of the device instead of a route into it).
 br_translator() {
-	local ns=$1 mode=$2 map_route=64:ff9b::/96
-	[ "$mode" = t ] || map_route=2001:db8:6::1/128
+	local ns=$1 mode=$2 map_route="route add 64:ff9b::/96 dev mapmint"
+	[ "$mode" = t ] || map_route="route add 2001:db8:6::1/128 dev mapmint"
+	[ "$mode" = t ] || [ "${TUTORIAL_TUNNEL_ENDS:-}" != device ] ||
+		map_route="addr add 2001:db8:6::1/128 dev mapmint nodad"
 	at "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 	add_device "$ns"
 	br_config "$mode" >"/tmp/$ns.conf"
@@ -149,8 +152,17 @@ br_translator() {
 	batch "$ns" <<-IP
 		link set mapmint up
 		route add 192.0.2.0/24 dev mapmint
-		route add $map_route dev mapmint
+		$map_route
 	IP
+}
+
+# map_address CE: the CE's MAP IPv6 address (RFC 7597 §5.2, interface identifier of RFC 7597
+# §6: the IPv4 address and PSID), the MAP-E tunnel end.
+map_address() {
+	case $1 in
+	ce11b) echo 2001:db8:ce:11b:0:c000:208:1b ;;
+	ce774) echo 2001:db8:ce:774:0:c000:23b:14 ;;
+	esac
 }
 
 # ce_box NAME PREFIX LAN_NET CLIENT: a CE box (without its translator) and its LAN client,
@@ -185,7 +197,8 @@ ce_box() {
 }
 
 # ce NAME PREFIX IPV4 PORTS LAN_NET MODE FRONTEND CLIENT: a CE box, its translator and NAPT,
-# and its LAN client.
+# and its LAN client (with TUTORIAL_TUNNEL_ENDS=device in MAP-E, its MAP address an address
+# of the device as well).
 ce() {
 	local name=$1 prefix=$2 ipv4=$3 ports=$4 lan=$5 mode=$6 frontend=$7 client=$8
 	ce_box "$name" "$prefix" "$lan" "$client"
@@ -198,6 +211,9 @@ ce() {
 		route add default dev mapmint
 		route add $prefix dev mapmint
 	IP
+	if [ "$mode" = e ] && [ "${TUTORIAL_TUNNEL_ENDS:-}" = device ]; then
+		ip -n "$name" -6 addr add "$(map_address "$name")/128" dev mapmint nodad
+	fi
 	snat "$name" "$ipv4" "$ports" "$frontend"
 }
 
@@ -991,6 +1007,106 @@ forwarded() {
 # translated NS: the packets NS's mapmint device translated so far, both ways.
 translated() {
 	echo $(($(counter "$1" v4_to_v6_packets) + $(counter "$1" v6_to_v4_packets)))
+}
+
+# snmp6 NS FIELD: FIELD of NS's /proc/net/snmp6.
+snmp6() {
+	at "$1" awk -v field="$2" '$1 == field { print $2 }' /proc/net/snmp6
+}
+
+# tunnel_end_checks: with the MAP-E tunnel ends assigned to the devices as addresses (the
+# topology built with TUTORIAL_TUNNEL_ENDS=device), the tunnel packets to them are delivered
+# to the host, as ip6tnl receives its own, and the device decapsulates them there: a download
+# crosses the BR and CE 11b without their stacks forwarding any IPv6 (they deliver it); the
+# device's other checks hold there too (the rest of the scenario). Once the address is gone,
+# the tunnel packets are the stack's: it answers Port Unreachable and the device sees none.
+tunnel_end_checks() {
+	local ns v6_br v6_ce f_br f_ce d_br d_ce dv_br dv_ce df_br df_ce dd_br dd_ce
+	check_eq "br: the tunnel end is an address of the device" "2001:db8:6::1/128" \
+		"$(ip -n br -6 -o addr show dev mapmint | grep -o '2001:db8:6::1/128')"
+	v6_br=$(counter br v6_to_v4_packets) v6_ce=$(counter ce11b v6_to_v4_packets)
+	f_br=$(snmp6 br Ip6OutForwDatagrams) f_ce=$(snmp6 ce11b Ip6OutForwDatagrams)
+	d_br=$(snmp6 br Ip6InDelivers) d_ce=$(snmp6 ce11b Ip6InDelivers)
+	rm -f /tmp/got
+	check "e: download to c1 through tunnel ends on the devices" at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
+	check_eq "e: download through tunnel ends on the devices: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
+	dv_br=$(($(counter br v6_to_v4_packets) - v6_br)) dv_ce=$(($(counter ce11b v6_to_v4_packets) - v6_ce))
+	df_br=$(($(snmp6 br Ip6OutForwDatagrams) - f_br)) df_ce=$(($(snmp6 ce11b Ip6OutForwDatagrams) - f_ce))
+	dd_br=$(($(snmp6 br Ip6InDelivers) - d_br)) dd_ce=$(($(snmp6 ce11b Ip6InDelivers) - d_ce))
+	# (the BR decapsulates c1's ACKs, CE 11b the download itself)
+	for ns in br ce11b; do
+		local dv df dd
+		if [ $ns = br ]; then dv=$dv_br df=$df_br dd=$dd_br; else dv=$dv_ce df=$df_ce dd=$dd_ce; fi
+		if [ "$dv" -gt 20 ] && [ "$df" -eq 0 ] && [ "$dd" -ge "$dv" ]; then
+			pass "e: $ns delivered the tunnel packets to itself and forwarded no IPv6 ($dv decapsulated, $dd delivered, $df forwarded)"
+		else
+			fail "e: $ns delivered the tunnel packets to itself and forwarded no IPv6" "$dv decapsulated, $dd delivered, $df forwarded"
+		fi
+	done
+	# Without the address the stack has no tunnel there: a ping's request is delivered to
+	# the BR and answered Port Unreachable (tunnel6, as with an ip6tnl that matches none).
+	ip -n br -6 addr del 2001:db8:6::1/128 dev mapmint
+	v6_br=$(counter br v6_to_v4_packets)
+	check_fails "e: no ping once the BR's tunnel end is no address of it" at c1 ping -c 2 -i 0.2 -W 1 $SERVER
+	check_eq "e: the BR's device decapsulated none of it" "$v6_br" "$(counter br v6_to_v4_packets)"
+	ip -n br -6 addr add 2001:db8:6::1/128 dev mapmint nodad
+	check "e: ping once the tunnel end is the BR device's address again" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	# Down, the device takes nothing at its addresses (and IPv6 takes them away); up with the
+	# address again, it does.
+	ip -n ce11b link set mapmint down
+	check_fails "e: no ping while ce11b's device is down" at c1 ping -c 2 -i 0.2 -W 1 $SERVER
+	batch ce11b <<-IP
+		link set mapmint up
+		route add default dev mapmint
+		route add 2001:db8:ce:11b::/64 dev mapmint
+		addr add $(map_address ce11b)/128 dev mapmint nodad
+	IP
+	check "e: ping once ce11b's device is up with its tunnel end" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+}
+
+# tunnel_ends_on_devices: in a MAP-E tutorial topology built without them, each tunnel end
+# becomes an address of its device (the BR's route into its device goes).
+tunnel_ends_on_devices() {
+	local ns
+	ip -n br -6 route del 2001:db8:6::1/128 dev mapmint
+	ip -n br -6 addr add 2001:db8:6::1/128 dev mapmint nodad
+	for ns in ce11b ce774; do ip -n $ns -6 addr add "$(map_address $ns)/128" dev mapmint nodad; done
+}
+
+# tunnel_end_churn_under_traffic: the BR's tunnel end taken off its device and given back,
+# and the device down and up, 10 times while c1 downloads and pings: the packets delivered
+# meanwhile meet a device with or without its address, up or down; afterwards it carries
+# traffic again.
+tunnel_end_churn_under_traffic() {
+	local i pinger wget delivered failed=0
+	at c1 ping -i 0.02 $SERVER >/dev/null 2>&1 &
+	pinger=$!
+	rm -f /tmp/churn
+	at c1 timeout 120 wget -q -O /tmp/churn http://$SERVER/file >/dev/null 2>&1 &
+	wget=$!
+	for i in $(seq 1 10); do
+		batch br <<-IP || failed=$((failed + 1))
+			addr del 2001:db8:6::1/128 dev mapmint
+			addr add 2001:db8:6::1/128 dev mapmint nodad
+			link set mapmint down
+			link set mapmint up
+			route add 192.0.2.0/24 dev mapmint
+			addr add 2001:db8:6::1/128 dev mapmint nodad
+		IP
+	done
+	kill $pinger 2>/dev/null
+	check_eq "10 rounds of the BR's tunnel end off and on, device down and up, under traffic: every command done" 0 "$failed"
+	if wait $wget; then
+		check_eq "the download during the churn: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/churn)"
+	else
+		pass "the download during the churn failed cleanly (the BR's device went down under it)"
+	fi
+	delivered=$(snmp6 br Ip6InDelivers)
+	check "ping after the churn" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
+	check "the BR's tunnel end had the pings delivered after the churn" test "$(snmp6 br Ip6InDelivers)" -ge $((delivered + 3))
+	rm -f /tmp/got
+	check "download after the churn" at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
+	check_eq "download after the churn: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
 }
 
 # on_receive_checks MODE: with translate-on-receive on at the CEs and the BR (the topology

@@ -617,6 +617,33 @@ fn ipv6_dst(packet: &[u8]) -> Ipv6Addr {
     Ipv6Addr::from(<[u8; 16]>::try_from(&packet[24..40]).unwrap())
 }
 
+/// A MAP-E tunnel end assigned to the device as an address receives by local delivery what
+/// is addressed to it, IPv4 inside or an ICMPv6 error; a MAP-T instance takes nothing there.
+#[test]
+fn a_tunnel_end_takes_on_delivery_what_is_addressed_to_it() {
+    use etherparse::Icmpv6Type;
+    let ident = AtomicU16::new(1);
+    let takes = |config: &Instance, packet: &[u8]| config.domain(&ident).unwrap().takes_on_delivery(packet);
+    let down = from_v4(&br_e(), &udp4((v4(SERVER), 80), (v4("192.0.2.8"), 55296))).unwrap();
+    let up = from_v4(&ce_e(CE11B), &udp4((v4("192.0.2.8"), 55296), (v4(SERVER), 80))).unwrap();
+    assert!(takes(&ce_e(CE11B), &down) && !takes(&ce_e(CE774), &down) && !takes(&br_e(), &down));
+    assert!(takes(&br_e(), &up) && !takes(&ce_e(CE11B), &up));
+    // An ICMPv6 error to the CE's tunnel end is the instance's too.
+    let mut ptb = Vec::new();
+    PacketBuilder::ipv6(v6("2001:db8:100:11b::1").octets(), ipv6_dst(&down).octets(), 64)
+        .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+        .write(&mut ptb, &up[..200.min(up.len())])
+        .unwrap();
+    assert!(takes(&ce_e(CE11B), &ptb));
+    assert!(!takes(&ce_e(CE11B), &down[..39]), "a header cut short is not taken");
+    let mut v4_version = down.clone();
+    v4_version[0] = 0x45;
+    assert!(!takes(&ce_e(CE11B), &v4_version));
+    // MAP-T: a packet to the CE's address delivered locally is the host's own.
+    let down_t = from_v4(&br_t(), &udp4((v4(SERVER), 80), (v4("192.0.2.8"), 55296))).unwrap();
+    assert!(!takes(&ce_t(CE11B), &down_t) && !takes(&br_t(), &down_t));
+}
+
 /// translate-on-receive takes a packet at PREROUTING when the domain says it is addressed to
 /// it: every packet a BR or a CE sends a CE (or a CE the BR) must be, and nothing of the
 /// other CE, the rest of the CE's /64, or the Internet. With a CE given an IPv4 prefix

@@ -353,6 +353,17 @@ impl<'a> Domain<'a> {
         }
     }
 
+    /// Whether an IPv6 packet (its header first in `header`) delivered to the host at an
+    /// address the instance's device holds is the instance's: a MAP-E tunnel end's, whatever
+    /// follows the header (IPv4 inside, or an ICMPv6 error about a tunnel packet). MAP-T
+    /// takes nothing there: a packet to a MAP-T address delivered locally is the host's.
+    pub fn takes_on_delivery(&self, header: &[u8]) -> bool {
+        let Some(dst) = header.get(24..40).and_then(|b| <[u8; 16]>::try_from(b).ok()) else {
+            return false;
+        };
+        self.config.mode == Mode::MapE && header[0] >> 4 == 6 && self.receives_v6(Ipv6Addr::from(dst))
+    }
+
     /// Whether an IPv4 packet to `dst` is addressed to this translator: at a BR, an address
     /// its rules give a CE (with shared addresses, one whose rule the address alone finds). A
     /// CE takes none: its outbound packets need the NAPT first.

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0
+//! IPv4-in-IPv6 packets delivered to one of the host's own addresses (6.12's kernel crate
+//! has no tunnel handlers): the kernel's chain of handlers for IPPROTO_IPIP over IPv6
+//! (tunnel6's `xfrm6_tunnel_register` with AF_INET), where ip6tnl receives its packets too.
+//! A MAP-E tunnel end whose address is assigned to its mapmint device receives here, as a
+//! local delivery, instead of being forwarded into the device. The `unsafe` of registering
+//! and of the handlers' C signatures lives here.
+
+use crate::bindings as b;
+use crate::netdev::NetDevice;
+use crate::rcu::PacketContext;
+use crate::skb::Skb;
+use core::cell::UnsafeCell;
+use core::ffi::c_int;
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::error::{code::EBUSY, Error, Result};
+
+/// What a receiver does with a packet delivered to an address of the host.
+pub(crate) enum Delivery {
+    /// Not for it: the next handler in the chain (ip6tnl's, xfrm6_tunnel's, ...) may take it,
+    /// or the stack answers Port Unreachable. It must be the same skb, unchanged.
+    NotMine(Skb),
+    /// Taken: sent on, or dropped and counted.
+    Taken,
+}
+
+/// What the handlers call.
+pub(crate) trait Receiver {
+    /// `skb` (an IPv6 packet whose data starts at its IPv6 header, as received) was delivered
+    /// to an address of the host that `to` holds, on the receive path (`ctx`).
+    fn receive(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> Delivery;
+
+    /// An ICMPv6 error delivered to an address `to` holds, about an IPv4-in-IPv6 packet:
+    /// `skb` is a clone of the message, its data at the ICMPv6 message's IPv6 header, for
+    /// the receiver to translate or drop. The stack goes on with the original.
+    fn error(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> Delivery;
+}
+
+/// The handler chain's priority: after ip6tnl (1), before xfrm6_tunnel (3).
+const PRIORITY: c_int = 2;
+/// tunnel6's family for IPv4 inside IPv6.
+const AF_INET: u16 = 2;
+
+/// One handler in tunnel6's chain for IPv4 inside IPv6.
+pub(crate) struct Ipv4InIpv6 {
+    handler: UnsafeCell<b::xfrm6_tunnel>,
+    /// Whether a [`Registration`] of it exists.
+    registered: AtomicBool,
+}
+
+// SAFETY: tunnel6 reads the handler from any CPU once registered and writes its `next` under
+// its own mutex; this module writes it only while no registration exists (`registered`).
+unsafe impl Sync for Ipv4InIpv6 {}
+
+impl Ipv4InIpv6 {
+    pub(crate) const fn new() -> Self {
+        Ipv4InIpv6 {
+            // SAFETY: all-zero is an xfrm6_tunnel without handlers, never registered as such.
+            handler: UnsafeCell::new(unsafe { core::mem::MaybeUninit::zeroed().assume_init() }),
+            registered: AtomicBool::new(false),
+        }
+    }
+
+    /// Registers the handlers of `R`; they run until the registration is dropped. EBUSY if
+    /// a registration exists, EEXIST if another handler holds the priority.
+    pub(crate) fn register<R: Receiver>(&'static self) -> Result<Registration> {
+        if self.registered.swap(true, Ordering::Acquire) {
+            return Err(EBUSY);
+        }
+        // SAFETY: not registered (above), so nothing reads the handler while it is written.
+        unsafe {
+            let handler = &mut *self.handler.get();
+            handler.handler = Some(receive::<R>);
+            handler.err_handler = Some(error::<R>);
+            handler.priority = PRIORITY;
+        }
+        // SAFETY: the handler is filled in and static.
+        let ret = unsafe { b::xfrm6_tunnel_register(self.handler.get(), AF_INET) };
+        if ret < 0 {
+            self.registered.store(false, Ordering::Release);
+            return Err(Error::from_errno(ret));
+        }
+        Ok(Registration(self))
+    }
+}
+
+/// Deregisters on drop; no handler runs after that (tunnel6 waits for a grace period).
+pub(crate) struct Registration(&'static Ipv4InIpv6);
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: registered by `register`; may sleep (synchronize_net), which module exit
+        // allows.
+        unsafe { b::xfrm6_tunnel_deregister(self.0.handler.get(), AF_INET) };
+        self.0.registered.store(false, Ordering::Release);
+    }
+}
+
+/// The device whose address an IPv6 packet was delivered to, if that was a local delivery.
+///
+/// # Safety
+/// `skb` is valid, on the receive path (an RCU reader).
+unsafe fn delivered_to<'a>(skb: *mut b::sk_buff) -> Option<&'a NetDevice> {
+    // SAFETY: per the caller; the route's inet6_dev holds its device.
+    let dev = unsafe { b::mapmint_delivered_to(skb) };
+    // SAFETY: the device a local route's inet6_dev holds is valid while the route is, which
+    // the packet holds (or RCU keeps, for a borrowed one) while it is delivered.
+    (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) })
+}
+
+/// tunnel6's handler: 0 when the packet was taken, else the next handler's turn.
+unsafe extern "C" fn receive<R: Receiver>(skb: *mut b::sk_buff) -> c_int {
+    // SAFETY: tunnel6 passes a valid skb, delivered locally (ip6_input, an RCU reader).
+    let Some(to) = (unsafe { delivered_to(skb) }) else {
+        return -1;
+    };
+    // SAFETY: the handler owns the skb while it runs: it takes it (0) or passes it on
+    // unchanged (-1). The IPv6 layer pulled the headers up to the inner packet: `data` lies
+    // that many bytes after the network header, in the linear part.
+    let Some(mut owned) = (unsafe { Skb::from_raw(skb) }) else {
+        return -1;
+    };
+    let pulled = owned.push_to_network_header();
+    with_packet_context(|ctx| match R::receive(owned, to, ctx) {
+        Delivery::Taken => 0,
+        Delivery::NotMine(mut returned) => {
+            returned.pull_after_push(pulled);
+            returned.into_raw();
+            -1
+        }
+    })
+}
+
+/// tunnel6's error handler: 0 when the error was taken, else the next handler's turn. The
+/// skb stays the stack's.
+unsafe extern "C" fn error<R: Receiver>(
+    skb: *mut b::sk_buff,
+    _opt: *mut b::inet6_skb_parm,
+    _kind: u8,
+    _code: u8,
+    _offset: c_int,
+    _info: u32,
+) -> c_int {
+    // SAFETY: icmpv6_rcv delivered the message locally and calls this under RCU.
+    let Some(to) = (unsafe { delivered_to(skb) }) else {
+        return -1;
+    };
+    // SAFETY: a valid skb the stack keeps; the clone is ours (or null when out of memory).
+    let Some(mut clone) = (unsafe { Skb::from_raw(b::skb_clone(skb, kernel::bindings::GFP_ATOMIC)) }) else {
+        return -1;
+    };
+    clone.push_to_network_header();
+    with_packet_context(|ctx| match R::error(clone, to, ctx) {
+        Delivery::Taken => 0,
+        Delivery::NotMine(_) => -1,
+    })
+}
+
+/// Runs `f` on the packet path: local delivery runs as an RCU reader (ip6_input_finish),
+/// with bottom halves off but where a queueing hook reinjected the packet.
+fn with_packet_context<T>(f: impl FnOnce(&PacketContext<'_>) -> T) -> T {
+    // SAFETY: paired below, on the same CPU and task.
+    unsafe { b::local_bh_disable() };
+    // SAFETY: an RCU reader (the IPv6 layer's) with bottom halves off (above) until the
+    // context goes, at the end of the call.
+    let ctx = unsafe { PacketContext::assume() };
+    let result = f(&ctx);
+    drop(ctx);
+    // SAFETY: disabled above.
+    unsafe { b::local_bh_enable() };
+    result
+}
