@@ -161,7 +161,7 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
     // Taken at receipt, the stack goes on with what the translator does not finish.
     let receiving = entry == Entry::Receive;
     // Not forwarded by this box yet.
-    let unforwarded = entry != (Entry::Device { may_fragment: true }) && entry != (Entry::Device { may_fragment: false });
+    let unforwarded = !matches!(entry, Entry::Device { .. });
     let delivered = entry == Entry::Delivered;
     let Some(cpu) = instance.this_cpu() else {
         return if receiving || delivered { Outcome::Left(skb) } else { Outcome::Dropped };

@@ -1073,40 +1073,52 @@ tunnel_ends_on_devices() {
 	for ns in ce11b ce774; do ip -n $ns -6 addr add "$(map_address $ns)/128" dev mapmint nodad; done
 }
 
-# tunnel_end_churn_under_traffic: the BR's tunnel end taken off its device and given back,
-# and the device down and up, 10 times while c1 downloads and pings: the packets delivered
-# meanwhile meet a device with or without its address, up or down; afterwards it carries
-# traffic again.
-tunnel_end_churn_under_traffic() {
-	local i pinger wget delivered failed=0
+# churn_under_traffic WHAT ROUND: the function ROUND 10 times while c1 pings and downloads:
+# every round's commands done, the download intact (or failed cleanly: the BR's device may go
+# down under it), and a ping and a download after the churn.
+churn_under_traffic() {
+	local what=$1 round=$2 i pinger wget failed=0
 	at c1 ping -i 0.02 $SERVER >/dev/null 2>&1 &
 	pinger=$!
 	rm -f /tmp/churn
 	at c1 timeout 120 wget -q -O /tmp/churn http://$SERVER/file >/dev/null 2>&1 &
 	wget=$!
-	for i in $(seq 1 10); do
-		batch br <<-IP || failed=$((failed + 1))
-			addr del 2001:db8:6::1/128 dev mapmint
-			addr add 2001:db8:6::1/128 dev mapmint nodad
-			link set mapmint down
-			link set mapmint up
-			route add 192.0.2.0/24 dev mapmint
-			addr add 2001:db8:6::1/128 dev mapmint nodad
-		IP
-	done
+	for i in $(seq 1 10); do "$round" || failed=$((failed + 1)); done
 	kill $pinger 2>/dev/null
-	check_eq "10 rounds of the BR's tunnel end off and on, device down and up, under traffic: every command done" 0 "$failed"
+	check_eq "10 rounds of $what under traffic: every command done" 0 "$failed"
+	# (the download may stall while the BR's device is down, but what arrives is intact)
 	if wait $wget; then
 		check_eq "the download during the churn: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/churn)"
 	else
 		pass "the download during the churn failed cleanly (the BR's device went down under it)"
 	fi
-	delivered=$(snmp6 br Ip6InDelivers)
 	check "ping after the churn" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
-	check "the BR's tunnel end had the pings delivered after the churn" test "$(snmp6 br Ip6InDelivers)" -ge $((delivered + 3))
 	rm -f /tmp/got
 	check "download after the churn" at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
 	check_eq "download after the churn: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
+}
+
+# tunnel_end_churn_under_traffic: the BR's tunnel end taken off its device and given back,
+# and the device down and up, under traffic (churn_under_traffic): the packets delivered
+# meanwhile meet a device with or without its address, up or down; afterwards its tunnel end
+# has packets delivered again.
+tunnel_end_churn_under_traffic() {
+	local delivered
+	churn_under_traffic "the BR's tunnel end off and on, device down and up" tunnel_end_churn_round
+	delivered=$(snmp6 br Ip6InDelivers)
+	check "ping after the churn, again" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
+	check "the BR's tunnel end had the pings delivered after the churn" test "$(snmp6 br Ip6InDelivers)" -ge $((delivered + 3))
+}
+
+tunnel_end_churn_round() {
+	batch br <<-IP
+		addr del 2001:db8:6::1/128 dev mapmint
+		addr add 2001:db8:6::1/128 dev mapmint nodad
+		link set mapmint down
+		link set mapmint up
+		route add 192.0.2.0/24 dev mapmint
+		addr add 2001:db8:6::1/128 dev mapmint nodad
+	IP
 }
 
 # on_receive_checks MODE: with translate-on-receive on at the CEs and the BR (the topology
@@ -1187,36 +1199,22 @@ on_receive_checks() {
 # device down and up) 10 times while pings and a download run; afterwards the path works, and
 # takes packets at receipt again.
 hook_churn_under_traffic() {
-	local i pinger wget r_br failed=0
-	at c1 ping -i 0.02 $SERVER >/dev/null 2>&1 &
-	pinger=$!
-	rm -f /tmp/churn
-	at c1 timeout 120 wget -q -O /tmp/churn http://$SERVER/file >/dev/null 2>&1 &
-	wget=$!
-	for i in $(seq 1 10); do
-		at br mapminctl dev set mapmint translate-on-receive off || failed=$((failed + 1))
-		at ce11b mapminctl dev set mapmint translate-on-receive off || failed=$((failed + 1))
-		at ce11b mapminctl dev set mapmint translate-on-receive on || failed=$((failed + 1))
-		at br mapminctl dev set mapmint translate-on-receive on || failed=$((failed + 1))
-		batch br <<-IP || failed=$((failed + 1))
+	local r_br
+	churn_under_traffic "hooks off and on, device down and up" hook_churn_round
+	r_br=$(counter br translated_on_receive)
+	check "ping after the churn, again" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
+	check "the BR takes packets at receipt after the churn" test "$(counter br translated_on_receive)" -ge $((r_br + 6))
+}
+
+hook_churn_round() {
+	at br mapminctl dev set mapmint translate-on-receive off &&
+		at ce11b mapminctl dev set mapmint translate-on-receive off &&
+		at ce11b mapminctl dev set mapmint translate-on-receive on &&
+		at br mapminctl dev set mapmint translate-on-receive on &&
+		batch br <<-IP
 			link set mapmint down
 			link set mapmint up
 			route add 192.0.2.0/24 dev mapmint
 			route add 64:ff9b::/96 dev mapmint
 		IP
-	done
-	kill $pinger 2>/dev/null
-	check_eq "10 rounds of hooks off and on, device down and up, under traffic: every command done" 0 "$failed"
-	# (the download may stall while the BR's device is down, but what arrives is intact)
-	if wait $wget; then
-		check_eq "the download during the churn: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/churn)"
-	else
-		pass "the download during the churn failed cleanly (the BR's device went down under it)"
-	fi
-	r_br=$(counter br translated_on_receive)
-	check "ping after the churn" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
-	check "the BR takes packets at receipt after the churn" test "$(counter br translated_on_receive)" -ge $((r_br + 6))
-	rm -f /tmp/got
-	check "download after the churn" at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
-	check_eq "download after the churn: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
 }
