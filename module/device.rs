@@ -252,6 +252,10 @@ impl TunnelEnds {
 }
 
 impl tunnel::Receiver for TunnelEnds {
+    fn receives_at(to: &NetDevice) -> bool {
+        MapmintDevice::of(to).is_some()
+    }
+
     fn receive(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> tunnel::Delivery {
         Self::deliver(skb, to, ctx)
     }

@@ -26,6 +26,10 @@ pub(crate) enum Delivery {
 
 /// What the handlers call.
 pub(crate) trait Receiver {
+    /// Whether packets delivered to an address `to` holds may be the receiver's at all (so
+    /// that the others are not touched).
+    fn receives_at(to: &NetDevice) -> bool;
+
     /// `skb` (an IPv6 packet whose data starts at its IPv6 header, as received) was delivered
     /// to an address of the host that `to` holds, on the receive path (`ctx`).
     fn receive(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> Delivery;
@@ -111,7 +115,7 @@ unsafe fn delivered_to<'a>(skb: *mut b::sk_buff) -> Option<&'a NetDevice> {
 /// tunnel6's handler: 0 when the packet was taken, else the next handler's turn.
 unsafe extern "C" fn receive<R: Receiver>(skb: *mut b::sk_buff) -> c_int {
     // SAFETY: tunnel6 passes a valid skb, delivered locally (ip6_input, an RCU reader).
-    let Some(to) = (unsafe { delivered_to(skb) }) else {
+    let Some(to) = (unsafe { delivered_to(skb) }).filter(|to| R::receives_at(to)) else {
         return -1;
     };
     // SAFETY: the handler owns the skb while it runs: it takes it (0) or passes it on
@@ -123,10 +127,16 @@ unsafe extern "C" fn receive<R: Receiver>(skb: *mut b::sk_buff) -> c_int {
     let pulled = owned.push_to_network_header();
     with_packet_context(|ctx| match R::receive(owned, to, ctx) {
         Delivery::Taken => 0,
-        Delivery::NotMine(mut returned) => {
+        Delivery::NotMine(mut returned) if core::ptr::eq(returned.as_ptr(), skb) => {
             returned.pull_after_push(pulled);
             returned.into_raw();
             -1
+        }
+        // tunnel6 would go on with the skb it passed, which is gone: the next handler must
+        // not see the replacement either.
+        Delivery::NotMine(replacement) => {
+            drop(replacement);
+            0
         }
     })
 }
@@ -142,7 +152,7 @@ unsafe extern "C" fn error<R: Receiver>(
     _info: u32,
 ) -> c_int {
     // SAFETY: icmpv6_rcv delivered the message locally and calls this under RCU.
-    let Some(to) = (unsafe { delivered_to(skb) }) else {
+    let Some(to) = (unsafe { delivered_to(skb) }).filter(|to| R::receives_at(to)) else {
         return -1;
     };
     // SAFETY: a valid skb the stack keeps; the clone is ours (or null when out of memory).

@@ -1043,6 +1043,29 @@ tunnel_end_checks() {
 			fail "e: $ns delivered the tunnel packets to itself and forwarded no IPv6" "$dv decapsulated, $dd delivered, $df forwarded"
 		fi
 	done
+	# An ip6tnl tunnel beside the BR's tunnel end, in the same namespace (its end on lo): its
+	# packets stay ip6tnl's (its handler comes first in tunnel6's chain), the device's stay
+	# the device's.
+	ip -n isp -6 route add 2001:db8:6::2/128 via 2001:db8:100:6::2
+	batch br <<-IP
+		addr add 2001:db8:6::2/128 dev lo
+		link add tnl type ip6tnl mode ipip6 local 2001:db8:6::2 remote 2001:db8:100:774::2
+		link set tnl up
+		addr add 10.99.0.1/30 dev tnl
+	IP
+	batch ce774 <<-IP
+		link add tnl type ip6tnl mode ipip6 local 2001:db8:100:774::2 remote 2001:db8:6::2
+		link set tnl up
+		addr add 10.99.0.2/30 dev tnl
+	IP
+	v6_br=$(counter br v6_to_v4_packets)
+	check "e: ping through an ip6tnl tunnel beside the BR's tunnel end" at ce774 ping -c 2 -i 0.2 -W 3 10.99.0.1
+	check_eq "e: the BR's device took none of the ip6tnl tunnel's packets" "$v6_br" "$(counter br v6_to_v4_packets)"
+	check "e: ping through the BR's tunnel end beside it" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	ip -n br link del tnl
+	ip -n ce774 link del tnl
+	ip -n br -6 addr del 2001:db8:6::2/128 dev lo
+	ip -n isp -6 route del 2001:db8:6::2/128
 	# Without the address the stack has no tunnel there: a ping's request is delivered to
 	# the BR and answered Port Unreachable (tunnel6, as with an ip6tnl that matches none).
 	ip -n br -6 addr del 2001:db8:6::1/128 dev mapmint
