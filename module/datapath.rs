@@ -160,11 +160,12 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
     let instance = tx.instance();
     // Taken at receipt, the stack goes on with what the translator does not finish.
     let receiving = entry == Entry::Receive;
-    // Not forwarded by this box yet.
+    // Not forwarded by this box yet (at receipt, or delivered): the stack may go on with
+    // a packet the device cannot judge yet.
     let unforwarded = !matches!(entry, Entry::Device { .. });
     let delivered = entry == Entry::Delivered;
     let Some(cpu) = instance.this_cpu() else {
-        return if receiving || delivered { Outcome::Left(skb) } else { Outcome::Dropped };
+        return if unforwarded { Outcome::Left(skb) } else { Outcome::Dropped };
     };
     let drop = |reason: DropReason| {
         cpu.dropped(reason);
@@ -177,11 +178,11 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         _ => return drop(DropReason::BadVersion),
     };
     let Some((config, fmrs, derived)) = tx.published() else {
-        return if receiving || delivered { Outcome::Left(skb) } else { drop(DropReason::NoMapping) };
+        return if unforwarded { Outcome::Left(skb) } else { drop(DropReason::NoMapping) };
     };
     let domain = match Domain::with_derived(config, fmrs, derived, &cpu.ipv4_ident) {
         Ok(domain) => domain.with_fragment_cache(&instance.fragments),
-        Err(_) if receiving || delivered => return Outcome::Left(skb),
+        Err(_) if unforwarded => return Outcome::Left(skb),
         Err(reason) => return drop(reason),
     };
     // Delivered to the device's address: a MAP-E instance's tunnel end only. The IPv6

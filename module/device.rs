@@ -238,7 +238,11 @@ impl netfilter::Handler for MapmintDevice {
 /// address of a mapmint device goes to the device's instance (see `tunnel`).
 pub(crate) struct TunnelEnds;
 
-impl TunnelEnds {
+impl tunnel::Receiver for TunnelEnds {
+    fn receives_at(to: &NetDevice) -> bool {
+        MapmintDevice::of(to).is_some()
+    }
+
     fn deliver(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> tunnel::Delivery {
         match PacketPath::of(to, ctx) {
             // (a device that is down translates nothing, as it transmits nothing)
@@ -248,20 +252,6 @@ impl TunnelEnds {
             },
             _ => tunnel::Delivery::NotMine(skb),
         }
-    }
-}
-
-impl tunnel::Receiver for TunnelEnds {
-    fn receives_at(to: &NetDevice) -> bool {
-        MapmintDevice::of(to).is_some()
-    }
-
-    fn receive(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> tunnel::Delivery {
-        Self::deliver(skb, to, ctx)
-    }
-
-    fn error(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> tunnel::Delivery {
-        Self::deliver(skb, to, ctx)
     }
 }
 

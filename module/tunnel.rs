@@ -9,7 +9,7 @@
 use crate::bindings as b;
 use crate::netdev::NetDevice;
 use crate::rcu::PacketContext;
-use crate::skb::Skb;
+use crate::skb::{Skb, AF_INET};
 use core::cell::UnsafeCell;
 use core::ffi::c_int;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -31,19 +31,14 @@ pub(crate) trait Receiver {
     fn receives_at(to: &NetDevice) -> bool;
 
     /// `skb` (an IPv6 packet whose data starts at its IPv6 header, as received) was delivered
-    /// to an address of the host that `to` holds, on the receive path (`ctx`).
-    fn receive(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> Delivery;
-
-    /// An ICMPv6 error delivered to an address `to` holds, about an IPv4-in-IPv6 packet:
-    /// `skb` is a clone of the message, its data at the ICMPv6 message's IPv6 header, for
-    /// the receiver to translate or drop. The stack goes on with the original.
-    fn error(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> Delivery;
+    /// to an address of the host that `to` holds, on the receive path (`ctx`): an
+    /// IPv4-in-IPv6 packet, or a clone of an ICMPv6 error about one (the stack goes on with
+    /// the original), for the receiver to take or drop.
+    fn deliver(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> Delivery;
 }
 
 /// The handler chain's priority: after ip6tnl (1), before xfrm6_tunnel (3).
 const PRIORITY: c_int = 2;
-/// tunnel6's family for IPv4 inside IPv6.
-const AF_INET: u16 = 2;
 
 /// One handler in tunnel6's chain for IPv4 inside IPv6.
 pub(crate) struct Ipv4InIpv6 {
@@ -125,7 +120,7 @@ unsafe extern "C" fn receive<R: Receiver>(skb: *mut b::sk_buff) -> c_int {
         return -1;
     };
     let pulled = owned.push_to_network_header();
-    with_packet_context(|ctx| match R::receive(owned, to, ctx) {
+    with_packet_context(|ctx| match R::deliver(owned, to, ctx) {
         Delivery::Taken => 0,
         Delivery::NotMine(mut returned) if core::ptr::eq(returned.as_ptr(), skb) => {
             returned.pull_after_push(pulled);
@@ -160,7 +155,7 @@ unsafe extern "C" fn error<R: Receiver>(
         return -1;
     };
     clone.push_to_network_header();
-    with_packet_context(|ctx| match R::error(clone, to, ctx) {
+    with_packet_context(|ctx| match R::deliver(clone, to, ctx) {
         Delivery::Taken => 0,
         Delivery::NotMine(_) => -1,
     })
