@@ -140,7 +140,8 @@ napt_checks() {
 
 	at server mapmint-probe fill-server $PORT /tmp/fill.log &
 	pids+=($!)
-	sleep 0.3
+	# (it binds TCP, then UDP: both listen once UDP does)
+	wait_listening server udp $PORT
 	fill_checks "$t" 6 5 27 2016 "$@"
 	check_eq "$t ce11b refused no port, the BR no source" "0/0/0" \
 		"$(drops ce11b port-not-allowed)/$(drops br source-mismatch)/$(drops br port-not-allowed)"
