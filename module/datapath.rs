@@ -79,9 +79,9 @@ enum Entry {
     /// cannot finish there in place (ICMP errors to send, fragments to make, segments to cut,
     /// a TTL running out) it leaves to the stack, which routes the packet into the device.
     Receive,
-    /// Delivered to the host as the MAP-E tunnel end's address, assigned to the device (see
-    /// [`crate::tunnel`]): not forwarded yet, as at receipt, but nothing is left to the
-    /// stack once the packet is known to be this instance's.
+    /// Delivered to the host at the MAP-E tunnel end's address, on the device or on another
+    /// interface (see [`crate::tunnel`]): not forwarded yet, as at receipt, but nothing is
+    /// left to the stack once the packet is known to be this instance's.
     Delivered,
 }
 
@@ -113,8 +113,8 @@ pub(crate) fn receive(tx: &PacketPath<'_>, skb: Skb) -> Option<Skb> {
     }
 }
 
-/// What a MAP-E device whose tunnel end is one of its addresses does with an IPv4-in-IPv6
-/// packet (or an ICMPv6 error, `skb` then a copy) delivered to it: decapsulates (or
+/// What a MAP-E device whose tunnel end is an address of the host does with an IPv4-in-IPv6
+/// packet (or an ICMPv6 error, `skb` then a copy) delivered there: decapsulates (or
 /// translates the error) and sends on, or drops and counts, what is addressed to the
 /// instance; hands back, unchanged, anything else.
 pub(crate) fn deliver(tx: &PacketPath<'_>, skb: Skb) -> Option<Skb> {
@@ -185,7 +185,7 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         Err(_) if unforwarded => return Outcome::Left(skb),
         Err(reason) => return drop(reason),
     };
-    // Delivered to the device's address: a MAP-E instance's tunnel end only. The IPv6
+    // Delivered to an address of the host: a MAP-E instance's tunnel end only. The IPv6
     // layer leaves IPsec's inbound policies to the tunnel's handler.
     if delivered {
         if !(ipv6 && domain.takes_on_delivery(skb.header())) {

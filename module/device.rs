@@ -234,19 +234,20 @@ impl netfilter::Handler for MapmintDevice {
     }
 }
 
-/// MAP-E tunnel ends assigned to their devices as addresses: what tunnel6 delivers to an
-/// address of a mapmint device goes to the device's instance (see `tunnel`).
+/// MAP-E tunnel ends that are addresses of the host: what tunnel6 delivers to an address of
+/// a mapmint device goes to the device's instance, what it delivers to another interface's
+/// to the instance of its namespace whose tunnel end it is (see `tunnel`).
 pub(crate) struct TunnelEnds;
 
 impl tunnel::Receiver for TunnelEnds {
-    fn receives_at(to: &NetDevice) -> bool {
-        MapmintDevice::of(to).is_some()
+    fn is_receiver(dev: &NetDevice) -> bool {
+        MapmintDevice::of(dev).is_some()
     }
 
-    fn deliver(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> tunnel::Delivery {
-        match PacketPath::of(to, ctx) {
+    fn deliver(skb: Skb, dev: &NetDevice, ctx: &PacketContext<'_>) -> tunnel::Delivery {
+        match PacketPath::of(dev, ctx) {
             // (a device that is down translates nothing, as it transmits nothing)
-            Some(path) if to.is_up_now(ctx.reader()) => match datapath::deliver(&path, skb) {
+            Some(path) if dev.is_up_now(ctx.reader()) => match datapath::deliver(&path, skb) {
                 Some(skb) => tunnel::Delivery::NotMine(skb),
                 None => tunnel::Delivery::Taken,
             },

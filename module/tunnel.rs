@@ -2,7 +2,8 @@
 //! IPv4-in-IPv6 packets delivered to one of the host's own addresses (6.12's kernel crate
 //! has no tunnel handlers): the kernel's chain of handlers for IPPROTO_IPIP over IPv6
 //! (tunnel6's `xfrm6_tunnel_register` with AF_INET), where ip6tnl receives its packets too.
-//! A MAP-E tunnel end whose address is assigned to its mapmint device receives here, as a
+//! A MAP-E tunnel end that is an address of the host (of its mapmint device, or of another
+//! interface such as the WAN link or lo, as ip6tnl's local end often is) receives here, as a
 //! local delivery, instead of being forwarded into the device. The `unsafe` of registering
 //! and of the handlers' C signatures lives here.
 
@@ -12,6 +13,7 @@ use crate::rcu::PacketContext;
 use crate::skb::{Skb, AF_INET};
 use core::cell::UnsafeCell;
 use core::ffi::c_int;
+use core::ops::ControlFlow;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::error::{code::EBUSY, Error, Result};
 
@@ -26,15 +28,37 @@ pub(crate) enum Delivery {
 
 /// What the handlers call.
 pub(crate) trait Receiver {
-    /// Whether packets delivered to an address `to` holds may be the receiver's at all (so
-    /// that the others are not touched).
-    fn receives_at(to: &NetDevice) -> bool;
+    /// Whether `dev` is one of the receiver's devices.
+    fn is_receiver(dev: &NetDevice) -> bool;
 
     /// `skb` (an IPv6 packet whose data starts at its IPv6 header, as received) was delivered
-    /// to an address of the host that `to` holds, on the receive path (`ctx`): an
-    /// IPv4-in-IPv6 packet, or a clone of an ICMPv6 error about one (the stack goes on with
-    /// the original), for the receiver to take or drop.
-    fn deliver(skb: Skb, to: &NetDevice, ctx: &PacketContext<'_>) -> Delivery;
+    /// to an address of the host, on the receive path (`ctx`): an IPv4-in-IPv6 packet, or a
+    /// clone of an ICMPv6 error about one (the stack goes on with the original), for the
+    /// receiver's device `dev` to take or drop.
+    fn deliver(skb: Skb, dev: &NetDevice, ctx: &PacketContext<'_>) -> Delivery;
+}
+
+/// Calls `visit` on the receiver's devices that may take a packet delivered to an address
+/// `to` holds: `to` alone if it is one (packets to one device's address are not offered to
+/// another), else each of them in `to`'s namespace. Packets delivered to an address of a
+/// device that is none of them are rare past ip6tnl's handler (it takes its own first), so
+/// walking the namespace's devices for them costs little.
+fn for_each_receiver<'a, R: Receiver>(
+    to: &'a NetDevice,
+    ctx: &'a PacketContext<'_>,
+    mut visit: impl FnMut(&'a NetDevice) -> ControlFlow<()>,
+) {
+    if R::is_receiver(to) {
+        let _ = visit(to);
+        return;
+    }
+    to.net_rcu(ctx.reader()).for_each_device_rcu(ctx.reader(), |dev| {
+        if R::is_receiver(dev) {
+            visit(dev)
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
 }
 
 /// The handler chain's priority: after ip6tnl (1), before xfrm6_tunnel (3).
@@ -110,29 +134,54 @@ unsafe fn delivered_to<'a>(skb: *mut b::sk_buff) -> Option<&'a NetDevice> {
 /// tunnel6's handler: 0 when the packet was taken, else the next handler's turn.
 unsafe extern "C" fn receive<R: Receiver>(skb: *mut b::sk_buff) -> c_int {
     // SAFETY: tunnel6 passes a valid skb, delivered locally (ip6_input, an RCU reader).
-    let Some(to) = (unsafe { delivered_to(skb) }).filter(|to| R::receives_at(to)) else {
+    let Some(to) = (unsafe { delivered_to(skb) }) else {
         return -1;
     };
-    // SAFETY: the handler owns the skb while it runs: it takes it (0) or passes it on
-    // unchanged (-1). The IPv6 layer pulled the headers up to the inner packet: `data` lies
-    // that many bytes after the network header, in the linear part.
-    let Some(mut owned) = (unsafe { Skb::from_raw(skb) }) else {
-        return -1;
-    };
-    let pulled = owned.push_to_network_header();
-    with_packet_context(|ctx| match R::deliver(owned, to, ctx) {
-        Delivery::Taken => 0,
-        Delivery::NotMine(mut returned) if core::ptr::eq(returned.as_ptr(), skb) => {
+    with_packet_context(|ctx| {
+        // The packet, once a receiver was found, and how far it was pushed back.
+        let mut offered: Option<(Skb, u32)> = None;
+        let mut taken = false;
+        for_each_receiver::<R>(to, ctx, |dev| {
+            let (owned, pulled) = match offered.take() {
+                Some(offered) => offered,
+                None => {
+                    // SAFETY: the handler owns the skb while it runs: it takes it (0) or
+                    // passes it on unchanged (-1).
+                    let Some(mut owned) = (unsafe { Skb::from_raw(skb) }) else {
+                        return ControlFlow::Break(());
+                    };
+                    // The IPv6 layer pulled the headers up to the inner packet: `data` lies
+                    // that many bytes after the network header, in the linear part.
+                    let pulled = owned.push_to_network_header();
+                    (owned, pulled)
+                }
+            };
+            match R::deliver(owned, dev, ctx) {
+                Delivery::NotMine(returned) if core::ptr::eq(returned.as_ptr(), skb) => {
+                    offered = Some((returned, pulled));
+                    ControlFlow::Continue(())
+                }
+                Delivery::Taken => {
+                    taken = true;
+                    ControlFlow::Break(())
+                }
+                // tunnel6 would go on with the skb it passed, which is gone: the next handler
+                // must not see the replacement either.
+                Delivery::NotMine(replacement) => {
+                    drop(replacement);
+                    taken = true;
+                    ControlFlow::Break(())
+                }
+            }
+        });
+        if taken {
+            return 0;
+        }
+        if let Some((mut returned, pulled)) = offered {
             returned.pull_after_push(pulled);
             returned.into_raw();
-            -1
         }
-        // tunnel6 would go on with the skb it passed, which is gone: the next handler must
-        // not see the replacement either.
-        Delivery::NotMine(replacement) => {
-            drop(replacement);
-            0
-        }
+        -1
     })
 }
 
@@ -147,17 +196,46 @@ unsafe extern "C" fn error<R: Receiver>(
     _info: u32,
 ) -> c_int {
     // SAFETY: icmpv6_rcv delivered the message locally and calls this under RCU.
-    let Some(to) = (unsafe { delivered_to(skb) }).filter(|to| R::receives_at(to)) else {
+    let Some(to) = (unsafe { delivered_to(skb) }) else {
         return -1;
     };
-    // SAFETY: a valid skb the stack keeps; the clone is ours (or null when out of memory).
-    let Some(mut clone) = (unsafe { Skb::from_raw(b::skb_clone(skb, kernel::bindings::GFP_ATOMIC)) }) else {
-        return -1;
-    };
-    clone.push_to_network_header();
-    with_packet_context(|ctx| match R::deliver(clone, to, ctx) {
-        Delivery::Taken => 0,
-        Delivery::NotMine(_) => -1,
+    with_packet_context(|ctx| {
+        // A copy, once a receiver was found (the stack keeps the original).
+        let mut offered: Option<Skb> = None;
+        let mut taken = false;
+        for_each_receiver::<R>(to, ctx, |dev| {
+            let clone = match offered.take() {
+                Some(clone) => clone,
+                None => {
+                    // SAFETY: a valid skb the stack keeps; the clone is ours (or null when
+                    // out of memory).
+                    let Some(mut clone) = (unsafe { Skb::from_raw(b::skb_clone(skb, kernel::bindings::GFP_ATOMIC)) })
+                    else {
+                        return ControlFlow::Break(());
+                    };
+                    clone.push_to_network_header();
+                    clone
+                }
+            };
+            let copy = clone.as_ptr();
+            match R::deliver(clone, dev, ctx) {
+                Delivery::Taken => {
+                    taken = true;
+                    ControlFlow::Break(())
+                }
+                Delivery::NotMine(returned) if core::ptr::eq(returned.as_ptr(), copy) => {
+                    offered = Some(returned);
+                    ControlFlow::Continue(())
+                }
+                // (not the copy offered: nothing to offer the others)
+                Delivery::NotMine(_) => ControlFlow::Break(()),
+            }
+        });
+        if taken {
+            0
+        } else {
+            -1
+        }
     })
 }
 

@@ -1014,35 +1014,68 @@ snmp6() {
 	at "$1" awk -v field="$2" '$1 == field { print $2 }' /proc/net/snmp6
 }
 
-# tunnel_end_checks: with the MAP-E tunnel ends assigned to the devices as addresses (the
-# topology built with TUTORIAL_TUNNEL_ENDS=device), the tunnel packets to them are delivered
-# to the host, as ip6tnl receives its own, and the device decapsulates them there: a download
-# crosses the BR and CE 11b without their stacks forwarding any IPv6 (they deliver it); the
-# device's other checks hold there too (the rest of the scenario). Once the address is gone,
-# the tunnel packets are the stack's: it answers Port Unreachable and the device sees none.
-tunnel_end_checks() {
-	local ns v6_br v6_ce f_br f_ce d_br d_ce dv_br dv_ce df_br df_ce dd_br dd_ce
-	check_eq "br: the tunnel end is an address of the device" "2001:db8:6::1/128" \
-		"$(ip -n br -6 -o addr show dev mapmint | grep -o '2001:db8:6::1/128')"
+# delivered_download WHERE: c1 downloads through tunnel ends that are addresses of the BR and
+# CE 11b (on WHERE): intact, and each box decapsulated the tunnel packets as deliveries to
+# itself without forwarding any IPv6 (the BR decapsulates c1's ACKs, CE 11b the download).
+delivered_download() {
+	local where=$1 ns v6_br v6_ce f_br f_ce d_br d_ce dv df dd
 	v6_br=$(counter br v6_to_v4_packets) v6_ce=$(counter ce11b v6_to_v4_packets)
 	f_br=$(snmp6 br Ip6OutForwDatagrams) f_ce=$(snmp6 ce11b Ip6OutForwDatagrams)
 	d_br=$(snmp6 br Ip6InDelivers) d_ce=$(snmp6 ce11b Ip6InDelivers)
 	rm -f /tmp/got
-	check "e: download to c1 through tunnel ends on the devices" at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
-	check_eq "e: download through tunnel ends on the devices: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
-	dv_br=$(($(counter br v6_to_v4_packets) - v6_br)) dv_ce=$(($(counter ce11b v6_to_v4_packets) - v6_ce))
-	df_br=$(($(snmp6 br Ip6OutForwDatagrams) - f_br)) df_ce=$(($(snmp6 ce11b Ip6OutForwDatagrams) - f_ce))
-	dd_br=$(($(snmp6 br Ip6InDelivers) - d_br)) dd_ce=$(($(snmp6 ce11b Ip6InDelivers) - d_ce))
-	# (the BR decapsulates c1's ACKs, CE 11b the download itself)
+	check "e: download to c1 through tunnel ends on $where" at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
+	check_eq "e: download through tunnel ends on $where: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got)"
 	for ns in br ce11b; do
-		local dv df dd
-		if [ $ns = br ]; then dv=$dv_br df=$df_br dd=$dd_br; else dv=$dv_ce df=$df_ce dd=$dd_ce; fi
-		if [ "$dv" -gt 20 ] && [ "$df" -eq 0 ] && [ "$dd" -ge "$dv" ]; then
-			pass "e: $ns delivered the tunnel packets to itself and forwarded no IPv6 ($dv decapsulated, $dd delivered, $df forwarded)"
+		if [ $ns = br ]; then
+			dv=$(($(counter br v6_to_v4_packets) - v6_br)) df=$(($(snmp6 br Ip6OutForwDatagrams) - f_br))
+			dd=$(($(snmp6 br Ip6InDelivers) - d_br))
 		else
-			fail "e: $ns delivered the tunnel packets to itself and forwarded no IPv6" "$dv decapsulated, $dd delivered, $df forwarded"
+			dv=$(($(counter ce11b v6_to_v4_packets) - v6_ce)) df=$(($(snmp6 ce11b Ip6OutForwDatagrams) - f_ce))
+			dd=$(($(snmp6 ce11b Ip6InDelivers) - d_ce))
+		fi
+		if [ "$dv" -gt 20 ] && [ "$df" -eq 0 ] && [ "$dd" -ge "$dv" ]; then
+			pass "e: $ns delivered the tunnel packets to itself on $where and forwarded no IPv6 ($dv decapsulated, $dd delivered, $df forwarded)"
+		else
+			fail "e: $ns delivered the tunnel packets to itself on $where and forwarded no IPv6" "$dv decapsulated, $dd delivered, $df forwarded"
 		fi
 	done
+}
+
+# tunnel_end_checks: with the MAP-E tunnel ends assigned to the devices as addresses (the
+# topology built with TUTORIAL_TUNNEL_ENDS=device), the tunnel packets to them are delivered
+# to the host, as ip6tnl receives its own, and the device decapsulates them there: a download
+# crosses the BR and CE 11b without their stacks forwarding any IPv6 (they deliver it); the
+# device's other checks hold there too (the rest of the scenario). So it goes with the tunnel
+# ends on other interfaces (lo, the WAN link), where ip6tnl users put them. Once the address
+# is gone, the tunnel packets are the stack's: it answers Port Unreachable and the device sees
+# none.
+tunnel_end_checks() {
+	local v6_br ce_end
+	ce_end=$(map_address ce11b)
+	check_eq "br: the tunnel end is an address of the device" "2001:db8:6::1/128" \
+		"$(ip -n br -6 -o addr show dev mapmint | grep -o '2001:db8:6::1/128')"
+	delivered_download "the devices"
+	# The BR's tunnel end on lo, CE 11b's on its WAN link: each device finds the packets to
+	# its tunnel end among its namespace's deliveries.
+	ip -n br -6 addr del 2001:db8:6::1/128 dev mapmint
+	ip -n br -6 addr add 2001:db8:6::1/128 dev lo
+	ip -n ce11b -6 addr del "$ce_end/128" dev mapmint
+	ip -n ce11b -6 addr add "$ce_end/128" dev wan nodad
+	delivered_download "lo and the WAN link"
+	# Down, the BR's device takes none of them there either; up, it does again.
+	ip -n br link set mapmint down
+	v6_br=$(counter br v6_to_v4_packets)
+	check_fails "e: no ping while the BR's device is down, its tunnel end on lo" at c1 ping -c 2 -i 0.2 -W 1 $SERVER
+	check_eq "e: the BR's device, down, decapsulated none of it" "$v6_br" "$(counter br v6_to_v4_packets)"
+	batch br <<-IP
+		link set mapmint up
+		route add 192.0.2.0/24 dev mapmint
+	IP
+	check "e: ping once the BR's device is up again, its tunnel end on lo" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+	ip -n br -6 addr del 2001:db8:6::1/128 dev lo
+	ip -n br -6 addr add 2001:db8:6::1/128 dev mapmint nodad
+	ip -n ce11b -6 addr del "$ce_end/128" dev wan
+	ip -n ce11b -6 addr add "$ce_end/128" dev mapmint nodad
 	# An ip6tnl tunnel beside the BR's tunnel end, in the same namespace (its end on lo): its
 	# packets stay ip6tnl's (its handler comes first in tunnel6's chain), the device's stay
 	# the device's.
@@ -1141,6 +1174,36 @@ tunnel_end_churn_round() {
 		link set mapmint up
 		route add 192.0.2.0/24 dev mapmint
 		addr add 2001:db8:6::1/128 dev mapmint nodad
+	IP
+}
+
+# tunnel_end_on_lo_churn_under_traffic: the BR's tunnel end moved to lo, where its device
+# finds the packets by walking the namespace's devices, while other mapmint devices are
+# added and deleted beside it and it goes down and up, under traffic (churn_under_traffic):
+# the walk meets devices as they come and go. Afterwards the tunnel end on lo has packets
+# delivered and decapsulated again.
+tunnel_end_on_lo_churn_under_traffic() {
+	local delivered decapsulated
+	batch br <<-IP
+		addr del 2001:db8:6::1/128 dev mapmint
+		addr add 2001:db8:6::1/128 dev lo
+	IP
+	churn_under_traffic "mapmint devices added and deleted beside the BR's, its tunnel end on lo" \
+		tunnel_end_on_lo_churn_round
+	delivered=$(snmp6 br Ip6InDelivers) decapsulated=$(counter br v6_to_v4_packets)
+	check "ping after the churn, the BR's tunnel end on lo" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
+	check "the BR's device decapsulated the pings delivered to lo after the churn" \
+		test "$(counter br v6_to_v4_packets)" -ge $((decapsulated + 3)) -a "$(snmp6 br Ip6InDelivers)" -ge $((delivered + 3))
+}
+
+tunnel_end_on_lo_churn_round() {
+	batch br <<-IP
+		link add name spare type mapmint
+		link set spare up
+		link set mapmint down
+		link set mapmint up
+		route add 192.0.2.0/24 dev mapmint
+		link del spare
 	IP
 }
 
