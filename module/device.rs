@@ -171,14 +171,20 @@ impl Driver for Instance {
     /// router solicitations into the device, where they could only be dropped. An
     /// administrator can still ask for one with `ip link set DEV addrgenmode random`. The
     /// RTNL, held, keeps anyone from bringing the device up meanwhile.
+    ///
+    /// Listed, it takes MAP-E tunnel packets to its tunnel end on another interface.
     fn registered(dev: &MapmintDevice, rtnl: &Rtnl) {
         dev.disable_ipv6_addr_gen(rtnl);
+        // SAFETY: the entry lies in the device's private area; `unregistering` unlists it,
+        // and unregistering a device waits for a grace period after that before freeing it.
+        unsafe { dev.instance().tunnel_end.list(dev, rtnl) };
     }
 
     /// The routes the device remembers were looked up in the namespace it leaves, and live
     /// on that namespace's state (an IPv6 route's operations are in it): freed after the
     /// namespace, they would read freed memory.
-    fn unregistering(dev: &MapmintDevice, _rtnl: &Rtnl, quiesced: &Quiesced) {
+    fn unregistering(dev: &MapmintDevice, rtnl: &Rtnl, quiesced: &Quiesced) {
+        dev.instance().tunnel_end.unlist(rtnl);
         dev.instance().routes.forget(quiesced);
     }
 

@@ -16,6 +16,7 @@ use crate::netfilter::PreroutingHook;
 use crate::rcu::{RcuBox, RcuGuard, RcuReader, Ready};
 use crate::route::Routes;
 use crate::skb::GroCells;
+use crate::tunnel;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::mem::{size_of, MaybeUninit};
@@ -273,6 +274,9 @@ pub(crate) struct Instance {
     /// Where the device takes its packets at receipt, while it is up with
     /// translate-on-receive.
     pub(crate) prerouting: PreroutingHook,
+    /// The device's entry in the list of those that take MAP-E tunnel packets delivered to
+    /// another interface's address (listed while registered).
+    pub(crate) tunnel_end: tunnel::Listed,
     /// FMRs staged in chunks for the next CONFIG_SET.
     staging: ControlOnly<Option<Staging>>,
     /// Serialises the control plane's changes of this instance ([`Instance::lock_control`]).
@@ -292,6 +296,7 @@ impl Instance {
             gro: GroCells::new(),
             routes: Routes::new(),
             prerouting: PreroutingHook::new(),
+            tunnel_end: tunnel::Listed::new(),
             staging: ControlOnly(UnsafeCell::new(None)),
             control: ControlMutex(UnsafeCell::new(MaybeUninit::uninit())),
             staging_portid: AtomicU32::new(0),
@@ -389,6 +394,10 @@ impl Instance {
     /// # Safety
     /// The device is not registered (any more): no packet is in flight.
     pub(crate) unsafe fn release(&self) {
+        // (unlisted at NETDEV_UNREGISTER, which every registered device meets before this)
+        if self.tunnel_end.is_listed() {
+            pr_warn!("a device released while listed as a tunnel end\n");
+        }
         // SAFETY: per the caller.
         unsafe {
             self.gro.destroy();

@@ -88,48 +88,22 @@ impl Net {
         mut visit: impl FnMut(&NetDevice) -> ControlFlow<()>,
     ) {
         loop {
-            // SAFETY: devices leave the table only under the RTNL, which the caller holds
-            // while it uses the reference.
-            let Some(dev) = (unsafe { self.device_at_or_after(next) }) else {
+            // SAFETY: the namespace is valid; xa_find reads dev_by_index under RCU itself and
+            // moves `next` to the index of the entry it returns.
+            let dev = unsafe { b::xa_find(&raw mut (*self.as_raw()).dev_by_index, next, usize::MAX, XA_PRESENT) };
+            if dev.is_null() {
                 // Nothing at or after `next`: leave it past the end.
                 *next = usize::MAX;
                 return;
-            };
+            }
+            // SAFETY: devices leave the table only under the RTNL, which the caller holds
+            // while it uses the reference.
+            let dev = unsafe { NetDevice::from_raw(dev.cast()) };
             if visit(dev).is_break() {
                 return;
             }
             *next += 1;
         }
-    }
-
-    /// Calls `visit` on the devices of the namespace in index order until it breaks, on a
-    /// packet path: a device unlisted meanwhile is freed only after a grace period (unregister
-    /// waits for one before it drops its references), so it stays valid for the reader.
-    pub(crate) fn for_each_device_rcu<'a>(
-        &'a self,
-        _reader: &'a RcuReader<'_>,
-        mut visit: impl FnMut(&'a NetDevice) -> ControlFlow<()>,
-    ) {
-        let mut next = 0;
-        // SAFETY: an RCU reader for the borrow (see above).
-        while let Some(dev) = unsafe { self.device_at_or_after(&mut next) } {
-            if visit(dev).is_break() {
-                return;
-            }
-            next += 1;
-        }
-    }
-
-    /// The device of the lowest index from `*next` on, with `*next` moved to its index.
-    ///
-    /// # Safety
-    /// The caller keeps the device valid for `'a` (the RTNL held, or an RCU reader).
-    unsafe fn device_at_or_after<'a>(&'a self, next: &mut usize) -> Option<&'a NetDevice> {
-        // SAFETY: the namespace is valid; xa_find reads dev_by_index under RCU itself and
-        // moves `next` to the index of the entry it returns.
-        let dev = unsafe { b::xa_find(&raw mut (*self.as_raw()).dev_by_index, next, usize::MAX, XA_PRESENT) };
-        // SAFETY: a registered device, valid for `'a` per the caller.
-        (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev.cast()) })
     }
 }
 

@@ -7,6 +7,8 @@
 #include <linux/percpu.h>
 #include <linux/cpumask.h>
 #include <linux/inetdevice.h>
+#include <linux/rculist.h>
+#include <linux/rtnetlink.h>
 #include <net/ipv6.h>
 #include <net/xfrm.h>
 #include <net/ip6_fib.h>
@@ -92,6 +94,43 @@ struct net_device *mapmint_delivered_to(const struct sk_buff *skb)
 		return NULL;
 	idev = ip6_dst_idev(dst);
 	return idev ? idev->dev : NULL;
+}
+
+static LIST_HEAD(mapmint_listed_devices);
+
+void mapmint_list_device(struct mapmint_listed *entry, struct net_device *dev)
+{
+	ASSERT_RTNL();
+	if (entry->listed)
+		return;
+	entry->dev = dev;
+	list_add_tail_rcu(&entry->node, &mapmint_listed_devices);
+	entry->listed = true;
+}
+
+void mapmint_unlist_device(struct mapmint_listed *entry)
+{
+	ASSERT_RTNL();
+	if (!entry->listed)
+		return;
+	list_del_rcu(&entry->node);
+	entry->listed = false;
+}
+
+bool mapmint_is_listed(const struct mapmint_listed *entry)
+{
+	return entry->listed;
+}
+
+struct net_device *mapmint_next_listed(struct mapmint_listed **cursor)
+{
+	struct list_head *next =
+		rcu_dereference(list_next_rcu(*cursor ? &(*cursor)->node : &mapmint_listed_devices));
+
+	if (next == &mapmint_listed_devices)
+		return NULL;
+	*cursor = list_entry(next, struct mapmint_listed, node);
+	return (*cursor)->dev;
 }
 
 bool mapmint_ipsec_accepts_delivered(struct sk_buff *skb)

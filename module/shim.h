@@ -69,6 +69,25 @@ int mapmint_ipsec_output_flow(struct net *net, struct sk_buff *skb, struct flowi
 struct net_device *mapmint_delivered_to(const struct sk_buff *skb);
 
 /*
+ * The devices (mapmint's, of every namespace) that tunnel6's handler walks for the one a
+ * packet delivered to an address of another interface is for: changed under the RTNL, read
+ * under RCU. An entry lives in its device's private area, listed while the device is
+ * registered (unregistering waits for a grace period after NETDEV_UNREGISTER, where it is
+ * unlisted, before the device is freed). mapmint_next_listed returns the device after
+ * `*cursor` (NULL: the first) and moves the cursor to it, or NULL at the end; the caller is
+ * an RCU reader.
+ */
+struct mapmint_listed {
+	struct list_head node;
+	struct net_device *dev;
+	bool listed;
+};
+void mapmint_list_device(struct mapmint_listed *entry, struct net_device *dev);
+void mapmint_unlist_device(struct mapmint_listed *entry);
+bool mapmint_is_listed(const struct mapmint_listed *entry);
+struct net_device *mapmint_next_listed(struct mapmint_listed **cursor);
+
+/*
  * Whether IPsec's inbound policies accept an IPv6 packet delivered locally to a tunnel
  * end (xfrm6_policy_check, which tunnel6 leaves to its handlers, as ip6tnl calls it).
  */

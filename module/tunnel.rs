@@ -8,7 +8,7 @@
 //! and of the handlers' C signatures lives here.
 
 use crate::bindings as b;
-use crate::netdev::NetDevice;
+use crate::netdev::{NetDevice, Rtnl};
 use crate::rcu::PacketContext;
 use crate::skb::{Skb, AF_INET};
 use core::cell::UnsafeCell;
@@ -40,9 +40,7 @@ pub(crate) trait Receiver {
 
 /// Calls `visit` on the receiver's devices that may take a packet delivered to an address
 /// `to` holds: `to` alone if it is one (packets to one device's address are not offered to
-/// another), else each of them in `to`'s namespace. Packets delivered to an address of a
-/// device that is none of them are rare past ip6tnl's handler (it takes its own first), so
-/// walking the namespace's devices for them costs little.
+/// another), else each listed device of `to`'s namespace ([`Listed`]).
 fn for_each_receiver<'a, R: Receiver>(
     to: &'a NetDevice,
     ctx: &'a PacketContext<'_>,
@@ -52,13 +50,58 @@ fn for_each_receiver<'a, R: Receiver>(
         let _ = visit(to);
         return;
     }
-    to.net_rcu(ctx.reader()).for_each_device_rcu(ctx.reader(), |dev| {
-        if R::is_receiver(dev) {
-            visit(dev)
-        } else {
-            ControlFlow::Continue(())
+    let net = to.net_rcu(ctx.reader()).as_raw();
+    let mut cursor = core::ptr::null_mut();
+    loop {
+        // SAFETY: an RCU reader (the packet path) walks the list.
+        let dev = unsafe { b::mapmint_next_listed(&mut cursor) };
+        if dev.is_null() {
+            return;
         }
-    });
+        // SAFETY: a listed device is valid until a grace period after it was unlisted.
+        let dev = unsafe { NetDevice::from_raw(dev) };
+        if core::ptr::eq(dev.net_rcu(ctx.reader()).as_raw(), net) && R::is_receiver(dev) && visit(dev).is_break() {
+            return;
+        }
+    }
+}
+
+/// A receiver device's entry in the list that the handlers walk for packets delivered to an
+/// address of another interface (a tunnel end on lo or the WAN link): one list for every
+/// namespace, of the few devices that may receive, rather than a walk of all of a namespace's
+/// devices per packet (a BR has many interfaces). Lives in the device's private area.
+pub(crate) struct Listed(UnsafeCell<b::mapmint_listed>);
+
+// SAFETY: changed under the RTNL only; the list's walk reads it under RCU (rculist).
+unsafe impl Sync for Listed {}
+
+impl Listed {
+    pub(crate) const fn new() -> Self {
+        // SAFETY: all-zero is an entry not listed.
+        Listed(UnsafeCell::new(unsafe { core::mem::MaybeUninit::zeroed().assume_init() }))
+    }
+
+    /// Lists `dev` (again, after a move between namespaces: listing twice does nothing).
+    ///
+    /// # Safety
+    /// The entry lies in `dev`'s private area, and is unlisted ([`Listed::unlist`]) a grace
+    /// period before the device is freed.
+    pub(crate) unsafe fn list(&self, dev: &NetDevice, _rtnl: &Rtnl) {
+        // SAFETY: the RTNL is held; the entry stays put while listed (per the caller).
+        unsafe { b::mapmint_list_device(self.0.get(), dev.as_raw()) };
+    }
+
+    /// Takes the device off the list; walkers may still see it until a grace period passes.
+    pub(crate) fn unlist(&self, _rtnl: &Rtnl) {
+        // SAFETY: the RTNL is held.
+        unsafe { b::mapmint_unlist_device(self.0.get()) };
+    }
+
+    /// Whether the device is listed (under the RTNL, or once nobody else can reach it).
+    pub(crate) fn is_listed(&self) -> bool {
+        // SAFETY: a valid entry; `listed` changes under the RTNL only.
+        unsafe { b::mapmint_is_listed(self.0.get()) }
+    }
 }
 
 /// The handler chain's priority: after ip6tnl (1), before xfrm6_tunnel (3).
