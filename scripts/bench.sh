@@ -124,7 +124,7 @@ table() {
 			name["pktgen-60x1024"] = "pktgen 60 B, 1024 flows"
 			name["pktgen-1400x1024"] = "pktgen 1400 B, 1024 flows"
 			title["c6"] = "IPv6 routing"; title["map-t"] = "MAP-T"; title["map-e"] = "MAP-E"; title["map-t-a6"] = "MAP-T a=6, mapped ports"; title["map-t-64k"] = "MAP-T, BR of 64k FMRs"
-			title["map-t-rx"] = "MAP-T on receive"; title["map-e-rx"] = "MAP-E on receive"; title["map-e-local"] = "MAP-E, tunnel ends on the devices"
+			title["map-t-rx"] = "MAP-T on receive"; title["map-e-rx"] = "MAP-E on receive"; title["map-e-local"] = "MAP-E, tunnel ends on the devices"; title["map-e-lo"] = "MAP-E, tunnel ends on lo and WAN"
 			title["map-t-alt"] = "MAP-T (alt)"; title["map-e-alt"] = "MAP-E (alt)"
 			title["map-t-rx-alt"] = "MAP-T on receive (alt)"; title["map-e-rx-alt"] = "MAP-E on receive (alt)"; title["map-e-local-alt"] = "MAP-E, tunnel ends on the devices (alt)"
 			title["c-ipsec"] = "c, IPsec policies"; title["map-t-ipsec"] = "MAP-T, IPsec policies"

@@ -19,6 +19,8 @@
 #   map-t-rx, map-e-rx  map-t and map-e with translate-on-receive at the CEs and the BR
 #   map-e-local  map-e with the tunnel ends assigned to the devices as addresses (delivered
 #           to the host and decapsulated there, as ip6tnl receives)
+#   map-e-lo  the same with the tunnel ends on other interfaces (the BR's on lo, the CEs' on
+#           their WAN links), as ip6tnl users put them (only when asked for)
 #   map-t-alt, map-e-alt, map-t-rx-alt, map-e-rx-alt, map-e-local-alt (asked for)  the same with
 #           /mapmint/mapmint-alt.ko
 #   c-ipsec, map-t-ipsec, map-e-ipsec, ip6tnl-ipsec (only when asked for)  c, map-t, map-e
@@ -134,6 +136,7 @@ build_map-e() { tutorial e nft; }
 build_map-t-rx() { TUTORIAL_ON_RECEIVE=on tutorial t nft; }
 build_map-e-rx() { TUTORIAL_ON_RECEIVE=on tutorial e nft; }
 build_map-e-local() { TUTORIAL_TUNNEL_ENDS=device tutorial e nft; }
+build_map-e-lo() { TUTORIAL_TUNNEL_ENDS=interfaces tutorial e nft; }
 build_map-t-a6() {
 	RULE="2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 6" CE11B_PORTS=1888-3903 CE774_PORTS=1664-3679 \
 		TUTORIAL_PORT_MAPPING=contiguous tutorial t nft

@@ -139,12 +139,17 @@ add_device() {
 
 # br_translator NS MODE: NS forwards, and its mapmint device is a BR in MODE (t or e), its
 # configuration in /tmp/NS.conf, up, with the routes into it (with TUTORIAL_TUNNEL_ENDS=device
-# in MAP-E, the BR's tunnel end an address of the device instead of a route into it).
+# in MAP-E, the BR's tunnel end an address of the device instead of a route into it; with
+# TUTORIAL_TUNNEL_ENDS=interfaces, an address of lo).
 br_translator() {
 	local ns=$1 mode=$2 map_route="route add 64:ff9b::/96 dev mapmint"
 	[ "$mode" = t ] || map_route="route add 2001:db8:6::1/128 dev mapmint"
-	[ "$mode" = t ] || [ "${TUTORIAL_TUNNEL_ENDS:-}" != device ] ||
-		map_route="addr add 2001:db8:6::1/128 dev mapmint nodad"
+	if [ "$mode" = e ]; then
+		case "${TUTORIAL_TUNNEL_ENDS:-}" in
+		device) map_route="addr add 2001:db8:6::1/128 dev mapmint nodad" ;;
+		interfaces) map_route="addr add 2001:db8:6::1/128 dev lo" ;;
+		esac
+	fi
 	at "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 	add_device "$ns"
 	br_config "$mode" >"/tmp/$ns.conf"
@@ -198,7 +203,7 @@ ce_box() {
 
 # ce NAME PREFIX IPV4 PORTS LAN_NET MODE FRONTEND CLIENT: a CE box, its translator and NAPT,
 # and its LAN client (with TUTORIAL_TUNNEL_ENDS=device in MAP-E, its MAP address an address
-# of the device as well).
+# of the device as well; with TUTORIAL_TUNNEL_ENDS=interfaces, of its WAN link).
 ce() {
 	local name=$1 prefix=$2 ipv4=$3 ports=$4 lan=$5 mode=$6 frontend=$7 client=$8
 	ce_box "$name" "$prefix" "$lan" "$client"
@@ -211,8 +216,11 @@ ce() {
 		route add default dev mapmint
 		route add $prefix dev mapmint
 	IP
-	if [ "$mode" = e ] && [ "${TUTORIAL_TUNNEL_ENDS:-}" = device ]; then
-		ip -n "$name" -6 addr add "$(map_address "$name")/128" dev mapmint nodad
+	if [ "$mode" = e ]; then
+		case "${TUTORIAL_TUNNEL_ENDS:-}" in
+		device) ip -n "$name" -6 addr add "$(map_address "$name")/128" dev mapmint nodad ;;
+		interfaces) ip -n "$name" -6 addr add "$(map_address "$name")/128" dev wan nodad ;;
+		esac
 	fi
 	snat "$name" "$ipv4" "$ports" "$frontend"
 }
