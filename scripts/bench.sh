@@ -182,6 +182,7 @@ per_round() {
 retransmits=$(per_round retransmits)
 tcp_packet_kb=$(per_round tcp-packet-kb)
 tcp_switches=$(per_round tcp-switches-per-s)
+backlog_drops=$(per_round backlog-drops)
 udp_lost=$(per_round lost-percent | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.e+-]+$/ && i > 4) $i = sprintf("%.1f", $i); print }')
 udp_switches=$(per_round switches-per-datagram)
 errors=$(for n in $cpu_counts; do tr -d '\r' <"$work/guest-smp$n/results.log" | grep '^BENCH-ERROR ' | sed "s/^BENCH-ERROR /$n vCPU(s): /" || true; done)
@@ -221,6 +222,10 @@ mkdir -p "$(dirname "$results")"
 		echo
 		echo "$tcp_packet_kb" | sed 's/^/    kB /'
 		echo "$tcp_switches" | sed 's/^/    switches /'
+		echo
+		echo "TCP: packets the guest dropped for a full input backlog (netif_rx, veth), per round:"
+		echo
+		echo "$backlog_drops" | sed 's/^/    /'
 	fi
 	if [ -n "$udp_lost" ]; then
 		echo

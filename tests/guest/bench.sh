@@ -240,6 +240,14 @@ destination() { if [ "$topology" = c6 ]; then echo $SERVER_V6; else echo $SERVER
 # received HOST [packets|bytes]: what HOST's veth has received (packets by default).
 received() { at "$1" cat "/sys/class/net/eth0/statistics/rx_${2:-packets}"; }
 
+# backlog_drops: packets the guest's CPUs dropped since boot for a full input backlog
+# (netif_rx and veth's forwarding queue there; softnet_stat's second column, in hex).
+backlog_drops() {
+	local total=0 drops
+	while read -r _ drops _; do total=$((total + 16#$drops)); done </proc/net/softnet_stat
+	echo $total
+}
+
 # context_switches: the guest's context switches since boot.
 context_switches() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
 
@@ -317,13 +325,14 @@ pktgen_kpps() {
 # 60 kB per packet and 1,000 switches a second, or about 43 kB and 1,650 at the same packet
 # rate; these tell which.
 tcp_received() {
-	local host=$1 rate p0 p1 b0 b1 s0 s1
+	local host=$1 rate p0 p1 b0 b1 s0 s1 d0 d1
 	shift
-	p0=$(received "$host") b0=$(received "$host" bytes) s0=$(context_switches)
+	p0=$(received "$host") b0=$(received "$host" bytes) s0=$(context_switches) d0=$(backlog_drops)
 	rate=$(iperf_received "$@") || { echo "$rate"; return 1; }
-	s1=$(context_switches) p1=$(received "$host") b1=$(received "$host" bytes)
+	s1=$(context_switches) p1=$(received "$host") b1=$(received "$host" bytes) d1=$(backlog_drops)
 	echo "BENCH-INFO tcp-packet-kb $topology $load $round $(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) 'BEGIN { if (p > 0) printf "%.1f", b / p / 1000; else printf "-" }')" >&3
 	echo "BENCH-INFO tcp-switches-per-s $topology $load $round $(( (s1 - s0) / seconds ))" >&3
+	echo "BENCH-INFO backlog-drops $topology $load $round $((d1 - d0))" >&3
 	echo "$rate"
 }
 
