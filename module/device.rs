@@ -250,6 +250,13 @@ impl tunnel::Receiver for TunnelEnds {
         MapmintDevice::of(dev).is_some()
     }
 
+    fn claims(skb: &Skb, dev: &NetDevice, ctx: &PacketContext<'_>, by_source: bool) -> bool {
+        match PacketPath::of(dev, ctx) {
+            Some(path) if dev.is_up_now(ctx.reader()) => datapath::claims(&path, skb, by_source),
+            _ => false,
+        }
+    }
+
     fn deliver(skb: Skb, dev: &NetDevice, ctx: &PacketContext<'_>) -> tunnel::Delivery {
         match PacketPath::of(dev, ctx) {
             // (a device that is down translates nothing, as it transmits nothing)

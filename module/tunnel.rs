@@ -31,6 +31,11 @@ pub(crate) trait Receiver {
     /// Whether `dev` is one of the receiver's devices.
     fn is_receiver(dev: &NetDevice) -> bool;
 
+    /// Whether `dev` would take `skb` (as for [`deliver`](Self::deliver)), delivered to an
+    /// address of another interface: by its destination, and with `by_source` by its source
+    /// too. Asked where several devices may share one tunnel end.
+    fn claims(skb: &Skb, dev: &NetDevice, ctx: &PacketContext<'_>, by_source: bool) -> bool;
+
     /// `skb` (an IPv6 packet whose data starts at its IPv6 header, as received) was delivered
     /// to an address of the host, on the receive path (`ctx`): an IPv4-in-IPv6 packet, or a
     /// clone of an ICMPv6 error about one (the stack goes on with the original), for the
@@ -181,51 +186,67 @@ unsafe extern "C" fn receive<R: Receiver>(skb: *mut b::sk_buff) -> c_int {
         return -1;
     };
     with_packet_context(|ctx| {
-        // The packet, once a receiver was found, and how far it was pushed back.
-        let mut offered: Option<(Skb, u32)> = None;
-        let mut taken = false;
-        for_each_receiver::<R>(to, ctx, |dev| {
-            let (owned, pulled) = match offered.take() {
-                Some(offered) => offered,
-                None => {
-                    // SAFETY: the handler owns the skb while it runs: it takes it (0) or
-                    // passes it on unchanged (-1).
-                    let Some(mut owned) = (unsafe { Skb::from_raw(skb) }) else {
-                        return ControlFlow::Break(());
-                    };
-                    // The IPv6 layer pulled the headers up to the inner packet: `data` lies
-                    // that many bytes after the network header, in the linear part.
-                    let pulled = owned.push_to_network_header();
-                    (owned, pulled)
-                }
-            };
-            match R::deliver(owned, dev, ctx) {
-                Delivery::NotMine(returned) if core::ptr::eq(returned.as_ptr(), skb) => {
-                    offered = Some((returned, pulled));
-                    ControlFlow::Continue(())
-                }
-                Delivery::Taken => {
-                    taken = true;
-                    ControlFlow::Break(())
-                }
-                // tunnel6 would go on with the skb it passed, which is gone: the next handler
-                // must not see the replacement either.
-                Delivery::NotMine(replacement) => {
-                    drop(replacement);
-                    taken = true;
-                    ControlFlow::Break(())
-                }
+        // SAFETY: the handler owns the skb while it runs: it takes it (0) or passes it on
+        // unchanged (-1).
+        let Some(mut owned) = (unsafe { Skb::from_raw(skb) }) else {
+            return -1;
+        };
+        // The IPv6 layer pulled the headers up to the inner packet: `data` lies that many
+        // bytes after the network header, in the linear part.
+        let pulled = owned.push_to_network_header();
+        let Some(dev) = receiver_of::<R>(to, &owned, ctx) else {
+            owned.pull_after_push(pulled);
+            owned.into_raw();
+            return -1;
+        };
+        match R::deliver(owned, dev, ctx) {
+            Delivery::Taken => 0,
+            Delivery::NotMine(mut returned) if core::ptr::eq(returned.as_ptr(), skb) => {
+                returned.pull_after_push(pulled);
+                returned.into_raw();
+                -1
             }
-        });
-        if taken {
-            return 0;
+            // tunnel6 would go on with the skb it passed, which is gone: the next handler
+            // must not see the replacement either.
+            Delivery::NotMine(replacement) => {
+                drop(replacement);
+                0
+            }
         }
-        if let Some((mut returned, pulled)) = offered {
-            returned.pull_after_push(pulled);
-            returned.into_raw();
-        }
-        -1
     })
+}
+
+/// The device to offer `skb` (data at its IPv6 header), delivered to an address `to` holds:
+/// `to` if it is a receiver's; else the one listed device of `to`'s namespace whose tunnel
+/// end it is, or of several such (one end shared by two domains) the first whose rules know
+/// the source, the first of them all if none does (it drops and counts the packet). The
+/// source is looked up only when the end is shared.
+fn receiver_of<'a, R: Receiver>(to: &'a NetDevice, skb: &Skb, ctx: &'a PacketContext<'_>) -> Option<&'a NetDevice> {
+    let mut first = None;
+    let mut shared = false;
+    for_each_receiver::<R>(to, ctx, |dev| {
+        if !core::ptr::eq(dev, to) && !R::claims(skb, dev, ctx, false) {
+            return ControlFlow::Continue(());
+        }
+        if first.is_some() {
+            shared = true;
+            return ControlFlow::Break(());
+        }
+        first = Some(dev);
+        ControlFlow::Continue(())
+    });
+    if !shared {
+        return first;
+    }
+    let mut knowing = None;
+    for_each_receiver::<R>(to, ctx, |dev| {
+        if R::claims(skb, dev, ctx, true) {
+            knowing = Some(dev);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    knowing.or(first)
 }
 
 /// tunnel6's error handler: 0 when the error was taken, else the next handler's turn. The

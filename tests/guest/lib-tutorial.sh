@@ -295,9 +295,10 @@ tutorial_teardown() {
 	for ns in c1 c2 ce11b ce774 isp br server; do ip netns del "$ns"; done
 }
 
-# counter NS KEY: a counter of `mapminctl -j stats` on NS's mapmint device (drop reasons too).
+# counter NS KEY [DEV]: a counter of `mapminctl -j stats` on NS's mapmint device (or DEV;
+# drop reasons too).
 counter() {
-	at "$1" mapminctl -j stats dev mapmint | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2
+	at "$1" mapminctl -j stats dev "${3:-mapmint}" | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2
 }
 
 # drops NS REASON: a drop counter of NS's mapmint device (0 when not listed).
@@ -1070,6 +1071,7 @@ tunnel_end_checks() {
 	ip -n ce11b -6 addr del "$ce_end/128" dev mapmint
 	ip -n ce11b -6 addr add "$ce_end/128" dev wan nodad
 	delivered_download "lo and the WAN link"
+	shared_tunnel_end_check
 	# Down, the BR's device takes none of them there either; up, it does again.
 	ip -n br link set mapmint down
 	v6_br=$(counter br v6_to_v4_packets)
@@ -1126,6 +1128,35 @@ tunnel_end_checks() {
 		addr add $(map_address ce11b)/128 dev mapmint nodad
 	IP
 	check "e: ping once ce11b's device is up with its tunnel end" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
+}
+
+# shared_tunnel_end_check: a second BR instance with the same tunnel end (on lo), as one BR
+# address serving two domains: each instance takes the tunnel packets of its own domain's
+# CEs, wherever it lies in the order the devices are tried in. The tutorial's device, tried
+# first, gets another domain's rule; a new device, tried after it, the tutorial's.
+shared_tunnel_end_check() {
+	local first second drops
+	at br mapminctl dev add mapmint2
+	at br mapminctl apply --config /tmp/br.conf dev mapmint2 >/dev/null
+	printf '%s\n' "role br" "mode e" "fmr 2001:db8:99::/51 198.51.100.0/24 ea-len 13 psid-offset 0" \
+		"br 2001:db8:6::1" >/tmp/br-other.conf
+	at br mapminctl apply --config /tmp/br-other.conf dev mapmint >/dev/null
+	batch br <<-IP
+		link set mapmint2 up
+		route replace 192.0.2.0/24 dev mapmint2
+	IP
+	first=$(counter br v6_to_v4_packets) second=$(counter br v6_to_v4_packets mapmint2)
+	drops=$(at br mapminctl stats dev mapmint | awk '$1 == "drops" { print $2 }')
+	check "e: ping through a tunnel end on lo that two BR instances share" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
+	check_eq "e: the instance of the other domain, tried first, decapsulated none of it" "$first" \
+		"$(counter br v6_to_v4_packets)"
+	check_eq "e: ... and dropped none of it" "$drops" "$(at br mapminctl stats dev mapmint | awk '$1 == "drops" { print $2 }')"
+	check "e: the instance of ce11b's domain decapsulated it" \
+		test "$(counter br v6_to_v4_packets mapmint2)" -ge $((second + 3))
+	at br mapminctl apply --config /tmp/br.conf dev mapmint >/dev/null
+	ip -n br route replace 192.0.2.0/24 dev mapmint
+	ip -n br link del mapmint2
+	check "e: ping through the tutorial's instance alone again" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
 }
 
 # tunnel_ends_on_devices: in a MAP-E tutorial topology built without them, each tunnel end

@@ -644,6 +644,28 @@ fn a_tunnel_end_takes_on_delivery_what_is_addressed_to_it() {
     assert!(!takes(&ce_t(CE11B), &down_t) && !takes(&br_t(), &down_t));
 }
 
+/// Two MAP-E instances with one tunnel end (a BR address serving two domains) are told
+/// apart by the source: a BR knows the CEs of its rules, a CE its BR and the CEs of its FMRs.
+#[test]
+fn instances_sharing_a_tunnel_end_know_their_own_sources() {
+    let ident = AtomicU16::new(1);
+    let knows = |config: &Instance, packet: &[u8]| config.domain(&ident).unwrap().knows_tunnel_source(packet);
+    let other_br = config("role br\nmode e\nfmr 2001:db8:99::/51 198.51.100.0/24 ea-len 13 psid-offset 0\nbr 2001:db8:6::1\n");
+    let up = from_v4(&ce_e(CE11B), &udp4((v4("192.0.2.8"), 55296), (v4(SERVER), 80))).unwrap();
+    let takes = |config: &Instance, packet: &[u8]| config.domain(&ident).unwrap().takes_on_delivery(packet);
+    assert!(takes(&br_e(), &up) && takes(&other_br, &up), "both take it by its destination");
+    assert!(knows(&br_e(), &up) && !knows(&other_br, &up), "only the BR of CE 11b's domain knows it");
+    assert!(from_v6(&other_br, &up).is_err(), "the other BR would drop it");
+    // At a CE: its BR's packets, and another CE's of its domain.
+    let down = from_v4(&br_e(), &udp4((v4(SERVER), 80), (v4("192.0.2.8"), 55296))).unwrap();
+    let mesh = from_v4(&ce_e(CE774), &udp4((v4("192.0.2.59"), 41000), (v4("192.0.2.8"), 55300))).unwrap();
+    assert!(knows(&ce_e(CE11B), &down) && knows(&ce_e(CE11B), &mesh));
+    let mut stranger = down.clone();
+    stranger[8..24].copy_from_slice(&v6("2001:db8:99::1").octets());
+    assert!(!knows(&ce_e(CE11B), &stranger) && !knows(&br_e(), &stranger));
+    assert!(!knows(&br_e(), &up[..23]), "a header cut short is known to none");
+}
+
 /// translate-on-receive takes a packet at PREROUTING when the domain says it is addressed to
 /// it: every packet a BR or a CE sends a CE (or a CE the BR) must be, and nothing of the
 /// other CE, the rest of the CE's /64, or the Internet. With a CE given an IPv4 prefix

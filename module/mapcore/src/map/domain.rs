@@ -364,6 +364,20 @@ impl<'a> Domain<'a> {
         self.config.mode == Mode::MapE && header[0] >> 4 == 6 && self.receives_v6(Ipv6Addr::from(dst))
     }
 
+    /// Whether the outer source of the IPv6 packet whose header starts `header` is one this
+    /// MAP-E instance may receive from: a CE of its rules, or at a CE its BR. What tells two
+    /// instances with the same tunnel end apart (a BR's end shared by two domains); necessary
+    /// for [`check_decapsulated`](Self::check_decapsulated) to pass, not sufficient.
+    pub fn knows_tunnel_source(&self, header: &[u8]) -> bool {
+        let Some(src) = header.get(8..24).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(Ipv6Addr::from) else {
+            return false;
+        };
+        match &self.ce {
+            Some(_) => self.config.br_address == Some(src) || self.fmr_for_ipv6(src).is_some(),
+            None => self.fmrs.lookup_ipv6(src).is_some(),
+        }
+    }
+
     /// Whether an IPv4 packet to `dst` is addressed to this translator: at a BR, an address
     /// its rules give a CE (with shared addresses, one whose rule the address alone finds). A
     /// CE takes none: its outbound packets need the NAPT first.
