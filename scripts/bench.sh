@@ -163,6 +163,27 @@ table() {
 		}'
 }
 
+# paired A B: for each load and vCPU count, A's figure over B's round by round (the
+# topologies take turns within a round, so a round's pair ran under the same conditions):
+# the median of those ratios, and the lowest and highest. Empty without both topologies.
+paired() {
+	bench_lines | awk -v a="$1" -v b="$2" '
+		$3 == a || $3 == b { if ($6 != "-") v[$1, $4, $5, $3] = $6; key = $1 SUBSEP $4
+			if (!(key in seen)) { seen[key] = 1; order[++k] = key }; rounds[$5] = 1 }
+		END {
+			for (i = 1; i <= k; i++) {
+				split(order[i], nl, SUBSEP); m = 0
+				for (r in rounds)
+					if ((nl[1], nl[2], r, a) in v && (nl[1], nl[2], r, b) in v && v[nl[1], nl[2], r, b] > 0)
+						q[++m] = v[nl[1], nl[2], r, a] / v[nl[1], nl[2], r, b]
+				if (m == 0) continue
+				for (x = 2; x <= m; x++) for (y = x; y > 1 && q[y - 1] > q[y]; y--) { t = q[y]; q[y] = q[y - 1]; q[y - 1] = t }
+				med = m % 2 ? q[(m + 1) / 2] : (q[m / 2] + q[m / 2 + 1]) / 2
+				printf "%s vCPU(s), %s: %.2f (%.2f-%.2f, %d rounds)\n", nl[1], nl[2], med, q[1], q[m], m
+			}
+		}'
+}
+
 guest_info() { tr -d '\r' <"$work/guest-smp$1/results.log" | sed -n "s/^BENCH-INFO $2 //p" | head -n 1; }
 first=${cpu_counts%% *}
 accel=$(sed -nE 's/.*\(accel ([a-z]+),.*/\1/p' "$work/run-smp$first.log" | tail -n 1)
@@ -180,6 +201,7 @@ per_round() {
 # server's socket lost and the context switches per datagram received (a receiver that keeps
 # up is woken for each one, which costs the sender's CPU: see README).
 retransmits=$(per_round retransmits)
+mape_over_ip6tnl=$(paired map-e ip6tnl)
 tcp_packet_kb=$(per_round tcp-packet-kb)
 tcp_switches=$(per_round tcp-switches-per-s)
 backlog_drops=$(per_round backlog-drops)
@@ -208,6 +230,12 @@ mkdir -p "$(dirname "$results")"
 	echo "A ratio in the table above is only as firm as its two cells' spreads allow."
 	echo
 	table spread
+	if [ -n "$mape_over_ip6tnl" ]; then
+		echo
+		echo "MAP-E over ip6tnl, round by round (median, lowest-highest; 1.00 or more: at least as fast):"
+		echo
+		echo "$mape_over_ip6tnl" | sed 's/^/    /'
+	fi
 	if [ -n "$retransmits" ]; then
 		echo
 		echo "TCP segments c1 retransmitted, per round:"
