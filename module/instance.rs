@@ -12,6 +12,7 @@ use crate::mapcore::index::{slots_needed, Fmrs, IndexError, RuleIndex};
 use crate::mapcore::rule::Rule;
 use crate::mapcore::xlat::DropReason;
 use crate::percpu::{PerCpu, Zeroable};
+use crate::netdev::Net;
 use crate::netfilter::PreroutingHook;
 use crate::rcu::{RcuBox, RcuGuard, RcuReader, Ready};
 use crate::route::Routes;
@@ -203,6 +204,8 @@ pub(crate) struct Publication(Ready<Published>);
 pub(crate) struct Staging {
     pub(crate) owner: Sender,
     pub(crate) rules: KVVec<Rule>,
+    /// The owner's namespace, where the device was (its identity only: never followed).
+    net: usize,
 }
 
 /// How many stagings exist, on every instance: a closing socket looks for its own only
@@ -210,9 +213,9 @@ pub(crate) struct Staging {
 static STAGINGS: AtomicUsize = AtomicUsize::new(0);
 
 impl Staging {
-    pub(crate) fn new(owner: Sender) -> Staging {
+    pub(crate) fn new(owner: Sender, net: &Net) -> Staging {
         STAGINGS.fetch_add(1, Ordering::Relaxed);
-        Staging { owner, rules: KVVec::new() }
+        Staging { owner, rules: KVVec::new(), net: net.as_raw() as usize }
     }
 
     /// Whether any instance holds a staging.
@@ -356,6 +359,14 @@ impl Instance {
         ControlGuard { instance: self, token: ControlToken(()), _task: PhantomData }
     }
 
+    /// The control mutex if no one holds it (never waits): for the RTNL's holders, since a
+    /// change takes the RTNL under the mutex.
+    pub(crate) fn try_lock_control(&self) -> Option<ControlGuard<'_>> {
+        // SAFETY: as in `lock_control`.
+        let locked = unsafe { bindings::mapmint_control_trylock(self.control.0.get().cast()) };
+        locked.then(|| ControlGuard { instance: self, token: ControlToken(()), _task: PhantomData })
+    }
+
     /// Whether the socket at `portid` may hold a staging here (false: it holds none).
     pub(crate) fn may_stage_for(&self, portid: u32) -> bool {
         self.staging_portid.load(Ordering::Relaxed) == portid
@@ -452,9 +463,9 @@ impl ControlGuard<'_> {
         self.instance.published.read_serialised(&self.token).map_or(0, |p| p.generation)
     }
 
-    /// Starts a staging for `owner`, dropping the one before (anyone's).
-    pub(crate) fn start_staging(&mut self, owner: Sender) {
-        *self.staging() = Some(Staging::new(owner));
+    /// Starts a staging for `owner`, a socket of `net`, dropping the one before (anyone's).
+    pub(crate) fn start_staging(&mut self, owner: Sender, net: &Net) {
+        *self.staging() = Some(Staging::new(owner, net));
     }
 
     /// The FMRs staged for the next CONFIG_SET.
@@ -467,6 +478,16 @@ impl ControlGuard<'_> {
     pub(crate) fn end_staging_of(&mut self, portid: u32) {
         let staging = self.staging();
         if staging.as_ref().is_some_and(|s| s.owner.portid == portid) {
+            *staging = None;
+        }
+    }
+
+    /// Ends a staging begun by a socket of another namespace than `net`, the device's since
+    /// a move: no socket can finish it (none there reaches the device, none here has the
+    /// owner's cookie).
+    pub(crate) fn end_staging_outside(&mut self, net: &Net) {
+        let staging = self.staging();
+        if staging.as_ref().is_some_and(|s| s.net != net.as_raw() as usize) {
             *staging = None;
         }
     }

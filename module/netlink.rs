@@ -324,7 +324,7 @@ fn fmrs_stage(req: &Request<'_>) -> Outcome {
     let dev = target(req)?;
     let mut dev = Target::lock(&dev);
     if req.attr(attr::FMRS_STAGE_START).is_some() {
-        dev.control.start_staging(req.sender());
+        dev.control.start_staging(req.sender(), req.net());
     }
     let staging = dev.control.staging();
     let Some(stage) = staging.as_mut().filter(|s| s.owner == req.sender()) else {
@@ -643,8 +643,9 @@ static FAMILY: Family = Family::new();
 static SOCKET_RELEASE: SocketRelease = SocketRelease::new(socket_released);
 
 /// Ends what the socket at `portid` of `net` staged on the instances of `net`. (An instance
-/// moved to another namespace since keeps it until the next FMRS_STAGE_START or CONFIG_SET:
-/// no other socket can take it, as none has the closed one's cookie.)
+/// moved to another namespace since ended it on arrival, or if a request held its control
+/// mutex then, keeps it until its next FMRS_STAGE_START or CONFIG_SET: no other socket can
+/// take it, as none has the closed one's cookie.)
 fn socket_released(net: &Net, portid: u32) {
     // (a staging is made under the instance's control mutex by the socket's own request,
     // which has returned before its socket closes: none of this socket's can be missed here)

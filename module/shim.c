@@ -149,6 +149,11 @@ void mapmint_control_lock(struct mutex *mutex)
 	mutex_lock(mutex);
 }
 
+bool mapmint_control_trylock(struct mutex *mutex)
+{
+	return mutex_trylock(mutex);
+}
+
 void mapmint_control_unlock(struct mutex *mutex)
 {
 	mutex_unlock(mutex);

@@ -103,6 +103,7 @@ bool mapmint_ipsec_accepts_delivered(struct sk_buff *skb);
 struct mutex;
 void mapmint_control_mutex_init(struct mutex *mutex);
 void mapmint_control_lock(struct mutex *mutex);
+bool mapmint_control_trylock(struct mutex *mutex);
 void mapmint_control_unlock(struct mutex *mutex);
 
 #endif

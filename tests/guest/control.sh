@@ -448,6 +448,15 @@ check_eq "malformed messages left p0 as it was" "$before" "$(snapshot p0)"
 check "dev add s0" mapminctl dev add s0
 nlprobe_checks "nlprobe owners finished and exited 0" nlprobe owners s0
 check "dev del s0" mapminctl dev del s0
+# A staging is freed when its device moves to another namespace, where no socket can finish
+# it (its own socket still open).
+ip netns add sm1
+ip netns add sm2
+ip -n sm1 link add s1 type mapmint
+nlprobe_checks "nlprobe staged-moved finished and exited 0" ip netns exec sm1 nlprobe staged-moved s1 sm2 200000
+check "s1 arrived in sm2, whose sockets may configure it" ip netns exec sm2 mapminctl apply --config /tmp/ce.conf dev s1
+ip netns del sm1
+ip netns del sm2
 {
 	echo "role br"
 	echo "mode t"

@@ -14,6 +14,10 @@
 //!                                 for a family (and an FMR added to and deleted from the
 //!                                 mapmint device OTHER): each must answer in under half a
 //!                                 table build
+//!   nlprobe staged-moved IFNAME NETNS COUNT
+//!                                 COUNT FMRs staged on IFNAME (vmalloc'ed: VmallocUsed
+//!                                 grows), then IFNAME moved to the namespace NETNS while the
+//!                                 socket stays open: the staging is freed with the move
 //!   nlprobe dump-replaced IFNAME CONF
 //!                                 a RULE_GET dump of IFNAME (a table of several messages)
 //!                                 during which IFNAME is deleted and added again with its
@@ -758,6 +762,62 @@ fn owners(probe: &mut Probe, index: u32) {
     probe.failures += again.failures;
 }
 
+/// kB of vmalloc'ed memory in use (/proc/meminfo's VmallocUsed).
+fn vmalloc_used_kb() -> Result<u64, String> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("/proc/meminfo: {e}"))?;
+    meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("VmallocUsed:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmallocUsed in /proc/meminfo".to_string())
+}
+
+/// `count` FMRs staged on the device (a staging that big lives in vmalloc'ed memory), then the
+/// device moved to the namespace `netns` while this socket stays open: no socket there can
+/// finish the staging, none here reaches the device, so the move frees it.
+fn staged_moved(probe: &mut Probe, index: u32, name: &str, netns: &str, count: usize) {
+    const PER_MESSAGE: usize = 256;
+    let fmr = rule_nest(attr::FMR, "2001:db8:ff00::/40 10.99.0.0/16 ea-len 16");
+    let before = match vmalloc_used_kb() {
+        Ok(kb) => kb,
+        Err(e) => return probe.fail("staged-moved", &e),
+    };
+    let mut staged = 0;
+    while staged < count {
+        let chunk = PER_MESSAGE.min(count - staged);
+        let mut attrs = vec![u32_attr(attr::IFINDEX, index)];
+        if staged == 0 {
+            attrs.push(nla(attr::FMRS_STAGE_START, &[]));
+        }
+        attrs.extend(std::iter::repeat_n(fmr.clone(), chunk));
+        let (m, s) = probe.msg(REQ_ACK, cmd::FMRS_STAGE, &attrs);
+        match probe.socket.ask(&m, s) {
+            Ok((answer, _)) if answer.error == Some(0) => {}
+            Ok((answer, _)) => return probe.fail("staged-moved", &format!("staging at {staged}: {}", answer.describe())),
+            Err(e) => return probe.fail("staged-moved", &format!("socket: {e}")),
+        }
+        staged += chunk;
+    }
+    // (the staging's vector grew by doubling: at least the rules' own size)
+    let rules_kb = (count * size_of::<mapcore::Rule>() / 1024) as u64;
+    let Ok(with_staging) = vmalloc_used_kb() else { return probe.fail("staged-moved", "VmallocUsed") };
+    if with_staging >= before + rules_kb {
+        println!("PASS staged-moved: {count} FMRs staged, VmallocUsed {before} -> {with_staging} kB");
+    } else {
+        return probe.fail("staged-moved", &format!("{count} FMRs staged, VmallocUsed only {before} -> {with_staging} kB"));
+    }
+    let moved = std::process::Command::new("ip").args(["link", "set", "dev", name, "netns", netns]).status();
+    if !matches!(moved, Ok(status) if status.success()) {
+        return probe.fail("staged-moved", &format!("ip link set dev {name} netns {netns}: {moved:?}"));
+    }
+    let Ok(after) = vmalloc_used_kb() else { return probe.fail("staged-moved", "VmallocUsed") };
+    if after + rules_kb <= with_staging {
+        println!("PASS staged-moved: the move to {netns} freed the staging (socket still open): VmallocUsed {with_staging} -> {after} kB");
+    } else {
+        probe.fail("staged-moved", &format!("the move kept the staging: VmallocUsed {with_staging} -> {after} kB"));
+    }
+}
+
 /// While one socket changes a big table back and forth (RULE_ADD and RULE_DEL of one FMR: each
 /// builds the whole table anew), another asks the generic netlink controller for a family's
 /// id over and over, as every generic netlink program (of any family) does first. The
@@ -1165,7 +1225,7 @@ fn random_attrs(rng: &mut Rng, index: u32, depth: usize) -> Vec<Vec<u8>> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
-        eprintln!("usage: nlprobe malformed IFNAME | nlprobe fuzz IFNAME [ROUNDS] [SEED] | nlprobe owners IFNAME | nlprobe bystander IFNAME SECONDS [OTHER] | nlprobe dump-replaced IFNAME CONF");
+        eprintln!("usage: nlprobe malformed IFNAME | nlprobe fuzz IFNAME [ROUNDS] [SEED] | nlprobe owners IFNAME | nlprobe bystander IFNAME SECONDS [OTHER] | nlprobe staged-moved IFNAME NETNS COUNT | nlprobe dump-replaced IFNAME CONF");
         std::process::exit(2)
     };
     let (Some(mode), Some(name)) = (args.get(1), args.get(2)) else { usage() };
@@ -1201,6 +1261,10 @@ fn main() {
                 bystander(&mut probe, index, seconds, other)
             }
             None => usage(),
+        },
+        "staged-moved" => match (args.get(3), args.get(4).and_then(|n| n.parse().ok())) {
+            (Some(netns), Some(count)) => staged_moved(&mut probe, index, name, netns, count),
+            _ => usage(),
         },
         "dump-replaced" => match args.get(3) {
             Some(conf) => dump_replaced(&mut probe, name, index, conf),
