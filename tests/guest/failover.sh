@@ -121,7 +121,7 @@ failover() {
 	check "MAP-$mode: $standby carried the rest of the download ($((after - before)) bytes translated after the failover, $((3000000 - got_before)) were left)" \
 		test $((after - before)) -ge $((3000000 - got_before))
 	check_eq "MAP-$mode: $standby dropped nothing" 0 \
-		"$(at $standby mapminctl stats dev mapmint | awk '$1 == "drops" { print $2 }')"
+		"$(dropped $standby)"
 	for ns in c1 ce11b isp br1 br2 server; do ip netns del $ns; done
 	check "MAP-$mode: rmmod" rmmod mapmint
 }

@@ -301,6 +301,11 @@ counter() {
 	at "$1" mapminctl -j stats dev "${3:-mapmint}" | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2
 }
 
+# dropped NS [DEV]: every packet NS's mapmint device (or DEV) dropped, whatever the reason.
+dropped() {
+	at "$1" mapminctl stats dev "${2:-mapmint}" | awk '$1 == "drops" { print $2 }'
+}
+
 # drops NS REASON: a drop counter of NS's mapmint device (0 when not listed).
 drops() {
 	local n
@@ -970,7 +975,7 @@ concurrency_checks() {
 	check_eq "c2's 10 fragmented 3000-byte echoes came back right" 10 "$(grep -c ok /tmp/echoes-c2)"
 	# (Fragmentation Needed answers count as the link's tx drops; the translator's own drops
 	# are these.)
-	check_eq "the BR dropped nothing" 0 "$(at br mapminctl stats dev mapmint | awk '$1 == "drops" { print $2 }')"
+	check_eq "the BR dropped nothing" 0 "$(dropped br)"
 }
 
 
@@ -1146,11 +1151,11 @@ shared_tunnel_end_check() {
 		route replace 192.0.2.0/24 dev mapmint2
 	IP
 	first=$(counter br v6_to_v4_packets) second=$(counter br v6_to_v4_packets mapmint2)
-	drops=$(at br mapminctl stats dev mapmint | awk '$1 == "drops" { print $2 }')
+	drops=$(dropped br)
 	check "e: ping through a tunnel end on lo that two BR instances share" at c1 ping -c 3 -i 0.2 -W 3 $SERVER
 	check_eq "e: the instance of the other domain, tried first, decapsulated none of it" "$first" \
 		"$(counter br v6_to_v4_packets)"
-	check_eq "e: ... and dropped none of it" "$drops" "$(at br mapminctl stats dev mapmint | awk '$1 == "drops" { print $2 }')"
+	check_eq "e: ... and dropped none of it" "$drops" "$(dropped br)"
 	check "e: the instance of ce11b's domain decapsulated it" \
 		test "$(counter br v6_to_v4_packets mapmint2)" -ge $((second + 3))
 	at br mapminctl apply --config /tmp/br.conf dev mapmint >/dev/null

@@ -163,7 +163,7 @@ fi
 check "more than 100 pings sent" test "${sent:-0}" -gt 100
 for ns in br ce11b; do
 	check_eq "$ns dropped nothing while its configuration was replaced" 0 \
-		"$(at $ns mapminctl stats dev mapmint | awk '$1 == "drops" { print $2 }')"
+		"$(dropped $ns)"
 done
 # After the first sample (warm: sockets, conntrack, routes cached), unreclaimable slab stays
 # flat: a configuration leaked per apply (over 1 KB) would add over a megabyte by the end.
