@@ -392,8 +392,18 @@ under() {
 		}' | sort -rn
 }
 
+# Functions whose share profile_report lists however small: where a packet enters the stack
+# (again), each trip's hooks, lookups and copies.
+profile_landmarks="gro_cell_poll gro_cells_receive napi_gro_receive netif_rx __netif_rx process_backlog
+	ipv6_rcv ip6_input ip6_forward ip6_output ip6_local_out ip6_pol_route_output ip6_pol_route_input fib6_table_lookup
+	ip_rcv ip_list_rcv ip_forward ip_output ip_local_out fib_table_lookup
+	nf_hook_slow nf_conntrack_in nf_nat_inet_fn ipv4_conntrack_in ipv6_conntrack_in
+	skb_segment __skb_gso_segment skb_checksum_help __skb_checksum csum_partial skb_copy_bits __pskb_pull_tail pskb_expand_head
+	veth_xmit tcp_v4_rcv tcp_ack tcp_rcv_established tcp_data_queue ip6_tnl_rcv ip6_tnl_xmit ipxip6_rcv"
+
 # profile_report TOPOLOGY LOAD: the functions that took at least 1 % of the samples by
-# themselves, then those under which at least 5 % ran (children included), then what ran
+# themselves, then those under which at least 5 % ran (children included), the landmarks
+# above, each CPU's samples and idle ones, then what ran
 # under the device's transmit (mapmint's start_xmit, ip6tnl's; c: ip_forward), from 0.5 %,
 # and with translate-on-receive what ran under its hook.
 profile_report() {
@@ -407,6 +417,15 @@ profile_report() {
 		perf report -i /tmp/perf.data --stdio --no-children --sort sym -g none --percent-limit 1 2>&1
 		echo "with children:"
 		perf report -i /tmp/perf.data --stdio --children --sort sym -g none --percent-limit 5 2>&1
+		# where packets enter and what each trip through the stack costs, however small
+		echo "landmarks (with children / by itself):"
+		perf report -i /tmp/perf.data --stdio --children --sort sym -g none 2>/dev/null |
+			awk -v names="$profile_landmarks" 'BEGIN { n = split(names, list, " "); for (i = 1; i <= n; i++) want[list[i]] = 1 }
+				$4 in want { printf "%8s %8s  %s\n", $1, $2, $4 }'
+		# each CPU's share of the samples, and its idle share (the rest is work)
+		echo "per CPU (samples, idle):"
+		perf report -i /tmp/perf.data --stdio --no-children --sort cpu -g none 2>/dev/null | grep -v -e '^#' -e '^$'
+		perf report -i /tmp/perf.data --stdio --no-children --sort cpu,sym -g none 2>/dev/null | grep -w default_idle
 		# what the translator's (or the tunnel's) transmit spends its time in
 		echo "under $transmit_symbol (share of all samples: with what it calls / by itself):"
 		perf script -i /tmp/perf.data -F ip,sym 2>/dev/null | under "$transmit_symbol"
