@@ -128,11 +128,12 @@ pub(crate) fn deliver(tx: &PacketPath<'_>, skb: Skb) -> Option<Skb> {
     }
 }
 
-/// Whether the instance of `tx` would take `skb`, an IPv4-in-IPv6 packet delivered to an
-/// address of another interface (data at its IPv6 header): its device is up and its MAP-E
-/// tunnel end is the destination; with `by_source`, its rules know the source as well (see
-/// [`crate::tunnel`]: what picks one of several instances with that tunnel end).
-pub(crate) fn claims(tx: &PacketPath<'_>, skb: &Skb, by_source: bool) -> bool {
+/// Whether the instance of `tx` would take `skb`, an IPv4-in-IPv6 packet (or an ICMPv6 error
+/// about one) delivered to an address of another interface (data at its IPv6 header): its
+/// device is up and its MAP-E tunnel end is the destination; with `by_peer`, its rules know
+/// the far tunnel end as well (see [`crate::tunnel`]: what picks one of several instances
+/// with that tunnel end).
+pub(crate) fn claims(tx: &PacketPath<'_>, skb: &Skb, by_peer: bool) -> bool {
     let instance = tx.instance();
     let (Some(cpu), Some((config, fmrs, derived))) = (instance.this_cpu(), tx.published()) else {
         return false;
@@ -141,7 +142,7 @@ pub(crate) fn claims(tx: &PacketPath<'_>, skb: &Skb, by_source: bool) -> bool {
         return false;
     };
     let header = skb.header();
-    domain.takes_on_delivery(header) && (!by_source || domain.knows_tunnel_source(header))
+    domain.takes_on_delivery(header) && (!by_peer || domain.knows_tunnel_peer(header))
 }
 
 /// The fragments of a packet too big for the device: each is translated in turn.

@@ -256,9 +256,9 @@ impl tunnel::Receiver for TunnelEnds {
         MapmintDevice::of(dev).is_some()
     }
 
-    fn claims(skb: &Skb, dev: &NetDevice, ctx: &PacketContext<'_>, by_source: bool) -> bool {
+    fn claims(skb: &Skb, dev: &NetDevice, ctx: &PacketContext<'_>, by_peer: bool) -> bool {
         match PacketPath::of(dev, ctx) {
-            Some(path) if dev.is_up_now(ctx.reader()) => datapath::claims(&path, skb, by_source),
+            Some(path) if dev.is_up_now(ctx.reader()) => datapath::claims(&path, skb, by_peer),
             _ => false,
         }
     }

@@ -32,9 +32,9 @@ pub(crate) trait Receiver {
     fn is_receiver(dev: &NetDevice) -> bool;
 
     /// Whether `dev` would take `skb` (as for [`deliver`](Self::deliver)), delivered to an
-    /// address of another interface: by its destination, and with `by_source` by its source
-    /// too. Asked where several devices may share one tunnel end.
-    fn claims(skb: &Skb, dev: &NetDevice, ctx: &PacketContext<'_>, by_source: bool) -> bool;
+    /// address of another interface: by its destination, and with `by_peer` by the far
+    /// tunnel end too. Asked where several devices may share one tunnel end.
+    fn claims(skb: &Skb, dev: &NetDevice, ctx: &PacketContext<'_>, by_peer: bool) -> bool;
 
     /// `skb` (an IPv6 packet whose data starts at its IPv6 header, as received) was delivered
     /// to an address of the host, on the receive path (`ctx`): an IPv4-in-IPv6 packet, or a
@@ -217,15 +217,32 @@ unsafe extern "C" fn receive<R: Receiver>(skb: *mut b::sk_buff) -> c_int {
 }
 
 /// The device to offer `skb` (data at its IPv6 header), delivered to an address `to` holds:
-/// `to` if it is a receiver's; else the one listed device of `to`'s namespace whose tunnel
-/// end it is, or of several such (one end shared by two domains) the first whose rules know
-/// the source, the first of them all if none does (it drops and counts the packet). The
-/// source is looked up only when the end is shared.
+/// `to` if it is a receiver's; else the listed device of `to`'s namespace if it is the only
+/// one; else the one whose tunnel end it is, or of several such (one end shared by two
+/// domains) the first whose rules know the far end (a tunnel packet's source, the destination
+/// an ICMPv6 error quotes), the first of them all if none does (it drops and counts the
+/// packet). The far end is looked up only when the end is shared.
 fn receiver_of<'a, R: Receiver>(to: &'a NetDevice, skb: &Skb, ctx: &'a PacketContext<'_>) -> Option<&'a NetDevice> {
+    // A lone candidate is asked nothing: its delivery checks what it would be asked, and the
+    // configuration is read once per packet.
+    let mut only = None;
+    let mut several = false;
+    for_each_receiver::<R>(to, ctx, |dev| {
+        several = only.is_some();
+        only = Some(dev);
+        if several {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    if !several {
+        return only;
+    }
     let mut first = None;
     let mut shared = false;
     for_each_receiver::<R>(to, ctx, |dev| {
-        if !core::ptr::eq(dev, to) && !R::claims(skb, dev, ctx, false) {
+        if !R::claims(skb, dev, ctx, false) {
             return ControlFlow::Continue(());
         }
         if first.is_some() {
@@ -250,7 +267,8 @@ fn receiver_of<'a, R: Receiver>(to: &'a NetDevice, skb: &Skb, ctx: &'a PacketCon
 }
 
 /// tunnel6's error handler: 0 when the error was taken, else the next handler's turn. The
-/// skb stays the stack's.
+/// skb stays the stack's: a copy goes to the receiver [`receiver_of`] picks, as for a tunnel
+/// packet (where two instances share the end, the one that sent the quoted packet).
 unsafe extern "C" fn error<R: Receiver>(
     skb: *mut b::sk_buff,
     _opt: *mut b::inet6_skb_parm,
@@ -264,41 +282,17 @@ unsafe extern "C" fn error<R: Receiver>(
         return -1;
     };
     with_packet_context(|ctx| {
-        // A copy, once a receiver was found (the stack keeps the original).
-        let mut offered: Option<Skb> = None;
-        let mut taken = false;
-        for_each_receiver::<R>(to, ctx, |dev| {
-            let clone = match offered.take() {
-                Some(clone) => clone,
-                None => {
-                    // SAFETY: a valid skb the stack keeps; the clone is ours (or null when
-                    // out of memory).
-                    let Some(mut clone) = (unsafe { Skb::from_raw(b::skb_clone(skb, kernel::bindings::GFP_ATOMIC)) })
-                    else {
-                        return ControlFlow::Break(());
-                    };
-                    clone.push_to_network_header();
-                    clone
-                }
-            };
-            let copy = clone.as_ptr();
-            match R::deliver(clone, dev, ctx) {
-                Delivery::Taken => {
-                    taken = true;
-                    ControlFlow::Break(())
-                }
-                Delivery::NotMine(returned) if core::ptr::eq(returned.as_ptr(), copy) => {
-                    offered = Some(returned);
-                    ControlFlow::Continue(())
-                }
-                // (not the copy offered: nothing to offer the others)
-                Delivery::NotMine(_) => ControlFlow::Break(()),
-            }
-        });
-        if taken {
-            0
-        } else {
-            -1
+        // SAFETY: a valid skb the stack keeps; the clone is ours (or null when out of memory).
+        let Some(mut copy) = (unsafe { Skb::from_raw(b::skb_clone(skb, kernel::bindings::GFP_ATOMIC)) }) else {
+            return -1;
+        };
+        copy.push_to_network_header();
+        let Some(dev) = receiver_of::<R>(to, &copy, ctx) else {
+            return -1;
+        };
+        match R::deliver(copy, dev, ctx) {
+            Delivery::Taken => 0,
+            Delivery::NotMine(_) => -1,
         }
     })
 }

@@ -1137,10 +1137,11 @@ tunnel_end_checks() {
 
 # shared_tunnel_end_check: a second BR instance with the same tunnel end (on lo), as one BR
 # address serving two domains: each instance takes the tunnel packets of its own domain's
-# CEs, wherever it lies in the order the devices are tried in. The tutorial's device, tried
+# CEs, and the ICMPv6 errors about the packets it sent them, wherever it lies in the order
+# the devices are tried in. The tutorial's device, tried
 # first, gets another domain's rule; a new device, tried after it, the tutorial's.
 shared_tunnel_end_check() {
-	local first second drops
+	local first second drops route
 	at br mapminctl dev add mapmint2
 	at br mapminctl apply --config /tmp/br.conf dev mapmint2 >/dev/null
 	printf '%s\n' "role br" "mode e" "fmr 2001:db8:99::/51 198.51.100.0/24 ea-len 13 psid-offset 0" \
@@ -1158,6 +1159,29 @@ shared_tunnel_end_check() {
 	check_eq "e: ... and dropped none of it" "$drops" "$(dropped br)"
 	check "e: the instance of ce11b's domain decapsulated it" \
 		test "$(counter br v6_to_v4_packets mapmint2)" -ge $((second + 3))
+	# A download over a 1400-byte link between the ISP and CE 11b: the ISP's Packet Too Big
+	# about the BR's tunnel packets (to the shared end) goes to the instance that sent them,
+	# which tells the server the MTU less the tunnel's 40 bytes.
+	ip -n isp link set dev ce11b mtu 1400
+	ip -n ce11b link set dev wan mtu 1400
+	first=$(counter br v6_to_v4_packets)
+	# (path MTUs that earlier checks left, c1's to the server among them, would make the
+	# server's packets fit)
+	ip -n server route flush cache
+	ip -n c1 route flush cache
+	rm -f /tmp/got
+	check "e: download over a 1400-byte link behind the shared tunnel end" \
+		at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
+	check_eq "e: ... its content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got 2>/dev/null)"
+	route=$(at server ip route get $CE11B_IP)
+	case "$route" in
+	*"mtu 1360"*) pass "e: the server learnt the path MTU 1360 from the shared tunnel end's Packet Too Big" ;;
+	*) fail "e: the server learnt the path MTU 1360 from the shared tunnel end's Packet Too Big" "$route" ;;
+	esac
+	check_eq "e: the instance of the other domain translated none of the Packets Too Big" "$first" \
+		"$(counter br v6_to_v4_packets)"
+	ip -n isp link set dev ce11b mtu 1500
+	ip -n ce11b link set dev wan mtu 1500
 	at br mapminctl apply --config /tmp/br.conf dev mapmint >/dev/null
 	ip -n br route replace 192.0.2.0/24 dev mapmint
 	ip -n br link del mapmint2

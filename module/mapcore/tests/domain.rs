@@ -645,11 +645,14 @@ fn a_tunnel_end_takes_on_delivery_what_is_addressed_to_it() {
 }
 
 /// Two MAP-E instances with one tunnel end (a BR address serving two domains) are told
-/// apart by the source: a BR knows the CEs of its rules, a CE its BR and the CEs of its FMRs.
+/// apart by the far end: a BR knows the CEs of its rules, a CE its BR and the CEs of its
+/// FMRs. The far end is the source of a tunnel packet, and the destination of the tunnel
+/// packet an ICMPv6 error quotes.
 #[test]
-fn instances_sharing_a_tunnel_end_know_their_own_sources() {
+fn instances_sharing_a_tunnel_end_know_their_own_peers() {
+    use etherparse::Icmpv6Type;
     let ident = AtomicU16::new(1);
-    let knows = |config: &Instance, packet: &[u8]| config.domain(&ident).unwrap().knows_tunnel_source(packet);
+    let knows = |config: &Instance, packet: &[u8]| config.domain(&ident).unwrap().knows_tunnel_peer(packet);
     let other_br = config("role br\nmode e\nfmr 2001:db8:99::/51 198.51.100.0/24 ea-len 13 psid-offset 0\nbr 2001:db8:6::1\n");
     let up = from_v4(&ce_e(CE11B), &udp4((v4("192.0.2.8"), 55296), (v4(SERVER), 80))).unwrap();
     let takes = |config: &Instance, packet: &[u8]| config.domain(&ident).unwrap().takes_on_delivery(packet);
@@ -664,6 +667,31 @@ fn instances_sharing_a_tunnel_end_know_their_own_sources() {
     stranger[8..24].copy_from_slice(&v6("2001:db8:99::1").octets());
     assert!(!knows(&ce_e(CE11B), &stranger) && !knows(&br_e(), &stranger));
     assert!(!knows(&br_e(), &up[..23]), "a header cut short is known to none");
+    // A Packet Too Big from the ISP's router about the BR's packet to CE 11b (RFC 2473 §7):
+    // the BR of CE 11b's domain knows it, the other does not; at the CE, the same about its
+    // packet to the BR.
+    let too_big = |about: &[u8], from: &str| {
+        let mut ptb = Vec::new();
+        let to = Ipv6Addr::from(<[u8; 16]>::try_from(&about[8..24]).unwrap());
+        PacketBuilder::ipv6(v6(from).octets(), to.octets(), 64)
+            .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+            .write(&mut ptb, &about[..200.min(about.len())])
+            .unwrap();
+        ptb
+    };
+    let about_down = too_big(&down, "2001:db8:100:6::1");
+    assert!(takes(&br_e(), &about_down) && takes(&other_br, &about_down), "both take it by its destination");
+    assert!(knows(&br_e(), &about_down) && !knows(&other_br, &about_down));
+    let about_up = too_big(&up, "2001:db8:100:11b::1");
+    assert!(knows(&ce_e(CE11B), &about_up) && !knows(&br_e(), &about_up));
+    // Not an error, or not quoting IPv6: known to none.
+    let mut echo = about_down.clone();
+    echo[40] = 128;
+    assert!(!knows(&br_e(), &echo));
+    let mut quoting_v4 = about_down.clone();
+    quoting_v4[48] = 0x45;
+    assert!(!knows(&br_e(), &quoting_v4));
+    assert!(!knows(&br_e(), &about_down[..87]), "a quote cut short is known to none");
 }
 
 /// translate-on-receive takes a packet at PREROUTING when the domain says it is addressed to

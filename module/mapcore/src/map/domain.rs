@@ -364,17 +364,28 @@ impl<'a> Domain<'a> {
         self.config.mode == Mode::MapE && header[0] >> 4 == 6 && self.receives_v6(Ipv6Addr::from(dst))
     }
 
-    /// Whether the outer source of the IPv6 packet whose header starts `header` is one this
-    /// MAP-E instance may receive from: a CE of its rules, or at a CE its BR. What tells two
-    /// instances with the same tunnel end apart (a BR's end shared by two domains); necessary
-    /// for [`check_decapsulated`](Self::check_decapsulated) to pass, not sufficient.
-    pub fn knows_tunnel_source(&self, header: &[u8]) -> bool {
-        let Some(src) = header.get(8..24).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(Ipv6Addr::from) else {
+    /// Whether the far tunnel end of the IPv6 packet whose header starts `header` is one this
+    /// MAP-E instance exchanges packets with: a CE of its rules, or at a CE its BR. The far
+    /// end is the source of an IPv4-in-IPv6 packet, and the destination of the tunnel packet
+    /// an ICMPv6 error quotes (it was sent from here). What tells two instances with the same
+    /// tunnel end apart (a BR's end shared by two domains); necessary for
+    /// [`check_decapsulated`](Self::check_decapsulated) to pass, not sufficient.
+    pub fn knows_tunnel_peer(&self, header: &[u8]) -> bool {
+        let address = |at: usize| header.get(at..at + 16).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(Ipv6Addr::from);
+        let peer = match header.get(6) {
+            Some(&IPV4_IN_IPV6) => address(8),
+            // An error (type below 128) quoting an IPv6 header right after its own 8 bytes.
+            Some(&ICMPV6) if header.get(40).is_some_and(|&kind| kind < 128) && header.get(48).is_some_and(|v| v >> 4 == 6) => {
+                address(48 + 24)
+            }
+            _ => None,
+        };
+        let Some(peer) = peer else {
             return false;
         };
         match &self.ce {
-            Some(_) => self.config.br_address == Some(src) || self.fmr_for_ipv6(src).is_some(),
-            None => self.fmrs.lookup_ipv6(src).is_some(),
+            Some(_) => self.config.br_address == Some(peer) || self.fmr_for_ipv6(peer).is_some(),
+            None => self.fmrs.lookup_ipv6(peer).is_some(),
         }
     }
 
@@ -485,6 +496,7 @@ impl<'a> Domain<'a> {
 
 /// IPv6's next header for IPv4 (RFC 2473).
 const IPV4_IN_IPV6: u8 = 4;
+const ICMPV6: u8 = 58;
 
 /// The next header field of the IPv6 header at `buf[start..]`.
 fn ipv6_next_header(buf: &[u8], start: usize) -> Option<u8> {
