@@ -15,7 +15,7 @@
 # MAPMINT_BENCH_TOPOLOGIES and MAPMINT_BENCH_LOADS (subsets of tests/guest/bench.sh's, e.g.
 # "c map-t" and "tcp-up pktgen-60x1"; the ratios need c), MAPMINT_BENCH_ALT_MODULE: a second
 # mapmint.ko built for the benchmark kernel (another revision: scripts/build-module.sh in its
-# checkout), measured as the topologies map-t-alt, map-e-alt, map-t-rx-alt, map-e-rx-alt and map-e-local-alt
+# checkout), measured as the topologies map-t-alt, map-e-alt, map-t-rx-alt, map-e-rx-alt, map-e-local-alt and map-e-lo-alt
 # (add them to MAPMINT_BENCH_TOPOLOGIES) in the same boot, for an A/B comparison. The
 # topologies c-ipsec, map-t-ipsec, map-e-ipsec and ip6tnl-ipsec (also only when named there)
 # add IPsec policies that every packet is looked up in and none matches.
@@ -126,7 +126,7 @@ table() {
 			title["c6"] = "IPv6 routing"; title["map-t"] = "MAP-T"; title["map-e"] = "MAP-E"; title["map-t-a6"] = "MAP-T a=6, mapped ports"; title["map-t-64k"] = "MAP-T, BR of 64k FMRs"
 			title["map-t-rx"] = "MAP-T on receive"; title["map-e-rx"] = "MAP-E on receive"; title["map-e-local"] = "MAP-E, tunnel ends on the devices"; title["map-e-lo"] = "MAP-E, tunnel ends on lo and WAN"
 			title["map-t-alt"] = "MAP-T (alt)"; title["map-e-alt"] = "MAP-E (alt)"
-			title["map-t-rx-alt"] = "MAP-T on receive (alt)"; title["map-e-rx-alt"] = "MAP-E on receive (alt)"; title["map-e-local-alt"] = "MAP-E, tunnel ends on the devices (alt)"
+			title["map-t-rx-alt"] = "MAP-T on receive (alt)"; title["map-e-rx-alt"] = "MAP-E on receive (alt)"; title["map-e-local-alt"] = "MAP-E, tunnel ends on the devices (alt)"; title["map-e-lo-alt"] = "MAP-E, tunnel ends on lo and WAN (alt)"
 			title["c-ipsec"] = "c, IPsec policies"; title["map-t-ipsec"] = "MAP-T, IPsec policies"
 			title["map-e-ipsec"] = "MAP-E, IPsec policies"; title["ip6tnl-ipsec"] = "ip6tnl, IPsec policies"
 			ncounts = split(counts, cpus, " ")

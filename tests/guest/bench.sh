@@ -21,7 +21,7 @@
 #           to the host and decapsulated there, as ip6tnl receives)
 #   map-e-lo  the same with the tunnel ends on other interfaces (the BR's on lo, the CEs' on
 #           their WAN links), as ip6tnl users put them (only when asked for)
-#   map-t-alt, map-e-alt, map-t-rx-alt, map-e-rx-alt, map-e-local-alt (asked for)  the same with
+#   map-t-alt, map-e-alt, map-t-rx-alt, map-e-rx-alt, map-e-local-alt, map-e-lo-alt (asked for)  the same with
 #           /mapmint/mapmint-alt.ko
 #   c-ipsec, map-t-ipsec, map-e-ipsec, ip6tnl-ipsec (only when asked for)  c, map-t, map-e
 #           and ip6tnl with IPsec policies at the CE, the ISP router and the BR that match
@@ -152,6 +152,7 @@ build_map-e-alt() { MODULE=/mapmint/mapmint-alt.ko tutorial e nft; }
 build_map-t-rx-alt() { MODULE=/mapmint/mapmint-alt.ko TUTORIAL_ON_RECEIVE=on tutorial t nft; }
 build_map-e-rx-alt() { MODULE=/mapmint/mapmint-alt.ko TUTORIAL_ON_RECEIVE=on tutorial e nft; }
 build_map-e-local-alt() { MODULE=/mapmint/mapmint-alt.ko TUTORIAL_TUNNEL_ENDS=device tutorial e nft; }
+build_map-e-lo-alt() { MODULE=/mapmint/mapmint-alt.ko TUTORIAL_TUNNEL_ENDS=interfaces tutorial e nft; }
 
 # ipsec_bystanders: IPsec policies at the forwarding boxes that block only a prefix no
 # traffic here goes to (forward and output, IPv4 and IPv6), so that every packet is looked
