@@ -1138,8 +1138,8 @@ tunnel_end_checks() {
 # shared_tunnel_end_check: a second BR instance with the same tunnel end (on lo), as one BR
 # address serving two domains: each instance takes the tunnel packets of its own domain's
 # CEs, and the ICMPv6 errors about the packets it sent them, wherever it lies in the order
-# the devices are tried in. The tutorial's device, tried
-# first, gets another domain's rule; a new device, tried after it, the tutorial's.
+# the devices are tried in. The tutorial's device, tried first, gets another domain's rule;
+# a new device, tried after it, the tutorial's.
 shared_tunnel_end_check() {
 	local first second drops route
 	at br mapminctl dev add mapmint2
