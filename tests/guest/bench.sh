@@ -404,9 +404,9 @@ profile_landmarks="gro_cell_poll gro_cells_receive napi_gro_receive netif_rx __n
 
 # profile_report TOPOLOGY LOAD: the functions that took at least 1 % of the samples by
 # themselves, then those under which at least 5 % ran (children included), the landmarks
-# above, each CPU's samples and idle ones, then what ran
-# under the device's transmit (mapmint's start_xmit, ip6tnl's; c: ip_forward), from 0.5 %,
-# and with translate-on-receive what ran under its hook.
+# above, each CPU's samples and idle ones, then what ran under the device's transmit
+# (mapmint's start_xmit, ip6tnl's; c: ip_forward), from 0.5 %, and with translate-on-receive
+# what ran under its hook.
 profile_report() {
 	wait $profiler
 	local prefix="PROFILE $1 $2" transmit_symbol=10start_xmit
