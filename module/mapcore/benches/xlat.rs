@@ -149,16 +149,29 @@ fn domain_cases() -> Vec<DomainCase> {
     let mut cases = Vec::new();
     for (mode, towards_br) in [("t", "dmr 64:ff9b::/96"), ("e", "br 2001:db8:6::1")] {
         let parse = |text: String| Instance::parse(&text).expect("configuration");
-        let ce = parse(format!("role ce\nmode {mode}\nend-user-prefix 2001:db8:ce:11b::/64\nbmr {RULE}\n{towards_br}\n"));
-        let br = parse(format!("role br\nmode {mode}\nfmr {RULE}\n{towards_br}\n"));
+        let new_ce = || parse(format!("role ce\nmode {mode}\nend-user-prefix 2001:db8:ce:11b::/64\nbmr {RULE}\n{towards_br}\n"));
+        let new_br = || parse(format!("role br\nmode {mode}\nfmr {RULE}\n{towards_br}\n"));
+        let (ce, br) = (new_ce(), new_br());
         // what the CE sends is what the BR gets
         let ident = AtomicU16::new(0);
         let mut buf = vec![0u8; HEADROOM + 128];
         buf[HEADROOM..HEADROOM + v4.len()].copy_from_slice(&v4);
         let out = ce.domain(&ident).expect("complete").from_v4(&mut buf, HEADROOM, v4.len(), &OPTS).expect("CE translates");
         let v6 = buf[out.start..out.start + out.len].to_vec();
-        let (ce_name, br_name) = if mode == "t" { ("MAP-T CE udp 4->6", "MAP-T BR udp 6->4") } else { ("MAP-E CE udp encap", "MAP-E BR udp decap") };
-        for (name, instance, pkt, from_v4) in [(ce_name, ce, v4.clone(), true), (br_name, br, v6, false)] {
+        // and the reply: the server's datagram to the CE, through the BR, then the CE
+        let reply4 = ip4(17, server, A4, &udp(Pseudo::V4(server, A4), 9, 55296, &[0x5a; 32]));
+        buf[HEADROOM..HEADROOM + reply4.len()].copy_from_slice(&reply4);
+        let out = br.domain(&ident).expect("complete").from_v4(&mut buf, HEADROOM, reply4.len(), &OPTS).expect("BR translates");
+        let reply6 = buf[out.start..out.start + out.len].to_vec();
+        let names = if mode == "t" {
+            ["MAP-T CE udp 4->6", "MAP-T BR udp 6->4", "MAP-T BR udp 4->6", "MAP-T CE udp 6->4"]
+        } else {
+            ["MAP-E CE udp encap", "MAP-E BR udp decap", "MAP-E BR udp encap", "MAP-E CE udp decap"]
+        };
+        let (ce2, br2) = (new_ce(), new_br());
+        for (name, instance, pkt, from_v4) in
+            [(names[0], ce, v4.clone(), true), (names[1], br, v6, false), (names[2], br2, reply4, true), (names[3], ce2, reply6, false)]
+        {
             let derived = Derived::of(&instance.config, instance.fmrs.len());
             cases.push(DomainCase { name, instance, derived, pkt, from_v4 });
         }

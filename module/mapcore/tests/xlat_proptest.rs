@@ -4,7 +4,7 @@
 
 mod xlat_common;
 
-use mapcore::xlat::{self, Options, TtlMode, Verdict};
+use mapcore::xlat::{self, Options, Shape, TtlMode, Verdict};
 use proptest::prelude::*;
 use xlat_common::*;
 
@@ -42,6 +42,30 @@ fn all_entry_points(buf: &[u8], start: usize, len: usize, opts: &Options) {
     let r = xlat::tunnel_too_big(&mut b, start, len, a6(), mapcore::domain::DUMMY_IPV4, 7).map(|t| (t.start, t.len));
     check(r, buf, &b);
     let _ = xlat::inspect_v4(buf, start, len);
+    header_read_once_answers_alike(buf, start, len, opts);
+}
+
+/// A MAP-E device reads an IPv4 packet's header once for its flow, its size and its
+/// encapsulation (`inspect_for_encapsulation`): the same answers as reading it for each.
+fn header_read_once_answers_alike(buf: &[u8], start: usize, len: usize, opts: &Options) {
+    let shape = Shape::whole(len);
+    let separate = xlat::inspect_v4_shaped(buf, start, &shape)
+        .and_then(|flow| Ok((flow, xlat::encapsulated_size(buf, start, &shape)?)));
+    let once = xlat::inspect_for_encapsulation(buf, start, &shape)
+        .and_then(|inspected| Ok((inspected, inspected.encapsulated_size(buf, start, &shape)?)));
+    match (separate, once) {
+        (Ok((flow, size)), Ok((inspected, size_once))) => {
+            assert_eq!(&flow, inspected.flow());
+            assert_eq!(size, size_once);
+            let (mut each, mut read_once) = (buf.to_vec(), buf.to_vec());
+            let a = xlat::encapsulate_shaped(&mut each, start, &shape, a6(), b6(), opts);
+            let b = xlat::encapsulate_inspected(&mut read_once, start, &inspected, size.0, a6(), b6(), opts);
+            assert_eq!(a, b);
+            assert_eq!(each, read_once);
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        (a, b) => panic!("read for each: {a:?}, read once: {b:?}"),
+    }
 }
 
 fn seeds() -> Vec<Vec<u8>> {

@@ -251,12 +251,13 @@ impl<'a> Domain<'a> {
         match self.config.mode {
             Mode::MapT => xlat::v4_to_v6_shaped(buf, start, shape, self, opts),
             Mode::MapE => {
-                let flow = xlat::inspect_v4_shaped(buf, start, shape)?;
-                let (src, dst) = self.encap_addresses(&flow)?;
+                // (the header read once, for the flow and for the encapsulation)
+                let inspected = xlat::inspect_for_encapsulation(buf, start, shape)?;
+                let (src, dst) = self.encap_addresses(inspected.flow())?;
                 // Too big without DF: fragment the IPv4 packet (the caller does) rather than
                 // the outer IPv6 one, so the peer needs no reassembly to decapsulate and
                 // still sees the ports of every first fragment (RFC 7597 §8.3.1 allows both).
-                let (size, df) = xlat::encapsulated_size(buf, start, shape)?;
+                let (size, df) = inspected.encapsulated_size(buf, start, shape)?;
                 if !df && opts.mtu6 != 0 && size > opts.mtu6 as usize {
                     if shape.segment.is_some() {
                         return Err(Verdict::NeedWhole);
@@ -264,7 +265,7 @@ impl<'a> Domain<'a> {
                     let mtu = u16::try_from(opts.mtu6.saturating_sub(40)).unwrap_or(u16::MAX);
                     return Err(Verdict::Fragment { mtu });
                 }
-                let out = xlat::encapsulate_shaped(buf, start, shape, src, dst, opts)?;
+                let out = xlat::encapsulate_inspected(buf, start, &inspected, size, src, dst, opts)?;
                 Ok(Translated { start: out.start, len: out.len, header_len: 40 })
             }
         }

@@ -59,9 +59,37 @@ pub fn encapsulate_shaped(
 ) -> Result<Encapsulated, Verdict> {
     let pkt = packet(buf, start, shape.visible())?;
     let ip = ipv4::parse_in(pkt, true, shape.len)?;
+    let largest = largest_encapsulated(pkt, &ip, shape)?;
+    encapsulate_parsed(buf, start, &ip, largest, src, dst, opts)
+}
+
+/// [`encapsulate_shaped`] of the packet `inspected` read at `buf[start..]` (unchanged since),
+/// whose largest IPv6 packet is `largest` ([`Inspected4::encapsulated_size`]): the header is
+/// not read again.
+pub fn encapsulate_inspected(
+    buf: &mut [u8],
+    start: usize,
+    inspected: &Inspected4,
+    largest: usize,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    opts: &Options,
+) -> Result<Encapsulated, Verdict> {
+    encapsulate_parsed(buf, start, &inspected.ip, largest, src, dst, opts)
+}
+
+fn encapsulate_parsed(
+    buf: &mut [u8],
+    start: usize,
+    ip: &Ip4,
+    largest: usize,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    opts: &Options,
+) -> Result<Encapsulated, Verdict> {
     let out_len = ip.total.saturating_add(40);
     let mut fragment = false;
-    if opts.mtu6 != 0 && largest_encapsulated(pkt, &ip, shape)? > opts.mtu6 as usize {
+    if opts.mtu6 != 0 && largest > opts.mtu6 as usize {
         if ip.df {
             let mtu = u16::try_from(opts.mtu6.saturating_sub(40).max(68)).unwrap_or(u16::MAX);
             return Err(Verdict::Reply(IcmpReply::FragmentationNeeded { mtu }));
@@ -83,6 +111,35 @@ pub fn encapsulated_size(buf: &[u8], start: usize, shape: &Shape) -> Result<(usi
     let pkt = packet(buf, start, shape.visible())?;
     let ip = ipv4::parse_in(pkt, true, shape.len)?;
     Ok((largest_encapsulated(pkt, &ip, shape)?, ip.df))
+}
+
+/// An IPv4 packet read once for its encapsulation: its flow ([`inspect_v4_shaped`]) and the
+/// header the encapsulation needs ([`encapsulate_inspected`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Inspected4 {
+    ip: Ip4,
+    flow: Flow4,
+}
+
+impl Inspected4 {
+    /// The packet's addresses and ports, as [`inspect_v4`] reads them.
+    pub fn flow(&self) -> &Flow4 {
+        &self.flow
+    }
+
+    /// What [`encapsulated_size`] says of the packet, still at `buf[start..]`.
+    pub fn encapsulated_size(&self, buf: &[u8], start: usize, shape: &Shape) -> Result<(usize, bool), Verdict> {
+        let pkt = packet(buf, start, shape.visible())?;
+        Ok((largest_encapsulated(pkt, &self.ip, shape)?, self.ip.df))
+    }
+}
+
+/// [`inspect_v4_shaped`], keeping what [`encapsulate_inspected`] needs: a packet whose
+/// outer addresses depend on its flow is read once.
+pub fn inspect_for_encapsulation(buf: &[u8], start: usize, shape: &Shape) -> Result<Inspected4, Verdict> {
+    let pkt = packet(buf, start, shape.visible())?;
+    let (ip, flow) = flow_of(pkt, shape.len, shape)?;
+    Ok(Inspected4 { ip, flow })
 }
 
 /// The largest IPv6 packet that encapsulating the IPv4 packet `ip` (whose first bytes are
