@@ -204,6 +204,7 @@ retransmits=$(per_round retransmits)
 mape_over_ip6tnl=$(paired map-e ip6tnl)
 tcp_packet_kb=$(per_round tcp-packet-kb)
 tcp_switches=$(per_round tcp-switches-per-s)
+tcp_ksoftirqd=$(per_round tcp-ksoftirqd-switches-per-s)
 backlog_drops=$(per_round backlog-drops)
 udp_lost=$(per_round lost-percent | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.e+-]+$/ && i > 4) $i = sprintf("%.1f", $i); print }')
 udp_switches=$(per_round switches-per-datagram)
@@ -244,12 +245,14 @@ mkdir -p "$(dirname "$results")"
 	fi
 	if [ -n "$tcp_packet_kb" ]; then
 		echo
-		echo "TCP: the mean packet at the receiver's veth (kB: super-packets) and the context"
-		echo "switches per second, per round (one vCPU runs a round at about 60 kB and 1,000"
-		echo "switches, or at about 43 kB and 1,650 and the same packet rate: see README):"
+		echo "TCP: the mean packet at the receiver's veth (kB: super-packets), the context"
+		echo "switches per second, and those of ksoftirqd (softirq work deferred to its threads),"
+		echo "per round (one vCPU runs a round at about 60 kB and 1,000 switches, or at about"
+		echo "43 kB and 1,650 and the same packet rate: see README):"
 		echo
 		echo "$tcp_packet_kb" | sed 's/^/    kB /'
 		echo "$tcp_switches" | sed 's/^/    switches /'
+		echo "$tcp_ksoftirqd" | sed 's/^/    ksoftirqd /'
 		echo
 		echo "TCP: packets the guest dropped for a full input backlog (netif_rx, veth), per round:"
 		echo

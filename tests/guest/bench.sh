@@ -251,6 +251,11 @@ backlog_drops() {
 
 # context_switches: the guest's context switches since boot.
 context_switches() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
+# The context switches of the ksoftirqd threads so far: softirq work the kernel deferred to
+# them because an interrupt's return or a bottom half's end had run its budget out.
+ksoftirqd_switches() {
+	awk '/^Name:/ { k = $2 ~ /^ksoftirqd/ } k && /ctxt_switches:/ { n += $2 } END { print n + 0 }' /proc/[0-9]*/status 2>/dev/null
+}
 
 # pktgen_kpps SIZE FLOWS: thousands of packets per second reaching the server from pktgen.
 # pktgen needs a device to transmit on, so it sends from c1's eth0 towards the CE's lan
@@ -326,13 +331,14 @@ pktgen_kpps() {
 # 60 kB per packet and 1,000 switches a second, or about 43 kB and 1,650 at the same packet
 # rate; these tell which.
 tcp_received() {
-	local host=$1 rate p0 p1 b0 b1 s0 s1 d0 d1
+	local host=$1 rate p0 p1 b0 b1 s0 s1 d0 d1 k0 k1
 	shift
-	p0=$(received "$host") b0=$(received "$host" bytes) s0=$(context_switches) d0=$(backlog_drops)
+	p0=$(received "$host") b0=$(received "$host" bytes) s0=$(context_switches) d0=$(backlog_drops) k0=$(ksoftirqd_switches)
 	rate=$(iperf_received "$@") || { echo "$rate"; return 1; }
-	s1=$(context_switches) p1=$(received "$host") b1=$(received "$host" bytes) d1=$(backlog_drops)
+	s1=$(context_switches) p1=$(received "$host") b1=$(received "$host" bytes) d1=$(backlog_drops) k1=$(ksoftirqd_switches)
 	echo "BENCH-INFO tcp-packet-kb $topology $load $round $(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) 'BEGIN { if (p > 0) printf "%.1f", b / p / 1000; else printf "-" }')" >&3
 	echo "BENCH-INFO tcp-switches-per-s $topology $load $round $(( (s1 - s0) / seconds ))" >&3
+	echo "BENCH-INFO tcp-ksoftirqd-switches-per-s $topology $load $round $(( (k1 - k0) / seconds ))" >&3
 	echo "BENCH-INFO backlog-drops $topology $load $round $((d1 - d0))" >&3
 	echo "$rate"
 }
