@@ -308,9 +308,24 @@ fn mape_from_any_number_of_present_bytes_or_asks_for_more() {
         }
         let mut buf = vec![0u8; HEADROOM];
         buf.extend_from_slice(&pkt[..present]);
+        let mut read_once = buf.clone();
         match xlat::encapsulate_shaped(&mut buf, HEADROOM, &shape, ce, br, &opts) {
             Ok(out) => assert_eq!(&buf[out.start + 40..], &pkt[..present]),
             Err(v) => assert!(asks_for_more(&v), "encapsulation, {present} bytes present: {v:?}"),
+        }
+        // the header read once, as a MAP-E device reads it: the same flow, size and result
+        let inspected = xlat::inspect_for_encapsulation(&read_once, HEADROOM, &shape);
+        match xlat::inspect_v4_shaped(&pkt[..present], 0, &shape) {
+            Ok(flow) => assert_eq!(inspected.map(|i| *i.flow()), Ok(flow), "{present} bytes present"),
+            Err(v) => assert_eq!(inspected.map(|i| *i.flow()), Err(v), "{present} bytes present"),
+        }
+        if let Ok(inspected) = inspected {
+            let size = inspected.encapsulated_size(&read_once, HEADROOM, &shape);
+            assert_eq!(size, xlat::encapsulated_size(&pkt[..present], 0, &shape), "{present} bytes present");
+            if let Ok((largest, _)) = size {
+                let out = xlat::encapsulate_inspected(&mut read_once, HEADROOM, &inspected, largest, ce, br, &opts);
+                assert_eq!(out.map(|o| &read_once[o.start + 40..]), Ok(&pkt[..present]), "{present} bytes present");
+            }
         }
     }
     let tunnel = ip6(4, ce, br, &pkt);
