@@ -184,6 +184,34 @@ paired() {
 		}'
 }
 
+# scaling: with two vCPU counts or more, what the most vCPUs carried over what the fewest did,
+# per load and topology (the medians' ratio; the guests ran one after the other, not
+# interleaved, so a host busier during one of them moves all of its figures).
+scaling() {
+	bench_lines | awk -v counts="$cpu_counts" '
+		function median(list,   a, k, i, j, t) {
+			k = split(list, a, " ")
+			for (i = 2; i <= k; i++)
+				for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+		}
+		{
+			if ($6 != "-") values[$1, $3, $4] = values[$1, $3, $4] " " $6
+			key = $4 SUBSEP $3; if (!(key in seen)) { seen[key] = 1; order[++k] = key }
+		}
+		END {
+			m = split(counts, cpus, " "); if (m < 2) exit
+			lo = cpus[1]; hi = cpus[1]
+			for (i = 2; i <= m; i++) { if (cpus[i] + 0 < lo + 0) lo = cpus[i]; if (cpus[i] + 0 > hi + 0) hi = cpus[i] }
+			for (i = 1; i <= k; i++) {
+				split(order[i], lt, SUBSEP)
+				if (values[lo, lt[2], lt[1]] == "" || values[hi, lt[2], lt[1]] == "") continue
+				a = median(values[lo, lt[2], lt[1]]); b = median(values[hi, lt[2], lt[1]])
+				if (a + 0 > 0) printf "%s, %s: %.2f\n", lt[1], lt[2], b / a
+			}
+		}'
+}
+
 guest_info() { tr -d '\r' <"$work/guest-smp$1/results.log" | sed -n "s/^BENCH-INFO $2 //p" | head -n 1; }
 first=${cpu_counts%% *}
 accel=$(sed -nE 's/.*\(accel ([a-z]+),.*/\1/p' "$work/run-smp$first.log" | tail -n 1)
@@ -205,6 +233,8 @@ mape_over_ip6tnl=$(paired map-e ip6tnl)
 tcp_packet_kb=$(per_round tcp-packet-kb)
 tcp_switches=$(per_round tcp-switches-per-s)
 tcp_ksoftirqd=$(per_round tcp-ksoftirqd-switches-per-s)
+tcp_by_task=$(per_round tcp-switches-by-task)
+tcp_losses=$(per_round tcp-losses)
 backlog_drops=$(per_round backlog-drops)
 udp_lost=$(per_round lost-percent | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.e+-]+$/ && i > 4) $i = sprintf("%.1f", $i); print }')
 udp_switches=$(per_round switches-per-datagram)
@@ -231,6 +261,14 @@ mkdir -p "$(dirname "$results")"
 	echo "A ratio in the table above is only as firm as its two cells' spreads allow."
 	echo
 	table spread
+	scaled=$(scaling)
+	if [ -n "$scaled" ]; then
+		echo
+		echo "The most vCPUs over the fewest ($(echo $cpu_counts | tr ' ' '\n' | sort -n | tail -n 1) over" \
+			"$(echo $cpu_counts | tr ' ' '\n' | sort -n | head -n 1)), medians; the guests ran one after the other:"
+		echo
+		echo "$scaled" | sed 's/^/    /'
+	fi
 	if [ -n "$mape_over_ip6tnl" ]; then
 		echo
 		echo "MAP-E over ip6tnl, round by round (median, lowest-highest; 1.00 or more: at least as fast):"
@@ -253,6 +291,16 @@ mkdir -p "$(dirname "$results")"
 		echo "$tcp_packet_kb" | sed 's/^/    kB /'
 		echo "$tcp_switches" | sed 's/^/    switches /'
 		echo "$tcp_ksoftirqd" | sed 's/^/    ksoftirqd /'
+		echo
+		echo "TCP: the threads that switched most, per second, over 2 s in the middle of each round"
+		echo "(other: the rest, which is the idle task's switches):"
+		echo
+		echo "$tcp_by_task" | sed 's/^/    /'
+		echo
+		echo "TCP: what dropped, reordered or lost packets in each round: devices' drop counts"
+		echo "(NAMESPACE/DEVICE:rx or tx) and the TCP counters of the server and c1 that moved:"
+		echo
+		echo "$tcp_losses" | sed 's/^/    /'
 		echo
 		echo "TCP: packets the guest dropped for a full input backlog (netif_rx, veth), per round:"
 		echo

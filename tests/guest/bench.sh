@@ -256,6 +256,62 @@ context_switches() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
 ksoftirqd_switches() {
 	awk '/^Name:/ { k = $2 ~ /^ksoftirqd/ } k && /ctxt_switches:/ { n += $2 } END { print n + 0 }' /proc/[0-9]*/status 2>/dev/null
 }
+# task_switches: the context switches so far of every thread alive, summed by name (per-CPU
+# threads as one: ksoftirqd/0 and ksoftirqd/1 are "ksoftirqd"), one "NAME COUNT" a line.
+task_switches() {
+	awk '/^Name:/ { name = $2; sub(/\/.*/, "", name) } /ctxt_switches:/ { n[name] += $2 }
+		END { for (name in n) print name, n[name] }' /proc/[0-9]*/task/[0-9]*/status 2>/dev/null
+}
+# drop_counts: every device's drops in every namespace so far, "NAMESPACE/DEVICE rx|tx COUNT"
+# a line; mapmint's drops by reason and its ICMP errors ("NAMESPACE/mapmint:REASON count
+# COUNT"); the TCP counters of the server and c1 that say a segment was lost, reordered or
+# dropped on arrival ("HOST/COUNTER tcp COUNT").
+drop_counts() {
+	local ns
+	for ns in $(ip netns list | awk '{ print $1 }'); do
+		ip netns exec "$ns" sh -c 'cd /sys/class/net && for d in *; do
+			echo "$0/$d rx $(cat $d/statistics/rx_dropped)"; echo "$0/$d tx $(cat $d/statistics/tx_dropped)"
+		done' "$ns"
+		if ip netns exec "$ns" test -d /sys/class/net/mapmint; then
+			ip netns exec "$ns" mapminctl stats --all | awk -v ns="$ns" '/^        [^ ]+ [0-9]+$/ || /^    icmp-errors / { print ns "/mapmint:" $1, "count", $2 }'
+		fi
+	done
+	for ns in server c1; do
+		at $ns cat /proc/net/netstat | awk -v host=$ns '$1 == "TcpExt:" && !have { n = split($0, names); have = 1; next }
+			$1 == "TcpExt:" { for (i = 2; i <= n; i++) if (names[i] ~ /Lost|Reorder|DSACK|OFO|Drop|Timeouts|FastRetrans|Spurious|Collapsed|Prune|SACKRecovery/) print host "/" names[i], "tcp", $i }'
+	done
+}
+# changed_counts BEFORE AFTER: the counts of drop_counts that moved, as NAME=DELTA joined by
+# commas ("-" when none did).
+changed_counts() {
+	awk 'FNR == NR { before[$1 " " $2] = $NF; next }
+		{ key = $1 " " $2; d = $NF - before[key]; if (d != 0) { sub(/ /, ":", key); out = out (out ? "," : "") key "=" d } }
+		END { print out ? out : "-" }' "$1" "$2"
+}
+# sample_switchers: in the middle of a 5-s-or-longer measurement (1.5 s in, for 2 s), which
+# threads switched most: their names and switches per second, busiest first, as NAME=RATE
+# joined by commas, then "other=RATE": the rest of the guest's switches in that window, which
+# are the idle task's (it has no status file). To /tmp/switchers.
+sample_switchers() {
+	local total
+	sleep 1.5
+	total=$(context_switches)
+	task_switches >/tmp/switches.0
+	sleep 2
+	task_switches >/tmp/switches.1
+	total=$(($(context_switches) - total))
+	awk -v total="$total" 'FNR == NR { before[$1] = $2; next }
+		{ d = $2 - before[$1]; if (d > 0) delta[$1] = d }
+		END {
+			for (i = 1; i <= 5; i++) {
+				best = ""; for (name in delta) if (best == "" || delta[name] > delta[best]) best = name
+				if (best == "") break
+				out = out best "=" int(delta[best] / 2) ","; total -= delta[best]; delete delta[best]
+			}
+			for (name in delta) total -= delta[name]
+			printf "%sother=%d\n", out, total / 2
+		}' /tmp/switches.0 /tmp/switches.1 >/tmp/switchers
+}
 
 # pktgen_kpps SIZE FLOWS: thousands of packets per second reaching the server from pktgen.
 # pktgen needs a device to transmit on, so it sends from c1's eth0 towards the CE's lan
@@ -334,8 +390,15 @@ tcp_received() {
 	local host=$1 rate p0 p1 b0 b1 s0 s1 d0 d1 k0 k1
 	shift
 	p0=$(received "$host") b0=$(received "$host" bytes) s0=$(context_switches) d0=$(backlog_drops) k0=$(ksoftirqd_switches)
+	drop_counts >/tmp/drops.0
+	rm -f /tmp/switchers
+	sample_switchers &
 	rate=$(iperf_received "$@") || { echo "$rate"; return 1; }
 	s1=$(context_switches) p1=$(received "$host") b1=$(received "$host" bytes) d1=$(backlog_drops) k1=$(ksoftirqd_switches)
+	wait $!
+	drop_counts >/tmp/drops.1
+	echo "BENCH-INFO tcp-switches-by-task $topology $load $round $(cat /tmp/switchers 2>/dev/null || echo -)" >&3
+	echo "BENCH-INFO tcp-losses $topology $load $round $(changed_counts /tmp/drops.0 /tmp/drops.1)" >&3
 	echo "BENCH-INFO tcp-packet-kb $topology $load $round $(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) 'BEGIN { if (p > 0) printf "%.1f", b / p / 1000; else printf "-" }')" >&3
 	echo "BENCH-INFO tcp-switches-per-s $topology $load $round $(( (s1 - s0) / seconds ))" >&3
 	echo "BENCH-INFO tcp-ksoftirqd-switches-per-s $topology $load $round $(( (k1 - k0) / seconds ))" >&3
