@@ -235,6 +235,8 @@ tcp_switches=$(per_round tcp-switches-per-s)
 tcp_ksoftirqd=$(per_round tcp-ksoftirqd-switches-per-s)
 tcp_by_task=$(per_round tcp-switches-by-task)
 tcp_losses=$(per_round tcp-losses)
+tcp_busy=$(per_round tcp-busy-cpus)
+tcp_busy_per_gbit=$(per_round tcp-busy-cpus-per-gbit)
 backlog_drops=$(per_round backlog-drops)
 udp_lost=$(per_round lost-percent | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.e+-]+$/ && i > 4) $i = sprintf("%.1f", $i); print }')
 udp_switches=$(per_round switches-per-datagram)
@@ -296,6 +298,12 @@ mkdir -p "$(dirname "$results")"
 		echo "(other: the rest, which is the idle task's switches):"
 		echo
 		echo "$tcp_by_task" | sed 's/^/    /'
+		echo
+		echo "TCP: how many CPUs were busy (not idle), on average over each round, and that per"
+		echo "Gbit/s carried (what a bit cost):"
+		echo
+		echo "$tcp_busy" | sed 's/^/    busy /'
+		echo "$tcp_busy_per_gbit" | sed 's/^/    per Gbit\/s /'
 		echo
 		echo "TCP: what dropped, reordered or lost packets in each round: devices' drop counts"
 		echo "(NAMESPACE/DEVICE:rx or tx) and the TCP counters of the server and c1 that moved:"

@@ -249,6 +249,9 @@ backlog_drops() {
 	echo $total
 }
 
+# cpu_ticks: the guest's CPU time since boot, all CPUs together, in clock ticks: busy (not
+# idle nor waiting for I/O) and in all.
+cpu_ticks() { awk '$1 == "cpu" { total = 0; for (i = 2; i <= NF; i++) total += $i; print total - $5 - $6, total }' /proc/stat; }
 # context_switches: the guest's context switches since boot.
 context_switches() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
 # The context switches of the ksoftirqd threads so far: softirq work the kernel deferred to
@@ -387,16 +390,23 @@ pktgen_kpps() {
 # 60 kB per packet and 1,000 switches a second, or about 43 kB and 1,650 at the same packet
 # rate; these tell which.
 tcp_received() {
-	local host=$1 rate p0 p1 b0 b1 s0 s1 d0 d1 k0 k1
+	local host=$1 rate p0 p1 b0 b1 s0 s1 d0 d1 k0 k1 ticks0 ticks1 busy
 	shift
 	p0=$(received "$host") b0=$(received "$host" bytes) s0=$(context_switches) d0=$(backlog_drops) k0=$(ksoftirqd_switches)
 	drop_counts >/tmp/drops.0
+	ticks0=$(cpu_ticks)
 	rm -f /tmp/switchers
 	sample_switchers &
 	rate=$(iperf_received "$@") || { echo "$rate"; return 1; }
 	s1=$(context_switches) p1=$(received "$host") b1=$(received "$host" bytes) d1=$(backlog_drops) k1=$(ksoftirqd_switches)
+	ticks1=$(cpu_ticks)
 	wait $!
 	drop_counts >/tmp/drops.1
+	# How many CPUs the round kept busy, on average, and that per Gbit/s carried: what a bit
+	# cost (a topology may carry less with CPUs to spare, waiting on something else).
+	busy=$(echo "$ticks0 $ticks1" | awk -v n="$(nproc)" '{ printf "%.2f", n * ($3 - $1) / ($4 - $2) }')
+	echo "BENCH-INFO tcp-busy-cpus $topology $load $round $busy" >&3
+	echo "BENCH-INFO tcp-busy-cpus-per-gbit $topology $load $round $(awk -v b="$busy" -v r="$rate" 'BEGIN { printf "%.3f", (r > 0 ? b * 1000 / r : 0) }')" >&3
 	echo "BENCH-INFO tcp-switches-by-task $topology $load $round $(cat /tmp/switchers 2>/dev/null || echo -)" >&3
 	echo "BENCH-INFO tcp-losses $topology $load $round $(changed_counts /tmp/drops.0 /tmp/drops.1)" >&3
 	echo "BENCH-INFO tcp-packet-kb $topology $load $round $(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) 'BEGIN { if (p > 0) printf "%.1f", b / p / 1000; else printf "-" }')" >&3
@@ -499,6 +509,14 @@ profile_report() {
 		# what the translator's (or the tunnel's) transmit spends its time in
 		echo "under $transmit_symbol (share of all samples: with what it calls / by itself):"
 		perf script -i /tmp/perf.data -F ip,sym 2>/dev/null | under "$transmit_symbol"
+		# where in the module's own code the samples fell (function+offset: disassemble
+		# the benchmark's mapmint.ko to see the instructions), the 30 hottest
+		case "$1" in
+		map-*)
+			echo "hottest instructions of mapmint (samples, function+offset):"
+			perf script -i /tmp/perf.data -F ip,sym,symoff -G 2>/dev/null | awk '/mapmint/ { print $2 }' | sort | uniq -c | sort -rn | head -n 30
+			;;
+		esac
 		# and what translate-on-receive's hook spends
 		case "$1" in
 		*-rx*)
