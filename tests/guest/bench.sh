@@ -267,8 +267,8 @@ task_switches() {
 }
 # drop_counts: every device's drops in every namespace so far, "NAMESPACE/DEVICE rx|tx COUNT"
 # a line; mapmint's drops by reason and its ICMP errors ("NAMESPACE/mapmint:REASON count
-# COUNT"); the TCP counters of the server and c1 that say a segment was lost, reordered or
-# dropped on arrival ("HOST/COUNTER tcp COUNT").
+# COUNT"); the BR's ICMP Destination Unreachables; the TCP counters of the server and c1 that
+# say a segment was lost, reordered or dropped on arrival ("HOST/COUNTER tcp COUNT").
 drop_counts() {
 	local ns
 	for ns in $(ip netns list | awk '{ print $1 }'); do
@@ -279,6 +279,9 @@ drop_counts() {
 			ip netns exec "$ns" mapminctl stats --all | awk -v ns="$ns" '/^        [^ ]+ [0-9]+$/ || /^    icmp-errors / { print ns "/mapmint:" $1, "count", $2 }'
 		fi
 	done
+	# the BR's ICMP errors of its own (Fragmentation Needed from ip_forward: ip6tnl's PMTU)
+	at br cat /proc/net/snmp | awk '$1 == "Icmp:" && !have { n = split($0, names); have = 1; next }
+		$1 == "Icmp:" { for (i = 2; i <= n; i++) if (names[i] == "OutDestUnreachs") print "br/" names[i], "icmp", $i }'
 	for ns in server c1; do
 		at $ns cat /proc/net/netstat | awk -v host=$ns '$1 == "TcpExt:" && !have { n = split($0, names); have = 1; next }
 			$1 == "TcpExt:" { for (i = 2; i <= n; i++) if (names[i] ~ /Lost|Reorder|DSACK|OFO|Drop|Timeouts|FastRetrans|Spurious|Collapsed|Prune|SACKRecovery/) print host "/" names[i], "tcp", $i }'
