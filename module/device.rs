@@ -179,11 +179,8 @@ impl Driver for Instance {
         // and unregistering a device waits for a grace period after that before freeing it.
         unsafe { dev.instance().tunnel_end.list(dev, rtnl) };
         // Moved here from another namespace: FMRs a socket there staged on the device are
-        // freed now, unless a request holds the control mutex (it may be waiting for the RTNL,
-        // held here: no waiting for it), then at the next FMRS_STAGE_START or CONFIG_SET.
-        if let Some(mut control) = dev.instance().try_lock_control() {
-            control.end_staging_outside(dev.net_rtnl(rtnl));
-        }
+        // freed now, or by the request holding the control mutex as it ends.
+        dev.instance().moved_to(dev.net_rtnl(rtnl));
     }
 
     /// The routes the device remembers were looked up in the namespace it leaves, and live

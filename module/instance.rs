@@ -22,7 +22,7 @@ use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::mem::{size_of, MaybeUninit};
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::alloc::{
     flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT, __GFP_NOWARN},
     AllocError, Flags, KBox, KVVec, VVec,
@@ -288,6 +288,9 @@ pub(crate) struct Instance {
     /// mutex is released: where a closing socket must look, without taking every
     /// instance's mutex.
     staging_portid: AtomicU32,
+    /// The namespace the device last moved to (its address; 0: none), until a holder of the
+    /// control mutex has ended any staging from another one ([`Instance::moved_to`]).
+    moved_to: AtomicUsize,
 }
 
 impl Instance {
@@ -303,6 +306,7 @@ impl Instance {
             staging: ControlOnly(UnsafeCell::new(None)),
             control: ControlMutex(UnsafeCell::new(MaybeUninit::uninit())),
             staging_portid: AtomicU32::new(0),
+            moved_to: AtomicUsize::new(0),
         }
     }
 
@@ -370,6 +374,21 @@ impl Instance {
     /// Whether the socket at `portid` may hold a staging here (false: it holds none).
     pub(crate) fn may_stage_for(&self, portid: u32) -> bool {
         self.staging_portid.load(Ordering::Relaxed) == portid
+    }
+
+    /// The device is now in `net` (registered there, the RTNL held): a staging begun by a
+    /// socket of another namespace is ended, since no socket can finish it (none there
+    /// reaches the device, none here has the owner's cookie). The RTNL's holder must not wait
+    /// for the control mutex (a holder of it may be waiting for the RTNL): if it is held, its
+    /// holder ends the staging as it lets the mutex go ([`ControlGuard`]'s drop). Either this
+    /// try finds the mutex free or that holder finds the note: the note is stored before a
+    /// full barrier and the try, the holder unlocks before a full barrier and the check.
+    pub(crate) fn moved_to(&self, net: &Net) {
+        self.moved_to.store(net.as_raw() as usize, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if let Some(mut control) = self.try_lock_control() {
+            control.end_staging_after_move();
+        }
     }
 
     /// Whether the current configuration asks for translate-on-receive.
@@ -482,12 +501,12 @@ impl ControlGuard<'_> {
         }
     }
 
-    /// Ends a staging begun by a socket of another namespace than `net`, the device's since
-    /// a move: no socket can finish it (none there reaches the device, none here has the
-    /// owner's cookie).
-    pub(crate) fn end_staging_outside(&mut self, net: &Net) {
+    /// Takes the note of [`Instance::moved_to`], if any, and ends a staging begun by a socket
+    /// of another namespace than the one noted.
+    fn end_staging_after_move(&mut self) {
+        let net = self.instance.moved_to.swap(0, Ordering::Relaxed);
         let staging = self.staging();
-        if staging.as_ref().is_some_and(|s| s.net != net.as_raw() as usize) {
+        if net != 0 && staging.as_ref().is_some_and(|s| s.net != net) {
             *staging = None;
         }
     }
@@ -508,6 +527,14 @@ impl Drop for ControlGuard<'_> {
         self.instance.staging_portid.store(portid, Ordering::Relaxed);
         // SAFETY: taken in `Instance::lock_control`.
         unsafe { bindings::mapmint_control_unlock(self.instance.control.0.get().cast()) };
+        // A move that found the mutex held left its note for us (see `Instance::moved_to`).
+        // If the mutex is taken again meanwhile, its new holder does this at its own drop.
+        fence(Ordering::SeqCst);
+        if self.instance.moved_to.load(Ordering::Relaxed) != 0 {
+            if let Some(mut control) = self.instance.try_lock_control() {
+                control.end_staging_after_move();
+            }
+        }
     }
 }
 

@@ -14,10 +14,12 @@
 //!                                 for a family (and an FMR added to and deleted from the
 //!                                 mapmint device OTHER): each must answer in under half a
 //!                                 table build
-//!   nlprobe staged-moved IFNAME NETNS COUNT
+//!   nlprobe staged-moved IFNAME NETNS COUNT [contended]
 //!                                 COUNT FMRs staged on IFNAME (vmalloc'ed: VmallocUsed
 //!                                 grows), then IFNAME moved to the namespace NETNS while the
 //!                                 socket stays open: the staging is freed with the move
+//!                                 (contended: while another socket changes IFNAME's table,
+//!                                 which holds its control mutex as the move runs)
 //!   nlprobe dump-replaced IFNAME CONF
 //!                                 a RULE_GET dump of IFNAME (a table of several messages)
 //!                                 during which IFNAME is deleted and added again with its
@@ -774,8 +776,11 @@ fn vmalloc_used_kb() -> Result<u64, String> {
 
 /// `count` FMRs staged on the device (a staging that big lives in vmalloc'ed memory), then the
 /// device moved to the namespace `netns` while this socket stays open: no socket there can
-/// finish the staging, none here reaches the device, so the move frees it.
-fn staged_moved(probe: &mut Probe, index: u32, name: &str, netns: &str, count: usize) {
+/// finish the staging, none here reaches the device, so the move frees it. `contended`: while
+/// another socket changes the device's table over and over (each change holds the device's
+/// control mutex, then waits for the RTNL, which the move holds), so that the move finds the
+/// mutex held: the staging is then freed as that change lets the mutex go.
+fn staged_moved(probe: &mut Probe, index: u32, name: &str, netns: &str, count: usize, contended: bool) {
     const PER_MESSAGE: usize = 256;
     let fmr = rule_nest(attr::FMR, "2001:db8:ff00::/40 10.99.0.0/16 ea-len 16");
     let before = match vmalloc_used_kb() {
@@ -806,9 +811,26 @@ fn staged_moved(probe: &mut Probe, index: u32, name: &str, netns: &str, count: u
     } else {
         return probe.fail("staged-moved", &format!("{count} FMRs staged, VmallocUsed only {before} -> {with_staging} kB"));
     }
+    let churn = contended.then(|| churn_until_gone(probe.family, index));
+    if let Some((changer, changes)) = &churn {
+        // under way before the move (or failed: said below)
+        while changes.load(std::sync::atomic::Ordering::Relaxed) < 4 && !changer.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
     let moved = std::process::Command::new("ip").args(["link", "set", "dev", name, "netns", netns]).status();
     if !matches!(moved, Ok(status) if status.success()) {
         return probe.fail("staged-moved", &format!("ip link set dev {name} netns {netns}: {moved:?}"));
+    }
+    if let Some((changer, changes)) = churn {
+        match changer.join() {
+            Ok(Ok(())) => println!(
+                "PASS staged-moved: {} table changes before and during the move, the last refused as the device left",
+                changes.load(std::sync::atomic::Ordering::Relaxed)
+            ),
+            Ok(Err(e)) => return probe.fail("staged-moved", &format!("the table changes: {e}")),
+            Err(_) => return probe.fail("staged-moved", "the changing thread panicked"),
+        }
     }
     let Ok(after) = vmalloc_used_kb() else { return probe.fail("staged-moved", "VmallocUsed") };
     if after + rules_kb <= with_staging {
@@ -816,6 +838,39 @@ fn staged_moved(probe: &mut Probe, index: u32, name: &str, netns: &str, count: u
     } else {
         probe.fail("staged-moved", &format!("the move kept the staging: VmallocUsed {with_staging} -> {after} kB"));
     }
+}
+
+/// From a socket of its own, an FMR added to and deleted from device `index`'s table back and
+/// forth until the device is no longer in this namespace (ENODEV, the end it waits for); the
+/// count of changes made so far beside it. (The FMR may be there already, from a churn that
+/// the device's leaving cut between its two changes.)
+fn churn_until_gone(
+    family: u16,
+    index: u32,
+) -> (std::thread::JoinHandle<Result<(), String>>, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let changes = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&changes);
+    let changer = std::thread::spawn(move || -> Result<(), String> {
+        let socket = Socket::open().map_err(|e| format!("socket: {e}"))?;
+        let mut changer = Probe { socket, family, seq: 7000, failures: 0 };
+        loop {
+            for command in [cmd::RULE_ADD, cmd::RULE_DEL] {
+                let fmr = rule_nest(attr::RULE, "2001:db8:fe00::/40 198.19.0.0/16 ea-len 16");
+                let kind = nla(attr::RULE_KIND, &[genl::RULE_KIND_FMR]);
+                let (m, s) = changer.msg(REQ_ACK, command, &[u32_attr(attr::IFINDEX, index), kind, fmr]);
+                let (answer, _) = changer.socket.ask(&m, s).map_err(|e| e.to_string())?;
+                match answer.error {
+                    Some(0) => counted.fetch_add(1, Ordering::Relaxed),
+                    Some(e) if e == -libc::EEXIST && command == cmd::RULE_ADD => 0,
+                    Some(e) if e == -libc::ENODEV => return Ok(()),
+                    _ => return Err(format!("command {command}: {}", answer.describe())),
+                };
+            }
+        }
+    });
+    (changer, changes)
 }
 
 /// While one socket changes a big table back and forth (RULE_ADD and RULE_DEL of one FMR: each
@@ -1225,7 +1280,7 @@ fn random_attrs(rng: &mut Rng, index: u32, depth: usize) -> Vec<Vec<u8>> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
-        eprintln!("usage: nlprobe malformed IFNAME | nlprobe fuzz IFNAME [ROUNDS] [SEED] | nlprobe owners IFNAME | nlprobe bystander IFNAME SECONDS [OTHER] | nlprobe staged-moved IFNAME NETNS COUNT | nlprobe dump-replaced IFNAME CONF");
+        eprintln!("usage: nlprobe malformed IFNAME | nlprobe fuzz IFNAME [ROUNDS] [SEED] | nlprobe owners IFNAME | nlprobe bystander IFNAME SECONDS [OTHER] | nlprobe staged-moved IFNAME NETNS COUNT [contended] | nlprobe dump-replaced IFNAME CONF");
         std::process::exit(2)
     };
     let (Some(mode), Some(name)) = (args.get(1), args.get(2)) else { usage() };
@@ -1262,8 +1317,9 @@ fn main() {
             }
             None => usage(),
         },
-        "staged-moved" => match (args.get(3), args.get(4).and_then(|n| n.parse().ok())) {
-            (Some(netns), Some(count)) => staged_moved(&mut probe, index, name, netns, count),
+        "staged-moved" => match (args.get(3), args.get(4).and_then(|n| n.parse().ok()), args.get(5).map(String::as_str)) {
+            (Some(netns), Some(count), None) => staged_moved(&mut probe, index, name, netns, count, false),
+            (Some(netns), Some(count), Some("contended")) => staged_moved(&mut probe, index, name, netns, count, true),
             _ => usage(),
         },
         "dump-replaced" => match args.get(3) {
