@@ -290,7 +290,7 @@ pub(crate) struct Instance {
     staging_portid: AtomicU32,
     /// The namespace the device last moved to (its address; 0: none), until a holder of the
     /// control mutex has ended any staging from another one ([`Instance::moved_to`]).
-    moved_to: AtomicUsize,
+    move_note: AtomicUsize,
 }
 
 impl Instance {
@@ -306,7 +306,7 @@ impl Instance {
             staging: ControlOnly(UnsafeCell::new(None)),
             control: ControlMutex(UnsafeCell::new(MaybeUninit::uninit())),
             staging_portid: AtomicU32::new(0),
-            moved_to: AtomicUsize::new(0),
+            move_note: AtomicUsize::new(0),
         }
     }
 
@@ -384,7 +384,7 @@ impl Instance {
     /// try finds the mutex free or that holder finds the note: the note is stored before a
     /// full barrier and the try, the holder unlocks before a full barrier and the check.
     pub(crate) fn moved_to(&self, net: &Net) {
-        self.moved_to.store(net.as_raw() as usize, Ordering::Relaxed);
+        self.move_note.store(net.as_raw() as usize, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         if let Some(mut control) = self.try_lock_control() {
             control.end_staging_after_move();
@@ -504,7 +504,7 @@ impl ControlGuard<'_> {
     /// Takes the note of [`Instance::moved_to`], if any, and ends a staging begun by a socket
     /// of another namespace than the one noted.
     fn end_staging_after_move(&mut self) {
-        let net = self.instance.moved_to.swap(0, Ordering::Relaxed);
+        let net = self.instance.move_note.swap(0, Ordering::Relaxed);
         let staging = self.staging();
         if net != 0 && staging.as_ref().is_some_and(|s| s.net != net) {
             *staging = None;
@@ -530,7 +530,7 @@ impl Drop for ControlGuard<'_> {
         // A move that found the mutex held left its note for us (see `Instance::moved_to`).
         // If the mutex is taken again meanwhile, its new holder does this at its own drop.
         fence(Ordering::SeqCst);
-        if self.instance.moved_to.load(Ordering::Relaxed) != 0 {
+        if self.instance.move_note.load(Ordering::Relaxed) != 0 {
             if let Some(mut control) = self.instance.try_lock_control() {
                 control.end_staging_after_move();
             }

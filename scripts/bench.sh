@@ -207,7 +207,7 @@ scaling() {
 				split(order[i], lt, SUBSEP)
 				if (values[lo, lt[2], lt[1]] == "" || values[hi, lt[2], lt[1]] == "") continue
 				a = median(values[lo, lt[2], lt[1]]); b = median(values[hi, lt[2], lt[1]])
-				if (a + 0 > 0) printf "%s, %s: %.2f\n", lt[1], lt[2], b / a
+				if (a + 0 > 0) printf "%s, %s: %.2f (%s vCPUs over %s)\n", lt[1], lt[2], b / a, hi, lo
 			}
 		}'
 }
@@ -266,8 +266,7 @@ mkdir -p "$(dirname "$results")"
 	scaled=$(scaling)
 	if [ -n "$scaled" ]; then
 		echo
-		echo "The most vCPUs over the fewest ($(echo $cpu_counts | tr ' ' '\n' | sort -n | tail -n 1) over" \
-			"$(echo $cpu_counts | tr ' ' '\n' | sort -n | head -n 1)), medians; the guests ran one after the other:"
+		echo "The most vCPUs over the fewest, medians; the guests ran one after the other:"
 		echo
 		echo "$scaled" | sed 's/^/    /'
 	fi
@@ -306,7 +305,8 @@ mkdir -p "$(dirname "$results")"
 		echo "$tcp_busy_per_gbit" | sed 's/^/    per Gbit\/s /'
 		echo
 		echo "TCP: what dropped, reordered or lost packets in each round: devices' drop counts"
-		echo "(NAMESPACE/DEVICE:rx or tx) and the TCP counters of the server and c1 that moved:"
+		echo "(NAMESPACE/DEVICE:rx or tx), mapmint's drops by reason and ICMP errors, the BR's own"
+		echo "ICMP Destination Unreachables, and the TCP counters of the server and c1 that moved:"
 		echo
 		echo "$tcp_losses" | sed 's/^/    /'
 		echo

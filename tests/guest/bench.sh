@@ -254,17 +254,15 @@ backlog_drops() {
 cpu_ticks() { awk '$1 == "cpu" { total = 0; for (i = 2; i <= NF; i++) total += $i; print total - $5 - $6, total }' /proc/stat; }
 # context_switches: the guest's context switches since boot.
 context_switches() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
-# The context switches of the ksoftirqd threads so far: softirq work the kernel deferred to
-# them because an interrupt's return or a bottom half's end had run its budget out.
-ksoftirqd_switches() {
-	awk '/^Name:/ { k = $2 ~ /^ksoftirqd/ } k && /ctxt_switches:/ { n += $2 } END { print n + 0 }' /proc/[0-9]*/status 2>/dev/null
-}
 # task_switches: the context switches so far of every thread alive, summed by name (per-CPU
 # threads as one: ksoftirqd/0 and ksoftirqd/1 are "ksoftirqd"), one "NAME COUNT" a line.
 task_switches() {
 	awk '/^Name:/ { name = $2; sub(/\/.*/, "", name) } /ctxt_switches:/ { n[name] += $2 }
 		END { for (name in n) print name, n[name] }' /proc/[0-9]*/task/[0-9]*/status 2>/dev/null
 }
+# The context switches of the ksoftirqd threads so far: softirq work the kernel deferred to
+# them because an interrupt's return or a bottom half's end had run its budget out.
+ksoftirqd_switches() { task_switches | awk '$1 == "ksoftirqd" { n = $2 } END { print n + 0 }'; }
 # drop_counts: every device's drops in every namespace so far, "NAMESPACE/DEVICE rx|tx COUNT"
 # a line; mapmint's drops by reason and its ICMP errors ("NAMESPACE/mapmint:REASON count
 # COUNT"); the BR's ICMP Destination Unreachables; the TCP counters of the server and c1 that
