@@ -377,6 +377,13 @@ impl Probe {
         (message(self.family, flags, seq, command, attrs), seq)
     }
 
+    /// RULE_ADD or RULE_DEL (`command`) of the FMR `rule` on device `index`: the kernel's answer.
+    fn change_fmr(&mut self, command: u8, index: u32, rule: &str) -> Result<Answer, String> {
+        let attrs = [u32_attr(attr::IFINDEX, index), nla(attr::RULE_KIND, &[genl::RULE_KIND_FMR]), rule_nest(attr::RULE, rule)];
+        let (m, s) = self.msg(REQ_ACK, command, &attrs);
+        self.socket.ask(&m, s).map(|(answer, _)| answer).map_err(|e| e.to_string())
+    }
+
     fn check(&mut self, name: &str, bytes: &[u8], seq: u32, expect: Expect) {
         let (answer, _) = match self.socket.ask(bytes, seq) {
             Ok(a) => a,
@@ -857,10 +864,7 @@ fn churn_until_gone(
         let mut changer = Probe { socket, family, seq: 7000, failures: 0 };
         loop {
             for command in [cmd::RULE_ADD, cmd::RULE_DEL] {
-                let fmr = rule_nest(attr::RULE, "2001:db8:fe00::/40 198.19.0.0/16 ea-len 16");
-                let kind = nla(attr::RULE_KIND, &[genl::RULE_KIND_FMR]);
-                let (m, s) = changer.msg(REQ_ACK, command, &[u32_attr(attr::IFINDEX, index), kind, fmr]);
-                let (answer, _) = changer.socket.ask(&m, s).map_err(|e| e.to_string())?;
+                let answer = changer.change_fmr(command, index, "2001:db8:fe00::/40 198.19.0.0/16 ea-len 16")?;
                 match answer.error {
                     Some(0) => counted.fetch_add(1, Ordering::Relaxed),
                     Some(e) if e == -libc::EEXIST && command == cmd::RULE_ADD => 0,
@@ -892,15 +896,12 @@ fn bystander(probe: &mut Probe, index: u32, seconds: u64, other: Option<u32>) {
     let churn = std::thread::spawn(move || -> Result<Vec<Duration>, String> {
         let socket = Socket::open().map_err(|e| format!("socket: {e}"))?;
         let mut changer = Probe { socket, family, seq: 5000, failures: 0 };
-        // (outside the big tables' 10.0.0.0/8 and fd00::/8)
-        let fmr = || rule_nest(attr::RULE, "2001:db8:ff00::/40 198.18.0.0/16 ea-len 16");
-        let fmr_kind = || nla(attr::RULE_KIND, &[genl::RULE_KIND_FMR]);
         let mut builds = Vec::new();
         while !churning.load(Ordering::Relaxed) {
             for command in [cmd::RULE_ADD, cmd::RULE_DEL] {
-                let (m, s) = changer.msg(REQ_ACK, command, &[u32_attr(attr::IFINDEX, index), fmr_kind(), fmr()]);
                 let start = Instant::now();
-                let (answer, _) = changer.socket.ask(&m, s).map_err(|e| e.to_string())?;
+                // (outside the big tables' 10.0.0.0/8 and fd00::/8)
+                let answer = changer.change_fmr(command, index, "2001:db8:ff00::/40 198.18.0.0/16 ea-len 16")?;
                 builds.push(start.elapsed());
                 if answer.error != Some(0) {
                     return Err(format!("command {command}: {}", answer.describe()));
@@ -920,11 +921,8 @@ fn bystander(probe: &mut Probe, index: u32, seconds: u64, other: Option<u32>) {
             let mut changes = Vec::new();
             while !other_changing.load(Ordering::Relaxed) {
                 for command in [cmd::RULE_ADD, cmd::RULE_DEL] {
-                    let fmr = rule_nest(attr::RULE, "2001:db8:fe00::/40 198.19.0.0/16 ea-len 16");
-                    let kind = nla(attr::RULE_KIND, &[genl::RULE_KIND_FMR]);
-                    let (m, s) = changer.msg(REQ_ACK, command, &[u32_attr(attr::IFINDEX, other), kind, fmr]);
                     let start = Instant::now();
-                    let (answer, _) = changer.socket.ask(&m, s).map_err(|e| e.to_string())?;
+                    let answer = changer.change_fmr(command, other, "2001:db8:fe00::/40 198.19.0.0/16 ea-len 16")?;
                     changes.push(start.elapsed());
                     if answer.error != Some(0) {
                         return Err(format!("command {command}: {}", answer.describe()));
