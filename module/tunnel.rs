@@ -282,14 +282,25 @@ unsafe extern "C" fn error<R: Receiver>(
         return -1;
     };
     with_packet_context(|ctx| {
+        // The receiver is chosen on the stack's skb, so that a message no instance takes
+        // costs no clone.
+        // SAFETY: a valid skb that the stack keeps: handed back below as it came, data and
+        // all, before anything else can see it.
+        let Some(mut stacks) = (unsafe { Skb::from_raw(skb) }) else {
+            return -1;
+        };
+        let pushed = stacks.push_to_network_header();
+        let receiver = receiver_of::<R>(to, &stacks, ctx);
+        stacks.pull_after_push(pushed);
+        stacks.into_raw();
+        let Some(dev) = receiver else {
+            return -1;
+        };
         // SAFETY: a valid skb the stack keeps; the clone is ours (or null when out of memory).
         let Some(mut copy) = (unsafe { Skb::from_raw(b::skb_clone(skb, kernel::bindings::GFP_ATOMIC)) }) else {
             return -1;
         };
         copy.push_to_network_header();
-        let Some(dev) = receiver_of::<R>(to, &copy, ctx) else {
-            return -1;
-        };
         match R::deliver(copy, dev, ctx) {
             Delivery::Taken => 0,
             Delivery::NotMine(_) => -1,
