@@ -144,11 +144,8 @@ add_device() {
 br_translator() {
 	local ns=$1 mode=$2 map_route="route add 64:ff9b::/96 dev mapmint"
 	[ "$mode" = t ] || map_route="route add 2001:db8:6::1/128 dev mapmint"
-	if [ "$mode" = e ]; then
-		case "${TUTORIAL_TUNNEL_ENDS:-}" in
-		device) map_route="addr add 2001:db8:6::1/128 dev mapmint nodad" ;;
-		interfaces) map_route="addr add 2001:db8:6::1/128 dev lo" ;;
-		esac
+	if [ "$mode" = e ] && [ -n "${TUTORIAL_TUNNEL_ENDS:-}" ]; then
+		map_route="addr add 2001:db8:6::1/128 dev $(tunnel_end_device br "$TUTORIAL_TUNNEL_ENDS") nodad"
 	fi
 	at "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 	add_device "$ns"
@@ -216,11 +213,8 @@ ce() {
 		route add default dev mapmint
 		route add $prefix dev mapmint
 	IP
-	if [ "$mode" = e ]; then
-		case "${TUTORIAL_TUNNEL_ENDS:-}" in
-		device) ip -n "$name" -6 addr add "$(map_address "$name")/128" dev mapmint nodad ;;
-		interfaces) ip -n "$name" -6 addr add "$(map_address "$name")/128" dev wan nodad ;;
-		esac
+	if [ "$mode" = e ] && [ -n "${TUTORIAL_TUNNEL_ENDS:-}" ]; then
+		ip -n "$name" -6 addr add "$(map_address "$name")/128" dev "$(tunnel_end_device ce "$TUTORIAL_TUNNEL_ENDS")" nodad
 	fi
 	snat "$name" "$ipv4" "$ports" "$frontend"
 }
@@ -1055,6 +1049,28 @@ delivered_download() {
 	done
 }
 
+# tunnel_end_device BOX WHERE: the interface that holds a MAP-E tunnel end address where
+# TUTORIAL_TUNNEL_ENDS=WHERE puts it: the device itself, or (interfaces) the BR's lo and a
+# CE's WAN link, as ip6tnl users put theirs.
+tunnel_end_device() {
+	case "$2" in
+	device) echo mapmint ;;
+	interfaces) if [ "$1" = br ]; then echo lo; else echo wan; fi ;;
+	*) fail "tunnel_end_device: no place $2" ;;
+	esac
+}
+
+# move_tunnel_ends FROM TO: the BR's and CE 11b's tunnel end addresses from where
+# TUTORIAL_TUNNEL_ENDS=FROM put them to where TO would.
+move_tunnel_ends() {
+	local ce_end
+	ce_end=$(map_address ce11b)
+	ip -n br -6 addr del 2001:db8:6::1/128 dev "$(tunnel_end_device br "$1")"
+	ip -n br -6 addr add 2001:db8:6::1/128 dev "$(tunnel_end_device br "$2")" nodad
+	ip -n ce11b -6 addr del "$ce_end/128" dev "$(tunnel_end_device ce "$1")"
+	ip -n ce11b -6 addr add "$ce_end/128" dev "$(tunnel_end_device ce "$2")" nodad
+}
+
 # tunnel_end_checks: with the MAP-E tunnel ends assigned to the devices as addresses (the
 # topology built with TUTORIAL_TUNNEL_ENDS=device), the tunnel packets to them are delivered
 # to the host, as ip6tnl receives its own, and the device decapsulates them there: a download
@@ -1064,17 +1080,13 @@ delivered_download() {
 # is gone, the tunnel packets are the stack's: it answers Port Unreachable and the device sees
 # none.
 tunnel_end_checks() {
-	local v6_br ce_end
-	ce_end=$(map_address ce11b)
+	local v6_br
 	check_eq "br: the tunnel end is an address of the device" "2001:db8:6::1/128" \
 		"$(ip -n br -6 -o addr show dev mapmint | grep -o '2001:db8:6::1/128')"
 	delivered_download "the devices"
 	# The BR's tunnel end on lo, CE 11b's on its WAN link: each device finds the packets to
 	# its tunnel end among its namespace's deliveries.
-	ip -n br -6 addr del 2001:db8:6::1/128 dev mapmint
-	ip -n br -6 addr add 2001:db8:6::1/128 dev lo
-	ip -n ce11b -6 addr del "$ce_end/128" dev mapmint
-	ip -n ce11b -6 addr add "$ce_end/128" dev wan nodad
+	move_tunnel_ends device interfaces
 	delivered_download "lo and the WAN link"
 	shared_tunnel_end_check
 	# Down, the BR's device takes none of them there either; up, it does again.
@@ -1087,10 +1099,7 @@ tunnel_end_checks() {
 		route add 192.0.2.0/24 dev mapmint
 	IP
 	check "e: ping once the BR's device is up again, its tunnel end on lo" at c1 ping -c 2 -i 0.2 -W 3 $SERVER
-	ip -n br -6 addr del 2001:db8:6::1/128 dev lo
-	ip -n br -6 addr add 2001:db8:6::1/128 dev mapmint nodad
-	ip -n ce11b -6 addr del "$ce_end/128" dev wan
-	ip -n ce11b -6 addr add "$ce_end/128" dev mapmint nodad
+	move_tunnel_ends interfaces device
 	# An ip6tnl tunnel beside the BR's tunnel end, in the same namespace (its end on lo): its
 	# packets stay ip6tnl's (its handler comes first in tunnel6's chain), the device's stay
 	# the device's.
