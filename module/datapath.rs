@@ -302,8 +302,10 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
             Err(Verdict::NeedWhole | Verdict::Reply(_) | Verdict::Fragment { .. }) if receiving => {
                 return Outcome::Left(skb);
             }
-            // A GSO packet that does not fit, or needs fragments: as its segments would.
-            Err(Verdict::Reply(_) | Verdict::Fragment { .. }) if skb.gso().is_some() => {
+            // A GSO packet that needs fragments: its segments are cut, then each translated
+            // and fragmented. One that does not fit is answered once, below, as forwarding
+            // answers it (ip_forward, ip6_forward), not once per segment.
+            Err(Verdict::Fragment { .. }) if skb.gso().is_some() => {
                 return transmit_segments(tx, skb);
             }
             Ok(out) => break (out, shape, start),

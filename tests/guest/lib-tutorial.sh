@@ -873,9 +873,11 @@ gso_upload() {
 	check_eq "$name: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/up)"
 }
 
-# pmtu_check MODE: full-size TCP across a 1280-byte IPv6 link between the ISP and CE 11b.
+# pmtu_check MODE: full-size TCP across a 1280-byte IPv6 link between the ISP and CE 11b,
+# after the BR's device refused the server's super-packets (device_mtu_check).
 pmtu_check() {
 	local mode=$1
+	device_mtu_check
 	ip -n isp link set dev ce11b mtu 1280
 	ip -n ce11b link set dev wan mtu 1280
 	rm -f /tmp/got
@@ -890,6 +892,27 @@ pmtu_check() {
 	esac
 	ip -n isp link set dev ce11b mtu 1500
 	ip -n ce11b link set dev wan mtu 1500
+}
+
+# device_mtu_check: a download while the BR's device has an MTU of 1400, under what the
+# server's segments make once translated: the device answers each super-packet that does not
+# fit with one Fragmentation Needed, as forwarding does (ip_forward), not one per segment
+# (every refusal is counted once in the link's tx_dropped, every answer in icmp_errors); the
+# server learns the MTU and the download completes.
+device_mtu_check() {
+	local errors drops tx refused
+	errors=$(counter br icmp_errors)
+	drops=$(dropped br)
+	tx=$(at br cat /sys/class/net/mapmint/statistics/tx_dropped)
+	ip -n br link set mapmint mtu 1400
+	rm -f /tmp/got
+	check "download through a BR device of MTU 1400" at c1 timeout 120 wget -q -O /tmp/got http://$SERVER/file
+	check_eq "download through a BR device of MTU 1400: content" "$(sha256sum </srv/file)" "$(sha256sum </tmp/got 2>/dev/null)"
+	errors=$(($(counter br icmp_errors) - errors))
+	refused=$(($(at br cat /sys/class/net/mapmint/statistics/tx_dropped) - tx - ($(dropped br) - drops)))
+	check "the BR's device answered packets over its MTU ($errors ICMP errors)" test "$errors" -gt 0
+	check_eq "the BR's device answered each packet it refused once, super-packets too ($refused refused)" "$refused" "$errors"
+	ip -n br link set mapmint mtu 1500
 }
 
 # decapsulated_gso_mtu_check: MAP-E GSO packets decapsulated at the BR and sent towards the
