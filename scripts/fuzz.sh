@@ -46,4 +46,5 @@ fuzz fuzz s46 fuzz/seeds/s46
 for target in xlat_v4_to_v6 xlat_v6_to_v4 xlat_mape; do
 	fuzz fuzz-xlat $target fuzz-xlat/seeds
 done
+fuzz fuzz-xlat domain fuzz-xlat/seeds-domain
 [ "$failed" -eq 0 ] || die "$failed fuzz target(s) failed"
