@@ -12,6 +12,8 @@ TUTORIAL_PORT_MAPPING=contiguous tutorial t nft
 conntrack_settings
 at server mapmint-probe fill-server $PORT /tmp/fill.log &
 pids+=($!)
-sleep 0.3
+# (it binds TCP, then UDP: both listen once UDP does; a fixed pause lost that race on a slow
+# guest, and every connection was refused)
+wait_listening server udp $PORT
 fill_checks "[a=0]" 0 5 27 2048 tcp
 tutorial_teardown
