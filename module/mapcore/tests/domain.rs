@@ -14,7 +14,7 @@ use mapcore::config::Config;
 mod instance;
 use instance::Instance;
 use mapcore::domain::Domain;
-use mapcore::xlat::{DropReason, Options, TtlMode, Verdict};
+use mapcore::xlat::{DropReason, Options, Shape, TtlMode, Verdict};
 
 const HEADROOM: usize = 64;
 
@@ -751,4 +751,67 @@ fn what_translate_on_receive_takes_is_what_the_domain_translates() {
     }
     let six = from_v4(&br, &udp4((v4(SERVER), 80), (v4("192.0.2.64"), 8080))).unwrap();
     assert!(!takes_v6(&ce, ipv6_dst(&six)), "192.0.2.64 is the next CE's");
+}
+
+/// `packet` through `config` with only its first `present` bytes in the buffer (the headers a
+/// kernel's linear part may hold alone), from IPv6 if `from_v6`.
+fn shaped(config: &Instance, packet: &[u8], present: usize, from_v6: bool) -> Result<(), Verdict> {
+    let ident = AtomicU16::new(1);
+    let domain = config.domain(&ident).map_err(Verdict::Drop)?;
+    let mut buf = vec![0u8; HEADROOM];
+    buf.extend_from_slice(&packet[..present]);
+    let shape = Shape { len: packet.len(), present, partial_checksum: false, segment: None };
+    let result = if from_v6 {
+        domain.from_v6_shaped(&mut buf, HEADROOM, &shape, &opts())
+    } else {
+        domain.from_v4_shaped(&mut buf, HEADROOM, &shape, &opts())
+    };
+    result.map(|_| ())
+}
+
+/// An ICMP echo request (`kind`: 8 for ICMPv4, 128 for ICMPv6) with identifier `id`.
+fn echo(kind: u8, id: u16) -> Vec<u8> {
+    let mut m = vec![kind, 0, 0, 0];
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&[0, 1, 0x5a, 0x5a, 0x5a, 0x5a]);
+    m
+}
+
+/// An echo of the other family's ICMP (ICMPv4 inside IPv6, ICMPv6 inside IPv4) still carries
+/// an identifier that the RFC 7597 §8.1 checks read as its port. Before 2026-12-07 a view of the
+/// headers alone (a kernel's linear part ending before it) read no identifier, so the packet
+/// passed on its address, where the whole packet was refused for its identifier (found by the
+/// `domain` fuzz target). Now the view asks for more, and then gets the whole packet's answer.
+#[test]
+fn a_view_of_the_headers_alone_is_judged_as_the_whole_packet() {
+    let server = v4(SERVER);
+    // IPv6 from CE 11b (MAP-T) with ICMPv4 inside, identifier 1234: outside its ports.
+    for (id, whole) in [(1234, Err(Verdict::Drop(DropReason::SourceMismatch))), (55300, Ok(()))] {
+        let body = echo(8, id);
+        let mut packet = vec![0x60, 0, 0, 0, 0, body.len() as u8, 1, 64];
+        packet.extend_from_slice(&v6(CE11B_MAP_T).octets());
+        packet.extend_from_slice(&v6(SERVER_T).octets());
+        packet.extend_from_slice(&body);
+        assert_eq!(shaped(&br_t(), &packet, packet.len(), true), whole, "the BR, id {id}, whole");
+        for present in [40, 44, 45] {
+            assert_eq!(shaped(&br_t(), &packet, present, true), Err(Verdict::Drop(DropReason::Truncated)), "{present} bytes");
+        }
+        assert_eq!(shaped(&br_t(), &packet, 46, true), whole, "the BR, id {id}, the identifier in view");
+    }
+    // IPv4 from the CE's address with ICMPv6 inside, identifier 1234: outside its ports, in
+    // both modes.
+    let body = echo(128, 1234);
+    let mut packet = vec![0x45, 0, 0, 20 + body.len() as u8, 0, 1, 0x40, 0, 64, 58, 0, 0];
+    packet.extend_from_slice(&v4("192.0.2.8").octets());
+    packet.extend_from_slice(&server.octets());
+    let sum = packet.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum::<u32>();
+    let sum = (sum & 0xffff) + (sum >> 16);
+    packet[10..12].copy_from_slice(&(!(((sum & 0xffff) + (sum >> 16)) as u16)).to_be_bytes());
+    packet.extend_from_slice(&body);
+    for ce in [ce_t(CE11B), ce_e(CE11B)] {
+        assert_eq!(shaped(&ce, &packet, packet.len(), false), Err(Verdict::Drop(DropReason::PortNotAllowed)), "whole");
+        for present in [20, 24, 25] {
+            assert_eq!(shaped(&ce, &packet, present, false), Err(Verdict::Drop(DropReason::Truncated)), "{present} bytes");
+        }
+    }
 }

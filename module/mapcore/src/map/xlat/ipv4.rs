@@ -138,6 +138,25 @@ pub(super) fn ports(proto_: u8, l4: &[u8]) -> (Option<u16>, Option<u16>) {
     }
 }
 
+/// [`ports`] of a transport header `len` bytes long of which `l4` is in view:
+/// [`DropReason::Truncated`] when the view stops before ports (or an ICMP type and echo
+/// identifier) that the packet has, so that a view of the headers alone is never judged
+/// without what the whole packet shows (the caller then asks for more of it).
+pub(super) fn ports_in_view(proto_: u8, l4: &[u8], len: usize) -> Result<(Option<u16>, Option<u16>), DropReason> {
+    let needed = match proto_ {
+        proto::TCP | proto::UDP => 4,
+        proto::ICMP | proto::ICMPV6 => match l4.first() {
+            Some(0 | 8 | 128 | 129) => 6,
+            _ => 1,
+        },
+        _ => 0,
+    };
+    if l4.len() < needed.min(len) {
+        return Err(DropReason::Truncated);
+    }
+    Ok(ports(proto_, l4))
+}
+
 /// A 20-byte IPv4 header (no options) with its checksum.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn header(

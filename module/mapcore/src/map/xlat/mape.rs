@@ -263,14 +263,7 @@ fn flow_of(pkt: &[u8], len: usize, shape: &Shape) -> Result<(Ip4, Flow4), Verdic
     }
     // The ports (the ICMP type and identifier) are part of the flow: when the packet has
     // them but the bytes at hand stop short, ask for more rather than answer without them.
-    let ports_end = match ip.proto {
-        proto::TCP | proto::UDP => 4,
-        proto::ICMP => 6,
-        _ => 0,
-    };
-    if l4.len() < ports_end.min(ip.total.saturating_sub(ip.ihl)) {
-        return Err(DropReason::Truncated.into());
-    }
+    let (sp, dp) = ipv4::ports_in_view(ip.proto, l4, ip.total.saturating_sub(ip.ihl))?;
     if ip.proto == proto::ICMP && l4.first().is_some_and(|&t| icmp::is_error4(t)) {
         shape.require_whole()?;
         flow.kind = FlowKind::IcmpError;
@@ -286,7 +279,6 @@ fn flow_of(pkt: &[u8], len: usize, shape: &Shape) -> Result<(Ip4, Flow4), Verdic
         }
         return Ok((ip, flow));
     }
-    let (sp, dp) = ipv4::ports(ip.proto, l4);
     flow.src_port = sp;
     flow.dst_port = dp;
     Ok((ip, flow))

@@ -142,7 +142,7 @@ fn plain<M: AddressMap + ?Sized>(
             _ => Fix::None,
         }
     };
-    let (src_port, dst_port) = if first { ipv4::ports(ip.proto, l4) } else { (None, None) };
+    let (src_port, dst_port) = if first { ipv4::ports_in_view(ip.proto, l4, l4_len)? } else { (None, None) };
     let ttl = next_hop_limit(ip.hop, opts.ttl)?;
     let flow = Flow6 { src: ip.src, dst: ip.dst, proto: ip.proto, src_port, dst_port, kind: FlowKind::Packet };
     let (s4, d4) = map.v6_to_v4(&flow)?;

@@ -120,7 +120,7 @@ fn plain<M: AddressMap + ?Sized>(
             _ => Fix::None,
         }
     };
-    let (src_port, dst_port) = if first { ipv4::ports(ip.proto, l4) } else { (None, None) };
+    let (src_port, dst_port) = if first { ipv4::ports_in_view(ip.proto, l4, l4_len)? } else { (None, None) };
     let hop = next_hop_limit(ip.ttl, opts.ttl)?;
     let flow = Flow4 {
         src: ip.src,
