@@ -9,12 +9,12 @@
 //! ends there), a translation from IPv6 writes nothing before the packet, only an IPv4 packet
 //! asks to be fragmented, and a whole packet with nothing left to offload is never sent back
 //! for more of it.
-use std::sync::atomic::AtomicU16;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mapcore::domain::{Domain, FragmentCache};
-use mapcore::xlat::{Shape, Verdict};
+use mapcore::domain::FragmentCache;
+use mapcore::xlat::{Shape, Translated, Verdict};
 use mapcore_fuzz_xlat::instance::Instance;
 use mapcore_fuzz_xlat::{check, domain_configs, DomainInput};
 
@@ -25,54 +25,87 @@ fn instances() -> &'static [Instance] {
     })
 }
 
-/// One packet, `packet` with `headroom` zero bytes before it, through `domain`.
-fn run(domain: &Domain<'_>, input: &DomainInput, headroom: usize, packet: &[u8], len: usize) {
-    let available = packet.len();
-    let mut present = available.min(len);
-    if input.present_units != 0 {
-        present = present.min(input.present_units * 4);
+/// Where a packet goes through: a domain of `instance` with `cache`, its IPv4
+/// identifications from `ident`.
+struct Through<'a> {
+    instance: &'a Instance,
+    cache: &'a FragmentCache,
+    ident: &'a AtomicU16,
+}
+
+impl Through<'_> {
+    /// `packet` (`len` long, of which the buffer holds `present` bytes) with `headroom` zero
+    /// bytes before it, through the domain: the buffer after and the result.
+    fn translate(&self, input: &DomainInput, headroom: usize, packet: &[u8], shape: &Shape) -> (Vec<u8>, Vec<u8>, Result<Translated, Verdict>) {
+        let domain = self.instance.domain(self.ident).expect("a complete domain").with_fragment_cache(self.cache);
+        // The buffer ends where the bytes the kernel side has in it end.
+        let mut buf = vec![0u8; headroom];
+        buf.extend_from_slice(&packet[..shape.present]);
+        let header = &buf[headroom..];
+        let _ = domain.takes_on_receive(header, input.from_v6);
+        let _ = domain.takes_on_delivery(header);
+        let _ = domain.knows_tunnel_peer(header);
+        let before = buf.clone();
+        let opts = &input.packet.opts;
+        let result = if input.from_v6 {
+            domain.from_v6_shaped(&mut buf, headroom, shape, opts)
+        } else {
+            domain.from_v4_shaped(&mut buf, headroom, shape, opts)
+        };
+        (before, buf, result)
     }
-    let shape = Shape { len, present, partial_checksum: input.partial_checksum, segment: input.segment };
-    // The buffer ends where the bytes the kernel side has in it end.
-    let mut buf = vec![0u8; headroom];
-    buf.extend_from_slice(&packet[..present]);
-    let header = &buf[headroom..];
-    let _ = domain.takes_on_receive(header, input.from_v6);
-    let _ = domain.takes_on_delivery(header);
-    let _ = domain.knows_tunnel_peer(header);
-    let before = buf.clone();
-    let opts = &input.packet.opts;
-    let result = if input.from_v6 {
-        domain.from_v6_shaped(&mut buf, headroom, &shape, opts)
-    } else {
-        domain.from_v4_shaped(&mut buf, headroom, &shape, opts)
-    };
-    match result {
-        // Only the headers need lie in the buffer: the rest of the result is the packet's
-        // bytes that never were in it (and what lies past its IP length, which the kernel
-        // side trims).
-        Ok(out) => {
-            assert!(out.header_len <= out.len, "a network header longer than the packet");
-            assert!(
-                out.start.checked_add(out.header_len).is_some_and(|end| end <= buf.len()),
-                "a network header past the buffer"
-            );
-            if shape.is_whole() {
-                assert!(out.start.checked_add(out.len).is_some_and(|end| end <= buf.len()), "a result past the buffer");
-            }
-            if input.from_v6 {
-                assert_eq!(before[..headroom], buf[..headroom], "wrote before an IPv6 packet");
-            }
+
+    /// One packet, `packet` (`len` long) with `headroom` zero bytes before it.
+    fn run(&self, input: &DomainInput, headroom: usize, packet: &[u8], len: usize) {
+        let mut present = packet.len().min(len);
+        if input.present_units != 0 {
+            present = present.min(input.present_units * 4);
         }
-        Err(Verdict::Fragment { .. }) => assert!(!input.from_v6, "an IPv6 packet to fragment"),
-        Err(Verdict::NeedWhole) => assert!(
-            !shape.is_whole() || shape.partial_checksum || shape.segment.is_some(),
-            "a whole packet with nothing to offload sent back for more"
-        ),
-        Err(_) => {}
-    }
-    if let Err(verdict) = result {
-        check(&before, &buf, Err(verdict));
+        let shape = Shape { len, present, partial_checksum: input.partial_checksum, segment: input.segment };
+        let ident_before = self.ident.load(Ordering::Relaxed);
+        let (before, buf, result) = self.translate(input, headroom, packet, &shape);
+        match result {
+            // Only the headers need lie in the buffer: the rest of the result is the packet's
+            // bytes that never were in it (and what lies past its IP length, which the kernel
+            // side trims).
+            Ok(out) => {
+                assert!(out.header_len <= out.len, "a network header longer than the packet");
+                assert!(
+                    out.start.checked_add(out.header_len).is_some_and(|end| end <= buf.len()),
+                    "a network header past the buffer"
+                );
+                if shape.is_whole() {
+                    assert!(out.start.checked_add(out.len).is_some_and(|end| end <= buf.len()), "a result past the buffer");
+                }
+                if input.from_v6 {
+                    assert_eq!(before[..headroom], buf[..headroom], "wrote before an IPv6 packet");
+                }
+            }
+            Err(Verdict::Fragment { .. }) => assert!(!input.from_v6, "an IPv6 packet to fragment"),
+            Err(Verdict::NeedWhole) => assert!(
+                !shape.is_whole() || shape.partial_checksum || shape.segment.is_some(),
+                "a whole packet with nothing to offload sent back for more"
+            ),
+            Err(_) => {}
+        }
+        if let Err(verdict) = result {
+            check(&before, &buf, Err(verdict));
+        }
+        // Translated from its headers alone, a packet comes out as it does translated whole:
+        // the same verdict, and the same bytes (the headers' translation, then the rest as
+        // it was), from the same IPv4 identification.
+        if let (Ok(out), false, true) = (result, shape.is_whole(), len <= packet.len()) {
+            let whole_shape = Shape { present: len, ..shape };
+            let whole_ident = AtomicU16::new(ident_before);
+            let whole = Through { ident: &whole_ident, ..*self };
+            let (_, whole_buf, whole_result) = whole.translate(input, headroom, packet, &whole_shape);
+            let whole_out = whole_result.expect("translated from its headers, not whole");
+            assert_eq!((whole_out.start, whole_out.len, whole_out.header_len), (out.start, out.len, out.header_len));
+            let mut from_headers = buf[out.start..].to_vec();
+            from_headers.extend_from_slice(&packet[present..len]);
+            from_headers.truncate(out.len);
+            assert_eq!(from_headers, whole_buf[whole_out.start..whole_out.start + whole_out.len], "headers alone and whole differ");
+        }
     }
 }
 
@@ -82,17 +115,19 @@ fuzz_target!(|data: &[u8]| {
     let instance = &instances[input.domain % instances.len()];
     let ident = AtomicU16::new(0);
     let cache = FragmentCache::new();
-    let Ok(domain) = instance.domain(&ident) else { return };
-    let domain = domain.with_fragment_cache(&cache);
+    if instance.domain(&ident).is_err() {
+        return;
+    }
+    let through = Through { instance, cache: &cache, ident: &ident };
     let start = input.packet.start;
     let packet = &input.packet.buf[start..];
     // decode's length may run one byte past the packet: a length the buffer does not hold
     let extra = input.packet.len - packet.len();
     let split = if input.split != 0 && input.split < packet.len() { input.split } else { packet.len() };
     if split == packet.len() {
-        run(&domain, &input, start, packet, packet.len() + extra);
+        through.run(&input, start, packet, packet.len() + extra);
     } else {
-        run(&domain, &input, start, &packet[..split], split);
-        run(&domain, &input, start, &packet[split..], packet.len() - split + extra);
+        through.run(&input, start, &packet[..split], split);
+        through.run(&input, start, &packet[split..], packet.len() - split + extra);
     }
 });
