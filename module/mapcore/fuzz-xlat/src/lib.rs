@@ -101,7 +101,7 @@ pub fn repair_v4(p: &mut [u8]) {
 pub fn check(before: &[u8], after: &[u8], r: Result<(usize, usize), Verdict>) {
     match r {
         Ok((s, l)) => assert!(s.checked_add(l).is_some_and(|e| e <= after.len()), "result outside the buffer"),
-        Err(_) => assert_eq!(before, after, "buffer changed on error"),
+        Err(verdict) => assert_eq!(before, after, "buffer changed on error ({verdict:?})"),
     }
 }
 
