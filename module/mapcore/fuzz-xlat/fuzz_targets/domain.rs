@@ -9,7 +9,7 @@
 //! buffer, nothing is read past the bytes the buffer holds (the buffer ends there), a
 //! translation from IPv6 writes nothing before the packet, only an IPv4 packet asks to be
 //! fragmented, a whole packet with nothing left to offload is never sent back for more of it,
-//! and a packet translated from its headers alone comes out as it does whole.
+//! and a packet judged from its headers alone gets the verdict (and bytes) it gets whole.
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::OnceLock;
 
@@ -99,20 +99,25 @@ impl Through<'_> {
         {
             check(&before, &buf, Err(verdict));
         }
-        // Translated from its headers alone, a packet comes out as it does translated whole:
-        // the same verdict, and the same bytes (the headers' translation, then the rest as
-        // it was), from the same IPv4 identification.
-        if let (Ok(out), false, true) = (result, shape.is_whole(), len <= packet.len()) {
+        // Judged from its headers alone, a packet gets the verdict it gets whole, and a
+        // translation the same bytes (the headers' translation, then the rest as it was),
+        // from the same IPv4 identification. Only a request for more of it may differ.
+        let asks_for_more = matches!(result, Err(Verdict::NeedWhole | Verdict::Drop(DropReason::Truncated)));
+        if !shape.is_whole() && len <= packet.len() && !asks_for_more {
             let whole_shape = Shape { present: len, ..shape };
             let whole_ident = AtomicU16::new(ident_before);
             let whole = Through { ident: &whole_ident, ..*self };
             let (_, whole_buf, whole_result) = whole.translate(input, headroom, packet, &whole_shape);
-            let whole_out = whole_result.expect("translated from its headers, not whole");
-            assert_eq!((whole_out.start, whole_out.len, whole_out.header_len), (out.start, out.len, out.header_len));
-            let mut from_headers = buf[out.start..].to_vec();
-            from_headers.extend_from_slice(&packet[present..len]);
-            from_headers.truncate(out.len);
-            assert_eq!(from_headers, whole_buf[whole_out.start..whole_out.start + whole_out.len], "headers alone and whole differ");
+            match (result, whole_result) {
+                (Ok(out), Ok(whole_out)) => {
+                    assert_eq!((whole_out.start, whole_out.len, whole_out.header_len), (out.start, out.len, out.header_len));
+                    let mut from_headers = buf[out.start..].to_vec();
+                    from_headers.extend_from_slice(&packet[present..len]);
+                    from_headers.truncate(out.len);
+                    assert_eq!(from_headers, whole_buf[whole_out.start..whole_out.start + whole_out.len], "headers alone and whole differ");
+                }
+                (from_headers, whole) => assert_eq!(from_headers, whole, "judged from its headers alone, and whole"),
+            }
         }
     }
 }
