@@ -11,7 +11,7 @@ use etherparse::{Icmpv4Type, Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, 
 #[path = "instance/mod.rs"]
 mod instance;
 use instance::Instance;
-use mapcore::xlat::{DropReason, IcmpReply, Options, TtlMode, Verdict};
+use mapcore::xlat::{DropReason, IcmpReply, Options, Shape, TtlMode, Verdict};
 
 const HEADROOM: usize = 64;
 const RULE: &str = "2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 6";
@@ -287,4 +287,38 @@ fn only_a_ce_maps_ports() {
     let again = Instance::parse(&config.to_string()).unwrap();
     assert_eq!(again.port_mapping, config.port_mapping);
     assert!(config.to_string().contains("port-mapping contiguous\n"));
+}
+
+#[test]
+fn a_tunnel_packet_seen_up_to_its_ports_is_asked_for_whole() {
+    // MAP-E: the BR's reply to port 65407, ECN-capable inside and marked Congestion
+    // Experienced outside (RFC 6040: the mark goes onto the inner header).
+    let config = ce("e", "contiguous");
+    let mut inner = tcp4((SERVER, 80), (CE, 65407), b"world");
+    let (mut header, _) = etherparse::Ipv4Header::from_slice(&inner).unwrap();
+    header.ecn = etherparse::IpEcn::Ect0;
+    header.header_checksum = header.calc_header_checksum();
+    inner[..20].copy_from_slice(&header.to_bytes());
+    let mut tunnel = Vec::new();
+    PacketBuilder::ipv6(v6(BR_E).octets(), map_address(&config).octets(), 64)
+        .write(&mut tunnel, etherparse::IpNumber::IPV4, &inner)
+        .unwrap();
+    tunnel[1] |= 0x30;
+    // A device's view that ends after the inner ports, before the TCP checksum the mapping
+    // updates: asked for whole, the buffer as it came (the device pulls more and retries).
+    let ident = AtomicU16::new(1);
+    let domain = config.domain(&ident).unwrap();
+    let present = 40 + 20 + 4;
+    let mut buf = vec![0u8; HEADROOM];
+    buf.extend_from_slice(&tunnel[..present]);
+    let shape = Shape { len: tunnel.len(), present, partial_checksum: false, segment: None };
+    let verdict = domain.from_v6_shaped(&mut buf, HEADROOM, &shape, &opts());
+    assert_eq!(verdict.err(), Some(Verdict::NeedWhole));
+    assert_eq!(&buf[HEADROOM..], &tunnel[..present], "written before asking for the whole packet");
+    // Whole, it passes: ports mapped, the inner header marked, its checksums right.
+    let four = cross(&config, &tunnel, false, &opts()).unwrap();
+    assert_eq!(ports(&four), (80, 3903));
+    let (header, _) = etherparse::Ipv4Header::from_slice(&four).unwrap();
+    assert_eq!(header.ecn, etherparse::IpEcn::CongestionExperienced);
+    assert_eq!(header.header_checksum, header.calc_header_checksum());
 }

@@ -28,7 +28,7 @@ use super::index::RuleIndex;
 use super::portset::PortSet;
 use super::prefix::Ipv4Prefix;
 use super::rule::{CeMapping, Mode, Rule};
-use super::xlat::{self, AddressMap, DropReason, Flow4, Flow6, FlowKind, Options, PortDirection, Shape, Translated, Verdict};
+use super::xlat::{self, AddressMap, Decapsulated, DropReason, Flow4, Flow6, FlowKind, Options, PortDirection, Shape, Translated, Verdict};
 
 /// The IPv4 dummy address (RFC 7600 §4.8, after RFC 6791): the source of an ICMPv6 error
 /// from an IPv6-only router (a hop of the ISP's network, which has no IPv4 address), so that
@@ -281,7 +281,7 @@ impl<'a> Domain<'a> {
     /// mapped ports, the IPv4 result's ports are mapped too: an `Err` then may come after the
     /// buffer changed, but only as a [`Verdict::Drop`], whose caller quotes nothing.
     pub fn from_v6_shaped(&self, buf: &mut [u8], start: usize, shape: &Shape, opts: &Options) -> Result<Translated, Verdict> {
-        let out = self.v6_in(buf, start, shape, opts)?;
+        let (out, decapsulated) = self.v6_in(buf, start, shape, opts)?;
         if let Some((own, set)) = self.mapped_ports() {
             // The payload did not move: the bytes at hand still end where they did.
             let present = start.saturating_add(shape.present.min(shape.len)).saturating_sub(out.start);
@@ -289,16 +289,24 @@ impl<'a> Domain<'a> {
             match xlat::map_ports(buf, out.start, &result, &own, &set, PortDirection::In) {
                 Ok(_) => {}
                 Err(Verdict::Drop(reason)) => return Err(Verdict::Drop(reason)),
+                // A decapsulation needs the inner ports, not the checksum the mapping updates;
+                // it has written nothing yet, so the caller can give more of the packet.
+                Err(verdict) if decapsulated.is_some() => return Err(verdict),
                 // The headers were all at hand for the translation.
                 Err(_) => return Err(Verdict::Drop(DropReason::Internal)),
             }
         }
+        if let Some(decapsulated) = decapsulated {
+            decapsulated.mark_congestion(buf)?;
+        }
         Ok(out)
     }
 
-    fn v6_in(&self, buf: &mut [u8], start: usize, shape: &Shape, opts: &Options) -> Result<Translated, Verdict> {
+    /// The packet translated, or decapsulated with its congestion mark still to make (MAP-E:
+    /// the one write, left until nothing else can fail).
+    fn v6_in(&self, buf: &mut [u8], start: usize, shape: &Shape, opts: &Options) -> Result<(Translated, Option<Decapsulated>), Verdict> {
         match self.config.mode {
-            Mode::MapT => xlat::v6_to_v4_shaped(buf, start, shape, self, opts),
+            Mode::MapT => Ok((xlat::v6_to_v4_shaped(buf, start, shape, self, opts)?, None)),
             Mode::MapE => {
                 // A Packet Too Big about our own tunnel packets (RFC 2473 §7): tell the IPv4
                 // sender the MTU that fits (`unsupported-protocol` for any other ICMPv6).
@@ -310,11 +318,11 @@ impl<'a> Domain<'a> {
                     };
                     let source = self.icmp_error_source(ipv6_source(buf, start).unwrap_or(Ipv6Addr::UNSPECIFIED));
                     let ident = self.ipv4_identification();
-                    return xlat::tunnel_too_big(buf, start, shape.len, ours, source, ident);
+                    return Ok((xlat::tunnel_too_big(buf, start, shape.len, ours, source, ident)?, None));
                 }
-                let out = xlat::decapsulate_shaped(buf, start, shape)?;
+                let out = xlat::decapsulate_unmarked(buf, start, shape)?;
                 self.check_decapsulated(out.outer_src, out.outer_dst, &out.inner)?;
-                Ok(Translated { start: out.start, len: out.len, header_len: out.header_len })
+                Ok((Translated { start: out.start, len: out.len, header_len: out.header_len }, Some(out)))
             }
         }
     }

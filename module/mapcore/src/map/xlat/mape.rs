@@ -165,6 +165,27 @@ pub struct Decapsulated {
     pub outer_dst: Ipv6Addr,
     /// The inner packet's addresses and ports, as [`inspect_v4`] reads them.
     pub inner: Flow4,
+    /// Whether RFC 6040 has Congestion Experienced copied onto the inner header:
+    /// [`decapsulate_unmarked`] leaves that to [`mark_congestion`](Self::mark_congestion).
+    pub congestion: bool,
+}
+
+impl Decapsulated {
+    /// Copies Congestion Experienced onto the inner header, if [`congestion`](Self::congestion)
+    /// says so (RFC 6040), and updates its checksum.
+    pub fn mark_congestion(&self, buf: &mut [u8]) -> Result<(), Verdict> {
+        if !self.congestion {
+            return Ok(());
+        }
+        let hdr = wire::slice(buf, self.start, self.start.saturating_add(12))?;
+        let tos = u8_at(hdr, 1)? | 3;
+        let old = u16::from_be_bytes([u8_at(hdr, 0)?, u8_at(hdr, 1)?]);
+        let new = u16::from_be_bytes([u8_at(hdr, 0)?, tos]);
+        let ck = wire::adjust(wire::u16_at(hdr, 10)?, u64::from(old), u64::from(new));
+        put(buf, self.start.saturating_add(1), &[tos])?;
+        wire::put16(buf, self.start.saturating_add(10), ck)?;
+        Ok(())
+    }
 }
 
 /// Unwraps the IPv4-in-IPv6 packet at `buf[start..start + len]` (RFC 7597 §8, RFC 2473).
@@ -181,6 +202,15 @@ pub fn decapsulate(buf: &mut [u8], start: usize, len: usize) -> Result<Decapsula
 
 /// [`decapsulate`] for a packet that may lie only partly in the buffer (see [`Shape`]).
 pub fn decapsulate_shaped(buf: &mut [u8], start: usize, shape: &Shape) -> Result<Decapsulated, Verdict> {
+    let out = decapsulate_unmarked(buf, start, shape)?;
+    out.mark_congestion(buf)?;
+    Ok(out)
+}
+
+/// [`decapsulate_shaped`] without its one write, the congestion mark, for a caller with more
+/// to check or change first: one that may still send the packet back as it came (asking for
+/// more of it) calls [`Decapsulated::mark_congestion`] once nothing can fail. Never writes.
+pub fn decapsulate_unmarked(buf: &[u8], start: usize, shape: &Shape) -> Result<Decapsulated, Verdict> {
     let pkt = packet(buf, start, shape.visible())?;
     let ip6 = ipv6::parse_in(pkt, true, shape.len)?;
     if ip6.frag.is_some() {
@@ -194,16 +224,15 @@ pub fn decapsulate_shaped(buf: &mut [u8], start: usize, shape: &Shape) -> Result
     let inner_pkt = wire::slice(pkt, ip6.l4_off, end.min(pkt.len()))?;
     let (ip4, inner) = flow_of(inner_pkt, inner_len, shape)?;
     let inner_start = start.checked_add(ip6.l4_off).ok_or(DropReason::BadBuffer)?;
-    if ip6.tc & 3 == 3 && matches!(ip4.tos & 3, 1 | 2) {
-        let tos = ip4.tos | 3;
-        let hdr = wire::slice(inner_pkt, 0, 12)?;
-        let old = u16::from_be_bytes([u8_at(hdr, 0)?, ip4.tos]);
-        let new = u16::from_be_bytes([u8_at(hdr, 0)?, tos]);
-        let ck = wire::adjust(wire::u16_at(hdr, 10)?, u64::from(old), u64::from(new));
-        put(buf, inner_start.saturating_add(1), &[tos])?;
-        wire::put16(buf, inner_start.saturating_add(10), ck)?;
-    }
-    Ok(Decapsulated { start: inner_start, len: ip4.total, header_len: ip4.ihl, outer_src: ip6.src, outer_dst: ip6.dst, inner })
+    Ok(Decapsulated {
+        start: inner_start,
+        len: ip4.total,
+        header_len: ip4.ihl,
+        outer_src: ip6.src,
+        outer_dst: ip6.dst,
+        inner,
+        congestion: ip6.tc & 3 == 3 && matches!(ip4.tos & 3, 1 | 2),
+    })
 }
 
 /// The hop a router takes from the (decapsulated) IPv4 packet at `buf[start..]`: TTL - 1, the

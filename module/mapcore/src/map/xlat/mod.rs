@@ -78,7 +78,7 @@ use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
 pub use mape::{
-    decapsulate, decapsulate_shaped, encapsulate, encapsulate_inspected, encapsulate_shaped, encapsulated_size, forward_ipv4,
+    decapsulate, decapsulate_shaped, decapsulate_unmarked, encapsulate, encapsulate_inspected, encapsulate_shaped, encapsulated_size, forward_ipv4,
     inspect_for_encapsulation, inspect_v4, inspect_v4_shaped, tunnel_too_big, Decapsulated, Encapsulated, Inspected4,
 };
 pub use ports::{map_ports, PortDirection, PortUndo};
