@@ -801,12 +801,13 @@ fn a_view_of_the_headers_alone_is_judged_as_the_whole_packet() {
     // IPv4 from the CE's address with ICMPv6 inside, identifier 1234: outside its ports, in
     // both modes.
     let body = echo(128, 1234);
-    let mut packet = vec![0x45, 0, 0, 20 + body.len() as u8, 0, 1, 0x40, 0, 64, 58, 0, 0];
-    packet.extend_from_slice(&v4("192.0.2.8").octets());
-    packet.extend_from_slice(&server.octets());
-    let sum = packet.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum::<u32>();
-    let sum = (sum & 0xffff) + (sum >> 16);
-    packet[10..12].copy_from_slice(&(!(((sum & 0xffff) + (sum >> 16)) as u16)).to_be_bytes());
+    let mut header =
+        etherparse::Ipv4Header::new(body.len() as u16, 64, etherparse::IpNumber::IPV6_ICMP, v4("192.0.2.8").octets(), server.octets())
+            .unwrap();
+    header.identification = 1;
+    header.dont_fragment = true;
+    header.header_checksum = header.calc_header_checksum();
+    let mut packet = header.to_bytes().to_vec();
     packet.extend_from_slice(&body);
     for ce in [ce_t(CE11B), ce_e(CE11B)] {
         assert_eq!(shaped(&ce, &packet, packet.len(), false), Err(Verdict::Drop(DropReason::PortNotAllowed)), "whole");

@@ -165,7 +165,7 @@ const PER_CE_OTHERS: &str = "fmr 2001:db8:f0:2::/64 198.51.100.1/32 ea-len 0 psi
 /// The domains the `domain` target runs packets through (its input's first byte picks one):
 /// the tutorial's CE 11b and BR in MAP-T and MAP-E, and the shapes of the other features
 /// (mapped ports, End-user prefixes past /64, the legacy identifier, per-CE rules, an ICMP
-/// source pool, translate-on-receive).
+/// source pool, translate-on-receive), each CE followed by its BR.
 pub fn domain_configs() -> Vec<String> {
     let t = "dmr 64:ff9b::/96\n";
     let e = "br 2001:db8:6::1\n";
@@ -194,9 +194,6 @@ pub fn domain_configs() -> Vec<String> {
         br("e", RULE_A6, &format!("{e}translate-on-receive on\n")),
     ]
 }
-
-/// Each CE of [`domain_configs`] with its BR (the next one).
-pub const CE_AND_BR: [(usize, usize); 7] = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11), (12, 13)];
 
 /// What the `domain` target's input asks for, before [`decode`]'s layout: byte 0 the domain
 /// (index into [`domain_configs`], modulo) and, in its high bit, the family the packet comes
@@ -324,7 +321,8 @@ pub fn domain_seeds() -> Vec<Vec<u8>> {
     let server = Ipv4Addr::new(203, 0, 113, 56);
     let configs = domain_configs();
     let mut seeds = Vec::new();
-    for (ce_index, br_index) in CE_AND_BR {
+    for ce_index in (0..configs.len()).step_by(2) {
+        let br_index = ce_index + 1;
         let ce = instance::Instance::parse(&configs[ce_index]).expect("a CE configuration");
         let mapping = ce.ce_mapping().expect("a CE").expect("a mapping");
         let (ip, port) = (mapping.ipv4.addr, mapping.port_set.contiguous_range().first);
