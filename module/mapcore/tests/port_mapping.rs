@@ -322,3 +322,34 @@ fn a_tunnel_packet_seen_up_to_its_ports_is_asked_for_whole() {
     assert_eq!(header.ecn, etherparse::IpEcn::CongestionExperienced);
     assert_eq!(header.header_checksum, header.calc_header_checksum());
 }
+
+#[test]
+fn an_icmpv4_error_carried_in_ipv6_is_asked_for_whole_before_its_quote_is_mapped() {
+    // MAP-T passes an ICMPv4 message inside IPv6 on as it is; an error's quoted ports are
+    // mapped once it is IPv4, so a view of its headers alone is asked for whole, unwritten.
+    let config = ce("t", "contiguous");
+    let quoted = udp4((CE, 2943), (SERVER, 53));
+    let mut error = Vec::new();
+    PacketBuilder::ipv6(v6(SERVER_T).octets(), map_address(&config).octets(), 64)
+        .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut error, &quoted)
+        .unwrap();
+    let ident = AtomicU16::new(1);
+    let domain = config.domain(&ident).unwrap();
+    let present = 40 + 8;
+    let mut buf = vec![0u8; HEADROOM];
+    buf.extend_from_slice(&error[..present]);
+    let shape = Shape { len: error.len(), present, partial_checksum: false, segment: None };
+    assert_eq!(domain.from_v6_shaped(&mut buf, HEADROOM, &shape, &opts()).err(), Some(Verdict::NeedWhole));
+    assert_eq!(&buf[HEADROOM..], &error[..present], "written before asking for the whole packet");
+    // Whole, the quote is mapped: the NAPT sees the port it sent from.
+    let four = cross(&config, &error, false, &opts()).unwrap();
+    let sliced = SlicedPacket::from_ip(&four).unwrap();
+    let Some(TransportSlice::Icmpv4(icmp)) = sliced.transport else { panic!("not ICMP") };
+    assert_eq!(icmp.header().checksum, icmp.icmp_type().calc_checksum(icmp.payload()), "ICMP checksum");
+    assert_eq!(ports(icmp.payload()), (1951, 53), "the quoted packet, its UDP checksum right");
+    // Cut short before its quote, whole: dropped as truncated (the device does not try again).
+    let mut patched = error[..40 + 5].to_vec();
+    patched[4..6].copy_from_slice(&5u16.to_be_bytes());
+    assert_eq!(cross(&config, &patched, false, &opts()).unwrap_err().0, Verdict::Drop(DropReason::Truncated));
+}

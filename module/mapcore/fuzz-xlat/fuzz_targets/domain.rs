@@ -90,14 +90,13 @@ impl Through<'_> {
             Err(_) => {}
         }
         // A packet the device goes on with (an ICMP error quoting it, the stack's, fragments
-        // of it, a second try with more of it) is as it came; a dropped one may have changed
-        // on the way (a decapsulation that then fails its checks, ports mapped before a
-        // refusal).
-        if let Err(
-            verdict @ (Verdict::Reply(_) | Verdict::NeedWhole | Verdict::Fragment { .. } | Verdict::Drop(DropReason::Truncated)),
-        ) = result
-        {
-            check(&before, &buf, Err(verdict));
+        // of it, a second try with more of it: a truncation the view made) is as it came; a
+        // dropped one may have changed on the way (a decapsulation that then fails its checks,
+        // ports mapped before a refusal, an ICMP error whose quote ends short).
+        match result {
+            Err(verdict @ (Verdict::Reply(_) | Verdict::NeedWhole | Verdict::Fragment { .. })) => check(&before, &buf, Err(verdict)),
+            Err(verdict @ Verdict::Drop(DropReason::Truncated)) if !shape.is_whole() => check(&before, &buf, Err(verdict)),
+            _ => {}
         }
         // Judged from its headers alone, a packet gets the verdict it gets whole, and a
         // translation the same bytes (the headers' translation, then the rest as it was),

@@ -279,7 +279,8 @@ impl<'a> Domain<'a> {
 
     /// [`from_v6`](Self::from_v6) for a packet that may lie only partly in the buffer. With
     /// mapped ports, the IPv4 result's ports are mapped too: an `Err` then may come after the
-    /// buffer changed, but only as a [`Verdict::Drop`], whose caller quotes nothing.
+    /// buffer changed, but only as a [`Verdict::Drop`], whose caller quotes nothing (and as
+    /// [`DropReason::Truncated`] only for a packet wholly in the buffer, not tried again).
     pub fn from_v6_shaped(&self, buf: &mut [u8], start: usize, shape: &Shape, opts: &Options) -> Result<Translated, Verdict> {
         let (out, decapsulated) = self.v6_in(buf, start, shape, opts)?;
         if let Some((own, set)) = self.mapped_ports() {

@@ -125,7 +125,9 @@ pub mod proto {
 pub enum DropReason {
     /// `start + len` does not lie inside the buffer.
     BadBuffer,
-    /// The packet is shorter than its headers or its stated length.
+    /// The packet is shorter than its headers or its stated length. For a packet only partly
+    /// in the buffer (see [`Shape`]): the bytes at hand stop short, nothing was written, and
+    /// the caller may try again with more of it.
     Truncated,
     /// The IP version field is not the one expected.
     BadVersion,

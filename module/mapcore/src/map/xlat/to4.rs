@@ -139,6 +139,12 @@ fn plain<M: AddressMap + ?Sized>(
                     Kind::Error { .. } => return Err(DropReason::Internal.into()),
                 }
             }
+            // An ICMPv4 error carried as it is: a CE's port mapping maps the ports it quotes
+            // once it is translated, which needs the quote.
+            proto::ICMP if l4.first().is_some_and(|&ty| icmp::is_error4(ty)) => {
+                shape.require_whole()?;
+                Fix::None
+            }
             _ => Fix::None,
         }
     };
