@@ -353,3 +353,27 @@ fn an_icmpv4_error_carried_in_ipv6_is_asked_for_whole_before_its_quote_is_mapped
     patched[4..6].copy_from_slice(&5u16.to_be_bytes());
     assert_eq!(cross(&config, &patched, false, &opts()).unwrap_err().0, Verdict::Drop(DropReason::Truncated));
 }
+
+#[test]
+fn an_icmp_error_quoting_a_port_outside_the_napt_range_is_refused_for_its_port() {
+    // From the LAN, about a datagram to the CE's port 55296, which no NAPT port maps to.
+    let config = ce("t", "contiguous");
+    let quoted = udp4((SERVER, 53), (CE, 55296));
+    let mut error = Vec::new();
+    PacketBuilder::ipv4(v4(CE).octets(), v4(SERVER).octets(), 64)
+        .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
+        .write(&mut error, &quoted)
+        .unwrap();
+    let (verdict, after) = cross(&config, &error, true, &opts()).unwrap_err();
+    assert_eq!(verdict, Verdict::Drop(DropReason::PortNotAllowed), "not Truncated: the quote is whole");
+    assert_eq!(after, error);
+    // Its headers alone: asked for whole before anything is written.
+    let ident = AtomicU16::new(1);
+    let domain = config.domain(&ident).unwrap();
+    let present = 20 + 8 + 12;
+    let mut buf = vec![0u8; HEADROOM];
+    buf.extend_from_slice(&error[..present]);
+    let shape = Shape { len: error.len(), present, partial_checksum: false, segment: None };
+    assert_eq!(domain.from_v4_shaped(&mut buf, HEADROOM, &shape, &opts()).err(), Some(Verdict::NeedWhole));
+    assert_eq!(&buf[HEADROOM..], &error[..present]);
+}

@@ -114,11 +114,13 @@ pub fn map_ports(
     // Bytes not at hand: the caller gives the whole packet (GSO packets have their headers).
     let short = |_| if shape.is_whole() { Verdict::Drop(DropReason::Truncated) } else { Verdict::NeedWhole };
     if ip.proto == proto::ICMP && matches!(l4_bytes.first(), Some(3 | 4 | 5 | 11 | 12)) {
+        // The quote may lie past the bytes at hand (translating an error needs all of it too).
+        shape.require_whole()?;
         let result = map_quoted(buf, l4, end, &ours, set, direction, &mut undo);
         if result.is_err() {
             undo.undo(buf);
         }
-        result.map_err(short)?;
+        result.map_err(|reason| if reason == DropReason::Truncated { short(reason) } else { reason.into() })?;
         return Ok(undo);
     }
     let Some((port_at, checksum)) = port_fields(ip.proto, l4_bytes, direction, false) else {
