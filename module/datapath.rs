@@ -289,15 +289,22 @@ fn translate(tx: &PacketPath<'_>, mut skb: Skb, entry: Entry) -> Outcome {
         } else {
             domain.from_v4_shaped(buffer, start, &shape, &opts)
         };
+        let wants_more = match result {
+            Err(Verdict::NeedWhole) => !shape.is_whole() || shape.partial_checksum,
+            // Cut off by the bytes at hand, not by the packet's own end.
+            Err(Verdict::Drop(DropReason::Truncated)) => !shape.is_whole(),
+            _ => false,
+        };
+        if wants_more {
+            extent = match extent {
+                Extent::Linear if !shape.is_whole() => Extent::Headers,
+                _ if skb.gso().is_some() && receiving => return Outcome::Left(skb),
+                _ if skb.gso().is_some() => return transmit_segments(tx, skb),
+                _ => Extent::Whole,
+            };
+            continue;
+        }
         match result {
-            Err(Verdict::NeedWhole | Verdict::Drop(DropReason::Truncated)) if !shape.is_whole() || shape.partial_checksum => {
-                extent = match extent {
-                    Extent::Linear if !shape.is_whole() => Extent::Headers,
-                    _ if skb.gso().is_some() && receiving => return Outcome::Left(skb),
-                    _ if skb.gso().is_some() => return transmit_segments(tx, skb),
-                    _ => Extent::Whole,
-                };
-            }
             // The buffer is unchanged on these (the core's contract): the stack takes over.
             Err(Verdict::NeedWhole | Verdict::Reply(_) | Verdict::Fragment { .. }) if receiving => {
                 return Outcome::Left(skb);
