@@ -377,3 +377,26 @@ fn an_icmp_error_quoting_a_port_outside_the_napt_range_is_refused_for_its_port()
     assert_eq!(domain.from_v4_shaped(&mut buf, HEADROOM, &shape, &opts()).err(), Some(Verdict::NeedWhole));
     assert_eq!(&buf[HEADROOM..], &error[..present]);
 }
+
+#[test]
+fn an_echo_seen_up_to_its_ip_header_is_asked_for_whole() {
+    // Its identifier 55296 is outside the NAPT's range; its IPv4 header checksum is wrong, so
+    // that a view of the IPv4 header alone, if the mapping took the echo for a packet without
+    // an identifier, would come out dropped for the checksum where the whole one is refused
+    // for its identifier: the mapping asks for the rest before either.
+    let config = ce("t", "contiguous");
+    let mut echo = Vec::new();
+    PacketBuilder::ipv4(v4(CE).octets(), v4(SERVER).octets(), 64)
+        .icmpv4_echo_request(55296, 1)
+        .write(&mut echo, b"ping")
+        .unwrap();
+    echo[10] ^= 0xff;
+    assert_eq!(cross(&config, &echo, true, &opts()).unwrap_err().0, Verdict::Drop(DropReason::PortNotAllowed));
+    let ident = AtomicU16::new(1);
+    let domain = config.domain(&ident).unwrap();
+    let mut buf = vec![0u8; HEADROOM];
+    buf.extend_from_slice(&echo[..20]);
+    let shape = Shape { len: echo.len(), present: 20, partial_checksum: false, segment: None };
+    assert_eq!(domain.from_v4_shaped(&mut buf, HEADROOM, &shape, &opts()).err(), Some(Verdict::NeedWhole));
+    assert_eq!(&buf[HEADROOM..], &echo[..20]);
+}

@@ -113,6 +113,10 @@ pub fn map_ports(
     let l4_bytes = packet.get(ip.ihl..).unwrap_or(&[]);
     // Bytes not at hand: the caller gives the whole packet (GSO packets have their headers).
     let short = |_| if shape.is_whole() { Verdict::Drop(DropReason::Truncated) } else { Verdict::NeedWhole };
+    // An ICMP type past the bytes at hand: whether it has an identifier is not known yet.
+    if ip.proto == proto::ICMP && l4_bytes.is_empty() && !shape.is_whole() {
+        return Err(Verdict::NeedWhole);
+    }
     if ip.proto == proto::ICMP && matches!(l4_bytes.first(), Some(3 | 4 | 5 | 11 | 12)) {
         // The quote may lie past the bytes at hand (translating an error needs all of it too).
         shape.require_whole()?;
