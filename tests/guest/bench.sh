@@ -507,6 +507,12 @@ profile_report() {
 		echo "per CPU (samples, idle):"
 		perf report -i /tmp/perf.data --stdio --no-children --sort cpu -g none 2>/dev/null | grep -v -e '^#' -e '^$'
 		perf report -i /tmp/perf.data --stdio --no-children --sort cpu,sym -g none 2>/dev/null | grep -w default_idle
+		# where each box's work lands: each CPU's tasks (a softirq runs in whichever task it
+		# interrupted, or in ksoftirqd), then its functions, from 1 %
+		echo "per CPU and task:"
+		perf report -i /tmp/perf.data --stdio --no-children --sort cpu,comm -g none --percent-limit 1 2>/dev/null | grep -v -e '^#' -e '^$'
+		echo "per CPU and function:"
+		perf report -i /tmp/perf.data --stdio --no-children --sort cpu,sym -g none --percent-limit 1 2>/dev/null | grep -v -e '^#' -e '^$'
 		# what the translator's (or the tunnel's) transmit spends its time in
 		echo "under $transmit_symbol (share of all samples: with what it calls / by itself):"
 		perf script -i /tmp/perf.data -F ip,sym 2>/dev/null | under "$transmit_symbol"
