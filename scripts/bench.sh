@@ -234,6 +234,7 @@ tcp_packet_kb=$(per_round tcp-packet-kb)
 tcp_switches=$(per_round tcp-switches-per-s)
 tcp_ksoftirqd=$(per_round tcp-ksoftirqd-switches-per-s)
 tcp_by_task=$(per_round tcp-switches-by-task)
+tcp_sender_path=$(per_round tcp-sender-path)
 tcp_losses=$(per_round tcp-losses)
 tcp_busy=$(per_round tcp-busy-cpus)
 tcp_busy_per_gbit=$(per_round tcp-busy-cpus-per-gbit)
@@ -297,6 +298,11 @@ mkdir -p "$(dirname "$results")"
 		echo "(other: the rest, which is the idle task's switches):"
 		echo
 		echo "$tcp_by_task" | sed 's/^/    /'
+		echo
+		echo "TCP: the path as the sender's stack saw it in each round: its smoothed RTT (mean/"
+		echo "least/largest, µs) and its largest congestion window:"
+		echo
+		echo "$tcp_sender_path" | sed 's/^/    /'
 		echo
 		echo "TCP: how many CPUs were busy (not idle), on average over each round, and that per"
 		echo "Gbit/s carried (what a bit cost):"

@@ -197,14 +197,15 @@ teardown() {
 # iperf_json ARGS...: one iperf3 run from c1 to a fresh one-shot server; its JSON on stdout.
 iperf_json() {
 	local server status
-	at server iperf3 -s -1 >/dev/null 2>&1 &
+	# (the server's JSON comes back in the client's: what its stack saw when it sends, -R)
+	at server iperf3 -s -1 -J >/dev/null 2>&1 &
 	server=$!
 	# the server listens once its port shows up (busybox netstat)
 	for _ in $(seq 50); do
 		at server netstat -ltn 2>/dev/null | grep -q ':5201 ' && break
 		sleep 0.1
 	done
-	at c1 timeout $((seconds + 30)) iperf3 -c "$(destination)" -t "$seconds" -J "$@"
+	at c1 timeout $((seconds + 30)) iperf3 -c "$(destination)" -t "$seconds" -J --get-server-output "$@"
 	status=$?
 	# the client has the server's side too; a server left waiting (failed run) must go
 	kill $server 2>/dev/null
@@ -227,6 +228,14 @@ iperf_received() {
 	retransmits=$(echo "$json" | awk '/^\t\t"sum_sent":/ { found = 1 }
 		found && /"retransmits":/ { gsub(/[^0-9]/, "", $2); print $2; exit }')
 	[ -z "$retransmits" ] || echo "BENCH-INFO retransmits $topology $load $round $retransmits" >&3
+	# TCP: the path as the sending stack saw it, from whichever side sent (the other side's
+	# figures are zeros): its smoothed RTT's mean, least and largest, and its largest
+	# congestion window.
+	local path
+	path=$(echo "$json" | awk '{ key = $1; gsub(/[":]/, "", key); value = $2; gsub(/[^0-9]/, "", value) }
+		key ~ /^(mean_rtt|min_rtt|max_rtt|max_snd_cwnd)$/ && value + 0 > seen[key] + 0 { seen[key] = value }
+		END { if (seen["mean_rtt"] > 0) printf "rtt=%d/%d/%dus,cwnd=%dkB\n", seen["mean_rtt"], seen["min_rtt"], seen["max_rtt"], seen["max_snd_cwnd"] / 1000 }')
+	[ -z "$path" ] || echo "BENCH-INFO tcp-sender-path $topology $load $round $path" >&3
 	# UDP: the share of datagrams the server lost (its socket's queue full: the receiver is
 	# what limits).
 	local lost
