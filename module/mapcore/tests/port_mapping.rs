@@ -62,6 +62,22 @@ fn cross(config: &Instance, packet: &[u8], out: bool, opts: &Options) -> Result<
     }
 }
 
+/// [`cross`] for a view of the packet's first `present` bytes (the rest not in the buffer,
+/// as the device hands over headers alone): the verdict on `Err`, and the viewed bytes after.
+fn cross_view(config: &Instance, packet: &[u8], present: usize, out: bool) -> (Option<Verdict>, Vec<u8>) {
+    let ident = AtomicU16::new(1);
+    let domain = config.domain(&ident).unwrap();
+    let mut buf = vec![0u8; HEADROOM];
+    buf.extend_from_slice(&packet[..present]);
+    let shape = Shape { len: packet.len(), present, partial_checksum: false, segment: None };
+    let result = if out {
+        domain.from_v4_shaped(&mut buf, HEADROOM, &shape, &opts())
+    } else {
+        domain.from_v6_shaped(&mut buf, HEADROOM, &shape, &opts())
+    };
+    (result.err(), buf[HEADROOM..].to_vec())
+}
+
 fn udp4(src: (&str, u16), dst: (&str, u16)) -> Vec<u8> {
     let mut out = Vec::new();
     PacketBuilder::ipv4(v4(src.0).octets(), v4(dst.0).octets(), 64).udp(src.1, dst.1).write(&mut out, b"map").unwrap();
@@ -306,15 +322,10 @@ fn a_tunnel_packet_seen_up_to_its_ports_is_asked_for_whole() {
     tunnel[1] |= 0x30;
     // A device's view that ends after the inner ports, before the TCP checksum the mapping
     // updates: asked for whole, the buffer as it came (the device pulls more and retries).
-    let ident = AtomicU16::new(1);
-    let domain = config.domain(&ident).unwrap();
     let present = 40 + 20 + 4;
-    let mut buf = vec![0u8; HEADROOM];
-    buf.extend_from_slice(&tunnel[..present]);
-    let shape = Shape { len: tunnel.len(), present, partial_checksum: false, segment: None };
-    let verdict = domain.from_v6_shaped(&mut buf, HEADROOM, &shape, &opts());
-    assert_eq!(verdict.err(), Some(Verdict::NeedWhole));
-    assert_eq!(&buf[HEADROOM..], &tunnel[..present], "written before asking for the whole packet");
+    let (verdict, after) = cross_view(&config, &tunnel, present, false);
+    assert_eq!(verdict, Some(Verdict::NeedWhole));
+    assert_eq!(after, &tunnel[..present], "written before asking for the whole packet");
     // Whole, it passes: ports mapped, the inner header marked, its checksums right.
     let four = cross(&config, &tunnel, false, &opts()).unwrap();
     assert_eq!(ports(&four), (80, 3903));
@@ -334,14 +345,10 @@ fn an_icmpv4_error_carried_in_ipv6_is_asked_for_whole_before_its_quote_is_mapped
         .icmpv4(Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port))
         .write(&mut error, &quoted)
         .unwrap();
-    let ident = AtomicU16::new(1);
-    let domain = config.domain(&ident).unwrap();
     let present = 40 + 8;
-    let mut buf = vec![0u8; HEADROOM];
-    buf.extend_from_slice(&error[..present]);
-    let shape = Shape { len: error.len(), present, partial_checksum: false, segment: None };
-    assert_eq!(domain.from_v6_shaped(&mut buf, HEADROOM, &shape, &opts()).err(), Some(Verdict::NeedWhole));
-    assert_eq!(&buf[HEADROOM..], &error[..present], "written before asking for the whole packet");
+    let (verdict, after) = cross_view(&config, &error, present, false);
+    assert_eq!(verdict, Some(Verdict::NeedWhole));
+    assert_eq!(after, &error[..present], "written before asking for the whole packet");
     // Whole, the quote is mapped: the NAPT sees the port it sent from.
     let four = cross(&config, &error, false, &opts()).unwrap();
     let sliced = SlicedPacket::from_ip(&four).unwrap();
@@ -368,14 +375,10 @@ fn an_icmp_error_quoting_a_port_outside_the_napt_range_is_refused_for_its_port()
     assert_eq!(verdict, Verdict::Drop(DropReason::PortNotAllowed), "not Truncated: the quote is whole");
     assert_eq!(after, error);
     // Its headers alone: asked for whole before anything is written.
-    let ident = AtomicU16::new(1);
-    let domain = config.domain(&ident).unwrap();
     let present = 20 + 8 + 12;
-    let mut buf = vec![0u8; HEADROOM];
-    buf.extend_from_slice(&error[..present]);
-    let shape = Shape { len: error.len(), present, partial_checksum: false, segment: None };
-    assert_eq!(domain.from_v4_shaped(&mut buf, HEADROOM, &shape, &opts()).err(), Some(Verdict::NeedWhole));
-    assert_eq!(&buf[HEADROOM..], &error[..present]);
+    let (verdict, after) = cross_view(&config, &error, present, true);
+    assert_eq!(verdict, Some(Verdict::NeedWhole));
+    assert_eq!(after, &error[..present]);
 }
 
 #[test]
@@ -392,11 +395,7 @@ fn an_echo_seen_up_to_its_ip_header_is_asked_for_whole() {
         .unwrap();
     echo[10] ^= 0xff;
     assert_eq!(cross(&config, &echo, true, &opts()).unwrap_err().0, Verdict::Drop(DropReason::PortNotAllowed));
-    let ident = AtomicU16::new(1);
-    let domain = config.domain(&ident).unwrap();
-    let mut buf = vec![0u8; HEADROOM];
-    buf.extend_from_slice(&echo[..20]);
-    let shape = Shape { len: echo.len(), present: 20, partial_checksum: false, segment: None };
-    assert_eq!(domain.from_v4_shaped(&mut buf, HEADROOM, &shape, &opts()).err(), Some(Verdict::NeedWhole));
-    assert_eq!(&buf[HEADROOM..], &echo[..20]);
+    let (verdict, after) = cross_view(&config, &echo, 20, true);
+    assert_eq!(verdict, Some(Verdict::NeedWhole));
+    assert_eq!(after, &echo[..20]);
 }
