@@ -18,7 +18,8 @@
 # checkout), measured as the topologies map-t-alt, map-e-alt, map-t-rx-alt, map-e-rx-alt, map-e-local-alt and map-e-lo-alt
 # (add them to MAPMINT_BENCH_TOPOLOGIES) in the same boot, for an A/B comparison. The
 # topologies c-ipsec, map-t-ipsec, map-e-ipsec and ip6tnl-ipsec (also only when named there)
-# add IPsec policies that every packet is looked up in and none matches.
+# add IPsec policies that every packet is looked up in and none matches; map-e-ce and
+# map-e-br (also only when named) put mapmint's MAP-E at one end and ip6tnl at the other.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$MAPMINT_ROOT"
@@ -230,6 +231,8 @@ per_round() {
 # up is woken for each one, which costs the sender's CPU: see README).
 retransmits=$(per_round retransmits)
 mape_over_ip6tnl=$(paired map-e ip6tnl)
+# Each half of MAP-E over ip6tnl (the topologies map-e-ce and map-e-br, when asked for).
+mape_halves=$(for half in map-e-ce map-e-br; do paired $half ip6tnl | sed "s/^/$half: /"; done)
 tcp_packet_kb=$(per_round tcp-packet-kb)
 tcp_switches=$(per_round tcp-switches-per-s)
 tcp_ksoftirqd=$(per_round tcp-ksoftirqd-switches-per-s)
@@ -276,6 +279,13 @@ mkdir -p "$(dirname "$results")"
 		echo "MAP-E over ip6tnl, round by round (median, lowest-highest; 1.00 or more: at least as fast):"
 		echo
 		echo "$mape_over_ip6tnl" | sed 's/^/    /'
+	fi
+	if [ -n "$mape_halves" ]; then
+		echo
+		echo "Half MAP-E over ip6tnl, round by round: map-e-ce has mapmint at the CE and ip6tnl at"
+		echo "the BR, map-e-br the other way round:"
+		echo
+		echo "$mape_halves" | sed 's/^/    /'
 	fi
 	if [ -n "$retransmits" ]; then
 		echo

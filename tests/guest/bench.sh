@@ -21,6 +21,10 @@
 #           to the host and decapsulated there, as ip6tnl receives)
 #   map-e-lo  the same with the tunnel ends on other interfaces (the BR's on lo, the CEs' on
 #           their WAN links), as ip6tnl users put them (only when asked for)
+#   map-e-ce, map-e-br (only when asked for)  half of each: mapmint's MAP-E at the CE and
+#           ip6tnl at the BR, or ip6tnl at the CE and mapmint's MAP-E at the BR (the two
+#           interoperate: the same tunnel ends), to tell which box a difference between
+#           map-e and ip6tnl comes from
 #   map-t-alt, map-e-alt, map-t-rx-alt, map-e-rx-alt, map-e-local-alt, map-e-lo-alt (asked for)  the same with
 #           /mapmint/mapmint-alt.ko
 #   c-ipsec, map-t-ipsec, map-e-ipsec, ip6tnl-ipsec (only when asked for)  c, map-t, map-e
@@ -172,19 +176,43 @@ build_map-t-ipsec() { build_map-t; ipsec_bystanders; }
 build_map-e-ipsec() { build_map-e; ipsec_bystanders; }
 build_ip6tnl-ipsec() { build_ip6tnl; ipsec_bystanders; }
 
-build_ip6tnl() {
-	skeleton
+# ip6tnl_end NS LOCAL REMOTE: an ipip6 tunnel end "tnl" at NS.
+ip6tnl_end() {
 	# Without the default encapsulation limit option: 40 bytes of overhead, as MAP-E.
-	ip -n ce11b -6 addr add $CE_MAP/128 dev lo
-	ip -n ce11b link add tnl type ip6tnl mode ipip6 local $CE_MAP remote $BR_MAP encaplimit none
-	ip -n ce11b link set tnl up
+	ip -n "$1" -6 addr add "$2/128" dev lo
+	ip -n "$1" link add tnl type ip6tnl mode ipip6 local "$2" remote "$3" encaplimit none
+	ip -n "$1" link set tnl up
+}
+# ip6tnl_ce: CE 11b's side of the ip6tnl topology (its box already built).
+ip6tnl_ce() {
+	ip6tnl_end ce11b $CE_MAP $BR_MAP
 	ip -n ce11b addr add $CE11B_IP/32 dev tnl
 	ip -n ce11b route add default dev tnl
 	snat ce11b $CE11B_IP $CE11B_PORTS nft tnl
-	ip -n br -6 addr add $BR_MAP/128 dev lo
-	ip -n br link add tnl type ip6tnl mode ipip6 local $BR_MAP remote $CE_MAP encaplimit none
-	ip -n br link set tnl up
+}
+# ip6tnl_br: the BR's side of the ip6tnl topology.
+ip6tnl_br() {
+	ip6tnl_end br $BR_MAP $CE_MAP
 	ip -n br route add 192.0.2.0/24 dev tnl
+}
+
+build_ip6tnl() {
+	skeleton
+	ip6tnl_ce
+	ip6tnl_br
+}
+
+build_map-e-ce() {
+	tutorial_isp_br e
+	ip -n br link del mapmint
+	ip6tnl_br
+	ce ce11b 2001:db8:ce:11b::/64 $CE11B_IP $CE11B_PORTS 192.168.0 e nft c1
+}
+
+build_map-e-br() {
+	tutorial_isp_br e
+	ce_box ce11b 2001:db8:ce:11b::/64 192.168.0 c1
+	ip6tnl_ce
 }
 
 teardown() {
