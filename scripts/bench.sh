@@ -20,6 +20,7 @@
 # topologies c-ipsec, map-t-ipsec, map-e-ipsec and ip6tnl-ipsec (also only when named there)
 # add IPsec policies that every packet is looked up in and none matches; map-e-ce and
 # map-e-br (also only when named) put mapmint's MAP-E at one end and ip6tnl at the other.
+# MAPMINT_BENCH_KERNEL_ARGS: words added to the guest kernel's command line (e.g. idle=poll).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$MAPMINT_ROOT"
@@ -43,6 +44,8 @@ fi
 guest_args="mapmint_bench_seconds=$seconds mapmint_bench_reps=$reps mapmint_bench_profile=$profile"
 [ -z "${MAPMINT_BENCH_TOPOLOGIES:-}" ] || guest_args+=" mapmint_bench_topologies=${MAPMINT_BENCH_TOPOLOGIES// /,}"
 [ -z "${MAPMINT_BENCH_LOADS:-}" ] || guest_args+=" mapmint_bench_loads=${MAPMINT_BENCH_LOADS// /,}"
+# Words for the guest kernel's command line (an experiment's, such as idle=poll).
+[ -z "${MAPMINT_BENCH_KERNEL_ARGS:-}" ] || guest_args+=" $MAPMINT_BENCH_KERNEL_ARGS"
 
 scripts/install-deps.sh
 kdir=$(scripts/build-kernel.sh bench)
@@ -253,6 +256,7 @@ mkdir -p "$(dirname "$results")"
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), \`scripts/bench.sh\`: guest kernel \`$(guest_info "$first" kernel)\`" \
 		"(the benchmark kernel), host CPU $cpu_model ($(nproc) host cores), QEMU accel ${accel:-?};" \
 		"${seconds}s per measurement, median of $reps rounds, measured at the receiver."
+	[ -z "${MAPMINT_BENCH_KERNEL_ARGS:-}" ] || echo "Guest kernel command line with \`$MAPMINT_BENCH_KERNEL_ARGS\`."
 	echo
 	table
 	echo

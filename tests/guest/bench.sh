@@ -292,10 +292,25 @@ cpu_ticks() { awk '$1 == "cpu" { total = 0; for (i = 2; i <= NF; i++) total += $
 # context_switches: the guest's context switches since boot.
 context_switches() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
 # task_switches: the context switches so far of every thread alive, summed by name (per-CPU
-# threads as one: ksoftirqd/0 and ksoftirqd/1 are "ksoftirqd"), one "NAME COUNT" a line.
+# threads as one: ksoftirqd/0 and ksoftirqd/1 are "ksoftirqd"; iperf3's two processes apart,
+# as iperf3-server and iperf3-client), one "NAME COUNT" a line.
 task_switches() {
-	awk '/^Name:/ { name = $2; sub(/\/.*/, "", name) } /ctxt_switches:/ { n[name] += $2 }
-		END { for (name in n) print name, n[name] }' /proc/[0-9]*/task/[0-9]*/status 2>/dev/null
+	local name count
+	awk '/^Name:/ { name = $2; sub(/\/.*/, "", name) } /^Tgid:/ { if (name == "iperf3") name = name ":" $2 }
+		/ctxt_switches:/ { n[name] += $2 }
+		END { for (name in n) print name, n[name] }' /proc/[0-9]*/task/[0-9]*/status 2>/dev/null |
+		while read -r name count; do
+			case $name in
+			iperf3:*)
+				if tr '\0' ' ' <"/proc/${name#iperf3:}/cmdline" 2>/dev/null | grep -q -- ' -s '; then
+					name=iperf3-server
+				else
+					name=iperf3-client
+				fi
+				;;
+			esac
+			echo "$name $count"
+		done
 }
 # The context switches of the ksoftirqd threads so far: softirq work the kernel deferred to
 # them because an interrupt's return or a bottom half's end had run its budget out.
