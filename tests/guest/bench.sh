@@ -38,6 +38,7 @@
 # followed by BENCH-ERROR lines saying why. Kernel command line knobs:
 # mapmint_bench_seconds= (default 5) per measurement, mapmint_bench_reps= (default 3),
 # mapmint_bench_topologies= and mapmint_bench_loads= (comma-separated subsets, default all),
+# mapmint_bench_pin=1: iperf3's server on CPU 0, its client on CPU 1;
 # mapmint_bench_profile=1: perf samples every CPU during each measurement (which slows it:
 # its numbers are not the benchmark's), and the hottest kernel functions go to the result
 # channel as PROFILE TOPOLOGY LOAD lines, by their own time and with what they call.
@@ -49,6 +50,7 @@ reps=3
 topologies="c c6 map-t map-e ip6tnl map-t-rx map-e-rx map-e-local map-t-a6 map-t-64k"
 loads="tcp-up tcp-down udp-64 udp-1400 pktgen-60x1 pktgen-1400x1 pktgen-60x1024 pktgen-1400x1024"
 profile=0
+pin=0
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	mapmint_bench_seconds=*) seconds=${arg#*=} ;;
@@ -56,9 +58,17 @@ for arg in $(cat /proc/cmdline); do
 	mapmint_bench_topologies=*) topologies=$(echo "${arg#*=}" | tr , ' ') ;;
 	mapmint_bench_loads=*) loads=$(echo "${arg#*=}" | tr , ' ') ;;
 	mapmint_bench_profile=*) profile=${arg#*=} ;;
+	mapmint_bench_pin=*) pin=${arg#*=} ;;
 	esac
 done
 cpus=$(grep -c '^processor' /proc/cpuinfo)
+# With mapmint_bench_pin=1 and 2 vCPUs or more, iperf3's server runs on CPU 0 and its client
+# on CPU 1, so that a profile's CPUs tell the sender's work (and the softirqs behind its
+# sends) from the receiver's.
+pin_server=() pin_client=()
+if [ "$pin" = 1 ] && [ "$cpus" -ge 2 ]; then
+	pin_server=(taskset -c 0) pin_client=(taskset -c 1)
+fi
 CE_MAP=2001:db8:ce:11b:0:c000:208:1b
 BR_MAP=2001:db8:6::1
 # c6's ends
@@ -226,14 +236,14 @@ teardown() {
 iperf_json() {
 	local server status
 	# (the server's JSON comes back in the client's: what its stack saw when it sends, -R)
-	at server iperf3 -s -1 -J >/dev/null 2>&1 &
+	at server "${pin_server[@]}" iperf3 -s -1 -J >/dev/null 2>&1 &
 	server=$!
 	# the server listens once its port shows up (busybox netstat)
 	for _ in $(seq 50); do
 		at server netstat -ltn 2>/dev/null | grep -q ':5201 ' && break
 		sleep 0.1
 	done
-	at c1 timeout $((seconds + 30)) iperf3 -c "$(destination)" -t "$seconds" -J --get-server-output "$@"
+	at c1 timeout $((seconds + 30)) "${pin_client[@]}" iperf3 -c "$(destination)" -t "$seconds" -J --get-server-output "$@"
 	status=$?
 	# the client has the server's side too; a server left waiting (failed run) must go
 	kill $server 2>/dev/null
@@ -560,11 +570,12 @@ profile_report() {
 		perf report -i /tmp/perf.data --stdio --no-children --sort cpu -g none 2>/dev/null | grep -v -e '^#' -e '^$'
 		perf report -i /tmp/perf.data --stdio --no-children --sort cpu,sym -g none 2>/dev/null | grep -w default_idle
 		# where each box's work lands: each CPU's tasks (a softirq runs in whichever task it
-		# interrupted, or in ksoftirqd), then its functions, from 1 %
+		# interrupted, or in ksoftirqd), from 1 %, then its functions, from 0.25 % (with
+		# mapmint_bench_pin=1, CPU 0's are the sending server's and its softirqs')
 		echo "per CPU and task:"
 		perf report -i /tmp/perf.data --stdio --no-children --sort cpu,comm -g none --percent-limit 1 2>/dev/null | grep -v -e '^#' -e '^$'
 		echo "per CPU and function:"
-		perf report -i /tmp/perf.data --stdio --no-children --sort cpu,sym -g none --percent-limit 1 2>/dev/null | grep -v -e '^#' -e '^$'
+		perf report -i /tmp/perf.data --stdio --no-children --sort cpu,sym -g none --percent-limit 0.25 2>/dev/null | grep -v -e '^#' -e '^$'
 		# what the translator's (or the tunnel's) transmit spends its time in
 		echo "under $transmit_symbol (share of all samples: with what it calls / by itself):"
 		perf script -i /tmp/perf.data -F ip,sym 2>/dev/null | under "$transmit_symbol"
