@@ -14,7 +14,7 @@ use mapcore::config::Config;
 mod instance;
 use instance::Instance;
 use mapcore::domain::Domain;
-use mapcore::xlat::{DropReason, Options, Shape, TtlMode, Verdict};
+use mapcore::xlat::{DropReason, Options, TtlMode, Verdict};
 
 const HEADROOM: usize = 64;
 
@@ -756,17 +756,7 @@ fn what_translate_on_receive_takes_is_what_the_domain_translates() {
 /// `packet` through `config` with only its first `present` bytes in the buffer (the headers a
 /// kernel's linear part may hold alone), from IPv6 if `from_v6`.
 fn shaped(config: &Instance, packet: &[u8], present: usize, from_v6: bool) -> Result<(), Verdict> {
-    let ident = AtomicU16::new(1);
-    let domain = config.domain(&ident).map_err(Verdict::Drop)?;
-    let mut buf = vec![0u8; HEADROOM];
-    buf.extend_from_slice(&packet[..present]);
-    let shape = Shape { len: packet.len(), present, partial_checksum: false, segment: None };
-    let result = if from_v6 {
-        domain.from_v6_shaped(&mut buf, HEADROOM, &shape, &opts())
-    } else {
-        domain.from_v4_shaped(&mut buf, HEADROOM, &shape, &opts())
-    };
-    result.map(|_| ())
+    config.through_view(packet, present, from_v6, &opts()).0.map(|_| ())
 }
 
 /// An ICMP echo request (`kind`: 8 for ICMPv4, 128 for ICMPv6) with identifier `id`.

@@ -11,7 +11,7 @@ use etherparse::{Icmpv4Type, Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, 
 #[path = "instance/mod.rs"]
 mod instance;
 use instance::Instance;
-use mapcore::xlat::{DropReason, IcmpReply, Options, Shape, TtlMode, Verdict};
+use mapcore::xlat::{DropReason, IcmpReply, Options, TtlMode, Verdict};
 
 const HEADROOM: usize = 64;
 const RULE: &str = "2001:db8:ce::/51 192.0.2.0/24 ea-len 13 psid-offset 6";
@@ -65,17 +65,8 @@ fn cross(config: &Instance, packet: &[u8], out: bool, opts: &Options) -> Result<
 /// [`cross`] for a view of the packet's first `present` bytes (the rest not in the buffer,
 /// as the device hands over headers alone): the verdict on `Err`, and the viewed bytes after.
 fn cross_view(config: &Instance, packet: &[u8], present: usize, out: bool) -> (Option<Verdict>, Vec<u8>) {
-    let ident = AtomicU16::new(1);
-    let domain = config.domain(&ident).unwrap();
-    let mut buf = vec![0u8; HEADROOM];
-    buf.extend_from_slice(&packet[..present]);
-    let shape = Shape { len: packet.len(), present, partial_checksum: false, segment: None };
-    let result = if out {
-        domain.from_v4_shaped(&mut buf, HEADROOM, &shape, &opts())
-    } else {
-        domain.from_v6_shaped(&mut buf, HEADROOM, &shape, &opts())
-    };
-    (result.err(), buf[HEADROOM..].to_vec())
+    let (result, after) = config.through_view(packet, present, !out, &opts());
+    (result.err(), after)
 }
 
 fn udp4(src: (&str, u16), dst: (&str, u16)) -> Vec<u8> {

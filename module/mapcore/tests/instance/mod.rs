@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicU16;
 use mapcore::config::Config;
 use mapcore::domain::Domain;
 use mapcore::index::{slots_needed, Fmrs};
-use mapcore::xlat::DropReason;
+use mapcore::xlat::{DropReason, Options, Shape, Translated, Verdict};
 use mapcore::Rule;
 
 pub type VecFmrs = Fmrs<Vec<Rule>, Vec<u32>>;
@@ -39,6 +39,33 @@ impl Instance {
 
     pub fn domain<'a>(&'a self, ident: &'a AtomicU16) -> Result<Domain<'a>, DropReason> {
         Domain::new(&self.config, self.fmrs.index(), ident)
+    }
+
+    /// `packet` through the domain (from IPv6 if `from_v6`) with only its first `present`
+    /// bytes in the buffer, as the device hands over headers alone: the result, and the
+    /// viewed bytes after it (a domain that cannot be made: its reason, as a drop).
+    pub fn through_view(
+        &self,
+        packet: &[u8],
+        present: usize,
+        from_v6: bool,
+        opts: &Options,
+    ) -> (Result<Translated, Verdict>, Vec<u8>) {
+        const HEADROOM: usize = 64;
+        let ident = AtomicU16::new(1);
+        let mut buf = vec![0u8; HEADROOM];
+        buf.extend_from_slice(&packet[..present]);
+        let domain = match self.domain(&ident) {
+            Ok(domain) => domain,
+            Err(reason) => return (Err(Verdict::Drop(reason)), buf.split_off(HEADROOM)),
+        };
+        let shape = Shape { len: packet.len(), present, partial_checksum: false, segment: None };
+        let result = if from_v6 {
+            domain.from_v6_shaped(&mut buf, HEADROOM, &shape, opts)
+        } else {
+            domain.from_v4_shaped(&mut buf, HEADROOM, &shape, opts)
+        };
+        (result, buf.split_off(HEADROOM))
     }
 }
 
