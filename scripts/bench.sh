@@ -21,6 +21,8 @@
 # add IPsec policies that every packet is looked up in and none matches; map-e-ce and
 # map-e-br (also only when named) put mapmint's MAP-E at one end and ip6tnl at the other.
 # MAPMINT_BENCH_KERNEL_ARGS: words added to the guest kernel's command line (e.g. idle=poll).
+# MAPMINT_BENCH_KERNEL: the kernel variant to boot (default bench; bench+ip6tnl-module has the
+# kernel's ipip6 tunnel as a module, as mapmint is, instead of in the kernel image).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$MAPMINT_ROOT"
@@ -48,7 +50,8 @@ guest_args="mapmint_bench_seconds=$seconds mapmint_bench_reps=$reps mapmint_benc
 [ -z "${MAPMINT_BENCH_KERNEL_ARGS:-}" ] || guest_args+=" $MAPMINT_BENCH_KERNEL_ARGS"
 
 scripts/install-deps.sh
-kdir=$(scripts/build-kernel.sh bench)
+kernel_variant=${MAPMINT_BENCH_KERNEL:-bench}
+kdir=$(scripts/build-kernel.sh "$kernel_variant")
 
 # in a copy of module/ (build/module-bench), so the test kernel's objects in module/ stay
 say "building mapmint.ko for the benchmark kernel"
@@ -58,6 +61,8 @@ mkdir -p "$work"
 tools=
 [ $profile = 0 ] || tools=$(command -v perf)
 extra_modules=("$kdir/net/core/pktgen.ko")
+# The ipip6 tunnel, where the variant builds it as a module (the guest loads these in order).
+for m in net/ipv6/tunnel6.ko net/ipv6/ip6_tunnel.ko; do [ ! -f "$kdir/$m" ] || extra_modules+=("$kdir/$m"); done
 if [ -n "${MAPMINT_BENCH_ALT_MODULE:-}" ]; then
 	cp "$MAPMINT_BENCH_ALT_MODULE" "$work/mapmint-alt.ko"
 	extra_modules+=("$work/mapmint-alt.ko")
@@ -254,7 +259,7 @@ mkdir -p "$(dirname "$results")"
 	echo "# mapmint benchmark"
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), \`scripts/bench.sh\`: guest kernel \`$(guest_info "$first" kernel)\`" \
-		"(the benchmark kernel), host CPU $cpu_model ($(nproc) host cores), QEMU accel ${accel:-?};" \
+		"(the kernel variant $kernel_variant, ip6tnl $(guest_info "$first" ip6tnl)), host CPU $cpu_model ($(nproc) host cores), QEMU accel ${accel:-?};" \
 		"${seconds}s per measurement, median of $reps rounds, measured at the receiver."
 	[ -z "${MAPMINT_BENCH_KERNEL_ARGS:-}" ] || echo "Guest kernel command line with \`$MAPMINT_BENCH_KERNEL_ARGS\`."
 	echo

@@ -24,13 +24,16 @@ kernel_source_tarball() {
 
 # kernel_fragments [VARIANT]: the config fragments to merge on top of tinyconfig, in order,
 # one per line: ours, then for a kernel variant (e.g. bench) scripts/kernel/VARIANT.config.
+# A variant of parts joined by "+" (bench+ip6tnl-module) merges each part's file in turn.
 kernel_fragments() {
-	local variant=${1:-}
+	local variant=${1:-} part
 	echo "$KERNEL_FRAGMENT"
 	[ -n "$variant" ] || return 0
-	[ -f "$MAPMINT_ROOT/scripts/kernel/$variant.config" ] ||
-		die "no kernel variant '$variant': scripts/kernel/$variant.config does not exist"
-	echo "$MAPMINT_ROOT/scripts/kernel/$variant.config"
+	for part in ${variant//+/ }; do
+		[ -f "$MAPMINT_ROOT/scripts/kernel/$part.config" ] ||
+			die "no kernel variant '$part': scripts/kernel/$part.config does not exist"
+		echo "$MAPMINT_ROOT/scripts/kernel/$part.config"
+	done
 }
 
 # The cache key: the source package's version, the config fragments and the rustc

@@ -602,6 +602,9 @@ profile_report() {
 
 ip link set lo up
 check "insmod pktgen" insmod /mapmint/pktgen.ko
+# The ipip6 tunnel, where the kernel variant has it as a module (bench+ip6tnl-module).
+for m in tunnel6 ip6_tunnel; do [ ! -f /mapmint/$m.ko ] || check "insmod $m" insmod /mapmint/$m.ko; done
+report "BENCH-INFO ip6tnl $(grep -q '^ip6_tunnel ' /proc/modules && echo module || echo built-in)"
 report "BENCH-INFO kernel $(uname -r)"
 report "BENCH-INFO cpus $cpus"
 report "BENCH-INFO seconds $seconds"
