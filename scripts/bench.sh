@@ -249,6 +249,7 @@ tcp_sender_path=$(per_round tcp-sender-path)
 tcp_losses=$(per_round tcp-losses)
 tcp_busy=$(per_round tcp-busy-cpus)
 tcp_busy_per_gbit=$(per_round tcp-busy-cpus-per-gbit)
+tcp_cpu_split=$(per_round tcp-cpu-split)
 backlog_drops=$(per_round backlog-drops)
 udp_lost=$(per_round lost-percent | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.e+-]+$/ && i > 4) $i = sprintf("%.1f", $i); print }')
 udp_switches=$(per_round switches-per-datagram)
@@ -328,6 +329,12 @@ mkdir -p "$(dirname "$results")"
 		echo
 		echo "$tcp_busy" | sed 's/^/    busy /'
 		echo "$tcp_busy_per_gbit" | sed 's/^/    per Gbit\/s /'
+		echo
+		echo "TCP: each CPU's share of its time per Gbit/s carried: busy, in user space, in the kernel,"
+		echo "in softirqs; and the NET_RX softirqs it raised per Gbit carried, in thousands (with"
+		echo "MAPMINT_BENCH_KERNEL_ARGS=mapmint_bench_pin=1, cpu0 is the sender's and cpu1 the receiver's):"
+		echo
+		echo "$tcp_cpu_split" | sed 's/^/    /'
 		echo
 		echo "TCP: what dropped, reordered or lost packets in each round: devices' drop counts"
 		echo "(NAMESPACE/DEVICE:rx or tx), mapmint's drops by reason and ICMP errors, the BR's own"

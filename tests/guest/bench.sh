@@ -299,6 +299,36 @@ backlog_drops() {
 # cpu_ticks: the guest's CPU time since boot, all CPUs together, in clock ticks: busy (not
 # idle nor waiting for I/O) and in all.
 cpu_ticks() { awk '$1 == "cpu" { total = 0; for (i = 2; i <= NF; i++) total += $i; print total - $5 - $6, total }' /proc/stat; }
+# cpu_split: each CPU's time since boot in clock ticks, one "cpuN USER SYSTEM SOFTIRQ BUSY TOTAL"
+# a line (USER with nice; BUSY: neither idle nor waiting for I/O), then its NET_RX softirqs
+# raised so far as "net_rx N1 N2 ...".
+cpu_split() {
+	awk '$1 ~ /^cpu[0-9]+$/ { total = 0; for (i = 2; i <= NF; i++) total += $i
+		print $1, $2 + $3, $4, $8, total - $5 - $6, total }' /proc/stat
+	awk '$1 == "NET_RX:" { $1 = "net_rx"; print }' /proc/softirqs
+}
+# cpu_split_change BEFORE AFTER RATE: per CPU over a round, the share of its time busy, in
+# user space, in the kernel (system) and in softirqs (interrupted work as well as ksoftirqd),
+# each per Gbit/s carried, and the NET_RX softirqs raised per Gbit carried (thousands):
+# "cpuN=busy:B,user:U,system:S,softirq:Q,net_rx:R;cpuM=...". Which part of the stack's work lands on
+# which CPU (with mapmint_bench_pin=1, CPU 0 is the sending server's and CPU 1 the client's).
+cpu_split_change() {
+	awk -v r="$3" 'FNR == 1 { file++ }
+		$1 ~ /^cpu/ { for (i = 2; i <= 6; i++) v[file, $1, i] = $i; if (substr($1, 4) + 1 > n) n = substr($1, 4) + 1 }
+		$1 == "net_rx" { for (i = 2; i <= NF; i++) rx[file, "cpu" (i - 2)] = $i }
+		END {
+			if (r <= 0) { print "-"; exit }
+			for (i = 0; i < n; i++) {
+				c = "cpu" i; t = v[2, c, 6] - v[1, c, 6]; if (t <= 0) continue
+				out = out sprintf("%s%s=busy:%.3f,user:%.3f,system:%.3f,softirq:%.3f,net_rx:%.1f", sep, c,
+					(v[2, c, 5] - v[1, c, 5]) / t * 1000 / r, (v[2, c, 2] - v[1, c, 2]) / t * 1000 / r,
+					(v[2, c, 3] - v[1, c, 3]) / t * 1000 / r, (v[2, c, 4] - v[1, c, 4]) / t * 1000 / r,
+					(rx[2, c] - rx[1, c]) * 100 / t / r)
+				sep = ";"
+			}
+			print out
+		}' "$1" "$2"
+}
 # context_switches: the guest's context switches since boot.
 context_switches() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
 # task_switches: the context switches so far of every thread alive, summed by name (per-CPU
@@ -458,11 +488,13 @@ tcp_received() {
 	p0=$(received "$host") b0=$(received "$host" bytes) s0=$(context_switches) d0=$(backlog_drops) k0=$(ksoftirqd_switches)
 	drop_counts >/tmp/drops.0
 	ticks0=$(cpu_ticks)
+	cpu_split >/tmp/split.0
 	rm -f /tmp/switchers
 	sample_switchers &
 	rate=$(iperf_received "$@") || { echo "$rate"; return 1; }
 	s1=$(context_switches) p1=$(received "$host") b1=$(received "$host" bytes) d1=$(backlog_drops) k1=$(ksoftirqd_switches)
 	ticks1=$(cpu_ticks)
+	cpu_split >/tmp/split.1
 	wait $!
 	drop_counts >/tmp/drops.1
 	# How many CPUs the round kept busy, on average, and that per Gbit/s carried: what a bit
@@ -470,6 +502,7 @@ tcp_received() {
 	busy=$(echo "$ticks0 $ticks1" | awk -v n="$(nproc)" '{ printf "%.2f", n * ($3 - $1) / ($4 - $2) }')
 	echo "BENCH-INFO tcp-busy-cpus $topology $load $round $busy" >&3
 	echo "BENCH-INFO tcp-busy-cpus-per-gbit $topology $load $round $(awk -v b="$busy" -v r="$rate" 'BEGIN { printf "%.3f", (r > 0 ? b * 1000 / r : 0) }')" >&3
+	echo "BENCH-INFO tcp-cpu-split $topology $load $round $(cpu_split_change /tmp/split.0 /tmp/split.1 "$rate")" >&3
 	echo "BENCH-INFO tcp-switches-by-task $topology $load $round $(cat /tmp/switchers 2>/dev/null || echo -)" >&3
 	echo "BENCH-INFO tcp-losses $topology $load $round $(changed_counts /tmp/drops.0 /tmp/drops.1)" >&3
 	echo "BENCH-INFO tcp-packet-kb $topology $load $round $(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) 'BEGIN { if (p > 0) printf "%.1f", b / p / 1000; else printf "-" }')" >&3
