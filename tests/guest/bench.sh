@@ -323,7 +323,7 @@ cpu_split_change() {
 				out = out sprintf("%s%s=busy:%.3f,user:%.3f,system:%.3f,softirq:%.3f,net_rx:%.1f", sep, c,
 					(v[2, c, 5] - v[1, c, 5]) / t * 1000 / r, (v[2, c, 2] - v[1, c, 2]) / t * 1000 / r,
 					(v[2, c, 3] - v[1, c, 3]) / t * 1000 / r, (v[2, c, 4] - v[1, c, 4]) / t * 1000 / r,
-					(rx[2, c] - rx[1, c]) * 100 / t / r)
+					(rx[2, c] - rx[1, c]) * 100 / t / r)  # ticks of USER_HZ: 100 a second
 				sep = ";"
 			}
 			print out
