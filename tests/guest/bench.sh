@@ -296,9 +296,6 @@ backlog_drops() {
 	echo $total
 }
 
-# cpu_ticks: the guest's CPU time since boot, all CPUs together, in clock ticks: busy (not
-# idle nor waiting for I/O) and in all.
-cpu_ticks() { awk '$1 == "cpu" { total = 0; for (i = 2; i <= NF; i++) total += $i; print total - $5 - $6, total }' /proc/stat; }
 # cpu_split: each CPU's time since boot in clock ticks, one "cpuN USER SYSTEM SOFTIRQ BUSY TOTAL"
 # a line (USER with nice; BUSY: neither idle nor waiting for I/O), then its NET_RX softirqs
 # raised so far as "net_rx N1 N2 ...".
@@ -483,23 +480,22 @@ pktgen_kpps() {
 # 60 kB per packet and 1,000 switches a second, or about 43 kB and 1,650 at the same packet
 # rate; these tell which.
 tcp_received() {
-	local host=$1 rate p0 p1 b0 b1 s0 s1 d0 d1 k0 k1 ticks0 ticks1 busy
+	local host=$1 rate p0 p1 b0 b1 s0 s1 d0 d1 k0 k1 busy
 	shift
 	p0=$(received "$host") b0=$(received "$host" bytes) s0=$(context_switches) d0=$(backlog_drops) k0=$(ksoftirqd_switches)
 	drop_counts >/tmp/drops.0
-	ticks0=$(cpu_ticks)
 	cpu_split >/tmp/split.0
 	rm -f /tmp/switchers
 	sample_switchers &
 	rate=$(iperf_received "$@") || { echo "$rate"; return 1; }
 	s1=$(context_switches) p1=$(received "$host") b1=$(received "$host" bytes) d1=$(backlog_drops) k1=$(ksoftirqd_switches)
-	ticks1=$(cpu_ticks)
 	cpu_split >/tmp/split.1
 	wait $!
 	drop_counts >/tmp/drops.1
 	# How many CPUs the round kept busy, on average, and that per Gbit/s carried: what a bit
 	# cost (a topology may carry less with CPUs to spare, waiting on something else).
-	busy=$(echo "$ticks0 $ticks1" | awk -v n="$(nproc)" '{ printf "%.2f", n * ($3 - $1) / ($4 - $2) }')
+	busy=$(awk -v n="$(nproc)" 'FNR == 1 { file++ } $1 ~ /^cpu/ { busy[file] += $5; all[file] += $6 }
+		END { printf "%.2f", n * (busy[2] - busy[1]) / (all[2] - all[1]) }' /tmp/split.0 /tmp/split.1)
 	echo "BENCH-INFO tcp-busy-cpus $topology $load $round $busy" >&3
 	echo "BENCH-INFO tcp-busy-cpus-per-gbit $topology $load $round $(awk -v b="$busy" -v r="$rate" 'BEGIN { printf "%.3f", (r > 0 ? b * 1000 / r : 0) }')" >&3
 	echo "BENCH-INFO tcp-cpu-split $topology $load $round $(cpu_split_change /tmp/split.0 /tmp/split.1 "$rate")" >&3
