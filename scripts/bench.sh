@@ -5,11 +5,15 @@
 # (scripts/kernel/bench.config on top of the test kernel's fragment, cached beside it),
 # mapmint.ko for it, an initramfs with iperf3 and pktgen.ko, boots tests/guest/bench.sh once
 # per vCPU count and prints a table of medians, also written to bench/results.md.
-# Usage: scripts/bench.sh [--profile]
+# Usage: scripts/bench.sh [--profile | --count]
 # --profile: perf samples the guest's CPUs during every measurement (one round unless
 # MAPMINT_BENCH_REPS says otherwise); the hottest kernel functions of each go to
 # build/bench/profile-smpN.txt, and the table (slowed by the sampling) to
 # build/bench/results-profile.md instead of bench/results.md.
+# --count: QEMU counts every guest kernel instruction each vCPU executes during every
+# measurement (a TCG plugin, scripts/tcg-count/), exactly where perf under TCG samples a
+# thousand times a vCPU and round; per MB carried or per packet, in all and by function, to
+# build/bench/count-smpN.txt (the table, slowed by the counting, to build/bench/results-count.md).
 # MAPMINT_BENCH_SECONDS (default 5) per measurement, MAPMINT_BENCH_REPS (rounds, default 3),
 # MAPMINT_BENCH_CPUS (vCPU counts, default "1 2"), MAPMINT_BENCH_RESULTS (the table's file),
 # MAPMINT_BENCH_TOPOLOGIES and MAPMINT_BENCH_LOADS (subsets of tests/guest/bench.sh's, e.g.
@@ -27,11 +31,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$MAPMINT_ROOT"
 
-profile=0
+profile=0 count=0
 case "${1:-}" in
 --profile) profile=1 ;;
+--count) count=1 ;;
 "") ;;
-*) die "usage: $0 [--profile]" ;;
+*) die "usage: $0 [--profile | --count]" ;;
 esac
 work=$MAPMINT_ROOT/build/bench
 seconds=${MAPMINT_BENCH_SECONDS:-5}
@@ -39,6 +44,9 @@ cpu_counts=${MAPMINT_BENCH_CPUS:-1 2}
 if [ $profile = 1 ]; then
 	reps=${MAPMINT_BENCH_REPS:-1}
 	results=${MAPMINT_BENCH_RESULTS:-$work/results-profile.md}
+elif [ $count = 1 ]; then
+	reps=${MAPMINT_BENCH_REPS:-3}
+	results=${MAPMINT_BENCH_RESULTS:-$work/results-count.md}
 else
 	reps=${MAPMINT_BENCH_REPS:-3}
 	results=${MAPMINT_BENCH_RESULTS:-$MAPMINT_ROOT/bench/results.md}
@@ -70,6 +78,11 @@ fi
 MAPMINT_INITRAMFS_TOOLS=$tools scripts/build-initramfs.sh "$module_ko" target/release/mapminctl "$work/initramfs.cpio.gz" \
 	"${extra_modules[@]}"
 
+# The instruction counter: a plugin QEMU loads (TCG only), built with the kernel's compiler.
+if [ $count = 1 ]; then
+	clang -O2 -Wall -shared -fPIC -o "$work/tcg-count.so" scripts/tcg-count/tcg-count.c -lpthread
+fi
+
 # A generous bound: every measurement (8 loads, 9 topologies) plus its iperf3/pktgen setup,
 # and each topology's build.
 timeout_s=$((300 + reps * 9 * (60 + 8 * (seconds + 20))))
@@ -79,7 +92,14 @@ host_load=
 for n in $cpu_counts; do
 	say "benchmark guest with $n vCPU(s), ${seconds}s per measurement, $reps rounds (at most ${timeout_s}s)"
 	status=0
-	MAPMINT_GUEST_SMP=$n MAPMINT_GUEST_MEM=1G MAPMINT_GUEST_TIMEOUT=$timeout_s \
+	# (plugins need TCG)
+	qemu_args= accel=${MAPMINT_ACCEL:-}
+	if [ $count = 1 ]; then
+		accel=tcg
+		rm -rf "$work/count-smp$n" && mkdir -p "$work/count-smp$n"
+		qemu_args="-plugin $work/tcg-count.so,watch=$work/guest-smp$n/results.log,out=$work/count-smp$n"
+	fi
+	MAPMINT_GUEST_QEMU_ARGS=$qemu_args MAPMINT_ACCEL=$accel MAPMINT_GUEST_SMP=$n MAPMINT_GUEST_MEM=1G MAPMINT_GUEST_TIMEOUT=$timeout_s \
 		MAPMINT_GUEST_ARGS="$guest_args" \
 		scripts/run-guest.sh "$kdir/arch/x86/boot/bzImage" "$work/initramfs.cpio.gz" bench "$work/guest-smp$n" \
 		>"$work/run-smp$n.log" 2>&1 || status=$?
@@ -369,5 +389,15 @@ if [ $profile = 1 ]; then
 		tr -d '\r' <"$work/guest-smp$n/results.log" | sed -n 's/^PROFILE //p' >"$work/profile-smp$n.txt"
 	done
 	say "profiles in $work/profile-smp*.txt (TOPOLOGY LOAD, then perf's lines)"
+fi
+if [ $count = 1 ]; then
+	for n in $cpu_counts; do
+		scripts/tcg-count/report.sh "$work/guest-smp$n/results.log" "$work/count-smp$n" "$kdir/System.map" \
+			"$module_ko" "$seconds" 40 ${MAPMINT_BENCH_ALT_MODULE:+"$work/mapmint-alt.ko"} >"$work/count-smp$n.txt" || failed=1
+		echo
+		echo "$n vCPU(s):"
+		cat "$work/count-smp$n.txt"
+	done
+	say "instruction counts in $work/count-smp*.txt"
 fi
 exit "$failed"

@@ -6,7 +6,8 @@
 # MAPMINT_GUEST_TIMEOUT (seconds, default 300) bounds the guest; MAPMINT_VERBOSE=1 shows
 # the guest console live. For scripts/bench.sh: MAPMINT_GUEST_ARGS (words appended to the
 # kernel command line, where the scenario reads its parameters), MAPMINT_GUEST_SMP (vCPUs,
-# default QEMU's 1) and MAPMINT_GUEST_MEM (default 512M). MAPMINT_GUEST_LABEL names the run
+# default QEMU's 1), MAPMINT_GUEST_MEM (default 512M) and MAPMINT_GUEST_QEMU_ARGS (words added
+# to QEMU's command line: the instruction counter's plugin). MAPMINT_GUEST_LABEL names the run
 # in the output (default: the scenario).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -40,7 +41,7 @@ boot() {
 		-accel "$accel" -m "${MAPMINT_GUEST_MEM:-512M}" "${cpus[@]}" -nodefaults -display none -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=7 printk.time=1 no_timer_check${tsc_khz:+ tsc_early_khz=$tsc_khz} mapmint_test=$scenario${MAPMINT_GUEST_ARGS:+ $MAPMINT_GUEST_ARGS}" \
-		-serial "file:$out/console.log" -serial "file:$out/results.log" \
+		-serial "file:$out/console.log" -serial "file:$out/results.log" ${MAPMINT_GUEST_QEMU_ARGS:-} \
 		</dev/null >"$out/qemu.log" 2>&1
 }
 

@@ -256,7 +256,9 @@ iperf_json() {
 # datagrams that reached the server's socket, losses excluded).
 iperf_received() {
 	local json rate
-	json=$(iperf_json "$@") || { echo "iperf3 failed: $(echo "$json" | grep '"error"')"; return 1; }
+	window begin
+	json=$(iperf_json "$@") || { window end; echo "iperf3 failed: $(echo "$json" | grep '"error"')"; return 1; }
+	window end
 	rate=$(echo "$json" | awk '/^\t\t"sum_received":/ { found = 1 }
 		found && /"bits_per_second":/ { gsub(/[^0-9.e+]/, "", $2); printf "%.1f\n", $2 / 1e6; exit }')
 	[ -n "$rate" ] || { echo "no end.sum_received in iperf3's output: $(echo "$json" | tail -n 3)"; return 1; }
@@ -280,6 +282,15 @@ iperf_received() {
 	lost=$(echo "$json" | awk '/"lost_percent":/ { gsub(/[^0-9.e+-]/, "", $2); last = $2 } END { print last }')
 	[ -z "$lost" ] || echo "BENCH-INFO lost-percent $topology $load $round $lost" >&3
 	echo "$rate"
+}
+
+# window begin|end: marks a measurement's own time on the result channel, for the instruction
+# counter outside the guest (scripts/bench.sh --count); a beginning says where mapmint's code
+# lies, to name its functions.
+window() {
+	local where=
+	[ "$1" = end ] || where=" $(cat /sys/module/mapmint/sections/.text 2>/dev/null || echo -)"
+	echo "BENCH-WINDOW $1 $topology $load $round$where" >&3
 }
 
 # destination: the server's address c1 reaches it at (c6: its IPv6 one).
@@ -374,6 +385,25 @@ drop_counts() {
 			$1 == "TcpExt:" { for (i = 2; i <= n; i++) if (names[i] ~ /Lost|Reorder|DSACK|OFO|Drop|Timeouts|FastRetrans|Spurious|Collapsed|Prune|SACKRecovery/) print host "/" names[i], "tcp", $i }'
 	done
 }
+# tcp_counts: every TCP counter of the server and of c1 so far (/proc/net/snmp's Tcp,
+# /proc/net/netstat's TcpExt), "HOST/NAME COUNT" a line: where a stream's segments and ACKs
+# are handled (fast path, socket backlog, delayed or quick ACKs), to compare per byte carried.
+tcp_counts() {
+	local ns
+	for ns in server c1; do
+		at $ns cat /proc/net/snmp /proc/net/netstat | awk -v host=$ns '$1 == "Tcp:" || $1 == "TcpExt:" {
+			if (!seen[$1]++) { n = split($0, names); next }
+			for (i = 2; i <= n; i++) print host "/" names[i], $i }'
+	done
+}
+# counts_per_mb BEFORE AFTER BYTES: the counts of tcp_counts that moved, per MB carried, as
+# NAME=RATE joined by commas.
+counts_per_mb() {
+	awk -v mb="$3" 'FNR == NR { before[$1] = $2; next }
+		$1 !~ /RtoAlgorithm|RtoMin|RtoMax|MaxConn|CurrEstab/ && $2 != before[$1] && mb > 0 {
+			out = out sep sprintf("%s=%.2f", $1, ($2 - before[$1]) * 1e6 / mb); sep = "," }
+		END { print out ? out : "-" }' "$1" "$2"
+}
 # changed_counts BEFORE AFTER: the counts of drop_counts that moved, as NAME=DELTA joined by
 # commas ("-" when none did).
 changed_counts() {
@@ -466,9 +496,11 @@ pktgen_kpps() {
 	at c1 sh -c 'echo start >/proc/net/pktgen/pgctrl' &
 	gen=$!
 	sleep 0.5
+	window begin
 	t0=$EPOCHREALTIME rx0=$(received server)
 	sleep "$seconds"
 	t1=$EPOCHREALTIME rx1=$(received server)
+	window end
 	at c1 sh -c 'echo stop >/proc/net/pktgen/pgctrl'
 	wait $gen
 	awk -v p=$((rx1 - rx0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f\n", p / (t1 - t0) / 1000 }'
@@ -485,11 +517,13 @@ tcp_received() {
 	p0=$(received "$host") b0=$(received "$host" bytes) s0=$(context_switches) d0=$(backlog_drops) k0=$(ksoftirqd_switches)
 	drop_counts >/tmp/drops.0
 	cpu_split >/tmp/split.0
+	tcp_counts >/tmp/tcp.0
 	rm -f /tmp/switchers
 	sample_switchers &
 	rate=$(iperf_received "$@") || { echo "$rate"; return 1; }
 	s1=$(context_switches) p1=$(received "$host") b1=$(received "$host" bytes) d1=$(backlog_drops) k1=$(ksoftirqd_switches)
 	cpu_split >/tmp/split.1
+	tcp_counts >/tmp/tcp.1
 	wait $!
 	drop_counts >/tmp/drops.1
 	# How many CPUs the round kept busy, on average, and that per Gbit/s carried: what a bit
@@ -499,6 +533,7 @@ tcp_received() {
 	echo "BENCH-INFO tcp-busy-cpus $topology $load $round $busy" >&3
 	echo "BENCH-INFO tcp-busy-cpus-per-gbit $topology $load $round $(awk -v b="$busy" -v r="$rate" 'BEGIN { printf "%.3f", (r > 0 ? b * 1000 / r : 0) }')" >&3
 	echo "BENCH-INFO tcp-cpu-split $topology $load $round $(cpu_split_change /tmp/split.0 /tmp/split.1 "$rate")" >&3
+	echo "BENCH-INFO tcp-counters-per-mb $topology $load $round $(counts_per_mb /tmp/tcp.0 /tmp/tcp.1 $((b1 - b0)))" >&3
 	echo "BENCH-INFO tcp-switches-by-task $topology $load $round $(cat /tmp/switchers 2>/dev/null || echo -)" >&3
 	echo "BENCH-INFO tcp-losses $topology $load $round $(changed_counts /tmp/drops.0 /tmp/drops.1)" >&3
 	echo "BENCH-INFO tcp-packet-kb $topology $load $round $(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) 'BEGIN { if (p > 0) printf "%.1f", b / p / 1000; else printf "-" }')" >&3
