@@ -65,7 +65,8 @@ unsafe fn orphan(skb: *mut b::sk_buff) {
 const SKB_DATAREF_MASK: i32 = (1 << 16) - 1;
 
 /// What `prepare` zeroes of the headroom, at most: more than a header ever grows
-/// (`datapath::MAX_GROWTH`), one cache line.
+/// (`datapath::MAX_GROWTH`), one cache line. It zeroes only what it was asked for: none for a
+/// packet whose translation only shrinks it (every one from IPv6).
 const SHOWN_HEADROOM: usize = 64;
 const _: () = assert!(SHOWN_HEADROOM >= crate::datapath::MAX_GROWTH as usize);
 
@@ -361,7 +362,8 @@ impl Skb {
     }
 
     /// Prepares the packet for writing its headers in place, with at least `headroom` bytes
-    /// in front, and says how it lies in [`buffer`](Self::buffer): what of it the linear
+    /// in front (which [`buffer`](Self::buffer) shows, zeroed), and says how it lies in
+    /// `buffer`: what of it the linear
     /// part holds (`extent`), made private; the paged payload stays where it is, shared or
     /// not. `received`: a packet the stack may go on with if it is not translated, whose
     /// link-layer header stays as it is. ENOMEM when memory ran out; EINVAL when a checksum
@@ -384,7 +386,7 @@ impl Skb {
             if !ok {
                 return Err(ENOMEM);
             }
-            self.zero_shown_headroom(received);
+            self.zero_shown_headroom(headroom as usize, received);
             return Ok(Shape::whole(len));
         }
         // SAFETY: as above. skb_cow_head makes the header area private (a clone shares it)
@@ -406,7 +408,7 @@ impl Skb {
         if !ok {
             return Err(ENOMEM);
         }
-        self.zero_shown_headroom(received);
+        self.zero_shown_headroom(headroom as usize, received);
         let present = self.headlen();
         Ok(Shape {
             len,
@@ -416,16 +418,20 @@ impl Skb {
         })
     }
 
-    /// Zeroes the headroom `buffer` shows, now that it is ours (after the copy-on-write);
-    /// with `keep_link_header`, not the link-layer header of a received packet in front of
-    /// its data, which the stack may still read when it goes on with the packet unchanged.
-    fn zero_shown_headroom(&mut self, keep_link_header: bool) {
-        let room = self.headroom().min(SHOWN_HEADROOM);
+    /// Zeroes the headroom `buffer` shows (`wanted` bytes, as far as there are), now that it
+    /// is ours (after the copy-on-write); with `keep_link_header`, not the link-layer header
+    /// of a received packet in front of its data, which the stack may still read when it goes
+    /// on with the packet unchanged.
+    fn zero_shown_headroom(&mut self, wanted: usize, keep_link_header: bool) {
+        let room = self.headroom().min(wanted).min(SHOWN_HEADROOM);
         let link_header = if keep_link_header { self.link_header_len().min(room) } else { 0 };
-        // SAFETY: `data - room .. data` lies in the private head allocation (see prepare); the
-        // bytes left alone are the link-layer header the driver (or the sending device) wrote
-        // when it built the frame, initialised, and copied along by any reallocation.
-        unsafe { core::ptr::write_bytes((*self.raw()).data.sub(room), 0, room - link_header) };
+        if room > link_header {
+            // SAFETY: `data - room .. data` lies in the private head allocation (see prepare);
+            // the bytes left alone are the link-layer header the driver (or the sending
+            // device) wrote when it built the frame, initialised, and copied along by any
+            // reallocation.
+            unsafe { core::ptr::write_bytes((*self.raw()).data.sub(room), 0, room - link_header) };
+        }
         self.shown_headroom = Some(room);
     }
 
