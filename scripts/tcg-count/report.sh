@@ -2,7 +2,8 @@
 # The report of `scripts/bench.sh --count`: from the instruction counter's windows (one per
 # measurement), the guest kernel's instructions per vCPU for each load and topology, per MB
 # carried (iperf3 loads) or per packet (pktgen), in all and by function: the functions whose
-# counts differ most between the topologies first.
+# counts differ most between the topologies first; then mapmint's functions' calls (all vCPUs)
+# and instructions per call.
 # Usage: report.sh RESULTS_LOG WINDOW_DIR SYSTEM_MAP MAPMINT_KO SECONDS [ROWS [ALT_KO]]
 # ALT_KO: the module the topologies named *-alt ran (MAPMINT_BENCH_ALT_MODULE), to name its
 # functions.
@@ -32,11 +33,13 @@ files=("$windows"/window-*.txt)
 		for (i = 1; i <= length(s); i++) { c = index("0123456789abcdef", substr(s, i, 1)) - 1; n = n * 16 + c }
 		return n
 	}
-	# the symbol at or before address a, in the sorted list (addr[1..count], name[1..count])
+	# the symbol at or before address a, in the sorted list (addr[1..count], name[1..count]);
+	# entry: whether a is where that symbol starts
 	function lookup(a, addr, name, count,   lo, hi, mid) {
-		lo = 1; hi = count
+		lo = 1; hi = count; entry = 0
 		if (count == 0 || a < addr[1]) return "?"
 		while (lo < hi) { mid = int((lo + hi + 1) / 2); if (addr[mid] <= a) lo = mid; else hi = mid - 1 }
+		entry = addr[lo] == a
 		return name[lo]
 	}
 	# (the result channel is a serial line: CR LF)
@@ -67,27 +70,37 @@ files=("$windows"/window-*.txt)
 		if (base >= 0 && a >= base && a < base + 4194304 && an && topology ~ /-alt$/) s = lookup(a - base, aaddr, aname, an)
 		else if (base >= 0 && a >= base && a < base + 4194304) s = lookup(a - base, maddr, mname, mn)
 		else s = lookup(a, kaddr, kname, kn)
-		for (i = 2; i <= NF; i++) if ($i > 0) {
-			cpu = i - 2; if (cpu + 1 > ncpus) ncpus = cpu + 1
-			count[topology, load, s, cpu] += $i; total[topology, load, cpu] += $i
-			if (s ~ /^mapmint:/) count[topology, load, "mapmint (all of the module)", cpu] += $i
+		# ADDRESS LENGTH RUNS-VCPU0 ...
+		for (i = 3; i <= NF; i++) if ($i > 0) {
+			cpu = i - 3; if (cpu + 1 > ncpus) ncpus = cpu + 1; n = $2 * $i
+			count[topology, load, s, cpu] += n; total[topology, load, cpu] += n
+			if (s ~ /^mapmint:/) {
+				count[topology, load, "mapmint (all of the module)", cpu] += n
+				insns[topology, load, s] += n; mfns[load, s] = 1
+				if (entry) calls[topology, load, s] += $i
+			}
 			fns[load, s] = 1
 		}
 	}
 	END {
+		# lines "LOAD<TAB>SECTION<TAB>KEY<TAB>TEXT": 0 the headings, 1 the functions by how much
+		# they differ between topologies, 2 and 3 the calls of mapmint functions, by instructions
 		for (l = 1; l <= nloads; l++) {
 			load = loads[l]; nt = split(substr(tlist[load], 2), tops, " ")
 			per_packet = unit[load] == "kpps"
 			scale = per_packet ? 1 : 1000
-			printf "%s\t%s\t%s\n", load, "1e99", sprintf("%s: guest kernel instructions %s, per vCPU (%s); windows:", load, per_packet ? "per packet" : "per MB carried, thousands", "vCPU 0 first")
+			out(0, 9, sprintf("%s: guest kernel instructions %s, per vCPU (vCPU 0 first); windows:", load, per_packet ? "per packet" : "per MB carried, thousands"))
+			line = ""; for (t = 1; t <= nt; t++) line = line sprintf(" %s %d,", tops[t], nwindows[tops[t], load])
+			out(0, 8, substr(line, 1, length(line) - 1))
 			header = sprintf("%-58s", "function")
 			for (c = 0; c < ncpus; c++) for (t = 1; t <= nt; t++) header = header sprintf(" %10s", c ":" substr(tops[t], 1, 8))
-			line = ""; for (t = 1; t <= nt; t++) line = line sprintf(" %s %d,", tops[t], nwindows[tops[t], load])
-			printf "%s\t%s\t%s\n", load, "9e98", substr(line, 1, length(line) - 1)
-			printf "%s\t%s\t%s\n", load, "8e98", header
+			out(0, 7, header)
 			row = sprintf("%-58s", "all kernel code")
 			for (c = 0; c < ncpus; c++) for (t = 1; t <= nt; t++) row = row sprintf(" %10.1f", total[tops[t], load, c] / amount[tops[t], load] / scale)
-			printf "%s\t%s\t%s\n", load, "7e98", row
+			out(0, 6, row)
+			s = "mapmint (all of the module)"; row = sprintf("%-58s", s)
+			for (c = 0; c < ncpus; c++) for (t = 1; t <= nt; t++) row = row sprintf(" %10.1f", count[tops[t], load, s, c] / amount[tops[t], load] / scale)
+			out(0, 5, row)
 			for (key in fns) {
 				split(key, kk, SUBSEP); if (kk[1] != load) continue
 				s = kk[2]; row = sprintf("%-58s", substr(s, 1, 58)); spread = 0; most = 0
@@ -101,10 +114,25 @@ files=("$windows"/window-*.txt)
 					spread += hi - lo
 				}
 				# (ties, as with one topology, by the largest count)
-				printf "%s\t%.9f\t%s\n", load, spread + most * 1e-6, row
+				out(1, spread + most * 1e-6, row)
 			}
-			s = "mapmint (all of the module)"; row = sprintf("%-58s", s)
-			for (c = 0; c < ncpus; c++) for (t = 1; t <= nt; t++) row = row sprintf(" %10.1f", count[tops[t], load, s, c] / amount[tops[t], load] / scale)
-			printf "%s\t%s\t%s\n", load, "6e98", row
+			header = sprintf("%-58s", "mapmint functions: calls " (per_packet ? "per packet" : "per MB"))
+			for (t = 1; t <= nt; t++) header = header sprintf(" %10s %10s", substr(tops[t], 1, 10), "insns/call")
+			out(2, 1, "")
+			out(2, 0, header)
+			for (key in mfns) {
+				split(key, kk, SUBSEP); if (kk[1] != load) continue
+				s = kk[2]; row = sprintf("%-58s", substr(s, 1, 58)); most = 0
+				for (t = 1; t <= nt; t++) {
+					c = calls[tops[t], load, s]; x = insns[tops[t], load, s]
+					row = row sprintf(" %10.2f %10s", c / amount[tops[t], load], c > 0 ? sprintf("%.0f", x / c) : "-")
+					if (x / amount[tops[t], load] > most) most = x / amount[tops[t], load]
+				}
+				out(3, most, row)
+			}
 		}
-	}' | sort -t "$(printf '\t')" -k1,1 -k2,2gr | awk -F '\t' -v rows="$rows" '$1 != last { if (last != "") print ""; last = $1; n = 0 } { if (++n <= rows + 5) print $3 }'
+	}
+	function out(section, key, text) { printf "%s\t%d\t%.9g\t%s\n", load, section, key, text }
+	' | sort -t "$(printf '\t')" -k1,1 -k2,2n -k3,3gr |
+	awk -F '\t' -v rows="$rows" '$1 != last { if (last != "") print ""; last = $1 } { n[$1, $2]++ }
+		$2 == 0 || $2 == 2 || n[$1, $2] <= rows { print $4 }'

@@ -6,7 +6,9 @@
  * per address, to OUT/window-NNN.txt:
  *   # BEGIN-LINE
  *   # END-LINE
- *   ADDRESS COUNT-VCPU0 COUNT-VCPU1 ...   (ADDRESS: the block's start, hex, less 0xffffffff00000000)
+ *   ADDRESS LENGTH RUNS-VCPU0 RUNS-VCPU1 ...
+ * (ADDRESS: the block's start, hex, less 0xffffffff00000000; LENGTH: its instructions; RUNS: how
+ * often each vCPU executed it. A function's entry block run N times is N calls.)
  * Arguments: watch=FILE out=DIR. QEMU's plugin API (version 1, QEMU 7.2) is declared here:
  * Debian ships no header for it. */
 #define _GNU_SOURCE
@@ -122,9 +124,9 @@ static void window_ends(const char *line)
         }
         if (!any)
             continue;
-        fprintf(f, "%llx", (unsigned long long)(b->vaddr - KERNEL_TEXT));
+        fprintf(f, "%llx %llu", (unsigned long long)(b->vaddr - KERNEL_TEXT), (unsigned long long)b->insns);
         for (int v = 0; v < MAX_VCPUS; v++)
-            fprintf(f, " %llu", (unsigned long long)delta[v]);
+            fprintf(f, " %llu", (unsigned long long)(b->insns ? delta[v] / b->insns : 0));
         fputc('\n', f);
     }
     pthread_mutex_unlock(&lock);
