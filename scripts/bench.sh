@@ -44,12 +44,10 @@ cpu_counts=${MAPMINT_BENCH_CPUS:-1 2}
 if [ $profile = 1 ]; then
 	reps=${MAPMINT_BENCH_REPS:-1}
 	results=${MAPMINT_BENCH_RESULTS:-$work/results-profile.md}
-elif [ $count = 1 ]; then
-	reps=${MAPMINT_BENCH_REPS:-3}
-	results=${MAPMINT_BENCH_RESULTS:-$work/results-count.md}
 else
 	reps=${MAPMINT_BENCH_REPS:-3}
 	results=${MAPMINT_BENCH_RESULTS:-$MAPMINT_ROOT/bench/results.md}
+	[ $count = 0 ] || results=${MAPMINT_BENCH_RESULTS:-$work/results-count.md}
 fi
 guest_args="mapmint_bench_seconds=$seconds mapmint_bench_reps=$reps mapmint_bench_profile=$profile"
 [ -z "${MAPMINT_BENCH_TOPOLOGIES:-}" ] || guest_args+=" mapmint_bench_topologies=${MAPMINT_BENCH_TOPOLOGIES// /,}"

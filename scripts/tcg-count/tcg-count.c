@@ -1,9 +1,9 @@
-/* tcg-count: a QEMU TCG plugin for `scripts/bench.sh --count`. It counts the guest kernel's
- * instructions executed per translation block and vCPU, exactly (perf under TCG samples a
- * thousand times a vCPU and round; this counts every instruction). The guest marks each
- * measurement on its result channel ("BENCH-WINDOW begin ..." and "BENCH-WINDOW end ...");
- * the plugin watches that file and, for each window, writes the instructions executed in it,
- * per address, to OUT/window-NNN.txt:
+/* tcg-count: a QEMU TCG plugin for `scripts/bench.sh --count`. It counts how often each vCPU
+ * runs each translation block of the guest kernel, and so its instructions, exactly (perf under
+ * TCG samples a thousand times a vCPU and round; this counts every instruction). The guest marks
+ * each measurement on its result channel ("BENCH-WINDOW begin ..." and "BENCH-WINDOW end ...");
+ * the plugin watches that file and, for each window, writes the blocks run in it to
+ * OUT/window-NNN.txt:
  *   # BEGIN-LINE
  *   # END-LINE
  *   ADDRESS LENGTH RUNS-VCPU0 RUNS-VCPU1 ...
@@ -44,8 +44,8 @@ struct block {
     uint64_t insns;
     /* Each written only by its own vCPU's thread (multi-threaded TCG); read racily by the
      * watcher, which a profile can afford. */
-    volatile uint64_t executed[MAX_VCPUS];
-    uint64_t at_begin[MAX_VCPUS];
+    volatile uint64_t runs[MAX_VCPUS];
+    uint64_t runs_at_begin[MAX_VCPUS];
 };
 
 static struct block **blocks;
@@ -60,7 +60,7 @@ static void executed(unsigned int vcpu, void *udata)
 {
     struct block *b = udata;
     if (vcpu < MAX_VCPUS)
-        b->executed[vcpu] += b->insns;
+        b->runs[vcpu]++;
 }
 
 static void translated(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -96,7 +96,7 @@ static void window_begins(const char *line)
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < nblocks; i++)
         for (int v = 0; v < MAX_VCPUS; v++)
-            blocks[i]->at_begin[v] = blocks[i]->executed[v];
+            blocks[i]->runs_at_begin[v] = blocks[i]->runs[v];
     pthread_mutex_unlock(&lock);
     snprintf(begin_line, sizeof(begin_line), "%s", line);
     in_window = true;
@@ -119,14 +119,14 @@ static void window_ends(const char *line)
         uint64_t delta[MAX_VCPUS], any = 0;
         for (int v = 0; v < MAX_VCPUS; v++) {
             /* a block translated during the window started from zero */
-            delta[v] = b->executed[v] - b->at_begin[v];
+            delta[v] = b->runs[v] - b->runs_at_begin[v];
             any |= delta[v];
         }
         if (!any)
             continue;
         fprintf(f, "%llx %llu", (unsigned long long)(b->vaddr - KERNEL_TEXT), (unsigned long long)b->insns);
         for (int v = 0; v < MAX_VCPUS; v++)
-            fprintf(f, " %llu", (unsigned long long)(b->insns ? delta[v] / b->insns : 0));
+            fprintf(f, " %llu", (unsigned long long)delta[v]);
         fputc('\n', f);
     }
     pthread_mutex_unlock(&lock);

@@ -380,10 +380,7 @@ drop_counts() {
 	# the BR's ICMP errors of its own (Fragmentation Needed from ip_forward: ip6tnl's PMTU)
 	at br cat /proc/net/snmp | awk '$1 == "Icmp:" && !have { n = split($0, names); have = 1; next }
 		$1 == "Icmp:" { for (i = 2; i <= n; i++) if (names[i] == "OutDestUnreachs") print "br/" names[i], "icmp", $i }'
-	for ns in server c1; do
-		at $ns cat /proc/net/netstat | awk -v host=$ns '$1 == "TcpExt:" && !have { n = split($0, names); have = 1; next }
-			$1 == "TcpExt:" { for (i = 2; i <= n; i++) if (names[i] ~ /Lost|Reorder|DSACK|OFO|Drop|Timeouts|FastRetrans|Spurious|Collapsed|Prune|SACKRecovery/) print host "/" names[i], "tcp", $i }'
-	done
+	tcp_counts | awk '$1 ~ /Lost|Reorder|DSACK|OFO|Drop|Timeouts|FastRetrans|Spurious|Collapsed|Prune|SACKRecovery/ { print $1, "tcp", $2 }'
 }
 # tcp_counts: every TCP counter of the server and of c1 so far (/proc/net/snmp's Tcp,
 # /proc/net/netstat's TcpExt), "HOST/NAME COUNT" a line: where a stream's segments and ACKs
