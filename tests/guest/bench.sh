@@ -363,10 +363,11 @@ task_switches() {
 # The context switches of the ksoftirqd threads so far: softirq work the kernel deferred to
 # them because an interrupt's return or a bottom half's end had run its budget out.
 ksoftirqd_switches() { task_switches | awk '$1 == "ksoftirqd" { n = $2 } END { print n + 0 }'; }
-# drop_counts: every device's drops in every namespace so far, "NAMESPACE/DEVICE rx|tx COUNT"
-# a line; mapmint's drops by reason and its ICMP errors ("NAMESPACE/mapmint:REASON count
-# COUNT"); the BR's ICMP Destination Unreachables; the TCP counters of the server and c1 that
-# say a segment was lost, reordered or dropped on arrival ("HOST/COUNTER tcp COUNT").
+# drop_counts TCP_COUNTS: every device's drops in every namespace so far, "NAMESPACE/DEVICE
+# rx|tx COUNT" a line; mapmint's drops by reason and its ICMP errors ("NAMESPACE/mapmint:REASON
+# count COUNT"); the BR's ICMP Destination Unreachables; of the TCP counters of the server and
+# c1 (tcp_counts' output, in the file TCP_COUNTS), those that say a segment was lost, reordered
+# or dropped on arrival ("HOST/COUNTER tcp COUNT").
 drop_counts() {
 	local ns
 	for ns in $(ip netns list | awk '{ print $1 }'); do
@@ -380,7 +381,7 @@ drop_counts() {
 	# the BR's ICMP errors of its own (Fragmentation Needed from ip_forward: ip6tnl's PMTU)
 	at br cat /proc/net/snmp | awk '$1 == "Icmp:" && !have { n = split($0, names); have = 1; next }
 		$1 == "Icmp:" { for (i = 2; i <= n; i++) if (names[i] == "OutDestUnreachs") print "br/" names[i], "icmp", $i }'
-	tcp_counts | awk '$1 ~ /Lost|Reorder|DSACK|OFO|Drop|Timeouts|FastRetrans|Spurious|Collapsed|Prune|SACKRecovery/ { print $1, "tcp", $2 }'
+	awk '$1 ~ /Lost|Reorder|DSACK|OFO|Drop|Timeouts|FastRetrans|Spurious|Collapsed|Prune|SACKRecovery/ { print $1, "tcp", $2 }' "$1"
 }
 # tcp_counts: every TCP counter of the server and of c1 so far (/proc/net/snmp's Tcp,
 # /proc/net/netstat's TcpExt), "HOST/NAME COUNT" a line: where a stream's segments and ACKs
@@ -512,9 +513,9 @@ tcp_received() {
 	local host=$1 rate p0 p1 b0 b1 s0 s1 d0 d1 k0 k1 busy
 	shift
 	p0=$(received "$host") b0=$(received "$host" bytes) s0=$(context_switches) d0=$(backlog_drops) k0=$(ksoftirqd_switches)
-	drop_counts >/tmp/drops.0
-	cpu_split >/tmp/split.0
 	tcp_counts >/tmp/tcp.0
+	drop_counts /tmp/tcp.0 >/tmp/drops.0
+	cpu_split >/tmp/split.0
 	rm -f /tmp/switchers
 	sample_switchers &
 	rate=$(iperf_received "$@") || { echo "$rate"; return 1; }
@@ -522,7 +523,7 @@ tcp_received() {
 	cpu_split >/tmp/split.1
 	tcp_counts >/tmp/tcp.1
 	wait $!
-	drop_counts >/tmp/drops.1
+	drop_counts /tmp/tcp.1 >/tmp/drops.1
 	# How many CPUs the round kept busy, on average, and that per Gbit/s carried: what a bit
 	# cost (a topology may carry less with CPUs to spare, waiting on something else).
 	busy=$(awk -v n="$(nproc)" 'FNR == 1 { file++ } $1 ~ /^cpu/ { busy[file] += $5; all[file] += $6 }
