@@ -51,6 +51,10 @@ impl fmt::Display for Rfc6052Error {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rfc6052Prefix {
     prefix: Ipv6Prefix,
+    /// The prefix as an integer, kept aligned: every translated packet embeds or extracts
+    /// through it, and the address's bytes, unaligned in a configuration, would be read one
+    /// by one.
+    bits: u128,
 }
 
 /// The byte positions of the four IPv4 octets for a prefix length.
@@ -78,7 +82,7 @@ impl Rfc6052Prefix {
         if prefix.addr.octets()[8] != 0 {
             return Err(Rfc6052Error::UOctetNotZero);
         }
-        Ok(Rfc6052Prefix { prefix })
+        Ok(Rfc6052Prefix { prefix, bits: u128::from(prefix.addr) })
     }
 
     /// The prefix.
@@ -88,45 +92,52 @@ impl Rfc6052Prefix {
 
     /// The IPv6 address that embeds `ipv4` (zero u octet and suffix).
     pub fn embed(&self, ipv4: Ipv4Addr) -> Ipv6Addr {
-        // The usual DMR, a /96: the address is the prefix's low word (as integers: byte-wise
-        // copies cost a memory access each under emulation, and stall store forwarding).
-        if self.prefix.len == 96 {
-            return Ipv6Addr::from((u128::from(self.prefix.addr) & !u128::from(u32::MAX)) | u128::from(u32::from(ipv4)));
-        }
-        let mut out = self.prefix.addr.octets();
-        if let Some(pos) = positions(self.prefix.len) {
-            for (p, byte) in pos.iter().zip(ipv4.octets()) {
-                if let Some(slot) = out.get_mut(*p) {
-                    *slot = byte;
-                }
+        let v4 = u128::from(u32::from(ipv4));
+        let placed = match self.prefix.len {
+            96 => v4,
+            // (the u octet, bits 64-71, lies before the address)
+            64 => v4 << 24,
+            // Split by the u octet: the address's first 64 - len bits end at bit 64, the
+            // rest (len - 32 bits) follow the u octet.
+            len => {
+                let after = u32::from(len).saturating_sub(32);
+                let before = v4.checked_shr(after).unwrap_or(0) << 64;
+                before | (v4 & low_ones(after)).checked_shl(88u32.saturating_sub(u32::from(len))).unwrap_or(0)
             }
-        }
-        Ipv6Addr::from(out)
+        };
+        Ipv6Addr::from(self.bits | placed)
     }
 
     /// The IPv4 address embedded in `addr`, which must be inside the prefix with a zero u
     /// octet; the suffix bits are ignored (RFC 6052 §2.2 lets later uses set them).
     pub fn extract(&self, addr: Ipv6Addr) -> Result<Ipv4Addr, Rfc6052Error> {
-        if !self.prefix.contains(addr) {
+        let bits = u128::from(addr);
+        let len = u32::from(self.prefix.len);
+        if (bits ^ self.bits).checked_shr(128 - len).unwrap_or(0) != 0 {
             return Err(Rfc6052Error::NotInPrefix { addr, prefix: self.prefix });
         }
-        let bits = u128::from(addr);
         // the u octet (RFC 6052's bits 64-71, counted from the left: the ninth octet)
         if (bits >> 56) as u8 != 0 {
             return Err(Rfc6052Error::UOctetNotZero);
         }
-        if self.prefix.len == 96 {
-            return Ok(Ipv4Addr::from(bits as u32));
-        }
-        let octets = addr.octets();
-        let mut v4 = [0u8; 4];
-        if let Some(pos) = positions(self.prefix.len) {
-            for (slot, p) in v4.iter_mut().zip(pos) {
-                *slot = octets.get(p).copied().unwrap_or(0);
+        let v4 = match len {
+            96 => bits as u32,
+            64 => (bits >> 24) as u32,
+            // (see `embed`)
+            _ => {
+                let after = len.saturating_sub(32);
+                let before = ((bits >> 64) & low_ones(64u32.saturating_sub(len))) as u32;
+                let rest = (bits.checked_shr(88u32.saturating_sub(len)).unwrap_or(0) & low_ones(after)) as u32;
+                before.checked_shl(after).unwrap_or(0) | rest
             }
-        }
+        };
         Ok(Ipv4Addr::from(v4))
     }
+}
+
+/// The `n` low bits set.
+fn low_ones(n: u32) -> u128 {
+    1u128.checked_shl(n).map_or(u128::MAX, |b| b - 1)
 }
 
 impl fmt::Display for Rfc6052Prefix {
@@ -146,6 +157,28 @@ mod tests {
         assert_eq!(Rfc6052Prefix::new(p("2001:db8::/128")), Err(Rfc6052Error::BadLength { len: 128 }));
         assert!(matches!(Rfc6052Prefix::new(p("2001:db8::1/64")), Err(Rfc6052Error::HostBits { .. })));
         assert_eq!(Rfc6052Prefix::new(p("2001:db8:0:0:100::/96")), Err(Rfc6052Error::UOctetNotZero));
+    }
+
+    /// The integer arithmetic of `embed` and `extract` against the byte positions of RFC
+    /// 6052 §2.2's figure, for every legal length.
+    #[test]
+    fn arithmetic_matches_byte_positions() {
+        let samples = [0u32, 0xffff_ffff, 0xc000_0221, 0x0102_0304, 0x8000_0001];
+        for len in [32u8, 40, 48, 56, 64, 96] {
+            let bits = 0x2001_0db8_1234_5678_00aa_bbcc_ddee_ff00u128 & !(u128::MAX >> len);
+            let prefix = Ipv6Prefix { addr: Ipv6Addr::from(bits), len };
+            let dmr = Rfc6052Prefix::new(prefix).unwrap();
+            let pos = positions(len).unwrap();
+            for v4 in samples {
+                let mut octets = prefix.addr.octets();
+                for (p, byte) in pos.iter().zip(v4.to_be_bytes()) {
+                    octets[*p] = byte;
+                }
+                let expected = Ipv6Addr::from(octets);
+                assert_eq!(dmr.embed(Ipv4Addr::from(v4)), expected, "/{len} {v4:#x}");
+                assert_eq!(dmr.extract(expected), Ok(Ipv4Addr::from(v4)), "/{len} {v4:#x}");
+            }
+        }
     }
 
     #[test]

@@ -11,3 +11,13 @@ fn checksum_sum_matches_rfc1071_example() {
     assert_eq!(wire::fold(wire::sum(&d[..6])), wire::fold(0x0001 + 0xf203 + 0xf4f5));
     assert_eq!(wire::fold(wire::sum(&[0xab])), 0xab00);
 }
+
+#[test]
+fn checksum_sum_of_a_20_byte_header_is_the_general_sum() {
+    // The 20-byte fast path against the loop over the same words in two pieces.
+    let header: [u8; 20] = core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(0xe5));
+    assert_eq!(wire::sum(&header), wire::sum(&header[..8]) + wire::sum(&header[8..]));
+    // A header with a valid checksum (b861) sums to ffff.
+    let valid = [0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7];
+    assert_eq!(wire::fold(wire::sum(&valid)), 0xffff);
+}
