@@ -177,7 +177,10 @@ pub(super) fn header(
     let mut h = [
         0x45, tos, t0, t1, i0, i1, f0, f1, ttl, proto_, 0, 0, s0, s1, s2, s3, d0, d1, d2, d3,
     ];
-    let [c0, c1] = wire::finish(wire::sum(&h)).to_be_bytes();
+    // (from the fields, not read back from the bytes just written)
+    let words = [u16::from_be_bytes([0x45, tos]), total, id, flags_offset, u16::from_be_bytes([ttl, proto_])];
+    let sum = words.iter().fold(wire::sum_v4(src, dst), |acc, &w| acc.wrapping_add(u64::from(w)));
+    let [c0, c1] = wire::finish(sum).to_be_bytes();
     h[10] = c0;
     h[11] = c1;
     h

@@ -21,3 +21,17 @@ fn checksum_sum_of_a_20_byte_header_is_the_general_sum() {
     let valid = [0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7];
     assert_eq!(wire::fold(wire::sum(&valid)), 0xffff);
 }
+
+#[test]
+fn built_ipv4_headers_carry_the_checksum_of_their_bytes() {
+    // `ipv4::header` sums its fields; the bytes it writes must sum to ffff all the same.
+    use core::net::Ipv4Addr;
+    for (tos, total, id, flags, ttl, proto, src, dst) in [
+        (0, 20, 0, 0, 64, 6, Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(198, 51, 100, 2)),
+        (0xff, 0xffff, 0xffff, 0x7fff, 255, 255, Ipv4Addr::BROADCAST, Ipv4Addr::BROADCAST),
+        (0xb8, 1500, 0x1234, 0x4000, 1, 17, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::UNSPECIFIED),
+    ] {
+        let header = super::ipv4::header(tos, total, id, flags, ttl, proto, src, dst);
+        assert_eq!(wire::fold(wire::sum(&header)), 0xffff, "{header:x?}");
+    }
+}
