@@ -141,7 +141,9 @@ pub(super) fn ports(proto_: u8, l4: &[u8]) -> (Option<u16>, Option<u16>) {
 /// [`ports`] of a transport header `len` bytes long of which `l4` is in view:
 /// [`DropReason::Truncated`] when the view stops before ports (or an ICMP type and echo
 /// identifier) that the packet has, so that a view of the headers alone is never judged
-/// without what the whole packet shows (the caller then asks for more of it).
+/// without what the whole packet shows (the caller then asks for more of it). Inlined
+/// (forced): every packet's, and small.
+#[inline(always)]
 pub(super) fn ports_in_view(proto_: u8, l4: &[u8], len: usize) -> Result<(Option<u16>, Option<u16>), DropReason> {
     let needed = match proto_ {
         proto::TCP | proto::UDP => 4,

@@ -54,6 +54,8 @@ pub(super) fn parse(b: &[u8], outer: bool) -> Result<Ip6, Verdict> {
 }
 
 /// [`parse`] for a packet of `len` bytes of which `b` holds the first (at least the headers).
+/// Inlined (forced): a call returned the header through memory, every IPv6 packet's.
+#[inline(always)]
 pub(super) fn parse_in(b: &[u8], outer: bool, len: usize) -> Result<Ip6, Verdict> {
     let embedded = |r: DropReason| if outer { r } else { DropReason::BadEmbeddedPacket };
     if b.len() < 40 {
