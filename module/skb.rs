@@ -317,6 +317,8 @@ impl Skb {
     /// checksum then complete (local checksum offload); a packet socket may point the
     /// offload anywhere. True when nothing is left to offload. An IPv6 packet with extension
     /// headers (rare with an offload left) counts as another: its checksum is computed first.
+    /// Inlined (forced): every MAP-T packet's.
+    #[inline(always)]
     pub(crate) fn partial_checksum_is_transport(&self) -> bool {
         if self.ip_summed() != CHECKSUM_PARTIAL {
             return true;

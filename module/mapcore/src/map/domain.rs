@@ -553,7 +553,10 @@ fn ipv6_source(buf: &[u8], start: usize) -> Option<Ipv6Addr> {
     Some(Ipv6Addr::from(bytes))
 }
 
+// Inlined (forced) into the translation: once a packet each, and the addresses went back
+// through memory.
 impl AddressMap for Domain<'_> {
+    #[inline(always)]
     fn v4_to_v6(&self, flow: &Flow4) -> Result<(Ipv6Addr, Ipv6Addr), DropReason> {
         match &self.ce {
             Some(ce) => {
@@ -580,6 +583,7 @@ impl AddressMap for Domain<'_> {
         }
     }
 
+    #[inline(always)]
     fn v6_to_v4(&self, flow: &Flow6) -> Result<(Ipv4Addr, Ipv4Addr), DropReason> {
         let dmr = self.config.dmr.as_ref().ok_or(DropReason::NoMapping)?;
         match &self.ce {

@@ -593,7 +593,9 @@ impl Rule {
 
     /// Reverse mapping: the IPv4 address and PSID a MAP IPv6 address carries. The address
     /// must be exactly what [`Rule::map_address`] builds (zero subnet ID, interface identifier
-    /// consistent with the EA bits in the given `mode`).
+    /// consistent with the EA bits in the given `mode`). Inlined (forced): the usual shape
+    /// is every packet's at a BR, and its result went back through memory.
+    #[inline(always)]
     pub fn decode(&self, addr: Ipv6Addr, mode: Mode) -> Result<DecodedAddress, MapError> {
         // Every packet a BR takes in is decoded (the RFC 7597 §8.1 check): the usual shape
         // first, the general one (which also says why an address is refused) after it.
@@ -604,6 +606,7 @@ impl Rule {
     }
 
     /// [`Rule::decode`] of any rule's addresses.
+    #[inline(never)]
     fn decode_any(&self, addr: Ipv6Addr, mode: Mode) -> Result<DecodedAddress, MapError> {
         if !self.ipv6.contains(addr) {
             return Err(MapError::Ipv6NotInRule { addr, rule: self.ipv6 });
@@ -638,6 +641,7 @@ impl Rule {
     /// subnet ID lie in the upper half and the interface identifier is the lower half whole.
     /// `None` for any other rule or for an address this rule does not build (the general
     /// decoding then says why).
+    #[inline(always)]
     fn decode_within_64(&self, addr: Ipv6Addr, mode: Mode) -> Option<DecodedAddress> {
         let n = u32::from(self.ipv6.len);
         let o = u32::from(self.ea_len);
@@ -675,6 +679,7 @@ impl Rule {
 
     /// [`Rule::decode`] of `addr` when `port` lies in the port set the address carries (a
     /// packet without a port, a non-first fragment, passes on the address alone).
+    #[inline(always)]
     pub fn decode_for_port(&self, addr: Ipv6Addr, port: Option<u16>, mode: Mode) -> Option<DecodedAddress> {
         let d = self.decode(addr, mode).ok()?;
         port.is_none_or(|port| PortSet::from_valid(self.psid_offset, self.psid_len, d.psid).contains(port)).then_some(d)

@@ -124,6 +124,7 @@ pub(super) fn unexpired_source_route(options: &[u8]) -> bool {
 
 /// The ports (or ICMP echo identifier) of a transport header, if `l4` shows them.
 /// For ICMP only echo request/reply have one.
+#[inline(always)]
 pub(super) fn ports(proto_: u8, l4: &[u8]) -> (Option<u16>, Option<u16>) {
     match proto_ {
         proto::TCP | proto::UDP => (u16_at(l4, 0).ok(), u16_at(l4, 2).ok()),

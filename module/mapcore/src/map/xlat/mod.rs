@@ -407,7 +407,9 @@ impl Shape {
 
 /// The new value of a TCP/UDP checksum field `old` when the sum of the pseudo-header's
 /// covered words goes from `removed` to `added`: a checksum (RFC 1624) or, for checksum
-/// offload, a pseudo-header seed, which is the uncomplemented sum.
+/// offload, a pseudo-header seed, which is the uncomplemented sum. Inlined (forced): small,
+/// and every TCP and UDP packet's.
+#[inline(always)]
 fn adjust_checksum(old: u16, removed: u64, added: u64, partial: bool) -> u16 {
     if partial {
         !wire::adjust(!old, removed, added)
