@@ -13,7 +13,8 @@
 # --count: QEMU counts every guest kernel instruction each vCPU executes during every
 # measurement (a TCG plugin, scripts/tcg-count/), exactly where perf under TCG samples a
 # thousand times a vCPU and round; per MB carried or per packet, in all and by function, to
-# build/bench/count-smpN.txt (the table, slowed by the counting, to build/bench/results-count.md).
+# build/bench/count-smpN.txt (the table, slowed by the counting, to build/bench/results-count.md);
+# scripts/tcg-count/lines.sh then splits one function's count by source line.
 # MAPMINT_BENCH_SECONDS (default 5) per measurement, MAPMINT_BENCH_REPS (rounds, default 3),
 # MAPMINT_BENCH_CPUS (vCPU counts, default "1 2"), MAPMINT_BENCH_RESULTS (the table's file),
 # MAPMINT_BENCH_TOPOLOGIES and MAPMINT_BENCH_LOADS (subsets of tests/guest/bench.sh's, e.g.
@@ -61,7 +62,8 @@ kdir=$(scripts/build-kernel.sh "$kernel_variant")
 
 # in a copy of module/ (build/module-bench), so the test kernel's objects in module/ stay
 say "building mapmint.ko for the benchmark kernel"
-module_ko=$(scripts/build-module.sh "$kdir" bench)
+# (with debug information when counting, for scripts/tcg-count/lines.sh: the same code)
+module_ko=$(MAPMINT_MODULE_DEBUGINFO=$count scripts/build-module.sh "$kdir" bench)
 cargo build --release --locked -p mapminctl -p mapmint-probe -p nlprobe
 mkdir -p "$work"
 tools=
