@@ -103,7 +103,7 @@ impl Front {
 /// slice shorter than 2^34 bytes, far beyond any packet.
 #[inline]
 pub(super) fn sum(data: &[u8]) -> u64 {
-    // An IPv4 header without options, checked or built for every IPv4 packet: no loop.
+    // An IPv4 header without options, checked for every IPv4 packet: no loop.
     if let (header, []) = data.as_chunks::<4>() {
         if let Ok(header) = <&[[u8; 4]; 5]>::try_from(header) {
             return header.iter().fold(0, |acc, w| acc.wrapping_add(u64::from(u32::from_be_bytes(*w))));
