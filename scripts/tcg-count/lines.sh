@@ -23,10 +23,12 @@ read -r start end < <(nm -n -C --defined-only "$ko" | awk -v pattern="$pattern" 
 		name = $0; sub(/^[^ ]+ [^ ]+ /, "", name)
 		if (found) { print start, $1; exit }
 		if (name ~ pattern) { found = 1; start = $1 }
-	}')
+	}') || true
 [ -n "${start:-}" ] || { echo "no function matching '$pattern' in $ko" >&2; exit 1; }
 
 hex() { printf '%d' "0x$1"; }
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
 # The function's instructions, then the window's blocks: each executed instruction with its
 # runs (all vCPUs), and the runs of the block at the function's entry (its calls).
 objdump -d --no-show-raw-insn --start-address="$(hex "$start")" --stop-address="$(hex "$end")" -j .text "$ko" |
@@ -38,26 +40,26 @@ objdump -d --no-show-raw-insn --start-address="$(hex "$start")" --stop-address="
 		for (i = 1; i <= length(s); i++) n = n * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
 		return n
 	}
+	BEGIN { module_base = hex(base); entry = hex(start) }
 	$1 == "I" { count++; at[hex($2)] = count; addr[count] = $2; next }
 	$1 == "W" {
-		a = hex($2) - hex(base)
+		a = hex($2) - module_base
 		if (!(a in at)) next
 		runs = 0
 		for (i = 4; i <= NF; i++) runs += $i
-		if (a == hex(start) && runs > calls) calls = runs
+		if (a == entry && runs > calls) calls = runs
 		for (i = at[a]; i < at[a] + $3 && i <= count; i++) executed[addr[i]] += runs
 	}
 	END {
 		for (x in executed) if (executed[x] > 0) print "0x" x, executed[x]
 		print "calls", calls + 0
-	}' >"${TMPDIR:-/tmp}/lines.$$"
-trap 'rm -f "${TMPDIR:-/tmp}/lines.$$"' EXIT
-calls=$(awk '$1 == "calls" { print $2 }' "${TMPDIR:-/tmp}/lines.$$")
+	}' >"$tmp"
+calls=$(awk '$1 == "calls" { print $2 }' "$tmp")
 [ "${calls:-0}" -gt 0 ] || { echo "the window has no call of the function" >&2; exit 1; }
 
 # Each address's chain of inlined frames (innermost first), one source line per frame.
-awk '$1 != "calls" { print $1 }' "${TMPDIR:-/tmp}/lines.$$" | addr2line -j .text -i -a -e "$ko" |
-	awk -v depth="$depth" -v calls="$calls" -v file="${TMPDIR:-/tmp}/lines.$$" '
+awk '$1 != "calls" { print $1 }' "$tmp" | addr2line -j .text -i -a -e "$ko" |
+	awk -v depth="$depth" -v calls="$calls" -v file="$tmp" '
 	BEGIN { while ((getline line < file) > 0) { split(line, f, " "); if (f[1] != "calls") runs[f[1]] = f[2] } }
 	function flush() { if (cur != "") total[n > depth ? frame[depth] : frame[n - 1]] += runs[cur] }
 	/^0x/ { flush(); cur = $1; sub(/^0x0*/, "0x", cur); n = 0; next }
