@@ -15,6 +15,7 @@
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
+use super::bits::low_ones64;
 use super::prefix::Ipv6Prefix;
 
 /// Why an RFC 6052 prefix or address was refused.
@@ -102,7 +103,7 @@ impl Rfc6052Prefix {
             len => {
                 let after = u32::from(len).saturating_sub(32);
                 let before = v4.checked_shr(after).unwrap_or(0) << 64;
-                before | (v4 & low_ones(after)).checked_shl(88u32.saturating_sub(u32::from(len))).unwrap_or(0)
+                before | (v4 & u128::from(low_ones64(after))).checked_shl(88u32.saturating_sub(u32::from(len))).unwrap_or(0)
             }
         };
         Ipv6Addr::from(self.bits | placed)
@@ -126,18 +127,13 @@ impl Rfc6052Prefix {
             // (see `embed`)
             _ => {
                 let after = len.saturating_sub(32);
-                let before = ((bits >> 64) & low_ones(64u32.saturating_sub(len))) as u32;
-                let rest = (bits.checked_shr(88u32.saturating_sub(len)).unwrap_or(0) & low_ones(after)) as u32;
+                let before = ((bits >> 64) & u128::from(low_ones64(64u32.saturating_sub(len)))) as u32;
+                let rest = (bits.checked_shr(88u32.saturating_sub(len)).unwrap_or(0) & u128::from(low_ones64(after))) as u32;
                 before.checked_shl(after).unwrap_or(0) | rest
             }
         };
         Ok(Ipv4Addr::from(v4))
     }
-}
-
-/// The `n` low bits set.
-fn low_ones(n: u32) -> u128 {
-    1u128.checked_shl(n).map_or(u128::MAX, |b| b - 1)
 }
 
 impl fmt::Display for Rfc6052Prefix {
