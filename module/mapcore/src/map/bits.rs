@@ -20,6 +20,12 @@ pub(super) fn low_ones64(len: u32) -> u64 {
     u64::MAX.checked_shr(64u32.saturating_sub(len)).unwrap_or(0)
 }
 
+/// The `len` low bits set, for `len` below 64: one shift where [`low_ones64`] checks the
+/// range (64 or more gives a wrong mask, never a panic: for callers whose lengths are bounded).
+pub(super) fn low_ones_under64(len: u32) -> u64 {
+    1u64.wrapping_shl(len).wrapping_sub(1)
+}
+
 /// Bits `start..start + len` of `x`, counted from the most significant bit, right-aligned.
 /// Bits past the end of `x` read as zero.
 pub(super) fn get64(x: u64, start: u32, len: u32) -> u64 {

@@ -23,8 +23,8 @@
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-use super::bits::{get128, get64, ipv6_from_halves, ipv6_halves, low_ones64, mask32, mask64, put128};
-use super::portset::{is_excluded, psid_of, PortSet, MAX_PSID_OFFSET};
+use super::bits::{get128, get64, ipv6_from_halves, ipv6_halves, low_ones_under64, mask32, mask64, put128};
+use super::portset::{PortSet, MAX_PSID_OFFSET};
 use super::prefix::{Ipv4Prefix, Ipv6Prefix};
 
 /// The PSID offset when a rule gives none (RFC 7597 §5.1).
@@ -472,49 +472,68 @@ impl Rule {
     }
 
     /// The CE's IPv4 address or prefix and PSID that the EA bits `ea` encode. Inlined
-    /// (forced): every decoded address's.
+    /// (forced): every decoded address's. The shifts rely on what [`Rule::new`] checked (no
+    /// host bits in the Rule IPv4 prefix, `o <= 48`), so none needs a range check.
     #[inline(always)]
     fn decode_ea(&self, ea: u64) -> (Ipv4Prefix, u16) {
         let p = u32::from(self.ipv4_suffix_len());
         let o = u32::from(self.ea_len);
-        let base = u32::from(self.ipv4.addr) & mask32(u32::from(self.ipv4.len));
-        let ea = ea & low_ones64(o);
+        let base = u32::from(self.ipv4.addr);
+        let ea = ea & low_ones_under64(o);
         if o >= p {
-            let kea = o - p;
-            let suffix = ea.checked_shr(kea).unwrap_or(0) & low_ones64(p);
-            let psid = self.psid.unwrap_or((ea & low_ones64(kea)) as u16);
-            (Ipv4Prefix { addr: Ipv4Addr::from(base | suffix as u32), len: 32 }, psid)
+            let kea = o.wrapping_sub(p);
+            // (below 2^p: the EA bits are o bits long)
+            let suffix = ea.wrapping_shr(kea) as u32;
+            let psid = self.psid.unwrap_or((ea & low_ones_under64(kea)) as u16);
+            (Ipv4Prefix { addr: Ipv4Addr::from(base | suffix), len: 32 }, psid)
         } else {
-            let suffix = ea.checked_shl(p - o).unwrap_or(0) & low_ones64(p);
-            let prefix = Ipv4Prefix { addr: Ipv4Addr::from(base | suffix as u32), len: self.ce_ipv4_len() };
+            let suffix = ea.wrapping_shl(p.wrapping_sub(o)) as u32;
+            let prefix = Ipv4Prefix { addr: Ipv4Addr::from(base | suffix), len: self.ce_ipv4_len() };
             (prefix, self.psid.unwrap_or(0))
         }
     }
 
     /// The EA bits of `ipv4` (inside the rule) and `psid` (already checked).
+    #[inline(always)]
     fn encode_ea(&self, ipv4: Ipv4Addr, psid: u16) -> u64 {
         let p = u32::from(self.ipv4_suffix_len());
         let o = u32::from(self.ea_len);
-        let suffix = u64::from(u32::from(ipv4) & !mask32(u32::from(self.ipv4.len)));
+        let suffix = u64::from(u32::from(ipv4)) & low_ones_under64(p);
         if o >= p {
-            let kea = o - p;
-            let psid_bits = u64::from(psid) & low_ones64(kea);
-            suffix.checked_shl(kea).unwrap_or(0) | psid_bits
+            let kea = o.wrapping_sub(p);
+            suffix.wrapping_shl(kea) | (u64::from(psid) & low_ones_under64(kea))
         } else {
-            suffix.checked_shr(p - o).unwrap_or(0)
+            suffix.wrapping_shr(p.wrapping_sub(o))
         }
     }
 
     /// The MAP IPv6 address for EA bits `ea`, IPv4 field `iid_ipv4` and PSID `psid`: the
     /// End-user prefix (Rule IPv6 prefix, EA bits), zeros up to bit 64, the interface
     /// identifier; an End-user prefix longer than 64 overwrites the identifier's leading bits.
+    #[inline(always)]
     fn build_address(&self, ea: u64, iid_ipv4: u32, psid: u16) -> Ipv6Addr {
+        let n = u32::from(self.ipv6.len);
+        let end_user_len = n + u32::from(self.ea_len);
+        let psid_field = if self.psid_len == 0 { 0 } else { u64::from(psid) };
         let (rule_hi, rule_lo) = ipv6_halves(self.ipv6.addr);
+        if end_user_len <= 64 && !self.legacy() {
+            // The usual shape: the End-user prefix fills the upper half (the Rule IPv6 prefix
+            // has no host bits, the EA bits are o bits: an End-user prefix of length 0 has
+            // none, so the shift by 64, which wraps to 0, shifts a zero), the identifier the
+            // lower half whole.
+            let hi = rule_hi | (ea & low_ones_under64(u32::from(self.ea_len))).wrapping_shl(64 - end_user_len);
+            return ipv6_from_halves(hi, (u64::from(iid_ipv4) << 16) | psid_field);
+        }
+        self.build_address_any(ea, iid_ipv4, psid_field, (rule_hi, rule_lo))
+    }
+
+    /// [`Rule::build_address`] of any rule.
+    #[inline(never)]
+    fn build_address_any(&self, ea: u64, iid_ipv4: u32, psid_field: u64, (rule_hi, rule_lo): (u64, u64)) -> Ipv6Addr {
         let n = u32::from(self.ipv6.len);
         let end_user_len = n + u32::from(self.ea_len);
         let (hi, lo) = (rule_hi & mask64(n), rule_lo & mask64(n.saturating_sub(64)));
         let (hi, lo) = put128(hi, lo, n, u32::from(self.ea_len), ea);
-        let psid_field = if self.psid_len == 0 { 0 } else { u64::from(psid) };
         let iid = if self.legacy() {
             (u64::from(iid_ipv4) << 24) | (psid_field << 8)
         } else {
@@ -551,10 +570,10 @@ impl Rule {
         if self.psid_len == 0 {
             return Ok(self.psid.unwrap_or(0));
         }
-        if is_excluded(self.psid_offset, port) {
+        if self.excludes(port) {
             return Err(MapError::ExcludedPort { port, offset: self.psid_offset });
         }
-        let psid = psid_of(self.psid_offset, self.psid_len, port);
+        let psid = self.psid_bits(port);
         match self.psid {
             Some(own) if own != psid => Err(MapError::PortNotInSet { port, psid: own }),
             _ => Ok(psid),
@@ -589,6 +608,29 @@ impl Rule {
         }
         let psid = self.psid_for_port(port)?;
         Ok((psid, self.map_address(ipv4, psid, mode)?))
+    }
+
+    /// Whether `port` lies in the port set of `psid` (below 2^k) under this rule: what
+    /// [`PortSet::contains`] answers.
+    #[inline(always)]
+    fn port_in_set(&self, psid: u16, port: u16) -> bool {
+        self.psid_len == 0 || (!self.excludes(port) && self.psid_bits(port) == psid)
+    }
+
+    /// [`is_excluded`] under this rule, without the range checks its offset (`a <= 15`,
+    /// [`Rule::new`]) makes needless.
+    #[inline(always)]
+    fn excludes(&self, port: u16) -> bool {
+        let a = u32::from(self.psid_offset);
+        a != 0 && u32::from(port).wrapping_shr(16u32.wrapping_sub(a)) == 0
+    }
+
+    /// [`psid_of`] under this rule, likewise (`a + k <= 16`).
+    #[inline(always)]
+    fn psid_bits(&self, port: u16) -> u16 {
+        let (a, k) = (u32::from(self.psid_offset), u32::from(self.psid_len));
+        let bits = u32::from(port).wrapping_shr(16u32.wrapping_sub(a).wrapping_sub(k));
+        (bits & 1u32.wrapping_shl(k).wrapping_sub(1)) as u16
     }
 
     /// Reverse mapping: the IPv4 address and PSID a MAP IPv6 address carries. The address
@@ -651,11 +693,16 @@ impl Rule {
         }
         let (hi, lo) = ipv6_halves(addr);
         let (rule_hi, _) = ipv6_halves(self.ipv6.addr);
-        // (the Rule IPv6 prefix has no host bits: `Rule::new` refuses them)
-        if (hi ^ rule_hi) & mask64(n) != 0 || hi & low_ones64(64 - end_user_len) != 0 {
+        // Past the Rule IPv6 prefix (which has no host bits: `Rule::new` refuses them) only
+        // the EA bits may differ from it, and they are the End-user prefix's last o bits. (An
+        // End-user prefix of length 0 has no EA bits: the shifts by 64 wrap to 0 and shift
+        // zeros.)
+        let differing = hi ^ rule_hi;
+        let ea_field = low_ones_under64(o).wrapping_shl(64 - end_user_len);
+        if differing & !ea_field != 0 {
             return None;
         }
-        let ea = get64(hi, n, o);
+        let ea = differing.wrapping_shr(64 - end_user_len);
         let (ce_ipv4, psid) = self.decode_ea(ea);
         let ipv4 = Ipv4Addr::from((lo >> 16) as u32);
         let psid_field = if self.psid_len == 0 { 0 } else { u64::from(psid) };
@@ -682,7 +729,7 @@ impl Rule {
     #[inline(always)]
     pub fn decode_for_port(&self, addr: Ipv6Addr, port: Option<u16>, mode: Mode) -> Option<DecodedAddress> {
         let d = self.decode(addr, mode).ok()?;
-        port.is_none_or(|port| PortSet::from_valid(self.psid_offset, self.psid_len, d.psid).contains(port)).then_some(d)
+        port.is_none_or(|port| self.port_in_set(d.psid, port)).then_some(d)
     }
 }
 
@@ -706,6 +753,7 @@ impl fmt::Display for Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::map::portset::{is_excluded, psid_of};
 
     fn v6(s: &str) -> Ipv6Prefix {
         Ipv6Prefix::parse(s).unwrap()
@@ -793,6 +841,78 @@ mod tests {
             }
         }
         assert!(short_rules > 100, "{short_rules} rules of the short path's shape");
+    }
+
+    #[test]
+    fn building_within_64_bits_agrees_with_the_general_building_and_the_rfc_layout() {
+        // Rules of every shape, CE addresses and PSIDs: the usual shape's short build is what
+        // the general one builds, and both are RFC 7597 §5.2/§6's layout computed in u128
+        // (End-user prefix = Rule IPv6 prefix + EA bits; EA bits = IPv4 suffix + PSID, or the
+        // suffix's first o bits; identifier = 16 zero bits, IPv4 field, PSID). The port check
+        // of a decoding is the port set's own.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |bound: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % bound
+        };
+        let (mut checked, mut short_rules) = (0, 0);
+        while checked < 600 {
+            let ipv6_len = next(65) as u8;
+            let ipv4_len = next(33) as u8;
+            let mut params = RuleParams::new(
+                Ipv6Prefix { addr: Ipv6Addr::from(0x2001_0db8_5a5a_c3c3_a5a5_0f0f_3c3c_9696u128), len: ipv6_len }.truncated(),
+                Ipv4Prefix { addr: Ipv4Addr::new(198, 51, 100, 77), len: ipv4_len }.truncated(),
+                next(49) as u8,
+            );
+            params.psid_offset = Some(next(16) as u8);
+            params.legacy = next(8) == 0;
+            if next(3) == 0 {
+                params.psid_len = Some(next(9) as u8);
+                params.psid = Some(next(256) as u16);
+            }
+            let Ok(rule) = Rule::new(params) else { continue };
+            checked += 1;
+            let (n, o) = (u32::from(rule.ipv6.len), u32::from(rule.ea_len));
+            let short = n + o <= 64 && !rule.legacy();
+            short_rules += usize::from(short);
+            for _ in 0..8 {
+                let host = u32::from(rule.ipv4.addr) | (next(1 << 32) as u32 & !mask32(u32::from(rule.ipv4.len)));
+                let psid = rule.psid.unwrap_or(next(1 << rule.psid_len) as u16);
+                let ea = rule.encode_ea(Ipv4Addr::from(host), psid);
+                let p = 32 - u32::from(rule.ipv4.len);
+                let suffix = u128::from(host) & ((1u128 << p) - 1);
+                let expected_ea = if o >= p {
+                    (suffix << (o - p)) | (u128::from(psid) & ((1u128 << (o - p)) - 1))
+                } else {
+                    suffix >> (p - o)
+                };
+                assert_eq!(u128::from(ea), expected_ea & ((1u128 << o) - 1), "{rule} {host:#x} {psid}");
+                let (ce, decoded_psid) = rule.decode_ea(ea);
+                assert!(ce.contains(Ipv4Addr::from(host)) && ce.len == rule.ce_ipv4_len(), "{rule} {host:#x}");
+                assert_eq!(decoded_psid, psid, "{rule}");
+                let psid_field = if rule.psid_len == 0 { 0 } else { u64::from(psid) };
+                let built = rule.build_address(ea, host, psid);
+                let general = rule.build_address_any(ea, host, psid_field, ipv6_halves(rule.ipv6.addr));
+                assert_eq!(built, general, "{rule} {host:#x} {psid}");
+                if short {
+                    let layout = u128::from(rule.ipv6.addr)
+                        | (u128::from(ea) << (128 - n - o))
+                        | (u128::from(host) << 16)
+                        | u128::from(psid_field);
+                    assert_eq!(u128::from(built), layout, "{rule} {host:#x} {psid}");
+                }
+                let set = PortSet::from_valid(rule.psid_offset, rule.psid_len, psid);
+                for _ in 0..16 {
+                    let port = next(1 << 16) as u16;
+                    assert_eq!(rule.port_in_set(psid, port), set.contains(port), "{rule} {psid} {port}");
+                    assert_eq!(rule.excludes(port), is_excluded(rule.psid_offset, port), "{rule} {port}");
+                    assert_eq!(rule.psid_bits(port), psid_of(rule.psid_offset, rule.psid_len, port), "{rule} {port}");
+                }
+            }
+        }
+        assert!(short_rules > 150, "{short_rules} rules of the short path's shape");
     }
 
     #[test]
