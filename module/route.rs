@@ -23,7 +23,7 @@ use core::ptr::{self, NonNull};
 use kernel::prelude::*;
 
 /// What an output route lookup depends on (the device sends with no output interface).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 #[repr(C)]
 pub(crate) struct FlowKey {
     /// The namespace, as an address: a device moved to another one looks up afresh.
@@ -51,6 +51,29 @@ impl FlowKey {
             key.daddr[..4].copy_from_slice(header.get(16..20)?);
         }
         Some(key)
+    }
+
+    /// Whether [`FlowKey::of`] would build this key, a key of the same family (the other
+    /// bytes of an IPv4 key's addresses are zero in both), for the packet at `header`:
+    /// compared where it lies, so that a packet of the remembered flow builds no key.
+    #[inline(always)]
+    fn is_of(&self, net: *mut b::net, header: &[u8], ipv6: bool, mark: u32) -> bool {
+        if self.net != net as usize || self.mark != mark {
+            return false;
+        }
+        let word = |at: usize| header.get(at..at + 16).and_then(|b| b.try_into().ok()).map(u128::from_ne_bytes);
+        let word4 = |at: usize| header.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_ne_bytes);
+        let first4 = |addr: &[u8; 16]| u32::from_ne_bytes([addr[0], addr[1], addr[2], addr[3]]);
+        if ipv6 {
+            header.get(6) == Some(&self.proto)
+                && word(8) == Some(u128::from_ne_bytes(self.saddr))
+                && word(24) == Some(u128::from_ne_bytes(self.daddr))
+        } else {
+            header.get(1).map(|tos| tos & IPTOS_RT_MASK) == Some(self.tos)
+                && header.get(9) == Some(&self.proto)
+                && word4(12) == Some(first4(&self.saddr))
+                && word4(16) == Some(first4(&self.daddr))
+        }
     }
 }
 
@@ -222,25 +245,29 @@ impl FamilyRoutes {
     }
 
     /// This CPU's remembered route, borrowed for the packet context, if it was looked up
-    /// for `key` and is still valid (one that is not is let go).
-    fn remembered<'a>(&self, _ctx: &'a PacketContext<'_>, key: &FlowKey) -> Option<Route<'a>> {
+    /// for a key that `is_key` accepts and is still valid (one that is not is let go).
+    #[inline(always)]
+    fn remembered<'a>(&self, _ctx: &'a PacketContext<'_>, is_key: impl FnOnce(&FlowKey) -> bool) -> Option<Route<'a>> {
         let last = self.last.this_cpu()?;
-        // SAFETY: our CPU's copy, bottom halves off (the packet path); no reference kept.
-        let memo = unsafe { *last.0.get() };
-        let dst = NonNull::new(memo.dst)?;
-        if memo.key != *key {
-            return None;
-        }
+        let (dst, cookie, leaves_host) = {
+            // SAFETY: our CPU's copy, bottom halves off (the packet path); the reference ends
+            // in this block, before any call out of this file.
+            let memo = unsafe { &*last.0.get() };
+            if !is_key(&memo.key) {
+                return None;
+            }
+            (NonNull::new(memo.dst)?, memo.cookie, memo.leaves_host)
+        };
         // SAFETY: the memo holds a reference. dst_check asks the route's own check (a
         // namespace's routes flushed, a device gone, an IPv6 tree changed since `cookie`)
         // unless the route can never go stale; it returns null or the route.
-        let valid = unsafe { !b::dst_check(dst.as_ptr(), memo.cookie).is_null() };
+        let valid = unsafe { !b::dst_check(dst.as_ptr(), cookie).is_null() };
         if !valid {
             // SAFETY: our CPU's copy, on the packet path.
             unsafe { last.release() };
             return None;
         }
-        Some(Route { dst, leaves_host: memo.leaves_host, held: false, _context: PhantomData })
+        Some(Route { dst, leaves_host, held: false, _context: PhantomData })
     }
 
     /// Remembers the held `route` for `key` on this CPU, letting go of the one before, and
@@ -317,11 +344,14 @@ impl Routes {
     /// there is no route, or a policy blocks the packet.
     pub(crate) fn output<'a>(&self, ctx: &'a PacketContext<'_>, net: &Net, skb: &Skb, ipv6: bool) -> Option<Route<'a>> {
         let header = skb.header();
-        let key = FlowKey::of(net.as_raw(), header, ipv6, skb.mark())?;
+        let mark = skb.mark();
         let family = if ipv6 { &self.v6 } else { &self.v4 };
-        let plain = match family.remembered(ctx, &key) {
+        let plain = match family.remembered(ctx, |key| key.is_of(net.as_raw(), header, ipv6, mark)) {
             Some(route) => route,
-            None => family.remember(ctx, &key, look_up(net, &key, header, ipv6)?, ipv6),
+            None => {
+                let key = FlowKey::of(net.as_raw(), header, ipv6, mark)?;
+                family.remember(ctx, &key, look_up(net, &key, header, ipv6)?, ipv6)
+            }
         };
         // A packet that stays in the host is received on the device (`leaves_host`), where
         // the input path applies the IPsec policies. One that leaves gets the output
