@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::AtomicU16;
 
 use mapcore::config::{Config, FileErrorKind};
-use mapcore::domain::Domain;
+use mapcore::domain::{Derived, Domain};
 use mapcore::genl::MAX_FMRS;
 use mapcore::index::{slots_needed, Fmrs, IndexError};
 use mapcore::xlat::DropReason;
@@ -15,6 +15,8 @@ use mapcore::Rule;
 pub struct ConfigFile {
     pub config: Config,
     pub fmrs: Fmrs<Vec<Rule>, Vec<u32>>,
+    /// What the packet engine derives from the two, as a device does when it publishes them.
+    derived: Derived,
 }
 
 impl ConfigFile {
@@ -42,12 +44,13 @@ impl ConfigFile {
             ),
             e => e.to_string(),
         })?;
-        Ok(ConfigFile { config, fmrs })
+        let derived = Derived::of(&config, fmrs.len());
+        Ok(ConfigFile { config, fmrs, derived })
     }
 
     /// The packet engine over this configuration (`mapminctl translate`).
     pub fn domain<'a>(&'a self, ident: &'a AtomicU16) -> Result<Domain<'a>, DropReason> {
-        Domain::new(&self.config, self.fmrs.index(), ident)
+        Domain::with_derived(&self.config, self.fmrs.index(), &self.derived, ident)
     }
 
     pub fn rules(&self) -> &[Rule] {

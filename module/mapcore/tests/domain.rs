@@ -13,7 +13,7 @@ use mapcore::config::Config;
 #[path = "instance/mod.rs"]
 mod instance;
 use instance::Instance;
-use mapcore::domain::Domain;
+use mapcore::domain::{Derived, Domain};
 use mapcore::xlat::{DropReason, Options, TtlMode, Verdict};
 
 const HEADROOM: usize = 64;
@@ -369,7 +369,8 @@ fn an_incomplete_configuration_maps_nothing() {
     let ident = AtomicU16::new(0);
     let incomplete = Config::default();
     let none = instance::fmrs(Vec::new()).unwrap();
-    assert_eq!(Domain::new(&incomplete, none.index(), &ident).err(), Some(DropReason::NoMapping));
+    let derived = Derived::of(&incomplete, none.len());
+    assert_eq!(Domain::with_derived(&incomplete, none.index(), &derived, &ident).err(), Some(DropReason::NoMapping));
 }
 
 #[test]

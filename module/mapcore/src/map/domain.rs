@@ -142,8 +142,8 @@ pub struct Domain<'a> {
     config: &'a Config,
     /// The FMRs' index (a BR's domain rules, a CE's mesh rules).
     fmrs: RuleIndex<'a>,
-    /// The CE's own mapping (None for a BR).
-    ce: Option<CeMapping>,
+    /// The CE's own mapping (None for a BR), as published (borrowed: not copied per packet).
+    ce: Option<&'a CeMapping>,
     /// IPv4 Identification source for translated packets that need one: the caller's own
     /// (per CPU, per thread), since it is advanced without a locked read-modify-write.
     ident: &'a AtomicU16,
@@ -174,21 +174,16 @@ impl Derived {
 }
 
 impl<'a> Domain<'a> {
-    /// The domain of `config` with the FMRs `fmrs`; [`DropReason::NoMapping`] while it is
-    /// incomplete.
-    pub fn new(config: &'a Config, fmrs: RuleIndex<'a>, ident: &'a AtomicU16) -> Result<Self, DropReason> {
-        Self::with_derived(config, fmrs, &Derived::of(config, fmrs.len()), ident)
-    }
-
     /// The domain of `config` with the FMRs `fmrs`, given what [`Derived::of`] computed from
-    /// them.
+    /// them; [`DropReason::NoMapping`] while it is incomplete.
     pub fn with_derived(
         config: &'a Config,
         fmrs: RuleIndex<'a>,
-        derived: &Derived,
+        derived: &'a Derived,
         ident: &'a AtomicU16,
     ) -> Result<Self, DropReason> {
-        Ok(Domain { config, fmrs, ce: derived.ce?, ident, fragments: None })
+        let ce = derived.ce.as_ref().map_err(|reason| *reason)?.as_ref();
+        Ok(Domain { config, fmrs, ce, ident, fragments: None })
     }
 
     /// Lets the domain follow fragmented datagrams in `cache` (a BR needs it to send the later

@@ -7,7 +7,7 @@ use std::ops::Deref;
 use std::sync::atomic::AtomicU16;
 
 use mapcore::config::Config;
-use mapcore::domain::Domain;
+use mapcore::domain::{Derived, Domain};
 use mapcore::index::{slots_needed, Fmrs};
 use mapcore::xlat::{DropReason, Options, Shape, Translated, Verdict};
 use mapcore::Rule;
@@ -23,6 +23,7 @@ pub fn fmrs(rules: Vec<Rule>) -> Result<VecFmrs, String> {
 pub struct Instance {
     pub config: Config,
     pub fmrs: VecFmrs,
+    derived: Derived,
 }
 
 impl Instance {
@@ -34,11 +35,13 @@ impl Instance {
             Ok(())
         })
         .map_err(|e| e.to_string())?;
-        Ok(Instance { config, fmrs: fmrs(rules)? })
+        let fmrs = fmrs(rules)?;
+        let derived = Derived::of(&config, fmrs.len());
+        Ok(Instance { config, fmrs, derived })
     }
 
     pub fn domain<'a>(&'a self, ident: &'a AtomicU16) -> Result<Domain<'a>, DropReason> {
-        Domain::new(&self.config, self.fmrs.index(), ident)
+        Domain::with_derived(&self.config, self.fmrs.index(), &self.derived, ident)
     }
 
     /// `packet` through the domain (from IPv6 if `from_v6`) with only its first `present`
