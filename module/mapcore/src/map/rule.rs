@@ -791,18 +791,22 @@ mod tests {
         assert_eq!(without.psid_for_port(1100), Ok(0));
     }
 
+    /// A reproducible source of numbers below a bound (xorshift64).
+    fn xorshift(mut x: u64) -> impl FnMut(u64) -> u64 {
+        move |bound| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % bound
+        }
+    }
+
     #[test]
     fn decoding_within_64_bits_agrees_with_the_general_decoding() {
         // Rules of every shape the short path takes (and some it leaves), CE addresses each
         // rule builds, and each with one bit flipped: the short path answers exactly what the
         // general one does wherever it answers, and answers every address it should.
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |bound: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % bound
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let (mut checked, mut short_rules) = (0, 0);
         while checked < 400 {
             let ipv6_len = 16 + next(49) as u8;
@@ -850,13 +854,7 @@ mod tests {
         // (End-user prefix = Rule IPv6 prefix + EA bits; EA bits = IPv4 suffix + PSID, or the
         // suffix's first o bits; identifier = 16 zero bits, IPv4 field, PSID). The port check
         // of a decoding is the port set's own.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |bound: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % bound
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let (mut checked, mut short_rules) = (0, 0);
         while checked < 600 {
             let ipv6_len = next(65) as u8;
