@@ -197,7 +197,8 @@ impl PortSet {
 /// Whether `port` lies in the block that offset `offset` keeps out of every shared port set
 /// (0 to 2^(16-a) - 1; nothing when a = 0).
 pub fn is_excluded(offset: u8, port: u16) -> bool {
-    offset != 0 && u32::from(port).checked_shr(16u32.saturating_sub(u32::from(offset))).unwrap_or(0) == 0
+    // (a shift of at most 16 bits of a 32-bit number needs no range check)
+    offset != 0 && u32::from(port) >> 16u32.saturating_sub(u32::from(offset)) == 0
 }
 
 /// The PSID bits of `port` for offset `offset` and PSID length `psid_len` (0 when `psid_len`
@@ -205,8 +206,8 @@ pub fn is_excluded(offset: u8, port: u16) -> bool {
 pub fn psid_of(offset: u8, psid_len: u8, port: u16) -> u16 {
     let k = u32::from(psid_len).min(16);
     let m = 16u32.saturating_sub(u32::from(offset)).saturating_sub(k);
-    let shifted = u32::from(port).checked_shr(m).unwrap_or(0);
-    (shifted & ((1u32 << k) - 1)) as u16
+    // (shifts of at most 16 bits of 32-bit numbers need no range check)
+    ((u32::from(port) >> m) & ((1u32 << k) - 1)) as u16
 }
 
 /// The PSID carried left-aligned in a 16-bit field, as in the DHCPv6 S46_PORTPARAMS option

@@ -24,7 +24,7 @@ use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
 use super::bits::{get128, get64, ipv6_from_halves, ipv6_halves, low_ones_under64, mask32, mask64, put128};
-use super::portset::{PortSet, MAX_PSID_OFFSET};
+use super::portset::{is_excluded, psid_of, PortSet, MAX_PSID_OFFSET};
 use super::prefix::{Ipv4Prefix, Ipv6Prefix};
 
 /// The PSID offset when a rule gives none (RFC 7597 §5.1).
@@ -570,10 +570,10 @@ impl Rule {
         if self.psid_len == 0 {
             return Ok(self.psid.unwrap_or(0));
         }
-        if self.excludes(port) {
+        if is_excluded(self.psid_offset, port) {
             return Err(MapError::ExcludedPort { port, offset: self.psid_offset });
         }
-        let psid = self.psid_bits(port);
+        let psid = psid_of(self.psid_offset, self.psid_len, port);
         match self.psid {
             Some(own) if own != psid => Err(MapError::PortNotInSet { port, psid: own }),
             _ => Ok(psid),
@@ -611,26 +611,12 @@ impl Rule {
     }
 
     /// Whether `port` lies in the port set of `psid` (below 2^k) under this rule: what
-    /// [`PortSet::contains`] answers.
+    /// [`PortSet::contains`] answers, without building the set (which clamps what
+    /// [`Rule::new`] checked already).
     #[inline(always)]
     fn port_in_set(&self, psid: u16, port: u16) -> bool {
-        self.psid_len == 0 || (!self.excludes(port) && self.psid_bits(port) == psid)
-    }
-
-    /// [`is_excluded`] under this rule, without the range checks its offset (`a <= 15`,
-    /// [`Rule::new`]) makes needless.
-    #[inline(always)]
-    fn excludes(&self, port: u16) -> bool {
-        let a = u32::from(self.psid_offset);
-        a != 0 && u32::from(port).wrapping_shr(16u32.wrapping_sub(a)) == 0
-    }
-
-    /// [`psid_of`] under this rule, likewise (`a + k <= 16`).
-    #[inline(always)]
-    fn psid_bits(&self, port: u16) -> u16 {
-        let (a, k) = (u32::from(self.psid_offset), u32::from(self.psid_len));
-        let bits = u32::from(port).wrapping_shr(16u32.wrapping_sub(a).wrapping_sub(k));
-        (bits & 1u32.wrapping_shl(k).wrapping_sub(1)) as u16
+        self.psid_len == 0
+            || (!is_excluded(self.psid_offset, port) && psid_of(self.psid_offset, self.psid_len, port) == psid)
     }
 
     /// Reverse mapping: the IPv4 address and PSID a MAP IPv6 address carries. The address
@@ -753,7 +739,6 @@ impl fmt::Display for Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::map::portset::{is_excluded, psid_of};
 
     fn v6(s: &str) -> Ipv6Prefix {
         Ipv6Prefix::parse(s).unwrap()
@@ -905,8 +890,6 @@ mod tests {
                 for _ in 0..16 {
                     let port = next(1 << 16) as u16;
                     assert_eq!(rule.port_in_set(psid, port), set.contains(port), "{rule} {psid} {port}");
-                    assert_eq!(rule.excludes(port), is_excluded(rule.psid_offset, port), "{rule} {port}");
-                    assert_eq!(rule.psid_bits(port), psid_of(rule.psid_offset, rule.psid_len, port), "{rule} {port}");
                 }
             }
         }
